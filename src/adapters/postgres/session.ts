@@ -1,0 +1,403 @@
+// One agent's PostgreSQL session after authentication: judges every statement, forwards, and shapes the replies.
+//
+// Responses are matched to requests with a FIFO of what the upstream owes us, exactly as the protocol
+// orders them. A refused statement is not answered locally: it is replaced by a statement that fails to
+// parse upstream, so the upstream itself aborts the transaction or skips to Sync as PostgreSQL would, and
+// only the error text is rewritten on the way back. One mechanism serves simple and extended protocol.
+import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { judge, recordOutcome, type RequestContext } from '../../pipeline/enforce.ts';
+import type { Obligations, Verdict } from '../../pipeline/verdict.ts';
+import type { SqlGrant } from '../../config/schema.ts';
+import type { Services } from '../../services/services.ts';
+import { decideSqlAll } from '../../services/policy/sql.ts';
+import { analyzeSql, sqlFacts, type SqlAnalysis, type SqlStatement } from './sql/analyze.ts';
+import type { SqlCatalog } from './sql/catalog.ts';
+import { Backend, Frontend } from './codec/messages.ts';
+import { FrameReader, type Frame } from './codec/reader.ts';
+import { ProtocolError } from './codec/cursor.ts';
+import { parseBind, parseClose, parseDescribe, parseParse, parseQuery, describe as describeMessage, parse as parseMessage, query as queryMessage } from './codec/frontend.ts';
+import {
+  commandComplete, errorResponse, noticeResponse, parseCommandComplete, parseDataRow, parseErrorResponse, parseReadyForQuery,
+  parseRowDescription, type FieldDescription,
+} from './codec/backend.ts';
+import { ResultShaper, type MaskIndex } from './results.ts';
+
+/** Fails to parse upstream on purpose: the upstream then behaves exactly as after any failed statement. */
+const REFUSED_SQL = '/* refused by gatehouse */ REFUSED';
+const INSUFFICIENT_PRIVILEGE = '42501';
+
+type Pending =
+  | { kind: 'query'; refused?: Verdict & { kind: 'deny' }; seq?: number; started: number; shaper: ResultShaper; results: StatementOutcome[]; analysis?: SqlAnalysis }
+  | { kind: 'parse'; refused?: Verdict & { kind: 'deny' }; name: string; statement?: SqlStatement; obligations?: Obligations }
+  | { kind: 'bind' }
+  | { kind: 'describe'; target: 'S' | 'P'; name: string; swallow: boolean; gotParams?: boolean }
+  | { kind: 'execute'; portal: string; seq?: number; started: number; shaper: ResultShaper }
+  | { kind: 'close' }
+  | { kind: 'sync' };
+
+interface StatementOutcome { tag?: string; rows: number; dropped: number; error?: string; columns?: string[]; sample?: (string | null)[][] }
+
+interface PreparedStatement { statement: SqlStatement; obligations: Obligations; fields?: FieldDescription[]; seq?: number }
+interface Portal { prepared: PreparedStatement; formats: number[]; seq?: number }
+
+export interface SessionDeps {
+  services: Services;
+  ctx: RequestContext;
+  role: string;
+  grant: SqlGrant;
+  catalog: SqlCatalog;
+  masks: MaskIndex;
+  client: Socket | TLSSocket;
+  upstream: Socket | TLSSocket;
+  /** Bytes from the upstream that arrived with its startup replies and belong to the query phase. */
+  upstreamReader: FrameReader;
+  clientReader: FrameReader;
+}
+
+export class PostgresSession {
+  private readonly pending: Pending[] = [];
+  /** SQL-level and protocol-level prepared statements share one namespace in PostgreSQL, and so here. */
+  private readonly prepared = new Map<string, PreparedStatement>();
+  private readonly preparedSql = new Map<string, SqlStatement>();
+  private readonly portals = new Map<string, Portal>();
+  private txStatus: 'I' | 'T' | 'E' = 'I';
+  private closed = false;
+
+  constructor(private readonly d: SessionDeps) {
+    d.client.on('data', (chunk: Buffer) => this.guard(() => this.fromClient(chunk)));
+    d.upstream.on('data', (chunk: Buffer) => this.guard(() => this.fromUpstream(chunk)));
+    d.client.on('close', () => this.end('client disconnected'));
+    d.upstream.on('close', () => this.end('upstream closed the connection'));
+    d.client.on('error', () => this.end('client connection error'));
+    d.upstream.on('error', (err) => this.fatal('08006', `upstream connection failed: ${err.message}`));
+    if (d.upstreamReader.buffered) this.guard(() => this.fromUpstream(Buffer.alloc(0)));
+  }
+
+  /** Ends the session from the gateway's side (revocation, shutdown), telling the client why. */
+  terminate(reason: string) {
+    this.fatal('57P01', `terminating connection: ${reason}`);
+  }
+
+  // ---- client → upstream ---------------------------------------------------------------------
+
+  private fromClient(chunk: Buffer) {
+    const reader = this.d.clientReader;
+    reader.push(chunk);
+    const out: Buffer[] = [];
+    for (const frame of reader) {
+      const replaced = this.onClientFrame(frame);
+      if (replaced === 'close') { this.flushUpstream(out); this.end('client terminated'); return; }
+      out.push(...(replaced ?? [frame.raw]));
+    }
+    this.flushUpstream(out);
+  }
+
+  /** Returns the frames to send upstream in place of this one, or undefined to forward it unchanged. */
+  private onClientFrame(frame: Frame): Buffer[] | undefined | 'close' {
+    switch (frame.type) {
+      case Frontend.Query: return this.onQuery(parseQuery(frame.body));
+      case Frontend.Parse: return this.onParse(parseParse(frame.body));
+      case Frontend.Bind: {
+        const bind = parseBind(frame.body);
+        const prepared = this.prepared.get(bind.statement);
+        if (prepared) this.portals.set(bind.portal, { prepared, formats: bind.resultFormats });
+        this.pending.push({ kind: 'bind' });
+        return undefined;
+      }
+      case Frontend.Describe: {
+        const { kind, name } = parseDescribe(frame.body);
+        this.pending.push({ kind: 'describe', target: kind, name, swallow: false });
+        return undefined;
+      }
+      case Frontend.Execute: return this.onExecute(frame);
+      case Frontend.Close: {
+        const { kind, name } = parseClose(frame.body);
+        if (kind === 'S') { this.prepared.delete(name); this.preparedSql.delete(name); } else this.portals.delete(name);
+        this.pending.push({ kind: 'close' });
+        return undefined;
+      }
+      case Frontend.Sync: this.pending.push({ kind: 'sync' }); return undefined;
+      case Frontend.Flush:
+      case Frontend.CopyData:
+      case Frontend.CopyDone:
+      case Frontend.CopyFail: return undefined;
+      case Frontend.Terminate: return 'close';
+      case Frontend.FunctionCall: {
+        // The fast-path interface calls functions by OID, beyond what SQL analysis can see: always refused.
+        const refused = this.refuse('sql.fastpath', 'Gatehouse does not allow the function-call (fast-path) protocol');
+        return this.onRefusedQuery(refused);
+      }
+      default:
+        throw new ProtocolError(`unexpected message type 0x${frame.type.toString(16)} from client`);
+    }
+  }
+
+  private onQuery(text: string): Buffer[] {
+    const analysis = analyzeSql(text);
+    const { verdict, seq } = this.judgeStatements(analysis, text);
+    const shaper = this.shaper(verdict);
+    if (verdict.kind !== 'allow') return this.onRefusedQuery(verdict, analysis);
+    this.trackSqlPrepared(analysis);
+    this.pending.push({ kind: 'query', seq, started: performance.now(), shaper, results: [], analysis });
+    return [queryMessage(text)];
+  }
+
+  private onRefusedQuery(verdict: Verdict, analysis?: SqlAnalysis): Buffer[] {
+    const refused = verdict.kind === 'deny' ? verdict : this.refuse('approval.unavailable', `Gatehouse: this statement needs human approval (${verdict.kind === 'hold' ? verdict.reason : ''}); approvals are not enabled on this gateway`);
+    this.pending.push({ kind: 'query', refused, started: performance.now(), shaper: this.shaper(refused), results: [], analysis });
+    return [queryMessage(REFUSED_SQL)];
+  }
+
+  private onParse(msg: { name: string; text: string; paramTypes: number[] }): Buffer[] {
+    const analysis = analyzeSql(msg.text);
+    const { verdict, seq } = this.judgeStatements(analysis, msg.text);
+    if (verdict.kind !== 'allow' || analysis.statements.length !== 1) {
+      const refused = verdict.kind === 'deny' ? verdict
+        : verdict.kind === 'hold' ? this.refuse('approval.unavailable', `Gatehouse: this statement needs human approval (${verdict.reason}); approvals are not enabled on this gateway`)
+        : this.refuse('sql.extended.multi', 'Gatehouse: a prepared statement must contain exactly one statement');
+      this.prepared.delete(msg.name);
+      this.pending.push({ kind: 'parse', refused, name: msg.name });
+      return [parseMessage(msg.name, REFUSED_SQL, [])];
+    }
+    const statement = analysis.statements[0];
+    this.prepared.set(msg.name, { statement, obligations: verdict.obligations, seq });
+    this.pending.push({ kind: 'parse', name: msg.name, statement, obligations: verdict.obligations });
+    const frames = [parseMessage(msg.name, msg.text, msg.paramTypes)];
+    if (this.needsShaping(verdict.obligations)) {
+      // Rows of an Execute carry no description; ask for the statement's columns now so masks can be placed.
+      this.pending.push({ kind: 'describe', target: 'S', name: msg.name, swallow: true });
+      frames.push(describeMessage('S', msg.name));
+    }
+    return frames;
+  }
+
+  private onExecute(frame: Frame): undefined {
+    const portalName = frame.body.toString('utf8', 0, frame.body.indexOf(0));
+    const portal = this.portals.get(portalName);
+    const shaper = new ResultShaper(portal?.prepared.obligations ?? {}, this.d.masks, this.d.services.secret);
+    if (portal?.prepared.fields) shaper.describe(portal.prepared.fields, portal.formats);
+    this.pending.push({ kind: 'execute', portal: portalName, seq: portal?.prepared.seq, started: performance.now(), shaper });
+    return undefined;
+  }
+
+  private judgeStatements(analysis: SqlAnalysis, text: string): { verdict: Verdict; seq?: number } {
+    const { services, ctx, role, grant, catalog } = this.d;
+    const facts = sqlFacts(analysis, ctx.connection, text);
+    const judged = judge(services.audit, ctx, facts, () => decideSqlAll(analysis, { role, connection: ctx.connection, grant, catalog, prepared: this.preparedSql }));
+    let verdict = judged.verdict;
+    if (verdict.kind === 'allow' && verdict.obligations.mask && Object.keys(verdict.obligations.mask).length && analysis.statements.some((s) => s.kind === 'copy_to')) {
+      verdict = this.refuse('sql.mask.copy', 'Gatehouse: COPY cannot be masked; select the rows instead');
+    }
+    return { verdict, seq: judged.record?.seq };
+  }
+
+  private trackSqlPrepared(analysis: SqlAnalysis) {
+    for (const s of analysis.statements) {
+      if (s.kind === 'prepare' && s.prepare) this.preparedSql.set(s.prepare.name, s.prepare.statement);
+      if (s.kind === 'deallocate') { if (s.deallocate?.name) this.preparedSql.delete(s.deallocate.name); else this.preparedSql.clear(); }
+      if (s.kind === 'discard') this.preparedSql.clear();
+    }
+  }
+
+  // ---- upstream → client ---------------------------------------------------------------------
+
+  private fromUpstream(chunk: Buffer) {
+    const reader = this.d.upstreamReader;
+    if (chunk.length) reader.push(chunk);
+    const out: Buffer[] = [];
+    for (const frame of reader) {
+      const reply = this.onUpstreamFrame(frame);
+      if (reply !== null) out.push(reply ?? frame.raw);
+    }
+    if (out.length) this.d.client.write(out.length === 1 ? Buffer.from(out[0]) : Buffer.concat(out));
+  }
+
+  /** Returns what to send the client for this frame: undefined = unchanged, null = nothing. */
+  private onUpstreamFrame(frame: Frame): Buffer | null | undefined {
+    const head = this.pending[0];
+    switch (frame.type) {
+      case Backend.NoticeResponse:
+      case Backend.ParameterStatus:
+      case Backend.NotificationResponse:
+        return undefined;
+      case Backend.ReadyForQuery: {
+        this.txStatus = parseReadyForQuery(frame.body);
+        const done = this.pending.shift();
+        if (done?.kind === 'query') this.finishQuery(done);
+        else if (done?.kind !== 'sync') throw new ProtocolError('upstream sent ReadyForQuery out of turn');
+        return undefined;
+      }
+      case Backend.ErrorResponse: return this.onError(frame);
+    }
+    if (!head) throw new ProtocolError(`upstream sent message 0x${frame.type.toString(16)} nobody asked for`);
+    switch (head.kind) {
+      case 'query': return this.onQueryResult(head, frame);
+      case 'execute': return this.onExecuteResult(head, frame);
+      case 'parse': this.expect(frame, Backend.ParseComplete); this.pending.shift(); return undefined;
+      case 'bind': this.expect(frame, Backend.BindComplete); this.pending.shift(); return undefined;
+      case 'close': this.expect(frame, Backend.CloseComplete); this.pending.shift(); return undefined;
+      case 'describe': return this.onDescribe(head, frame);
+      case 'sync': throw new ProtocolError(`upstream sent message 0x${frame.type.toString(16)} before ReadyForQuery`);
+    }
+  }
+
+  private onQueryResult(q: Extract<Pending, { kind: 'query' }>, frame: Frame): Buffer | null | undefined {
+    switch (frame.type) {
+      case Backend.RowDescription:
+        q.shaper.describe(parseRowDescription(frame.body));
+        return undefined;
+      case Backend.DataRow: return this.shapeRow(q.shaper, frame);
+      case Backend.CopyData: return this.capCopy(q.shaper);
+      case Backend.CommandComplete: {
+        const reply = this.completeStatement(q.shaper, frame, q.results);
+        return reply;
+      }
+      case Backend.EmptyQueryResponse:
+      case Backend.CopyOutResponse:
+      case Backend.CopyInResponse:
+      case Backend.CopyDone:
+        return undefined;
+      default:
+        throw new ProtocolError(`unexpected upstream message 0x${frame.type.toString(16)} in a query result`);
+    }
+  }
+
+  private onExecuteResult(e: Extract<Pending, { kind: 'execute' }>, frame: Frame): Buffer | null | undefined {
+    switch (frame.type) {
+      case Backend.DataRow: return this.shapeRow(e.shaper, frame);
+      case Backend.CopyData: return this.capCopy(e.shaper);
+      case Backend.CopyOutResponse: case Backend.CopyInResponse: case Backend.CopyDone: return undefined;
+      case Backend.CommandComplete:
+      case Backend.EmptyQueryResponse:
+      case Backend.PortalSuspended: {
+        this.pending.shift();
+        const results: StatementOutcome[] = [];
+        const reply = frame.type === Backend.CommandComplete ? this.completeStatement(e.shaper, frame, results) : undefined;
+        recordOutcome(this.d.services.audit, this.d.ctx, e.seq, { ms: round(performance.now() - e.started), ...(results[0] ?? { rows: e.shaper.rows }) });
+        return reply;
+      }
+      default:
+        throw new ProtocolError(`unexpected upstream message 0x${frame.type.toString(16)} in an Execute result`);
+    }
+  }
+
+  private onDescribe(d: Extract<Pending, { kind: 'describe' }>, frame: Frame): Buffer | null | undefined {
+    if (frame.type === Backend.ParameterDescription && d.target === 'S' && !d.gotParams) {
+      d.gotParams = true;
+      return d.swallow ? null : undefined;
+    }
+    if (frame.type !== Backend.RowDescription && frame.type !== Backend.NoData) throw new ProtocolError('unexpected upstream reply to Describe');
+    this.pending.shift();
+    if (frame.type === Backend.RowDescription) {
+      const fields = parseRowDescription(frame.body);
+      if (d.target === 'S') { const p = this.prepared.get(d.name); if (p) p.fields = fields; }
+      else { const p = this.portals.get(d.name); if (p) p.prepared.fields ??= fields; }
+    }
+    return d.swallow ? null : undefined;
+  }
+
+  private onError(frame: Frame): Buffer | undefined {
+    const head = this.pending[0];
+    if (!head) return undefined; // e.g. a FATAL before the upstream closes
+    let reply: Buffer | undefined;
+    if ((head.kind === 'query' || head.kind === 'parse') && head.refused) {
+      reply = errorResponse({ severity: 'ERROR', code: INSUFFICIENT_PRIVILEGE, message: head.refused.message, detail: `rule: ${head.refused.rule}` });
+    }
+    if (head.kind === 'query') {
+      head.results.push({ rows: head.shaper.rows, dropped: 0, error: head.refused ? head.refused.rule : parseErrorResponse(frame.body).message });
+      return reply; // ReadyForQuery ends a simple query, error or not
+    }
+    // Extended protocol: after an error the upstream skips everything up to Sync; so do our expectations.
+    const failed = this.pending.shift()!;
+    if (failed.kind === 'execute') recordOutcome(this.d.services.audit, this.d.ctx, failed.seq, { ms: round(performance.now() - failed.started), error: parseErrorResponse(frame.body).message });
+    while (this.pending.length && this.pending[0].kind !== 'sync') this.pending.shift();
+    return reply;
+  }
+
+  private shapeRow(shaper: ResultShaper, frame: Frame): Buffer | null | undefined {
+    if (!shaper.active && shaper.sample.length >= 20) { shaper.rows++; return undefined; }
+    const cells = parseDataRow(frame.body);
+    if (!shaper.active) { shaper.passthrough(cells); return undefined; }
+    return shaper.row(frame.raw, cells);
+  }
+
+  private capCopy(shaper: ResultShaper): null | undefined {
+    const max = shaper.maxRows;
+    if (max !== undefined && shaper.rows >= max) { shaper.dropped++; return null; }
+    shaper.rows++;
+    return undefined;
+  }
+
+  private completeStatement(shaper: ResultShaper, frame: Frame, results: StatementOutcome[]): Buffer | undefined {
+    const tag = parseCommandComplete(frame.body);
+    results.push({ tag, rows: shaper.rows, dropped: shaper.dropped, columns: shaper.columns, sample: shaper.sample });
+    if (!shaper.dropped) { shaper.reset(); return undefined; }
+    const notice = noticeResponse({
+      severity: 'NOTICE', code: '01000',
+      message: `Gatehouse: result capped at ${shaper.maxRows} rows (max_rows); ${shaper.dropped} more rows were not returned`,
+    });
+    const capped = commandComplete(tag.replace(/\d+$/, String(shaper.rows)));
+    shaper.reset();
+    return Buffer.concat([notice, capped]);
+  }
+
+  private finishQuery(q: Extract<Pending, { kind: 'query' }>) {
+    if (q.refused) return;
+    recordOutcome(this.d.services.audit, this.d.ctx, q.seq, { ms: round(performance.now() - q.started), statements: q.results });
+  }
+
+  // ---- helpers -------------------------------------------------------------------------------
+
+  private shaper(verdict: Verdict): ResultShaper {
+    return new ResultShaper(verdict.kind === 'deny' ? {} : verdict.obligations, this.d.masks, this.d.services.secret);
+  }
+
+  private needsShaping(o: Obligations) {
+    return o.maxRows !== undefined || (this.d.masks.size > 0 && !!o.mask && Object.keys(o.mask).length > 0);
+  }
+
+  private refuse(rule: string, message: string): Verdict & { kind: 'deny' } {
+    return { kind: 'deny', rule, message };
+  }
+
+  private expect(frame: Frame, type: number) {
+    if (frame.type !== type) throw new ProtocolError(`expected upstream message 0x${type.toString(16)}, got 0x${frame.type.toString(16)}`);
+  }
+
+  private flushUpstream(out: Buffer[]) {
+    if (out.length) this.d.upstream.write(out.length === 1 ? Buffer.from(out[0]) : Buffer.concat(out));
+  }
+
+  private guard(fn: () => void) {
+    if (this.closed) return;
+    try {
+      fn();
+    } catch (err) {
+      if (err instanceof ProtocolError) this.fatal('08P01', `Gatehouse: ${err.message}`);
+      else {
+        this.d.services.log(`postgres session ${this.d.ctx.sessionId}: ${(err as Error).stack}`);
+        this.fatal('XX000', 'Gatehouse internal error; the session was closed');
+      }
+    }
+  }
+
+  private fatal(code: string, message: string) {
+    if (this.closed) return;
+    this.d.client.write(errorResponse({ severity: 'FATAL', code, message }));
+    this.end(message);
+  }
+
+  private end(reason: string) {
+    if (this.closed) return;
+    this.closed = true;
+    this.d.client.end();
+    this.d.upstream.destroy();
+    setTimeout(() => this.d.client.destroy(), 100).unref();
+    this.d.services.sessions.close(this.d.ctx.sessionId, reason);
+  }
+
+  get transactionStatus() { return this.txStatus; }
+}
+
+const round = (ms: number) => Math.round(ms * 1000) / 1000;

@@ -1,0 +1,130 @@
+// The admin API on admin.listen: tokens, sessions, audit — bearer admin key, JSON, described by openapi.ts.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { createServer, type IncomingMessage } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { splitHostPort } from '../config/address.ts';
+import { parseDuration } from '../config/duration.ts';
+import type { AdminKey } from '../config/schema.ts';
+import { verifyAudit } from '../services/audit/log.ts';
+import type { Listener, Services } from '../services/services.ts';
+import type { TokenRecord } from '../services/store/store.ts';
+import { HttpError, readJson, router, sendJson } from './http.ts';
+import { openapi } from './openapi.ts';
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+/** Public view of a token: never the hash or verifier. */
+export const tokenView = (t: TokenRecord, now = Date.now()) => ({
+  id: t.id, label: t.label, role: t.role, createdAt: t.createdAt, expiresAt: t.expiresAt, revokedAt: t.revokedAt,
+  lastUsedAt: t.lastUsedAt, createdBy: t.createdBy,
+  status: t.revokedAt !== null ? 'revoked' : t.expiresAt <= now ? 'expired' : 'active',
+});
+
+export function authenticateAdmin(keys: AdminKey[], req: IncomingMessage, role: 'admin' | 'approver' = 'admin'): AdminKey {
+  const header = req.headers.authorization ?? '';
+  const presented = header.startsWith('Bearer ') ? header.slice(7) : '';
+  // Compare digests so every comparison takes the same time whatever the key lengths.
+  const match = presented && keys.find((k) => timingSafeEqual(digest(k.key), digest(presented)));
+  if (!match) throw new HttpError(401, 'missing or invalid admin key (Authorization: Bearer <admin key>)');
+  if (!match.roles.includes(role)) throw new HttpError(403, `admin key "${match.name}" lacks the ${role} role`);
+  return match;
+}
+
+export async function startAdmin(services: Services, listeners: Listener[]) {
+  const { config, tokens, store, audit } = services;
+  const auth = (req: IncomingMessage) => authenticateAdmin(config.admin.keys, req);
+  const intParam = (url: URL, name: string, fallback: number) => {
+    const v = url.searchParams.get(name);
+    if (v === null) return fallback;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) throw new HttpError(400, `query parameter ${name} must be a non-negative integer`);
+    return n;
+  };
+
+  const route = router({
+    'GET /v1/health': (_req, res) => sendJson(res, 200, { ok: true, listeners: listeners.map((l) => ({ name: l.name, kind: l.kind, address: l.address })) }),
+    'GET /v1/openapi.json': (_req, res) => sendJson(res, 200, openapi),
+    'POST /v1/tokens': async (req, res) => {
+      const admin = auth(req);
+      const body = await readJson(req);
+      if (typeof body.role !== 'string') throw new HttpError(400, 'role is required');
+      const label = typeof body.label === 'string' ? body.label : body.role;
+      let ttlSeconds: number;
+      try {
+        ttlSeconds = parseDuration((body.ttl as string | number | undefined) ?? '15m');
+      } catch (err) {
+        throw new HttpError(400, (err as Error).message);
+      }
+      let minted;
+      try {
+        minted = tokens.mint({ role: body.role, label, ttlSeconds, createdBy: admin.name });
+      } catch (err) {
+        throw new HttpError(400, (err as Error).message);
+      }
+      audit.append({ kind: 'token.create', tokenId: minted.record.id, data: { by: admin.name, role: minted.record.role, label, expiresAt: minted.record.expiresAt } });
+      sendJson(res, 201, { ...tokenView(minted.record), token: minted.token });
+    },
+    'GET /v1/tokens': (req, res) => {
+      auth(req);
+      sendJson(res, 200, { tokens: tokens.list().map((t) => tokenView(t)) });
+    },
+    'POST /v1/tokens/{id}/revoke': (req, res, { id }) => {
+      const admin = auth(req);
+      const token = tokens.byId(id);
+      if (!token) throw new HttpError(404, `no token ${id}`);
+      // The audit record comes first: a revocation the audit cannot show must not happen silently.
+      audit.append({ kind: 'token.revoke', tokenId: id, data: { by: admin.name } });
+      const revoked = tokens.revoke(id);
+      sendJson(res, 200, { ...tokenView(tokens.byId(id)!), alreadyRevoked: !revoked });
+    },
+    'GET /v1/sessions': (req, res, _p, url) => {
+      auth(req);
+      const sessions = store.listSessions({
+        tokenId: url.searchParams.get('token') ?? undefined,
+        connection: url.searchParams.get('connection') ?? undefined,
+        runId: url.searchParams.get('run') ?? undefined,
+        live: url.searchParams.get('live') === 'true',
+        limit: intParam(url, 'limit', 100),
+      });
+      sendJson(res, 200, { sessions });
+    },
+    'GET /v1/sessions/{id}': (req, res, { id }, url) => {
+      auth(req);
+      const session = store.sessionById(id);
+      if (!session) throw new HttpError(404, `no session ${id}`);
+      sendJson(res, 200, { session, events: store.readAudit(0, intParam(url, 'limit', 10_000), id) });
+    },
+    'GET /v1/audit': (req, res, _p, url) => {
+      auth(req);
+      sendJson(res, 200, { records: store.readAudit(intParam(url, 'after', 0), Math.min(intParam(url, 'limit', 100), 10_000), url.searchParams.get('session') ?? undefined) });
+    },
+    'GET /v1/audit/verify': (req, res) => {
+      auth(req);
+      sendJson(res, 200, verifyAudit(store));
+    },
+  });
+
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url ?? '/', 'http://admin');
+    try {
+      const { handler, params } = route(req, url);
+      await handler(req, res, params, url);
+    } catch (err) {
+      if (err instanceof HttpError) sendJson(res, err.status, { error: err.message });
+      else {
+        services.log(`admin API error: ${(err as Error).stack}`);
+        sendJson(res, 500, { error: 'internal error' });
+      }
+    }
+  });
+  const [host, port] = splitHostPort(config.admin.listen);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address() as AddressInfo;
+  return {
+    url: `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`,
+    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+  };
+}

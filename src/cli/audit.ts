@@ -1,0 +1,58 @@
+// `gatehouse audit tail|verify`
+import type { Command } from 'commander';
+import type { AuditRecord } from '../services/store/store.ts';
+import type { VerifyResult } from '../services/audit/log.ts';
+import { adminClient, CliError } from './client.ts';
+import { printJson, time } from './output.ts';
+
+export function formatAudit(r: AuditRecord): string {
+  const d = r.data as Record<string, unknown>;
+  const what = d.summary ?? d.reason ?? d.message ?? '';
+  const verdict = r.verdict ? ` ${r.verdict.toUpperCase()}` : '';
+  const extra = d.rule ? ` [${d.rule}]` : '';
+  return `#${r.seq} ${time(r.ts)} ${r.kind}${verdict}${extra} ${r.connection ?? ''} ${r.sessionId ?? ''} ${typeof what === 'string' ? what.replace(/\s+/g, ' ').slice(0, 160) : JSON.stringify(what)}`.replace(/ +/g, ' ').trim();
+}
+
+export function auditCommands(program: Command) {
+  const audit = program.command('audit').description('read and verify the hash-chained audit log');
+  audit.command('tail')
+    .description('print the latest audit records')
+    .option('-n, --lines <n>', 'how many records', '20')
+    .option('-f, --follow', 'keep printing new records')
+    .option('--config <file>', 'gateway config')
+    .option('--json', 'JSON output')
+    .action(async (o: { lines: string; follow?: boolean; config?: string; json?: boolean }) => {
+      const client = adminClient(o);
+      const n = Number(o.lines);
+      if (!Number.isInteger(n) || n <= 0) throw new CliError('--lines must be a positive integer', 2);
+      // Find the end, then read the last n.
+      let after = 0;
+      for (;;) {
+        const { records } = await client.get<{ records: AuditRecord[] }>(`/v1/audit?after=${after}&limit=10000`);
+        if (records.length < 10000) { after = (records.at(-1)?.seq ?? after); break; }
+        after = records.at(-1)!.seq;
+      }
+      const { records } = await client.get<{ records: AuditRecord[] }>(`/v1/audit?after=${Math.max(0, after - n)}&limit=${n}`);
+      if (o.json && !o.follow) return printJson(records);
+      const print = (r: AuditRecord) => process.stdout.write((o.json ? JSON.stringify(r) : formatAudit(r)) + '\n');
+      records.forEach(print);
+      let last = records.at(-1)?.seq ?? after;
+      while (o.follow) {
+        await new Promise((r) => setTimeout(r, 500));
+        const next = await client.get<{ records: AuditRecord[] }>(`/v1/audit?after=${last}&limit=1000`);
+        next.records.forEach(print);
+        last = next.records.at(-1)?.seq ?? last;
+      }
+    });
+  audit.command('verify')
+    .description('check the hash chain; exits 1 and names the first broken record if the log was altered')
+    .option('--config <file>', 'gateway config')
+    .option('--json', 'JSON output')
+    .action(async (o: { config?: string; json?: boolean }) => {
+      const result = await adminClient(o).get<VerifyResult>('/v1/audit/verify');
+      if (o.json) printJson(result);
+      else if (result.ok) process.stdout.write(`audit chain verified: ${result.records} records, no breaks\n`);
+      else process.stdout.write(`audit chain BROKEN at record #${result.broken!.seq}: ${result.broken!.reason} (${result.records} records verified before it)\n`);
+      if (!result.ok) process.exitCode = 1;
+    });
+}

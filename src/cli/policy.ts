@@ -1,0 +1,90 @@
+// `gatehouse policy check` (lint a config) and `gatehouse policy explain` (what-if for one statement).
+import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import pg from 'pg';
+import { lintConfig } from '../config/lint.ts';
+import { ConfigError, formatProblem, lineOfPath, loadConfigFile } from '../config/load.ts';
+import type { SqlGrant } from '../config/schema.ts';
+import { analyzeSql } from '../adapters/postgres/sql/analyze.ts';
+import { loadCatalog, type SqlCatalog } from '../adapters/postgres/sql/catalog.ts';
+import { parseUpstreamUrl } from '../adapters/postgres/upstream.ts';
+import { decideSql } from '../services/policy/sql.ts';
+import { CliError } from './client.ts';
+import { printJson } from './output.ts';
+
+export function policyCommands(program: Command) {
+  const policy = program.command('policy').description('check a config, or ask what a token would be allowed');
+  policy.command('check')
+    .description('validate and lint a config: unknown keys, unknown connections, grants that can never match')
+    .requiredOption('--config <file>', 'gatehouse.yaml')
+    .option('--json', 'JSON output')
+    .action((o: { config: string; json?: boolean }) => {
+      let findings;
+      try {
+        const config = loadConfigFile(o.config);
+        const text = readFileSync(o.config, 'utf8');
+        findings = lintConfig(config).map((f) => ({ ...f, line: lineOfPath(text, f.path) }));
+      } catch (err) {
+        if (!(err instanceof ConfigError)) throw err;
+        findings = err.problems.map((p) => ({ ...p, severity: 'error' as const }));
+      }
+      const errors = findings.filter((f) => f.severity === 'error').length;
+      if (o.json) printJson({ ok: errors === 0, findings });
+      else {
+        for (const f of findings) process.stdout.write(`${o.config}: ${f.severity}: ${formatProblem(f)}\n`);
+        process.stdout.write(errors ? `${errors} error(s), ${findings.length - errors} warning(s)\n` : `config ok${findings.length ? ` (${findings.length} warning(s))` : ''}\n`);
+      }
+      if (errors) process.exitCode = 1;
+    });
+
+  policy.command('explain')
+    .description('would this role be allowed this SQL on this connection, and by which grant?')
+    .requiredOption('--config <file>', 'gatehouse.yaml')
+    .requiredOption('--role <role>', 'role name')
+    .requiredOption('--connection <name>', 'connection name')
+    .requiredOption('--sql <statement>', 'SQL text (several statements allowed)')
+    .option('--offline', 'do not read function volatility from the upstream (unknown functions are refused)')
+    .option('--json', 'JSON output')
+    .action(async (o: { config: string; role: string; connection: string; sql: string; offline?: boolean; json?: boolean }) => {
+      const config = loadConfigFile(o.config);
+      const connection = config.connections[o.connection];
+      if (!connection) throw new CliError(`unknown connection "${o.connection}"`, 2);
+      if (!config.roles[o.role]) throw new CliError(`unknown role "${o.role}"`, 2);
+      if (connection.kind !== 'postgres') throw new CliError(`explain for ${connection.kind} connections is not available yet`, 2);
+      const grant = config.roles[o.role][o.connection] as SqlGrant | undefined;
+      const catalog = o.offline ? undefined : await upstreamCatalog(connection.upstream, connection.upstream_tls).catch((err: Error) => {
+        process.stderr.write(`note: upstream catalog unavailable (${err.message}); judging offline\n`);
+        return undefined;
+      });
+      const analysis = analyzeSql(o.sql);
+      const prepared = new Map();
+      const results = analysis.statements.map((statement) => ({
+        statement: statement.text,
+        kind: statement.kind,
+        verdict: decideSql(statement, { role: o.role, connection: o.connection, grant, catalog: catalog ?? offlineCatalog(), prepared }),
+      }));
+      const allowed = results.every((r) => r.verdict.kind === 'allow');
+      if (o.json) printJson({ allowed, statements: results });
+      else {
+        for (const r of results) {
+          const v = r.verdict;
+          process.stdout.write(`${v.kind.toUpperCase()}  ${r.statement.replace(/\s+/g, ' ')}\n`);
+          if (v.kind === 'allow') process.stdout.write(`       by ${v.grant}${Object.keys(v.obligations).length ? `; obligations: ${JSON.stringify(v.obligations)}` : ''}\n`);
+          else if (v.kind === 'deny') process.stdout.write(`       ${v.message} [${v.rule}]\n`);
+          else process.stdout.write(`       held for approval: ${v.reason} (grant ${v.grant})\n`);
+        }
+      }
+      if (!allowed) process.exitCode = 1;
+    });
+}
+
+async function upstreamCatalog(url: string, tls: 'disable' | 'prefer' | 'require'): Promise<SqlCatalog> {
+  const t = parseUpstreamUrl(url, tls);
+  const client = new pg.Client({ host: t.host, port: t.port, user: t.user, password: t.password, database: t.database, connectionTimeoutMillis: 5000, ssl: tls === 'require' ? { rejectUnauthorized: false } : false });
+  await client.connect();
+  try {
+    return await loadCatalog(async (sql) => (await client.query(sql)).rows as Record<string, unknown>[]);
+  } finally {
+    await client.end();
+  }
+}

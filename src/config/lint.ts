@@ -1,0 +1,71 @@
+// `policy check`: what a valid config can still get wrong — grants that can never match, unused pieces.
+import type { ConfigProblem } from './load.ts';
+import type { Config, HttpGrant, LlmGrant, SqlGrant } from './schema.ts';
+
+export interface LintFinding extends ConfigProblem {
+  severity: 'error' | 'warning';
+}
+
+const HTTP_RULE = /^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|\*) \/\S*$/;
+
+export function lintConfig(config: Config): LintFinding[] {
+  const out: LintFinding[] = [];
+  const error = (path: string, message: string) => out.push({ severity: 'error', path, message });
+  const warn = (path: string, message: string) => out.push({ severity: 'warning', path, message });
+
+  if (!config.admin.keys.some((k) => k.roles.includes('admin'))) warn('admin.keys', 'no key has the admin role: nobody can issue tokens');
+  const used = new Set<string>();
+  for (const [role, grants] of Object.entries(config.roles)) {
+    if (Object.keys(grants).length === 0) warn(`roles.${role}`, 'role grants nothing');
+    for (const [name, grant] of Object.entries(grants)) {
+      used.add(name);
+      const at = `roles.${role}.${name}`;
+      const kind = config.connections[name].kind;
+      if (kind === 'postgres') lintSql(grant as SqlGrant, at, error, warn);
+      else if (kind === 'http') lintHttp(grant as HttpGrant, at, error, warn);
+      else lintLlm(grant as LlmGrant, at, warn);
+    }
+  }
+  for (const name of Object.keys(config.connections)) if (!used.has(name)) warn(`connections.${name}`, 'no role grants anything on this connection');
+  return out;
+}
+
+type Report = (path: string, message: string) => void;
+
+function lintSql(g: SqlGrant, at: string, error: Report, warn: Report) {
+  const tables = (list: string[]) => new Set(list.map((t) => t.toLowerCase()));
+  const read = tables(g.read);
+  const writeAny = g.write.length + g.insert.length + g.update.length + g.delete.length > 0;
+  for (const [key, list] of Object.entries({ read: g.read, write: g.write, insert: g.insert, update: g.update, delete: g.delete })) {
+    list.forEach((t, i) => { if (!/^("?[^".]+"?\.)?"?[^".]+"?$/.test(t)) error(`${at}.${key}.${i}`, `"${t}" is not a table name (table or schema.table)`); });
+  }
+  for (const effect of g.approve) {
+    const granted = effect === 'ddl' ? g.statements.includes('ddl') : effect === 'call' ? g.statements.includes('call') || g.functions.length > 0
+      : effect === 'write' ? writeAny : g.write.length > 0 || g[effect].length > 0;
+    if (!granted) error(`${at}.approve`, `approve: ${effect} can never match: the grant does not allow ${effect} at all`);
+  }
+  for (const column of Object.keys(g.mask)) {
+    const parts = column.toLowerCase().split('.');
+    if (parts.length < 2 || parts.length > 3) { error(`${at}.mask.${column}`, 'expected table.column or schema.table.column'); continue; }
+    const table = parts.slice(0, -1).join('.');
+    if (!read.has(table) && !read.has(parts.at(-2)!)) warn(`${at}.mask.${column}`, `mask on ${table}, which this grant cannot read: it never applies`);
+  }
+  if (!g.read.length && !writeAny && !g.statements.length && !g.functions.length) warn(at, 'grant allows nothing but catalog reads');
+}
+
+function lintHttp(g: HttpGrant, at: string, error: Report, warn: Report) {
+  g.allow.forEach((r, i) => { if (!HTTP_RULE.test(r)) error(`${at}.allow.${i}`, `"${r}" is not "METHOD /path" (e.g. "GET /invoices/*")`); });
+  g.approve.forEach((r, i) => {
+    if (!HTTP_RULE.test(r)) error(`${at}.approve.${i}`, `"${r}" is not "METHOD /path"`);
+    else if (!g.allow.includes(r)) warn(`${at}.approve.${i}`, `"${r}" is not in allow: it can only match if an allow rule covers it`);
+  });
+  if (!g.allow.length) warn(at, 'allow is empty: every request will be refused');
+}
+
+function lintLlm(g: LlmGrant, at: string, warn: Report) {
+  if (!g.models.length) warn(`${at}.models`, 'no models listed: every completion will be refused');
+  g.deny.forEach((rule, i) => {
+    const m = /^\/(.*)\/([a-z]*)$/.exec(rule);
+    if (m) try { new RegExp(m[1], m[2]); } catch (e) { warn(`${at}.deny.${i}`, `invalid regex: ${(e as Error).message}`); }
+  });
+}

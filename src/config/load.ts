@@ -1,0 +1,117 @@
+// Loads gatehouse.yaml: YAML → ${ENV} interpolation → schema, with every error pointing at a key path and line.
+import { readFileSync } from 'node:fs';
+import { LineCounter, parseDocument, visit, type Document } from 'yaml';
+import type { z } from 'zod';
+import { config as configSchema, grantSchemaFor, type Config, type Grant } from './schema.ts';
+
+export interface ConfigProblem {
+  path: string;
+  line?: number;
+  message: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly file: string, readonly problems: ConfigProblem[]) {
+    super(`${file}: invalid configuration\n` + problems.map((p) => `  ${formatProblem(p)}`).join('\n'));
+  }
+}
+
+export const formatProblem = (p: ConfigProblem) => `${p.line ? `line ${p.line}: ` : ''}${p.path || '(root)'}: ${p.message}`;
+
+/** Reads and validates a config file; throws ConfigError listing every problem found. */
+export function loadConfigFile(file: string, env: NodeJS.ProcessEnv = process.env): Config {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(file, [{ path: '', message: `cannot read file: ${(err as Error).message}` }]);
+  }
+  return parseConfig(text, file, env);
+}
+
+export function parseConfig(text: string, file = '<config>', env: NodeJS.ProcessEnv = process.env): Config {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
+  const lineOf = (offset: number | undefined) => (offset === undefined ? undefined : lines.linePos(offset).line);
+  if (doc.errors.length) {
+    throw new ConfigError(file, doc.errors.map((e) => ({ path: '', line: lineOf(e.pos[0]), message: e.message.split('\n')[0] })));
+  }
+  const problems: ConfigProblem[] = interpolateEnv(doc, env, lineOf);
+  const located = (path: (string | number)[], message: string): ConfigProblem => ({
+    path: path.join('.'),
+    line: lineOf(nodeAt(doc, path)?.range?.[0]),
+    message,
+  });
+
+  const parsed = configSchema.safeParse(doc.toJS() ?? {});
+  if (!parsed.success) {
+    problems.push(...parsed.error.issues.map((i) => located(i.path as (string | number)[], issueMessage(i))));
+    throw new ConfigError(file, problems);
+  }
+  const roles: Record<string, Record<string, Grant>> = {};
+  for (const [role, grants] of Object.entries(parsed.data.roles)) {
+    roles[role] = {};
+    for (const [name, raw] of Object.entries(grants ?? {})) {
+      const connection = parsed.data.connections[name];
+      if (!connection) {
+        problems.push(located(['roles', role, name], `unknown connection "${name}" (defined: ${Object.keys(parsed.data.connections).join(', ') || 'none'})`));
+        continue;
+      }
+      const grant = grantSchemaFor[connection.kind].safeParse(raw ?? {});
+      if (grant.success) roles[role][name] = grant.data;
+      else problems.push(...grant.error.issues.map((i) => located(['roles', role, name, ...(i.path as (string | number)[])], issueMessage(i))));
+    }
+  }
+  const listens = new Map<string, string>([[parsed.data.admin.listen, 'admin.listen']]);
+  for (const [name, c] of Object.entries(parsed.data.connections)) {
+    const other = listens.get(c.listen);
+    if (other) problems.push(located(['connections', name, 'listen'], `${c.listen} is already used by ${other}`));
+    listens.set(c.listen, `connections.${name}.listen`);
+  }
+  if (problems.length) throw new ConfigError(file, problems);
+  return { ...parsed.data, roles };
+}
+
+/** Replaces ${VAR} in string values (never in keys) so secrets come from the environment, not the file. */
+function interpolateEnv(doc: Document, env: NodeJS.ProcessEnv, lineOf: (o?: number) => number | undefined): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  visit(doc, {
+    Scalar(key, node, path) {
+      if (key === 'key' || typeof node.value !== 'string' || !node.value.includes('${')) return;
+      node.value = node.value.replace(/\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g, (_m, name: string, fallback?: string) => {
+        const value = env[name] ?? fallback;
+        if (value === undefined) {
+          const keys = path.filter((p) => 'key' in (p as object)).map((p) => String((p as { key: unknown }).key));
+          problems.push({ path: keys.join('.'), line: lineOf(node.range?.[0]), message: `environment variable ${name} is not set` });
+          return '';
+        }
+        return value;
+      });
+    },
+  });
+  return problems;
+}
+
+/** The line of a key path in a config text (for findings that come after validation). */
+export function lineOfPath(text: string, path: string): number | undefined {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines });
+  const offset = nodeAt(doc, path.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p)))?.range?.[0];
+  return offset === undefined ? undefined : lines.linePos(offset).line;
+}
+
+function nodeAt(doc: Document, path: (string | number)[]): { range?: [number, number, number] | null } | undefined {
+  // Walk down as far as the path exists, so a missing key still points at its parent's line.
+  for (let n = path.length; n >= 0; n--) {
+    const node = doc.getIn(path.slice(0, n), true) as { range?: [number, number, number] | null } | undefined;
+    if (node && typeof node === 'object') return node;
+  }
+  return undefined;
+}
+
+function issueMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') return `unknown key${issue.keys.length > 1 ? 's' : ''}: ${issue.keys.join(', ')}`;
+  if (issue.code === 'invalid_union' && 'discriminator' in issue) return `unknown kind (expected postgres, http or llm)`;
+  return issue.message;
+}
+

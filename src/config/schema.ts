@@ -1,0 +1,128 @@
+// The configuration contract (see PRODUCT.md): validated once at the boundary, typed everywhere after.
+import { z } from 'zod';
+
+const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:6432');
+const nameList = z.array(z.string().min(1));
+export const maskStrategy = z.enum(['redact', 'partial', 'hash', 'null']);
+const guardMode = z.enum(['block', 'redact', 'flag', 'off']);
+
+export const adminKey = z.strictObject({
+  name: z.string().min(1),
+  key: z.string().min(16, 'admin keys must be at least 16 characters'),
+  roles: z.array(z.enum(['admin', 'approver'])).min(1),
+});
+
+const tlsFiles = z.strictObject({ cert: z.string(), key: z.string() });
+
+export const postgresConnection = z.strictObject({
+  kind: z.literal('postgres'),
+  listen: hostPort,
+  upstream: z.string().regex(/^postgres(ql)?:\/\//, 'expected a postgres:// URL'),
+  /** TLS for agents: configured files, or a self-signed certificate generated at start-up. */
+  tls: z.union([tlsFiles, z.literal('self-signed'), z.literal('off')]).default('self-signed'),
+  /** Upstream TLS: `require` refuses a plaintext upstream. */
+  upstream_tls: z.enum(['disable', 'prefer', 'require']).default('prefer'),
+});
+
+export const httpConnection = z.strictObject({
+  kind: z.literal('http'),
+  listen: hostPort,
+  upstream: z.string().url(),
+  headers: z.record(z.string(), z.string()).default({}),
+  timeout_ms: z.number().int().positive().default(30_000),
+  /** Largest request/response body Gatehouse will buffer when it must inspect or mask one. */
+  max_inspect_bytes: z.number().int().positive().default(4 * 1024 * 1024),
+});
+
+export const llmConnection = z.strictObject({
+  kind: z.literal('llm'),
+  listen: hostPort,
+  upstream: z.string().url(),
+  flavor: z.enum(['openai', 'anthropic']).default('openai'),
+  headers: z.record(z.string(), z.string()).default({}),
+  timeout_ms: z.number().int().positive().default(120_000),
+  /** Audit prompts/completions in full, or only their SHA-256 digests. */
+  audit_content: z.enum(['full', 'digest']).default('full'),
+  max_inspect_bytes: z.number().int().positive().default(8 * 1024 * 1024),
+});
+
+export const connection = z.discriminatedUnion('kind', [postgresConnection, httpConnection, llmConnection]);
+
+/** SQL statement kinds that are refused unless a grant names them (see services/policy/sql). */
+export const sqlStatementKinds = [
+  'ddl', 'do', 'call', 'copy_file', 'truncate', 'lock', 'maintenance', 'notify', 'set_role', 'set_search_path',
+  'alter_system', 'grant', 'listen', 'select_into', 'cursor',
+] as const;
+
+export const sqlGrant = z.strictObject({
+  read: nameList.default([]),
+  write: nameList.default([]),
+  insert: nameList.default([]),
+  update: nameList.default([]),
+  delete: nameList.default([]),
+  /** Effects that wait for a human: any of insert, update, delete, ddl, call. */
+  approve: z.array(z.enum(['insert', 'update', 'delete', 'write', 'ddl', 'call'])).default([]),
+  /** Functions callable although volatile or user-defined (e.g. `nextval`, `public.search_docs`). */
+  functions: nameList.default([]),
+  statements: z.array(z.enum(sqlStatementKinds)).default([]),
+  max_rows: z.number().int().positive().optional(),
+  /** `table.column` (or `schema.table.column`) → strategy. */
+  mask: z.record(z.string(), maskStrategy).default({}),
+});
+
+export const httpGrant = z.strictObject({
+  /** `METHOD /glob/path` entries; `*` matches one segment, `**` any number. */
+  allow: nameList.default([]),
+  approve: nameList.default([]),
+  /** e.g. `60/min`, `10/s`, `1000/hour`. */
+  rate: z.string().regex(/^\d+\/(s|sec|second|min|minute|h|hour|day)$/, 'expected N/s, N/min, N/hour or N/day').optional(),
+  /** JSON path (`$.customer.email`, `$.items[*].card`) → strategy, applied to JSON responses. */
+  mask: z.record(z.string(), maskStrategy).default({}),
+});
+
+export const llmGrant = z.strictObject({
+  models: nameList.default([]),
+  max_tokens: z.number().int().positive().optional(),
+  max_tokens_mode: z.enum(['reject', 'clamp']).default('clamp'),
+  budget: z.strictObject({ tokens: z.number().int().positive(), per: z.enum(['hour', 'day', 'week', 'month', 'token']) }).optional(),
+  /** Tool/function names the model may be offered; absent means none. */
+  tools: nameList.default([]),
+  approve: nameList.default([]),
+  guards: z.strictObject({
+    injection: guardMode.default('block'),
+    secrets: guardMode.default('redact'),
+    pii: guardMode.default('off'),
+  }).default({ injection: 'block', secrets: 'redact', pii: 'off' }),
+  /** Prompt content rules: literal phrases or `/regex/flags`; a match refuses the request. */
+  deny: nameList.default([]),
+});
+
+export const config = z.strictObject({
+  admin: z.strictObject({
+    listen: hostPort.default('127.0.0.1:7070'),
+    keys: z.array(adminKey).default([]),
+  }).default({ listen: '127.0.0.1:7070', keys: [] }),
+  store: z.string().regex(/^(sqlite:|postgres(ql)?:\/\/)/, 'expected sqlite:PATH or postgres://...').default('sqlite:./gatehouse.db'),
+  /** A secret for keyed hashing (masking pseudonyms); generated and kept in the store when absent. */
+  secret: z.string().min(16).optional(),
+  connections: z.record(z.string().regex(/^[a-z][a-z0-9_-]*$/, 'connection names are lower-case identifiers'), connection).default({}),
+  /** role → connection name → grant (its shape depends on the connection's kind). */
+  roles: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
+});
+
+export type SqlGrant = z.infer<typeof sqlGrant>;
+export type HttpGrant = z.infer<typeof httpGrant>;
+export type LlmGrant = z.infer<typeof llmGrant>;
+export type PostgresConnection = z.infer<typeof postgresConnection>;
+export type HttpConnection = z.infer<typeof httpConnection>;
+export type LlmConnection = z.infer<typeof llmConnection>;
+export type Connection = z.infer<typeof connection>;
+export type Grant = SqlGrant | HttpGrant | LlmGrant;
+export type AdminKey = z.infer<typeof adminKey>;
+
+/** The validated configuration with each role's grants parsed for its connection's kind. */
+export interface Config extends Omit<z.infer<typeof config>, 'roles'> {
+  roles: Record<string, Record<string, Grant>>;
+}
+
+export const grantSchemaFor = { postgres: sqlGrant, http: httpGrant, llm: llmGrant } as const;

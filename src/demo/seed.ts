@@ -1,0 +1,85 @@
+// The demo schema: customers with PII, documents and chunks with embeddings, tickets — what a support agent's chain touches.
+
+export const demoSchema = `
+CREATE EXTENSION IF NOT EXISTS vector;
+
+CREATE TABLE customers (
+  id serial PRIMARY KEY,
+  name text NOT NULL,
+  email text NOT NULL,
+  phone text,
+  ssn text,
+  plan text NOT NULL DEFAULT 'free'
+);
+
+CREATE TABLE documents (
+  id serial PRIMARY KEY,
+  title text NOT NULL,
+  body text NOT NULL
+);
+
+CREATE TABLE chunks (
+  id serial PRIMARY KEY,
+  document_id int NOT NULL REFERENCES documents(id),
+  content text NOT NULL,
+  embedding vector(3) NOT NULL
+);
+
+CREATE TABLE tickets (
+  id serial PRIMARY KEY,
+  customer_id int NOT NULL REFERENCES customers(id),
+  subject text NOT NULL,
+  status text NOT NULL DEFAULT 'open',
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE api_keys (
+  id serial PRIMARY KEY,
+  service text NOT NULL,
+  secret text NOT NULL
+);
+
+INSERT INTO customers (name, email, phone, ssn, plan) VALUES
+  ('Ada Lovelace',   'ada@example.com',    '+44 20 7946 0958', '078-05-1120', 'pro'),
+  ('Grace Hopper',   'grace@example.com',  '+1 202 555 0143',  '219-09-9999', 'team'),
+  ('Alan Turing',    'alan@example.org',   '+44 161 496 0000', '457-55-5462', 'free'),
+  ('Katherine Johnson', 'kj@example.net',  '+1 757 555 0199',  '323-45-6789', 'pro');
+
+INSERT INTO documents (title, body) VALUES
+  ('Refund policy', 'Refunds are available within 30 days of purchase for annual plans.'),
+  ('Password reset', 'Use the "Forgot password" link; support never asks for your password.'),
+  ('Data export', 'Admins can export workspace data as CSV from Settings > Export.');
+
+INSERT INTO chunks (document_id, content, embedding) VALUES
+  (1, 'Refunds are available within 30 days', '[0.9, 0.1, 0.0]'),
+  (1, 'for annual plans', '[0.8, 0.2, 0.1]'),
+  (2, 'Use the Forgot password link', '[0.1, 0.9, 0.0]'),
+  (3, 'export workspace data as CSV', '[0.0, 0.2, 0.9]');
+
+INSERT INTO tickets (customer_id, subject, status) VALUES
+  (1, 'Cannot log in', 'open'),
+  (2, 'Refund for annual plan', 'open'),
+  (3, 'Export is slow', 'closed');
+
+INSERT INTO api_keys (service, secret) VALUES ('payments', 'sk_live_not_for_agents');
+`;
+
+/** The demo's policy: three chain steps, each with only what it needs. */
+export const demoRoles = `
+roles:
+  retriever:
+    crm:
+      read: [documents, chunks]
+      max_rows: 100
+  support-writer:
+    crm:
+      read: [tickets, customers]
+      write: [tickets]
+      approve: [delete]
+      mask: { customers.email: partial, customers.ssn: redact, customers.phone: hash }
+  analyst:
+    crm:
+      read: [customers, tickets, documents]
+      max_rows: 2
+      mask: { customers.ssn: redact }
+`;

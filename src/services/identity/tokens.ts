@@ -1,0 +1,134 @@
+// Tokens: one narrow, revocable credential per chain step. Minted once, stored only as hashes.
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { scramVerifier } from '../../adapters/postgres/auth/scram.ts';
+import type { Store, TokenRecord } from '../store/store.ts';
+
+/** Recognisable prefix so secret scanners can find leaked tokens; 32 random bytes follow (256 bits). */
+export const TOKEN_PREFIX = 'gth_';
+const TOKEN_PATTERN = /^gth_[A-Za-z0-9_-]{43}$/;
+/** Tokens carry 256 bits of entropy, so SCRAM's salt and iteration count guard nothing; PostgreSQL's defaults keep clients happy. */
+const SCRAM_ITERATIONS = 4096;
+
+export const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
+
+/**
+ * SCRAM needs the salt before the client proves anything, and several live tokens may share a label
+ * (the PostgreSQL user name), so the salt is derived from the label and every candidate is checked.
+ */
+export const scramSaltFor = (label: string) => createHash('sha256').update(`gatehouse-scram:${label}`).digest().subarray(0, 16);
+
+export type TokenCheck = { ok: true; token: TokenRecord } | { ok: false; reason: 'unknown' | 'expired' | 'revoked' };
+
+export interface MintRequest {
+  role: string;
+  label: string;
+  ttlSeconds: number;
+  createdBy: string;
+}
+
+export type RevocationListener = (tokenId: string) => void;
+
+export class Tokens {
+  private readonly listeners = new Set<RevocationListener>();
+  private watchTimer?: NodeJS.Timeout;
+
+  constructor(private readonly store: Store, private readonly roles: ReadonlySet<string>) {}
+
+  mint(req: MintRequest): { token: string; record: TokenRecord } {
+    if (!this.roles.has(req.role)) throw new Error(`unknown role "${req.role}" (defined: ${[...this.roles].join(', ') || 'none'})`);
+    if (!/^[A-Za-z0-9_.-]{1,63}$/.test(req.label)) throw new Error('label must be 1-63 characters of letters, digits, _ . -');
+    if (!(req.ttlSeconds > 0)) throw new Error('ttl must be positive');
+    const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
+    const verifier = scramVerifier(token, scramSaltFor(req.label), SCRAM_ITERATIONS);
+    const now = Date.now();
+    const record: TokenRecord = {
+      id: 'tok_' + randomUUID().replace(/-/g, '').slice(0, 16),
+      hash: hashToken(token),
+      label: req.label,
+      role: req.role,
+      createdAt: now,
+      expiresAt: now + req.ttlSeconds * 1000,
+      revokedAt: null,
+      lastUsedAt: null,
+      createdBy: req.createdBy,
+      scramStoredKey: verifier.storedKey.toString('base64'),
+      scramServerKey: verifier.serverKey.toString('base64'),
+    };
+    this.store.insertToken(record);
+    return { token, record };
+  }
+
+  /** Checks a bearer token (HTTP, LLM, PostgreSQL cleartext-over-TLS). */
+  check(token: string, now = Date.now()): TokenCheck {
+    if (!TOKEN_PATTERN.test(token)) return { ok: false, reason: 'unknown' };
+    const hash = hashToken(token);
+    const record = this.store.tokenByHash(hash);
+    if (!record || !timingSafeEqual(Buffer.from(record.hash), Buffer.from(hash))) return { ok: false, reason: 'unknown' };
+    return this.status(record, now);
+  }
+
+  status(record: TokenRecord, now = Date.now()): TokenCheck {
+    if (record.revokedAt !== null) return { ok: false, reason: 'revoked' };
+    if (record.expiresAt <= now) return { ok: false, reason: 'expired' };
+    return { ok: true, token: record };
+  }
+
+  scramParams(user: string) {
+    return { salt: scramSaltFor(user), iterations: SCRAM_ITERATIONS };
+  }
+
+  /** Live tokens a PostgreSQL user name can mean; SCRAM then picks the one whose verifier the proof matches. */
+  scramCandidates(user: string): TokenRecord[] {
+    return this.store.liveTokensForUser(user, Date.now()).filter((t) => t.label === user);
+  }
+
+  deadTokensForUser(user: string): TokenRecord[] {
+    return this.store.deadTokensForUser(user, Date.now());
+  }
+
+  byId(id: string) {
+    return this.store.tokenById(id);
+  }
+
+  list() {
+    return this.store.listTokens();
+  }
+
+  touch(id: string) {
+    this.store.touchToken(id, Date.now());
+  }
+
+  /** Revokes a token; listeners (live sessions) are told at once. Returns false if unknown or already revoked. */
+  revoke(id: string): boolean {
+    const done = this.store.revokeToken(id, Date.now());
+    if (done) this.emit(id);
+    return done;
+  }
+
+  onRevoke(listener: RevocationListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Picks up revocations made by other processes or nodes sharing the store. */
+  watch(intervalMs = 250) {
+    let since = Date.now() - intervalMs;
+    const seen = new Set<string>();
+    this.watchTimer = setInterval(() => {
+      const now = Date.now();
+      for (const { id } of this.store.revokedSince(since - 5_000)) {
+        if (!seen.has(id)) { seen.add(id); this.emit(id); }
+      }
+      since = now;
+    }, intervalMs);
+    this.watchTimer.unref();
+  }
+
+  stop() {
+    clearInterval(this.watchTimer);
+  }
+
+  private emit(id: string) {
+    for (const l of this.listeners) l(id);
+  }
+}

@@ -1,0 +1,130 @@
+// The embedded store: one SQLite file in WAL mode, migrated on open.
+import Database from 'better-sqlite3';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type { AuditRecord, SessionFilter, SessionRecord, Store, TokenRecord } from './store.ts';
+
+const migrations: string[] = [
+  `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+   CREATE TABLE tokens (
+     id TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, label TEXT NOT NULL, role TEXT NOT NULL,
+     created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, revoked_at INTEGER, last_used_at INTEGER,
+     created_by TEXT NOT NULL, scram_stored_key TEXT NOT NULL, scram_server_key TEXT NOT NULL);
+   CREATE INDEX tokens_label ON tokens(label);
+   CREATE INDEX tokens_revoked ON tokens(revoked_at);
+   CREATE TABLE sessions (
+     id TEXT PRIMARY KEY, token_id TEXT NOT NULL, label TEXT NOT NULL, role TEXT NOT NULL, connection TEXT NOT NULL,
+     protocol TEXT NOT NULL, client TEXT NOT NULL, run_id TEXT, step TEXT,
+     started_at INTEGER NOT NULL, ended_at INTEGER, end_reason TEXT);
+   CREATE INDEX sessions_started ON sessions(started_at);
+   CREATE TABLE audit (
+     seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, kind TEXT NOT NULL, session_id TEXT, token_id TEXT,
+     connection TEXT, verdict TEXT, data TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+   CREATE INDEX audit_session ON audit(session_id, seq);`,
+];
+
+interface TokenRow {
+  id: string; hash: string; label: string; role: string; created_at: number; expires_at: number;
+  revoked_at: number | null; last_used_at: number | null; created_by: string; scram_stored_key: string; scram_server_key: string;
+}
+interface SessionRow {
+  id: string; token_id: string; label: string; role: string; connection: string; protocol: string; client: string;
+  run_id: string | null; step: string | null; started_at: number; ended_at: number | null; end_reason: string | null;
+}
+interface AuditRow {
+  seq: number; ts: number; kind: string; session_id: string | null; token_id: string | null; connection: string | null;
+  verdict: string | null; data: string; prev_hash: string; hash: string;
+}
+
+const toToken = (r: TokenRow): TokenRecord => ({
+  id: r.id, hash: r.hash, label: r.label, role: r.role, createdAt: r.created_at, expiresAt: r.expires_at,
+  revokedAt: r.revoked_at, lastUsedAt: r.last_used_at, createdBy: r.created_by,
+  scramStoredKey: r.scram_stored_key, scramServerKey: r.scram_server_key,
+});
+const toSession = (r: SessionRow): SessionRecord => ({
+  id: r.id, tokenId: r.token_id, label: r.label, role: r.role, connection: r.connection, protocol: r.protocol,
+  client: r.client, runId: r.run_id, step: r.step, startedAt: r.started_at, endedAt: r.ended_at, endReason: r.end_reason,
+});
+const toAudit = (r: AuditRow): AuditRecord => ({
+  seq: r.seq, ts: r.ts, kind: r.kind, sessionId: r.session_id, tokenId: r.token_id, connection: r.connection,
+  verdict: r.verdict, data: JSON.parse(r.data) as Record<string, unknown>, prevHash: r.prev_hash, hash: r.hash,
+});
+
+export function openSqliteStore(path: string): Store {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new Database(path);
+  // WAL + NORMAL: a commit survives a killed process (kill -9); only an OS crash can lose the last commits.
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  db.pragma('busy_timeout = 5000');
+  const version = db.pragma('user_version', { simple: true }) as number;
+  db.transaction(() => {
+    for (let v = version; v < migrations.length; v++) db.exec(migrations[v]);
+    db.pragma(`user_version = ${migrations.length}`);
+  })();
+
+  const q = {
+    getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
+    setMeta: db.prepare('INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
+    insertToken: db.prepare(`INSERT INTO tokens VALUES (@id, @hash, @label, @role, @createdAt, @expiresAt, @revokedAt,
+      @lastUsedAt, @createdBy, @scramStoredKey, @scramServerKey)`),
+    tokenByHash: db.prepare<[string], TokenRow>('SELECT * FROM tokens WHERE hash = ?'),
+    tokenById: db.prepare<[string], TokenRow>('SELECT * FROM tokens WHERE id = ?'),
+    liveForUser: db.prepare<[string, string, number], TokenRow>(
+      'SELECT * FROM tokens WHERE (id = ? OR label = ?) AND revoked_at IS NULL AND expires_at > ? ORDER BY created_at DESC LIMIT 64'),
+    deadForUser: db.prepare<[string, number], TokenRow>(
+      'SELECT * FROM tokens WHERE label = ? AND (revoked_at IS NOT NULL OR expires_at <= ?) ORDER BY created_at DESC LIMIT 16'),
+    listTokens: db.prepare<[], TokenRow>('SELECT * FROM tokens ORDER BY created_at DESC'),
+    revoke: db.prepare('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
+    revokedSince: db.prepare<[number], { id: string; revokedAt: number }>(
+      'SELECT id, revoked_at AS revokedAt FROM tokens WHERE revoked_at >= ?'),
+    touch: db.prepare('UPDATE tokens SET last_used_at = ? WHERE id = ?'),
+    insertSession: db.prepare(`INSERT INTO sessions VALUES (@id, @tokenId, @label, @role, @connection, @protocol, @client,
+      @runId, @step, @startedAt, @endedAt, @endReason)`),
+    endSession: db.prepare('UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL'),
+    sessionById: db.prepare<[string], SessionRow>('SELECT * FROM sessions WHERE id = ?'),
+    endDangling: db.prepare('UPDATE sessions SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL'),
+    appendAudit: db.prepare(`INSERT INTO audit VALUES (@seq, @ts, @kind, @sessionId, @tokenId, @connection, @verdict,
+      @data, @prevHash, @hash)`),
+    lastAudit: db.prepare<[], AuditRow>('SELECT * FROM audit ORDER BY seq DESC LIMIT 1'),
+    readAudit: db.prepare<[number, number], AuditRow>('SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?'),
+    readSessionAudit: db.prepare<[string, number, number], AuditRow>(
+      'SELECT * FROM audit WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
+  };
+  const appendMany = db.transaction((records: AuditRecord[]) => {
+    for (const r of records) q.appendAudit.run({ ...r, data: JSON.stringify(r.data) });
+  });
+
+  return {
+    getMeta: (key) => q.getMeta.get(key)?.value,
+    setMeta: (key, value) => void q.setMeta.run(key, value),
+    insertToken: (t) => void q.insertToken.run(t),
+    tokenByHash: (hash) => { const r = q.tokenByHash.get(hash); return r && toToken(r); },
+    tokenById: (id) => { const r = q.tokenById.get(id); return r && toToken(r); },
+    liveTokensForUser: (user, now) => q.liveForUser.all(user, user, now).map(toToken),
+    deadTokensForUser: (user, now) => q.deadForUser.all(user, now).map(toToken),
+    listTokens: () => q.listTokens.all().map(toToken),
+    revokeToken: (id, at) => q.revoke.run(at, id).changes > 0,
+    revokedSince: (since) => q.revokedSince.all(since),
+    touchToken: (id, at) => void q.touch.run(at, id),
+    insertSession: (s) => void q.insertSession.run(s),
+    endSession: (id, at, reason) => void q.endSession.run(at, reason, id),
+    sessionById: (id) => { const r = q.sessionById.get(id); return r && toSession(r); },
+    listSessions(f: SessionFilter) {
+      const where: string[] = [];
+      const args: (string | number)[] = [];
+      if (f.tokenId) { where.push('token_id = ?'); args.push(f.tokenId); }
+      if (f.connection) { where.push('connection = ?'); args.push(f.connection); }
+      if (f.runId) { where.push('run_id = ?'); args.push(f.runId); }
+      if (f.live) where.push('ended_at IS NULL');
+      const sql = `SELECT * FROM sessions ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY started_at DESC LIMIT ?`;
+      return db.prepare<(string | number)[], SessionRow>(sql).all(...args, f.limit ?? 100).map(toSession);
+    },
+    endDanglingSessions: (at, reason) => q.endDangling.run(at, reason).changes,
+    appendAudit: (records) => appendMany(records),
+    lastAudit: () => { const r = q.lastAudit.get(); return r && toAudit(r); },
+    readAudit: (afterSeq, limit, sessionId) =>
+      (sessionId ? q.readSessionAudit.all(sessionId, afterSeq, limit) : q.readAudit.all(afterSeq, limit)).map(toAudit),
+    close: () => db.close(),
+  };
+}

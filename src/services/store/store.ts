@@ -1,0 +1,88 @@
+// The store interface: everything Gatehouse persists. SQLite embeds it; a PostgreSQL store can implement it for several nodes.
+
+export interface TokenRecord {
+  id: string;
+  /** SHA-256 of the token (hex); the token itself is never stored. */
+  hash: string;
+  label: string;
+  role: string;
+  createdAt: number;
+  expiresAt: number;
+  revokedAt: number | null;
+  lastUsedAt: number | null;
+  createdBy: string;
+  /** SCRAM-SHA-256 verifier halves (base64) so PostgreSQL clients can authenticate with the token. */
+  scramStoredKey: string;
+  scramServerKey: string;
+}
+
+export interface SessionRecord {
+  id: string;
+  tokenId: string;
+  label: string;
+  role: string;
+  connection: string;
+  protocol: string;
+  client: string;
+  runId: string | null;
+  step: string | null;
+  startedAt: number;
+  endedAt: number | null;
+  endReason: string | null;
+}
+
+/** What an adapter or service asks to be audited; seq, time and hashes are added by the audit log. */
+export interface AuditEvent {
+  kind: string;
+  sessionId?: string | null;
+  tokenId?: string | null;
+  connection?: string | null;
+  verdict?: string | null;
+  data?: Record<string, unknown>;
+}
+
+export interface AuditRecord extends Required<AuditEvent> {
+  seq: number;
+  ts: number;
+  prevHash: string;
+  hash: string;
+}
+
+export interface SessionFilter {
+  tokenId?: string;
+  connection?: string;
+  runId?: string;
+  live?: boolean;
+  limit?: number;
+}
+
+export interface Store {
+  getMeta(key: string): string | undefined;
+  setMeta(key: string, value: string): void;
+
+  insertToken(t: TokenRecord): void;
+  tokenByHash(hash: string): TokenRecord | undefined;
+  tokenById(id: string): TokenRecord | undefined;
+  /** Live tokens a PostgreSQL user name may mean: by id, or by label. */
+  liveTokensForUser(user: string, now: number): TokenRecord[];
+  /** Revoked or expired tokens with this label, newest first: to tell an agent precisely why its token fails. */
+  deadTokensForUser(user: string, now: number): TokenRecord[];
+  listTokens(): TokenRecord[];
+  revokeToken(id: string, at: number): boolean;
+  revokedSince(since: number): { id: string; revokedAt: number }[];
+  touchToken(id: string, at: number): void;
+
+  insertSession(s: SessionRecord): void;
+  endSession(id: string, at: number, reason: string): void;
+  listSessions(f: SessionFilter): SessionRecord[];
+  sessionById(id: string): SessionRecord | undefined;
+  /** Sessions a crash left open: closed at start-up so the list never lies. */
+  endDanglingSessions(at: number, reason: string): number;
+
+  /** Appends audit records atomically, in order, to the chain. */
+  appendAudit(records: AuditRecord[]): void;
+  lastAudit(): AuditRecord | undefined;
+  readAudit(afterSeq: number, limit: number, sessionId?: string): AuditRecord[];
+
+  close(): void;
+}
