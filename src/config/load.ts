@@ -37,31 +37,39 @@ export function parseConfig(text: string, file = '<config>', env: NodeJS.Process
     throw new ConfigError(file, doc.errors.map((e) => ({ path: '', line: lineOf(e.pos[0]), message: e.message.split('\n')[0] })));
   }
   const problems: ConfigProblem[] = interpolateEnv(doc, env, lineOf);
-  const located = (path: (string | number)[], message: string): ConfigProblem => ({
+  const located = (path: (string | number)[], message: string, pointAt: (string | number)[] = path): ConfigProblem => ({
     path: path.join('.'),
-    line: lineOf(nodeAt(doc, path)?.range?.[0]),
+    line: lineOf(nodeAt(doc, pointAt)?.range?.[0]),
     message,
   });
+  /** A schema issue at `prefix`; an unknown key is pointed at itself, not at its parent. */
+  const fromIssue = (prefix: (string | number)[], i: z.core.$ZodIssue) => {
+    const path = [...prefix, ...(i.path as (string | number)[])];
+    return located(path, issueMessage(i), i.code === 'unrecognized_keys' ? [...path, i.keys[0]] : path);
+  };
 
-  const parsed = configSchema.safeParse(doc.toJS() ?? {});
-  if (!parsed.success) {
-    problems.push(...parsed.error.issues.map((i) => located(i.path as (string | number)[], issueMessage(i))));
-    throw new ConfigError(file, problems);
-  }
+  const raw = (doc.toJS() ?? {}) as { connections?: Record<string, { kind?: unknown }>; roles?: unknown };
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) problems.push(...parsed.error.issues.map((i) => fromIssue([], i)));
+  // Grants are checked even when the rest failed, so one run reports every mistake.
+  const kinds = new Map(Object.entries(parsed.data?.connections ?? raw.connections ?? {}).map(([name, c]) => [name, c?.kind]));
   const roles: Record<string, Record<string, Grant>> = {};
-  for (const [role, grants] of Object.entries(parsed.data.roles)) {
+  const rawRoles = parsed.data?.roles ?? (isRecord(raw.roles) ? (raw.roles as Record<string, unknown>) : {});
+  for (const [role, grants] of Object.entries(rawRoles)) {
     roles[role] = {};
-    for (const [name, raw] of Object.entries(grants ?? {})) {
-      const connection = parsed.data.connections[name];
-      if (!connection) {
-        problems.push(located(['roles', role, name], `unknown connection "${name}" (defined: ${Object.keys(parsed.data.connections).join(', ') || 'none'})`));
+    for (const [name, value] of Object.entries(isRecord(grants) ? grants : {})) {
+      const kind = kinds.get(name);
+      if (kind === undefined) {
+        problems.push(located(['roles', role, name], `unknown connection "${name}" (defined: ${[...kinds.keys()].join(', ') || 'none'})`));
         continue;
       }
-      const grant = grantSchemaFor[connection.kind].safeParse(raw ?? {});
+      if (kind !== 'postgres' && kind !== 'http' && kind !== 'llm') continue; // the connection's own error says why
+      const grant = grantSchemaFor[kind].safeParse(value ?? {});
       if (grant.success) roles[role][name] = grant.data;
-      else problems.push(...grant.error.issues.map((i) => located(['roles', role, name, ...(i.path as (string | number)[])], issueMessage(i))));
+      else problems.push(...grant.error.issues.map((i) => fromIssue(['roles', role, name], i)));
     }
   }
+  if (!parsed.success) throw new ConfigError(file, problems);
   const listens = new Map<string, string>([[parsed.data.admin.listen, 'admin.listen']]);
   for (const [name, c] of Object.entries(parsed.data.connections)) {
     const other = listens.get(c.listen);
@@ -99,6 +107,8 @@ export function lineOfPath(text: string, path: string): number | undefined {
   const offset = nodeAt(doc, path.split('.').map((p) => (/^\d+$/.test(p) ? Number(p) : p)))?.range?.[0];
   return offset === undefined ? undefined : lines.linePos(offset).line;
 }
+
+const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 function nodeAt(doc: Document, path: (string | number)[]): { range?: [number, number, number] | null } | undefined {
   // Walk down as far as the path exists, so a missing key still points at its parent's line.

@@ -1,0 +1,77 @@
+// Tokens: 256-bit, prefixed, stored only as hashes, with TTL and revocation that reaches listeners at once.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { Tokens, hashToken } from '../src/services/identity/tokens.ts';
+import { AuthThrottle } from '../src/services/identity/throttle.ts';
+import { openSqliteStore } from '../src/services/store/sqlite.ts';
+
+const setup = () => {
+  const store = openSqliteStore(':memory:');
+  return { store, tokens: new Tokens(store, new Set(['retriever', 'writer'])) };
+};
+
+test('minted tokens are prefixed, 256-bit, and stored only as a hash', () => {
+  const { store, tokens } = setup();
+  const { token, record } = tokens.mint({ role: 'retriever', label: 'rag', ttlSeconds: 60, createdBy: 'alice' });
+  assert.match(token, /^gth_[A-Za-z0-9_-]{43}$/);
+  assert.equal(Buffer.from(token.slice(4), 'base64url').length, 32);
+  const stored = store.tokenById(record.id)!;
+  assert.equal(stored.hash, hashToken(token));
+  assert.ok(!JSON.stringify(stored).includes(token.slice(4)), 'the token itself must not be stored');
+  assert.deepEqual(tokens.check(token), { ok: true, token: stored });
+});
+
+test('unknown, malformed, expired and revoked tokens are refused with the reason', () => {
+  const { tokens } = setup();
+  const live = tokens.mint({ role: 'retriever', label: 'rag', ttlSeconds: 60, createdBy: 'a' });
+  assert.deepEqual(tokens.check('gth_' + 'A'.repeat(43)), { ok: false, reason: 'unknown' });
+  assert.deepEqual(tokens.check('not-a-token'), { ok: false, reason: 'unknown' });
+  assert.deepEqual(tokens.check(live.token, Date.now() + 61_000), { ok: false, reason: 'expired' });
+  const seen: string[] = [];
+  tokens.onRevoke((id) => seen.push(id));
+  assert.equal(tokens.revoke(live.record.id), true);
+  assert.equal(tokens.revoke(live.record.id), false);
+  assert.deepEqual(seen, [live.record.id]);
+  assert.deepEqual(tokens.check(live.token), { ok: false, reason: 'revoked' });
+});
+
+test('mint refuses unknown roles and bad labels', () => {
+  const { tokens } = setup();
+  assert.throws(() => tokens.mint({ role: 'root', label: 'x', ttlSeconds: 60, createdBy: 'a' }), /unknown role "root"/);
+  assert.throws(() => tokens.mint({ role: 'writer', label: 'bad label!', ttlSeconds: 60, createdBy: 'a' }), /label/);
+  assert.throws(() => tokens.mint({ role: 'writer', label: 'ok', ttlSeconds: 0, createdBy: 'a' }), /ttl/);
+});
+
+test('SCRAM candidates are the live tokens sharing a label, and share its salt', () => {
+  const { tokens } = setup();
+  const a = tokens.mint({ role: 'retriever', label: 'rag', ttlSeconds: 60, createdBy: 'a' });
+  const b = tokens.mint({ role: 'writer', label: 'rag', ttlSeconds: 60, createdBy: 'a' });
+  tokens.mint({ role: 'writer', label: 'other', ttlSeconds: 60, createdBy: 'a' });
+  assert.deepEqual(tokens.scramCandidates('rag').map((t) => t.id).sort(), [a.record.id, b.record.id].sort());
+  tokens.revoke(a.record.id);
+  assert.deepEqual(tokens.scramCandidates('rag').map((t) => t.id), [b.record.id]);
+  assert.deepEqual(tokens.deadTokensForUser('rag').map((t) => t.id), [a.record.id]);
+  assert.deepEqual(tokens.scramParams('rag'), tokens.scramParams('rag'));
+  assert.notDeepEqual(tokens.scramParams('rag').salt, tokens.scramParams('other').salt);
+});
+
+test('revocations made by another process reach this one through the store', async () => {
+  const { store, tokens } = setup();
+  const other = new Tokens(store, new Set(['retriever']));
+  const { record } = tokens.mint({ role: 'retriever', label: 'rag', ttlSeconds: 60, createdBy: 'a' });
+  const seen: string[] = [];
+  tokens.onRevoke((id) => seen.push(id));
+  tokens.watch(20);
+  other.revoke(record.id);
+  await new Promise((r) => setTimeout(r, 120));
+  tokens.stop();
+  assert.deepEqual(seen, [record.id]);
+});
+
+test('the auth throttle blocks one address after repeated failures, and only that one', () => {
+  const t = new AuthThrottle(3, 1000);
+  for (let i = 0; i < 3; i++) t.fail('10.0.0.1', 1000 + i);
+  assert.equal(t.blocked('10.0.0.1', 1500), true);
+  assert.equal(t.blocked('10.0.0.2', 1500), false);
+  assert.equal(t.blocked('10.0.0.1', 2100), false);
+});
