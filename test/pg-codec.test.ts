@@ -122,6 +122,7 @@ describe('backend encoders: golden bytes', () => {
   test('UTF-8 is counted in bytes, not characters', () => {
     assert.deepEqual(be.commandComplete('é'), bytes('C', 0, 0, 0, 7, 0xc3, 0xa9, 0));
     assert.deepEqual(be.dataRow(['é']), bytes('D', 0, 0, 0, 12, 0, 1, 0, 0, 0, 2, 0xc3, 0xa9));
+    assert.deepEqual(be.dataRow(['😀']), bytes('D', 0, 0, 0, 14, 0, 1, 0, 0, 0, 4, 0xf0, 0x9f, 0x98, 0x80));
   });
 
   test('encoders return a fresh copy that later encodings do not disturb', () => {
@@ -315,6 +316,17 @@ describe('FrameReader: every chunking decodes identically', () => {
     const whole = be.readyForQuery('I');
     reader.push(whole);
     assert.equal(reader.next()?.raw.buffer, whole.buffer, 'borrowing resumes once nothing is left over');
+  });
+
+  test('leaving a for-of early loses no frame; next() and iteration share one position', () => {
+    const reader = new FrameReader({ source: 'backend' });
+    reader.push(server);
+    for (const frame of reader) {
+      assert.equal(frame.type, Backend.Authentication);
+      break;
+    }
+    assert.equal(reader.next()?.type, Backend.ParameterStatus);
+    assert.deepEqual([...reader].map((f) => f.raw.toString('hex')), serverExpected.slice(2).map((f) => f.raw));
   });
 
   test('an incomplete frame waits and is counted as buffered', () => {

@@ -72,7 +72,7 @@ export function parseConfig(text: string, file = '<config>', env: NodeJS.Process
   if (!parsed.success) throw new ConfigError(file, problems);
   const listens = new Map<string, string>([[parsed.data.admin.listen, 'admin.listen']]);
   for (const [name, c] of Object.entries(parsed.data.connections)) {
-    const other = listens.get(c.listen);
+    const other = c.listen.endsWith(':0') ? undefined : listens.get(c.listen); // port 0: the OS picks a free one
     if (other) problems.push(located(['connections', name, 'listen'], `${c.listen} is already used by ${other}`));
     listens.set(c.listen, `connections.${name}.listen`);
   }

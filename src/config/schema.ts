@@ -51,7 +51,7 @@ export const connection = z.discriminatedUnion('kind', [postgresConnection, http
 /** SQL statement kinds that are refused unless a grant names them (see services/policy/sql). */
 export const sqlStatementKinds = [
   'ddl', 'do', 'call', 'copy_file', 'truncate', 'lock', 'maintenance', 'notify', 'set_role', 'set_search_path',
-  'alter_system', 'grant', 'listen', 'select_into', 'cursor',
+  'alter_system', 'grant', 'listen', 'select_into', 'cursor', 'set', 'two_phase',
 ] as const;
 
 export const sqlGrant = z.strictObject({

@@ -69,7 +69,7 @@ export async function connectUpstream(target: UpstreamTarget, params: Record<str
     const parameterFrames: Buffer[] = [];
     let scram: ReturnType<typeof createScramClient> | undefined;
     let pid = 0;
-    let key = Buffer.alloc(4);
+    let key: Buffer = Buffer.alloc(4);
     for (;;) {
       const frame = await frames.next();
       switch (frame.type) {

@@ -58,7 +58,9 @@ export function scramVerifier(password: string, salt: Buffer, iterations: number
 
 /**
  * Answers a client-first-message. All verifiers that may later be tried must share `salt` and
- * `iterations`. `serverNonce` exists for test vectors only; leave it unset.
+ * `iterations`. For an unknown user, run the same exchange with the salt its name would have and no
+ * candidates: the refusal then looks exactly like a wrong password (PostgreSQL's mock authentication).
+ * `serverNonce` exists for test vectors only; leave it unset.
  */
 export function serverFirst(
   clientFirst: string,
@@ -73,7 +75,8 @@ export function serverFirst(
 
 /**
  * Checks the client's proof against every candidate, each with a constant-time comparison and no
- * early exit, so timing reveals neither which candidate matched nor whether one did.
+ * early exit, so timing does not reveal which candidate matched. (It does grow with the number of
+ * candidates, which is therefore not a secret.)
  */
 export function verifyClientFinal(state: ScramServerState, clientFinal: string, candidates: readonly ScramCandidate[]): ScramVerdict {
   // client-final-message = channel-binding "," nonce ["," extensions] "," proof
@@ -101,8 +104,8 @@ function parseClientFirst(message: string): { gs2Header: string; bare: string; u
   // client-first-message = gs2-cbind-flag "," [authzid] "," client-first-message-bare
   const [flag, authzid] = message.split(',', 2);
   if (flag.startsWith('p=')) throw new ScramError('channel binding is not supported; use SCRAM-SHA-256');
-  // 'y' means "I could bind but believe you cannot": true, as we never offer SCRAM-SHA-256-PLUS.
-  // Should PLUS ever be offered, 'y' must be refused as a downgrade.
+  // 'y' (what `pg` sends over TLS) means the client could bind but thinks we cannot, which is right: we
+  // never offer SCRAM-SHA-256-PLUS. If PLUS is ever offered, 'y' must be refused as a downgrade.
   if (flag !== 'n' && flag !== 'y') throw new ScramError('malformed SCRAM message: bad GS2 header');
   if (authzid === undefined) throw new ScramError('malformed SCRAM message: truncated GS2 header');
   if (authzid !== '') throw new ScramError('authorization identities are not supported');

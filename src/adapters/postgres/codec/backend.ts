@@ -4,7 +4,7 @@
 // next push). Encoders return a fresh Buffer, except the documented shared constants.
 
 import { Cursor } from './cursor.ts';
-import { AuthCode, Backend, Format, type FormatCode, type TransactionStatus } from './messages.ts';
+import { AuthCode, Backend, CancelKeyLength, Format, type FormatCode, type TransactionStatus } from './messages.ts';
 import { writer } from './writer.ts';
 
 export type AuthenticationRequest =
@@ -76,9 +76,6 @@ const NOTICE_FIELDS = [
 ] as const satisfies readonly (readonly [string, keyof Notice])[];
 const NOTICE_FIELD_BY_CODE = new Map<number, keyof Notice>(NOTICE_FIELDS.map(([code, key]) => [code.charCodeAt(0), key]));
 const LOCALISED_SEVERITY = 'S'.charCodeAt(0);
-
-const CANCEL_KEY_MIN = 4;
-const CANCEL_KEY_MAX = 256;
 
 // ---- parsers ----
 
@@ -172,12 +169,12 @@ export function parseParameterStatus(body: Buffer): { name: string; value: strin
   return { name, value };
 }
 
-/** The key is 4 bytes before protocol 3.2, up to 256 from it on (PostgreSQL 18). */
+/** The key is `CancelKeyLength` bytes: 4, or up to 256 from protocol 3.2. */
 export function parseBackendKeyData(body: Buffer): { pid: number; key: Buffer } {
   const cursor = new Cursor(body, 'BackendKeyData');
   const pid = cursor.int32();
   const key = cursor.rest();
-  if (key.length < CANCEL_KEY_MIN || key.length > CANCEL_KEY_MAX) throw cursor.error(`cancel key of ${key.length} bytes`);
+  if (key.length < CancelKeyLength.min || key.length > CancelKeyLength.max) throw cursor.error(`cancel key of ${key.length} bytes`);
   return { pid, key };
 }
 
@@ -242,7 +239,7 @@ export function parameterStatus(name: string, value: string): Buffer {
 }
 
 export function backendKeyData(pid: number, key: Buffer): Buffer {
-  if (key.length < CANCEL_KEY_MIN || key.length > CANCEL_KEY_MAX) throw new RangeError(`cancel key must be 4..256 bytes, got ${key.length}`);
+  if (key.length < CancelKeyLength.min || key.length > CancelKeyLength.max) throw new RangeError(`cancel key must be 4..256 bytes, got ${key.length}`);
   return writer.start(Backend.BackendKeyData).int32(pid).bytes(key).finish();
 }
 

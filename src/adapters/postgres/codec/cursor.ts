@@ -18,7 +18,7 @@ export class Cursor {
 
   constructor(private readonly body: Buffer, private readonly message: string) {}
 
-  get remaining(): number {
+  private get remaining(): number {
     return this.body.length - this.offset;
   }
 

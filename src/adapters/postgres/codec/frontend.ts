@@ -4,7 +4,7 @@
 // next push). Encoders return a fresh Buffer, except the documented shared constants.
 
 import { Cursor } from './cursor.ts';
-import { Format, type FormatCode, Frontend, StartupCode } from './messages.ts';
+import { CancelKeyLength, Format, type FormatCode, Frontend, StartupCode } from './messages.ts';
 import { writer } from './writer.ts';
 
 export type StartupRequest =
@@ -36,10 +36,6 @@ export interface StatementOrPortal {
   name: string;
 }
 
-// Since protocol 3.2 (PostgreSQL 18) a cancel key is 4 to 256 bytes; before it, exactly 4.
-const CANCEL_KEY_MIN = 4;
-const CANCEL_KEY_MAX = 256;
-
 // ---- parsers ----
 
 /** The body of an untyped startup-phase frame, from its int32 code on. */
@@ -56,7 +52,7 @@ export function parseStartup(body: Buffer): StartupRequest {
     case StartupCode.CancelRequest: {
       const pid = cursor.int32();
       const key = cursor.rest();
-      if (key.length < CANCEL_KEY_MIN || key.length > CANCEL_KEY_MAX) throw cursor.error(`cancel key of ${key.length} bytes`);
+      if (key.length < CancelKeyLength.min || key.length > CancelKeyLength.max) throw cursor.error(`cancel key of ${key.length} bytes`);
       return { kind: 'cancel', pid, key };
     }
   }

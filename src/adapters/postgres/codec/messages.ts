@@ -62,6 +62,9 @@ export const StartupCode = {
   GSSENCRequest: 80877104,
 } as const;
 
+/** Cancel key length in bytes: exactly 4 before protocol 3.2, 4 to 256 from it on (PostgreSQL 18). */
+export const CancelKeyLength = { min: 4, max: 256 } as const;
+
 /** The int32 that opens every Authentication (`R`) message. */
 export const AuthCode = {
   Ok: 0,

@@ -58,8 +58,8 @@ export class Writer {
 
   /** UTF-8 bytes with no terminator or length. */
   string(value: string): this {
-    const length = Buffer.byteLength(value);
-    this.ensure(length);
+    // A UTF-16 code unit never needs more than 3 UTF-8 bytes: reserving 3x skips a Buffer.byteLength scan.
+    this.ensure(value.length * 3);
     this.offset += this.buffer.write(value, this.offset);
     return this;
   }
@@ -73,15 +73,21 @@ export class Writer {
   /** An int32 length then the value; NULL is length -1 with no bytes (Bind parameters, DataRow columns). */
   nullable(value: Buffer | string | null): this {
     if (value === null) return this.int32(-1);
-    if (typeof value === 'string') return this.int32(Buffer.byteLength(value)).string(value);
+    if (typeof value === 'string') {
+      // Write first, then patch the length: one pass over the string instead of three.
+      const lengthAt = this.offset;
+      this.int32(0).string(value);
+      this.buffer.writeInt32BE(this.offset - lengthAt - 4, lengthAt);
+      return this;
+    }
     return this.int32(value.length).bytes(value);
   }
 
   /** Patch the length and return the message as a fresh exact-size Buffer, safe to keep. */
   finish(): Buffer {
     this.buffer.writeInt32BE(this.offset - this.lengthAt, this.lengthAt);
-    // One exact-size copy per message beats pg-protocol's fresh 256-byte scratch per flush: the scratch
-    // here is allocated once and reused, and the caller's Buffer wastes no slack.
+    // The scratch is allocated once and reused; each message costs one exact-size copy, so the
+    // caller's Buffer pins no slack and stays valid however the writer is used next.
     const message = Buffer.from(this.buffer.subarray(0, this.offset));
     if (this.buffer.length > RETAINED_SIZE) this.buffer = Buffer.allocUnsafe(INITIAL_SIZE);
     return message;

@@ -1,0 +1,519 @@
+// Finds PII and secrets in text. One combined pre-filter regex finds anchors (an '@', a digit, a vendor prefix, a keyword);
+// only there does the anchor's matcher run its sticky regex and validators. Findings are reported, never acted on.
+import { isIPv6 } from 'node:net';
+import { ALL_TYPES, type DetectorType, type Finding } from './types.ts';
+import {
+  entropy, ibanLength, ibanValid, ipv4Valid, isPlaceholder, isTemplated, jwtHeaderValid, luhnValid, ssnValid,
+} from './validators.ts';
+
+interface Span {
+  type: DetectorType;
+  start: number;
+  end: number;
+}
+
+/**
+ * One alternative of the pre-filter. `match` runs where `anchor` matched and returns the index to resume scanning
+ * from, or undefined when the anchor was a false alarm.
+ */
+interface Matcher {
+  anchor: string;
+  types: readonly DetectorType[];
+  match(text: string, at: number, found: Span[]): number | undefined;
+}
+
+/** When two findings overlap, the more specific detector wins (a JWT inside `token=...` is a JWT, not a generic secret). */
+const PRIORITY: Record<DetectorType, number> = {
+  private_key: 100, jwt: 90, gatehouse_token: 85, github_token: 80, gitlab_token: 80, slack_token: 80, stripe_key: 80,
+  openai_key: 80, anthropic_key: 80, api_token: 80, aws_access_key: 80, aws_secret_key: 75, generic_secret: 60,
+  iban: 50, credit_card: 45, us_ssn: 44, email: 40, ip_address: 35, phone: 30,
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Character classes, by char code: cheaper than a regex for the one-character boundary checks done at every anchor.
+
+const isDigit = (c: number) => c >= 48 && c <= 57;
+const isAlpha = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
+const isAlnum = (c: number) => isDigit(c) || isAlpha(c);
+const isWord = (c: number) => isAlnum(c) || c === 95; // [A-Za-z0-9_]
+const isTokenChar = (c: number) => isWord(c) || c === 45; // [A-Za-z0-9_-]
+const isLocalPartChar = (c: number) => isAlnum(c) || c === 46 || c === 95 || c === 37 || c === 43 || c === 45; // . _ % + -
+
+/** True when the character before `at` cannot be part of the same token (start of text counts as a boundary). */
+const boundaryBefore = (text: string, at: number, partOfToken: (c: number) => boolean) =>
+  at === 0 || !partOfToken(text.charCodeAt(at - 1));
+
+/** Runs a sticky regex at exactly `at`. */
+function stickyAt(re: RegExp, text: string, at: number): RegExpExecArray | null {
+  re.lastIndex = at;
+  return re.exec(text);
+}
+
+/** `password` → `[pP][aA]...`: the pre-filter mixes case-sensitive vendor prefixes with case-insensitive keywords. */
+const caseless = (word: string) => word.replace(/[a-z]/g, (ch) => `[${ch}${ch.toUpperCase()}]`);
+
+// ---------------------------------------------------------------------------------------------------------------
+// Structured tokens: a fixed prefix, then a body of known alphabet and length.
+
+/** A vendor token recognised by its own regex (sticky, anchored at the prefix); placeholders like `ghp_xxxx…` are skipped. */
+function tokenMatcher(anchor: string, type: DetectorType, patterns: RegExp[]): Matcher {
+  return {
+    anchor,
+    types: [type],
+    match(text, at, found) {
+      if (!boundaryBefore(text, at, isTokenChar)) return undefined;
+      for (const re of patterns) {
+        const m = stickyAt(re, text, at);
+        if (m && !isPlaceholder(m[0])) {
+          found.push({ type, start: at, end: at + m[0].length });
+          return at + m[0].length;
+        }
+      }
+      return undefined;
+    },
+  };
+}
+
+const TOKEN_END = '(?![A-Za-z0-9_-])';
+
+const githubMatcher = tokenMatcher('gh[pousr]_|github_pat_', 'github_token', [
+  new RegExp(`gh[pousr]_[A-Za-z0-9]{36,255}${TOKEN_END}`, 'y'),
+  new RegExp(`github_pat_[A-Za-z0-9_]{82}${TOKEN_END}`, 'y'),
+]);
+
+const stripeMatcher = tokenMatcher('[sr]k_(?:live|test|prod)_', 'stripe_key', [
+  /[sr]k_(?:live|test|prod)_[A-Za-z0-9]{10,247}(?![A-Za-z0-9])/y,
+]);
+
+const gatehouseMatcher = tokenMatcher('gth_', 'gatehouse_token', [new RegExp(`gth_[A-Za-z0-9_-]{43}${TOKEN_END}`, 'y')]);
+
+const awsAccessKeyMatcher = tokenMatcher('AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9]', 'aws_access_key', [
+  /(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16}(?![A-Za-z0-9])/y,
+]);
+
+const slackMatcher = tokenMatcher('xox[abposre][-.]|xapp-', 'slack_token', [
+  new RegExp(`xox[abposre]-(?:\\d-)?\\d{6,}-[A-Za-z0-9-]{6,}${TOKEN_END}`, 'y'), // bot, user, legacy workspace tokens
+  new RegExp(`xoxe(?:\\.xox[bp])?-\\d-[A-Za-z0-9]{100,}${TOKEN_END}`, 'y'), // configuration and refresh tokens
+  new RegExp(`xapp-\\d-[A-Z0-9]+-\\d+-[a-z0-9]+${TOKEN_END}`, 'y'), // app-level tokens
+]);
+
+/** `sk-` starts both vendors' keys; Anthropic's carry `ant-`, OpenAI's the `T3BlbkFJ` marker (base64 of "OpenAI"). */
+const anthropicMatcher = tokenMatcher('sk-ant-', 'anthropic_key', [
+  new RegExp(`sk-ant-(?:api|admin)\\d\\d-[A-Za-z0-9_-]{93}AA${TOKEN_END}`, 'y'),
+]);
+const openaiMatcher = tokenMatcher('sk-', 'openai_key', [
+  new RegExp(`sk-(?:[A-Za-z0-9_-]*?[A-Za-z0-9]{20})T3BlbkFJ[A-Za-z0-9_-]{20,}${TOKEN_END}`, 'y'),
+]);
+
+/** Other well-known vendors whose tokens carry an unambiguous prefix. */
+const otherVendorMatcher = tokenMatcher(
+  'AIza|SG\\.|npm_|pypi-|hf_|shp(?:at|ca|pa|ss)_|do[opr]_v1_',
+  'api_token',
+  [
+    new RegExp(`AIza[0-9A-Za-z_-]{35}${TOKEN_END}`, 'y'), // Google API key
+    /SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}(?![A-Za-z0-9_.-])/y, // SendGrid
+    new RegExp(`npm_[A-Za-z0-9]{36}${TOKEN_END}`, 'y'),
+    new RegExp(`pypi-AgE(?:IcHlwaS5vcmc|NdGVzdC5weXBpLm9yZw)[A-Za-z0-9_-]{70,}${TOKEN_END}`, 'y'),
+    new RegExp(`hf_[A-Za-z]{34}${TOKEN_END}`, 'y'), // Hugging Face
+    new RegExp(`shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}${TOKEN_END}`, 'y'), // Shopify
+    new RegExp(`do[opr]_v1_[a-f0-9]{64}${TOKEN_END}`, 'y'), // DigitalOcean
+  ],
+);
+
+/** GitLab token families, by prefix: [min, max] body length, as GitLab issues them. */
+const GITLAB_BODY: Record<string, [number, number]> = {
+  glpat: [20, 300], glptt: [40, 40], gldt: [20, 50], glrt: [20, 300], glft: [20, 50], glimt: [25, 25],
+  glagent: [50, 1024], gloas: [64, 64], glsoat: [20, 50], glffct: [20, 50], glcbt: [20, 60], GR1348941: [20, 50],
+};
+const GITLAB_TOKEN = /(gl[a-z]+-|GR1348941)([A-Za-z0-9_.-]+)/y;
+
+const gitlabMatcher: Matcher = {
+  anchor: 'gl(?:pat|ptt|dt|rt|ft|imt|agent|oas|soat|ffct|cbt)-|GR1348941',
+  types: ['gitlab_token'],
+  match(text, at, found) {
+    if (!boundaryBefore(text, at, isTokenChar)) return undefined;
+    const m = stickyAt(GITLAB_TOKEN, text, at);
+    if (!m) return undefined;
+    const body = m[2].replace(/\.+$/, ''); // a sentence's full stop is not part of the token
+    const [min, max] = GITLAB_BODY[m[1].replace(/-$/, '')] ?? [Infinity, 0];
+    if (body.length < min || body.length > max || isPlaceholder(body)) return undefined;
+    const end = at + m[1].length + body.length;
+    found.push({ type: 'gitlab_token', start: at, end });
+    return end;
+  },
+};
+
+const SLACK_WEBHOOK = /hooks\.slack\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9_/+-]{20,}/y;
+
+const slackWebhookMatcher: Matcher = {
+  anchor: 'hooks\\.slack\\.com/',
+  types: ['slack_token'],
+  match(text, at, found) {
+    const m = stickyAt(SLACK_WEBHOOK, text, at);
+    if (!m) return undefined;
+    const scheme = /https?:\/\/$/.exec(text.slice(Math.max(0, at - 8), at));
+    found.push({ type: 'slack_token', start: at - (scheme?.[0].length ?? 0), end: at + m[0].length });
+    return at + m[0].length;
+  },
+};
+
+const JWT = /eyJ[A-Za-z0-9_-]{10,}\.ey[A-Za-z0-9_-]{10,}(?:\.[A-Za-z0-9_-]+)?(?![A-Za-z0-9_-])/y;
+
+const jwtMatcher: Matcher = {
+  anchor: 'eyJ',
+  types: ['jwt'],
+  match(text, at, found) {
+    if (!boundaryBefore(text, at, isTokenChar)) return undefined;
+    const m = stickyAt(JWT, text, at);
+    if (!m || !jwtHeaderValid(m[0].slice(0, m[0].indexOf('.')))) return undefined;
+    found.push({ type: 'jwt', start: at, end: at + m[0].length });
+    return at + m[0].length;
+  },
+};
+
+const PEM_HEADER = /-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----/y;
+const PEM_BODY_LINE = /\r?\n[A-Za-z0-9+/=]+/y;
+
+const privateKeyMatcher: Matcher = {
+  anchor: '-----BEGIN ',
+  types: ['private_key'],
+  match(text, at, found) {
+    const header = stickyAt(PEM_HEADER, text, at);
+    if (!header) return undefined; // PUBLIC KEY, CERTIFICATE...
+    const bodyStart = at + header[0].length;
+    const footer = `-----END ${header[1]}-----`;
+    const footerAt = text.indexOf(footer, bodyStart);
+    let end: number;
+    if (footerAt >= 0) {
+      // Fixtures like `BEGIN PRIVATE KEY / anything / END` are not keys: demand some key material.
+      const material = text.slice(bodyStart, footerAt).match(/[A-Za-z0-9+/]/g)?.length ?? 0;
+      if (material < 16) return undefined;
+      end = footerAt + footer.length;
+    } else {
+      // Truncated key: the header and whatever base64 lines follow it.
+      end = bodyStart;
+      for (let line = stickyAt(PEM_BODY_LINE, text, end); line; line = stickyAt(PEM_BODY_LINE, text, end)) end += line[0].length;
+    }
+    found.push({ type: 'private_key', start: at, end });
+    return end;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Email: the pre-filter stops at '@'; the local part is walked back by hand, the domain matched forward.
+
+const EMAIL_DOMAIN = /(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-])/y;
+
+const emailMatcher: Matcher = {
+  anchor: '@',
+  types: ['email'],
+  match(text, at, found) {
+    let start = at;
+    while (start > 0 && at - start < 64 && isLocalPartChar(text.charCodeAt(start - 1))) start--;
+    while (text.charCodeAt(start) === 46) start++; // a local part cannot start with '.'
+    if (start === at || text.charCodeAt(at - 1) === 46 || text.slice(start, at).includes('..')) return undefined;
+    const domain = stickyAt(EMAIL_DOMAIN, text, at + 1);
+    if (!domain) return undefined;
+    found.push({ type: 'email', start, end: at + 1 + domain[0].length });
+    return at + 1;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Numbers: one run of digit groups (`+41 (0)69 979 80 58`, `4111-1111-1111-1111`, `192.168.1.1`) is read once and
+// classified: IPv4, SSN, card, phone — or nothing (dates, versions, section numbers).
+
+const NUMBER_RUN = /\+?\(?\d+\)?(?:[ .-]?\(?\d+\)?)*/y;
+const PHONE_EXTENSION = / ?(?:x|ext\.?|#) ?\d{1,5}(?![A-Za-z0-9])/iy;
+const CIDR_SUFFIX = /\/(\d{1,3})(?![\d.])/y;
+const DATE_PREFIX = /^(?:(?:19|20)\d\d([-./])\d\d?\1\d\d?|\d\d?([-./])\d\d?\2(?:19|20)\d\d)(?!\d)/;
+const PHONE_CONTEXT = /\b(?:phone|tel|telephone|mobile|cell|fax|call|calling|contact|desk|office|whatsapp|sms|answering|messages?|registered|number is)\b/i;
+const NOT_A_PHONE_CONTEXT = /\bext(?:ension)?\.?\s*$/i;
+const SSN_CONTEXT = /\b(?:ssn|social security|ss#|soc\.? ?sec)/i;
+/** How far back a context word may be (`Phone: `, `SSN:`). The stream redactor keeps at least this much emitted text. */
+export const CONTEXT_CHARS = 40;
+
+const contextBefore = (text: string, at: number) => text.slice(Math.max(0, at - CONTEXT_CHARS), at);
+
+function isPhone(groups: string[], separators: string[], international: boolean, context: string): boolean {
+  const digits = groups.join('').length;
+  if (digits < 7 || digits > 15) return false;
+  if (international) return digits >= 8; // +CC …: E.164 with a country code
+  if (groups.slice(1).some((g) => g.length < 2)) return false;
+  const lengths = groups.map((g) => g.length).join(',');
+  if (lengths === '3,2,4' && separators.every((s) => s === '-')) return false; // SSN-shaped, even when not a valid SSN
+  if (NOT_A_PHONE_CONTEXT.test(context)) return false; // an internal extension is not a phone number
+  if (separators.length > 0 && separators.every((s) => s === '.')) {
+    if (groups.length >= 3 && digits >= 9 && groups.every((g) => g.length >= 2 && g.length <= 4)) return true; // 01.84.17.61.18
+  } else if (/^(?:1,)?(?:3,)?3,3,4$/.test(lengths)) {
+    return true; // North American (415) 555-0132, 1-800-555-0199, 001-253-366-9781
+  } else if (groups[0][0] === '0' && groups.length >= 2 && digits >= 9) {
+    return true; // national trunk prefix: 0490 75 40 81, 090-1234-5678
+  }
+  return PHONE_CONTEXT.test(context);
+}
+
+function classifyNumber(text: string, start: number, run: string, end: number, found: Span[]): number {
+  const groups = run.match(/\d+/g) ?? [];
+  const separators = run.split(/\d+/).slice(1, -1).map((s) => s.replace(/[()]/g, '') || '');
+  const plain = !/[+()]/.test(run);
+  const digits = groups.join('');
+
+  if (plain && groups.length === 4 && separators.every((s) => s === '.') && ipv4Valid(run)) {
+    const cidr = stickyAt(CIDR_SUFFIX, text, end);
+    const withCidr = cidr && Number(cidr[1]) <= 32 ? end + cidr[0].length : end;
+    found.push({ type: 'ip_address', start, end: withCidr });
+    return withCidr;
+  }
+  if (DATE_PREFIX.test(run)) return end;
+  const uniform = separators.every((s) => s === separators[0]);
+  if (plain && digits.length === 9 && uniform && ssnValid(digits)) {
+    const dashed = groups.length === 3 && groups[0].length === 3 && groups[1].length === 2 && (separators[0] === '-' || separators[0] === ' ');
+    if (dashed || (groups.length === 1 && SSN_CONTEXT.test(contextBefore(text, start)))) {
+      found.push({ type: 'us_ssn', start, end });
+      return end;
+    }
+  }
+  if (plain && digits.length >= 13 && digits.length <= 19 && uniform && (separators.length === 0 || separators[0] === ' ' || separators[0] === '-')
+    && groups.every((g) => g.length >= 3) && !/^(\d)\1+$/.test(digits) && luhnValid(digits)) {
+    found.push({ type: 'credit_card', start, end });
+    return end;
+  }
+  const extension = stickyAt(PHONE_EXTENSION, text, end);
+  const phoneEnd = extension ? end + extension[0].length : end;
+  if (isPhone(groups, separators, run[0] === '+', contextBefore(text, start))) found.push({ type: 'phone', start, end: phoneEnd });
+  return phoneEnd;
+}
+
+const numberMatcher: Matcher = {
+  anchor: '\\+?\\(?\\d',
+  types: ['ip_address', 'us_ssn', 'credit_card', 'phone'],
+  match(text, at, found) {
+    // Digits glued to letters or dots (`v1.2.3.4`, `text192.168.1.1`, `ab12`) are part of something else.
+    if (!boundaryBefore(text, at, (c) => isWord(c) || c === 46)) return undefined;
+    const m = stickyAt(NUMBER_RUN, text, at);
+    if (!m) return undefined;
+    let run = m[0];
+    let start = at;
+    // Balance parentheses: `(192.168.1.1)` is an address in brackets, `(415) 555-0132` keeps its area code.
+    if (run[0] === '(' && !/^\(\d+\)/.test(run)) [run, start] = [run.slice(1), start + 1];
+    if (run.endsWith(')') && (run.match(/\(/g)?.length ?? 0) < (run.match(/\)/g)?.length ?? 0)) run = run.slice(0, -1);
+    const end = start + run.length;
+    const after = text.charCodeAt(end);
+    if (isAlpha(after) && !/^ ?(?:x|ext)/i.test(text.slice(end, end + 4))) return end; // 192.168.1.1text
+    return classifyNumber(text, start, run, end, found);
+  },
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Addresses and account numbers that start with letters or hex.
+
+const IPV6_RUN = /[0-9A-Fa-f:]+(?:\.\d+)*/y;
+const IPV6_SUFFIX = /(%[A-Za-z0-9_.]+)?(?:\/(\d{1,3}))?/y;
+
+const ipv6Matcher: Matcher = {
+  anchor: '[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{0,4}:|::',
+  types: ['ip_address'],
+  match(text, at, found) {
+    if (!boundaryBefore(text, at, (c) => isWord(c) || c === 58 || c === 46)) return undefined;
+    let address = stickyAt(IPV6_RUN, text, at)?.[0] ?? '';
+    if (address.endsWith(':') && !address.endsWith('::')) address = address.slice(0, -1);
+    if (!/\d/.test(address) || !isIPv6(address)) return undefined;
+    let end = at + address.length;
+    const suffix = stickyAt(IPV6_SUFFIX, text, end);
+    if (suffix && (suffix[2] === undefined || Number(suffix[2]) <= 128)) end += suffix[0].length;
+    if (isWord(text.charCodeAt(end))) return undefined; // fe80::1text
+    found.push({ type: 'ip_address', start: at, end });
+    return end;
+  },
+};
+
+const ibanMatcher: Matcher = {
+  anchor: '[A-Za-z]{2}\\d\\d',
+  types: ['iban'],
+  match(text, at, found) {
+    if (!boundaryBefore(text, at, isAlnum)) return undefined;
+    const length = ibanLength(text.slice(at, at + 2).toUpperCase());
+    if (!length) return undefined;
+    // Either compact, or printed in groups of four separated by exactly one space.
+    const spaced = text[at + 4] === ' ';
+    let compact = '';
+    let i = at;
+    while (compact.length < length && i < text.length) {
+      const c = text.charCodeAt(i);
+      if (isAlnum(c)) {
+        compact += text[i++];
+      } else if (spaced && c === 32 && compact.length % 4 === 0 && isAlnum(text.charCodeAt(i + 1))) {
+        i++;
+      } else {
+        break;
+      }
+    }
+    if (compact.length !== length || isAlnum(text.charCodeAt(i))) return undefined;
+    // Mixed case (`LV80 bANK …`) is a typo or a fixture, not a printed IBAN.
+    if (compact !== compact.toUpperCase() && compact !== compact.toLowerCase()) return undefined;
+    if (!ibanValid(compact.toUpperCase())) return undefined;
+    found.push({ type: 'iban', start: at, end: i });
+    return i;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// Secrets recognised by what stands next to them: `password = "…"`, `aws_secret_access_key: …`, `https://user:pw@host`.
+
+const AWS_SECRET = /aws[\w.-]{0,20}?(?:secret|key|pwd|pw|password|pass|token)[\w.-]{0,20}?["'`]?\s*(?:[:=]{1,3}|=>|\(|,)?\s*["'`]?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])/iy;
+
+const awsSecretMatcher: Matcher = {
+  anchor: caseless('aws'),
+  types: ['aws_secret_key'],
+  match(text, at, found) {
+    const m = stickyAt(AWS_SECRET, text, at);
+    if (!m || isPlaceholder(m[1]) || entropy(m[1]) < 3.5) return undefined;
+    const end = at + m[0].length;
+    found.push({ type: 'aws_secret_key', start: end - 40, end });
+    return end;
+  },
+};
+
+const SECRET_KEYWORDS = [
+  'pass(?:word|wd|phrase)?', 'pwd', 'secret', 'token', 'api[_.-]?key', 'access[_.-]?key', 'account[_.-]?key',
+  'private[_.-]?key', 'credentials?', 'auth',
+];
+
+/** Identifier suffixes that name metadata about a secret rather than the secret (`token_type`, `passwordHint`, `author`). */
+const METADATA_SUFFIX = /^(?:ids?|names?|types?|urls?|uris?|paths?|files?|fields?|labels?|len|length|count|size|hint|policy|prompt|reset|expires?|expiry|expiration|ttl|endpoint|header|format|version|enabled|required|mode|manager|provider|service|store|storage|validator|input|column|izer|ize|ized|ization|or|ors|ority|ary|age|enger|port|ed|ing)$/i;
+
+/** After the identifier: optional closing quote and `[n]`, an operator (or a bare quote), then the value's opening quote. */
+const ASSIGNMENT = /(["'`]?)(?:\[[^\]\n]{0,8}\])?[ \t]*(?:(?::{0,3}=|\.=|=>|!==?|===?|:|(?:\.\w+)?\(|,)[ \t]*@?|(?=["'`]))(["'`]?)/y;
+const UNQUOTED_VALUE = /[^\s"'`\\]+/y;
+const AUTH_SCHEME = /(?:bearer|basic|token)[ \t]+/iy;
+/** `"value" == password`: the literal comes first when a secret is compared rather than assigned. */
+const COMPARED_LITERAL = /(["'`])([^"'`\n]{8,256})\1[ \t]*[!=]==?[ \t]*$/;
+
+/** Unbalanced closers and trailing separators belong to the surrounding code, not to an unquoted value. */
+function trimUnquoted(value: string): string {
+  let v = value.replace(/[,;]+$/, '');
+  for (const [open, close] of [['(', ')'], ['[', ']'], ['{', '}']]) {
+    while (v.endsWith(close) && v.split(open).length < v.split(close).length) v = v.slice(0, -1).replace(/[,;]+$/, '');
+  }
+  return v;
+}
+
+function looksLikeSecretValue(value: string, quoted: boolean): boolean {
+  if (value.length < 8 || value.length > 1024 || isPlaceholder(value) || isTemplated(value)) return false;
+  // Unquoted identifiers and expressions are references in code (`password = user.password`, `token = getToken()`).
+  if (!quoted && /^[A-Za-z_$][\w$]*(?:[.([]|$)/.test(value) && !/\d/.test(value)) return false;
+  return entropy(value) >= 3;
+}
+
+function keywordSecret(text: string, at: number, keywordEnd: number): Span | undefined {
+  // The keyword must start a word part: `db_pass`, `genericToken`, `api-key`, but not `compass` or `bypass`.
+  const prev = text.charCodeAt(at - 1);
+  const camel = isAlpha(prev) && prev >= 97 && text.charCodeAt(at) <= 90;
+  if (at > 0 && isAlpha(prev) && !camel) return undefined;
+  let idEnd = keywordEnd;
+  while (isWord(text.charCodeAt(idEnd))) idEnd++;
+  const suffix = text.slice(keywordEnd, idEnd).replace(/^[_.-]/, '').split(/[_.-]|(?<=[a-z])(?=[A-Z])/)[0];
+  if (suffix && METADATA_SUFFIX.test(suffix)) return undefined;
+
+  const assignment = stickyAt(ASSIGNMENT, text, idEnd);
+  if (assignment) {
+    let valueStart = idEnd + assignment[0].length;
+    const quote = assignment[2];
+    if (quote) {
+      const close = text.indexOf(quote, valueStart);
+      const value = close < 0 ? '' : text.slice(valueStart, close);
+      if (close >= 0 && !value.includes('\n') && looksLikeSecretValue(value, true)) return { type: 'generic_secret', start: valueStart, end: close };
+    } else if (assignment[0].trim() !== '' || assignment[1]) {
+      valueStart += stickyAt(AUTH_SCHEME, text, valueStart)?.[0].length ?? 0;
+      const value = trimUnquoted(stickyAt(UNQUOTED_VALUE, text, valueStart)?.[0] ?? '');
+      if (looksLikeSecretValue(value, false)) return { type: 'generic_secret', start: valueStart, end: valueStart + value.length };
+    }
+  }
+  let idStart = at;
+  while (idStart > 0 && isWord(text.charCodeAt(idStart - 1))) idStart--;
+  const compared = COMPARED_LITERAL.exec(text.slice(Math.max(0, idStart - 300), idStart));
+  if (compared && looksLikeSecretValue(compared[2], true)) {
+    const close = idStart - compared[0].length + 1 + compared[2].length;
+    return { type: 'generic_secret', start: close - compared[2].length, end: close };
+  }
+  return undefined;
+}
+
+const keywordMatcher: Matcher = {
+  anchor: SECRET_KEYWORDS.map(caseless).join('|'),
+  types: ['generic_secret'],
+  match(text, at, found) {
+    const keyword = stickyAt(KEYWORD, text, at);
+    const span = keyword && keywordSecret(text, at, at + keyword[0].length);
+    if (!keyword || !span) return undefined;
+    found.push(span);
+    return at + keyword[0].length;
+  },
+};
+const KEYWORD = new RegExp(keywordMatcher.anchor, 'y');
+
+const URL_CREDENTIALS = /([^\s:@/"'`]+):([^\s:@/"'`]+)@/y;
+
+const urlPasswordMatcher: Matcher = {
+  anchor: ':\\/\\/',
+  types: ['generic_secret'],
+  match(text, at, found) {
+    const m = stickyAt(URL_CREDENTIALS, text, at + 3);
+    if (!m || isTemplated(m[2])) return undefined;
+    const start = at + 3 + m[1].length + 1;
+    found.push({ type: 'generic_secret', start, end: start + m[2].length });
+    return start + m[2].length;
+  },
+};
+
+// ---------------------------------------------------------------------------------------------------------------
+// The pre-filter. Order matters only between anchors that can start at the same character; when a matcher declines,
+// the later alternatives that also match there are tried before moving on.
+
+const MATCHERS: readonly Matcher[] = [
+  privateKeyMatcher, jwtMatcher, githubMatcher, gitlabMatcher, slackMatcher, slackWebhookMatcher, stripeMatcher,
+  anthropicMatcher, openaiMatcher, otherVendorMatcher, gatehouseMatcher, awsAccessKeyMatcher, awsSecretMatcher,
+  keywordMatcher, urlPasswordMatcher, emailMatcher, ipv6Matcher, ibanMatcher, numberMatcher,
+];
+
+const PREFILTER = new RegExp(MATCHERS.map((m) => `(${m.anchor})`).join('|'), 'g');
+const ANCHORS_AT = MATCHERS.map((m) => new RegExp(m.anchor, 'y'));
+
+function scan(text: string, wanted: ReadonlySet<DetectorType>): Span[] {
+  const active = MATCHERS.map((m) => m.types.some((t) => wanted.has(t)));
+  const found: Span[] = [];
+  PREFILTER.lastIndex = 0; // safe to share: matching is synchronous and matchers never call detect()
+  for (let m = PREFILTER.exec(text); m; m = PREFILTER.exec(text)) {
+    const at = m.index;
+    let resume: number | undefined;
+    // The capture group that matched names the first matcher to try.
+    for (let i = m.findIndex((g, k) => k > 0 && g !== undefined) - 1; i < MATCHERS.length && resume === undefined; i++) {
+      if (!active[i] || !stickyAt(ANCHORS_AT[i], text, at)) continue;
+      resume = MATCHERS[i].match(text, at, found);
+    }
+    PREFILTER.lastIndex = Math.max(resume ?? 0, at + 1);
+  }
+  return found.filter((s) => wanted.has(s.type));
+}
+
+/** Keeps one finding per region of text: the most specific type, then the longest span. */
+function resolveOverlaps(spans: Span[]): Span[] {
+  spans.sort((a, b) => a.start - b.start || PRIORITY[b.type] - PRIORITY[a.type] || b.end - a.end);
+  const kept: Span[] = [];
+  for (const span of spans) {
+    const last = kept[kept.length - 1];
+    if (!last || span.start >= last.end) {
+      kept.push(span);
+    } else if (PRIORITY[span.type] > PRIORITY[last.type]
+      || (PRIORITY[span.type] === PRIORITY[last.type] && span.end - span.start > last.end - last.start)) {
+      kept[kept.length - 1] = span;
+    }
+  }
+  return kept;
+}
+
+/** Sensitive values in `text`, sorted by position and non-overlapping. */
+export function detect(text: string, opts: { types?: ReadonlySet<DetectorType> } = {}): Finding[] {
+  return resolveOverlaps(scan(text, opts.types ?? ALL_TYPES)).map((s) => ({ ...s, value: text.slice(s.start, s.end) }));
+}

@@ -1,0 +1,194 @@
+// The PostgreSQL gateway end to end: real clients (pg, psql) through Gatehouse to the real server.
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { after, before, test } from 'node:test';
+import pg from 'pg';
+import { cancelRequest } from '../src/adapters/postgres/codec/frontend.ts';
+import { verifyAudit } from '../src/services/audit/log.ts';
+import { failure, psql, startPgGateway, type PgGateway } from './support/pg.ts';
+
+let gw: PgGateway;
+before(async () => { gw = await startPgGateway('gatehouse_e2e'); });
+after(async () => { await gw?.close(); });
+
+test('pg simple protocol: a granted read is forwarded with the gateway credentials', async () => {
+  const c = await gw.client(gw.token('retriever', 'rag'));
+  const r = await c.query('SELECT id, title FROM documents ORDER BY id LIMIT 3');
+  assert.deepEqual(r.rows.map((x) => x.title), ['doc 1', 'doc 2', 'doc 3']);
+  const who = await c.query('SELECT current_user AS u, current_setting($1) AS ro', ['default_transaction_read_only']);
+  assert.equal(who.rows[0].u, 'postgres', 'upstream runs as the gateway user, not the agent');
+  assert.equal(who.rows[0].ro, 'on', 'a role without write grants runs read-only upstream');
+});
+
+test('a refused statement is 42501 naming the missing grant, and the session stays usable', async () => {
+  const c = await gw.client(gw.token('retriever', 'rag'));
+  const e = await failure(c.query('DELETE FROM documents WHERE id = 1'));
+  assert.equal(e.code, '42501');
+  assert.match(e.message, /retriever/);
+  assert.match(e.message, /documents/);
+  const e2 = await failure(c.query('SELECT * FROM secrets'));
+  assert.equal(e2.code, '42501');
+  assert.match(e2.message, /secrets/);
+  const r = await c.query('SELECT count(*)::int AS n FROM documents');
+  assert.equal(r.rows[0].n, 50);
+});
+
+test('pg extended protocol: parameterised reads pass; a forbidden Parse is refused before it reaches upstream', async () => {
+  const c = await gw.client(gw.token('retriever', 'rag'));
+  const r = await c.query({ text: 'SELECT title FROM documents WHERE id = $1', values: [7] });
+  assert.equal(r.rows[0].title, 'doc 7');
+  const named = { name: 'by-id', text: 'SELECT title FROM documents WHERE id = $1' };
+  assert.equal((await c.query({ ...named, values: [8] })).rows[0].title, 'doc 8');
+  assert.equal((await c.query({ ...named, values: [9] })).rows[0].title, 'doc 9');
+  const e = await failure(c.query({ text: 'UPDATE documents SET title = $1', values: ['pwned'] }));
+  assert.equal(e.code, '42501');
+  const e2 = await failure(c.query({ name: 'evil', text: 'SELECT value FROM secrets WHERE id = $1', values: [1] }));
+  assert.equal(e2.code, '42501');
+  // The refused statement was never prepared upstream, so its name cannot be executed later.
+  const e3 = await failure(c.query({ name: 'evil', text: 'SELECT value FROM secrets WHERE id = $1', values: [1] }));
+  assert.equal(e3.code, '42501');
+  assert.equal((await c.query({ ...named, values: [10] })).rows[0].title, 'doc 10');
+  const check = await gw.client(gw.token('writer', 'w'));
+  assert.equal((await check.query('SELECT count(*)::int AS n FROM tickets')).rows[0].n, 3);
+});
+
+test('writes: granted ones run; inside a transaction a refusal aborts it as PostgreSQL would', async () => {
+  const c = await gw.client(gw.token('writer', 'support'));
+  await c.query('BEGIN');
+  await c.query("INSERT INTO tickets (customer_id, subject) VALUES (1, 'in tx')");
+  const e = await failure(c.query('DELETE FROM customers'));
+  assert.equal(e.code, '42501');
+  const aborted = await failure(c.query('SELECT 1'));
+  assert.equal(aborted.code, '25P02', 'the transaction is aborted after the refusal');
+  await c.query('COMMIT'); // becomes ROLLBACK upstream, as after any error
+  const r = await c.query("SELECT count(*)::int AS n FROM tickets WHERE subject = 'in tx'");
+  assert.equal(r.rows[0].n, 0, 'nothing from the aborted transaction was committed');
+  const ins = await c.query("INSERT INTO tickets (customer_id, subject) VALUES (2, 'kept') RETURNING id");
+  assert.ok(ins.rows[0].id > 3);
+});
+
+test('masking applies to whatever the query looks like', async () => {
+  const c = await gw.client(gw.token('writer', 'support'));
+  const plain = await c.query('SELECT name, email, ssn FROM customers ORDER BY id');
+  assert.equal(plain.rows[0].name, 'Ada Lovelace');
+  assert.notEqual(plain.rows[0].email, 'ada@example.com');
+  assert.match(plain.rows[0].email, /@example\.com$/);
+  assert.ok(!plain.rows.some((r) => r.ssn === '078-05-1120'), 'SSN is redacted');
+  assert.equal(plain.rows[2].ssn, null, 'NULL stays NULL');
+  const star = await c.query('SELECT * FROM customers ORDER BY id');
+  assert.deepEqual(star.rows.map((r) => r.email), plain.rows.map((r) => r.email));
+  const aliased = await c.query('SELECT c.email AS contact, t.subject FROM customers c JOIN tickets t ON t.customer_id = c.id ORDER BY t.id');
+  assert.equal(aliased.rows[0].contact, plain.rows[0].email);
+  const extended = await c.query({ text: 'SELECT email FROM customers WHERE id = $1', values: [1] });
+  assert.equal(extended.rows[0].email, plain.rows[0].email);
+  const leak = await failure(c.query("SELECT name FROM customers WHERE ssn LIKE '0%'"));
+  assert.equal(leak.code, '42501');
+  assert.match(leak.message, /masked/);
+});
+
+test('max_rows caps results with a NOTICE, not silently', async () => {
+  const c = await gw.client(gw.token('retriever', 'rag'));
+  const notices: string[] = [];
+  c.on('notice', (n) => notices.push(n.message));
+  const r = await c.query('SELECT id FROM chunks');
+  assert.equal(r.rows.length, 20);
+  assert.equal(r.rowCount, 20);
+  assert.ok(notices.some((m) => /capped at 20 rows/.test(m) && /180 more/.test(m)), notices.join('\n'));
+  const ext = await c.query({ text: 'SELECT id FROM chunks WHERE id > $1', values: [0] });
+  assert.equal(ext.rows.length, 20);
+});
+
+test('psql: allowed query, refused write with the grant named, COPY TO STDOUT, over TLS', () => {
+  const t = gw.token('retriever', 'rag');
+  const ok = psql(gw.url(t), ['-At', '-c', 'SELECT title FROM documents WHERE id = 2'], { PGSSLMODE: 'require' });
+  assert.equal(ok.status, 0, ok.stderr);
+  assert.equal(ok.stdout.trim(), 'doc 2');
+  const refused = psql(gw.url(t), ['-c', 'DROP TABLE documents']);
+  assert.notEqual(refused.status, 0);
+  assert.match(refused.stderr, /ERROR: {2}Gatehouse/);
+  const copy = psql(gw.url(t), ['-c', 'COPY (SELECT id FROM documents WHERE id <= 3 ORDER BY id) TO STDOUT']);
+  assert.equal(copy.status, 0, copy.stderr);
+  assert.equal(copy.stdout, '1\n2\n3\n');
+  const d = psql(gw.url(t), ['-c', '\\d documents']);
+  assert.equal(d.status, 0, d.stderr);
+  assert.match(d.stdout, /Table "public.documents"/);
+});
+
+test('authentication: a wrong token is 28P01; a revoked or expired token says so', async () => {
+  const t = gw.token('retriever', 'rag');
+  const wrong = await failure(gw.client({ label: 'rag', token: 'gth_' + 'x'.repeat(43) }));
+  assert.equal(wrong.code, '28P01');
+  gw.gateway.services.tokens.revoke(t.id);
+  const revoked = await failure(gw.client(t));
+  assert.match(revoked.message, /revoked/);
+  const none = await failure(gw.client(gw.token('nothing-here', 'idle')));
+  assert.match(none.message, /grant|allows/);
+});
+
+test('revocation closes a live session within 100 ms, and is audited', async () => {
+  const t = gw.token('retriever', 'rag');
+  const c = await gw.client(t);
+  await c.query('SELECT 1');
+  const ended = new Promise<number>((resolve) => c.once('end', () => resolve(performance.now())));
+  const start = performance.now();
+  gw.gateway.services.audit.append({ kind: 'token.revoke', tokenId: t.id, data: { by: 'test' } });
+  gw.gateway.services.tokens.revoke(t.id);
+  const at = await ended;
+  assert.ok(at - start < 100, `session closed after ${at - start} ms`);
+  const records = gw.gateway.services.store.readAudit(0, 100_000).filter((r) => r.tokenId === t.id);
+  assert.ok(records.some((r) => r.kind === 'session.close' && /revoked/.test(String(r.data.reason))));
+});
+
+test('CancelRequest reaches the right upstream backend', async () => {
+  const c = await gw.client(gw.token('retriever', 'rag'));
+  const slow = c.query('SELECT count(*) FROM generate_series(1, 500000000)');
+  await new Promise((r) => setTimeout(r, 200));
+  const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
+  const key = Buffer.alloc(4);
+  key.writeInt32BE(secretKey);
+  await new Promise<void>((resolve) => {
+    const s = connect(gw.port, '127.0.0.1', () => s.end(cancelRequest(processID, key)));
+    s.on('close', () => resolve());
+  });
+  const e = await failure(slow);
+  assert.equal(e.code, '57014', e.message);
+  assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);
+});
+
+test('malformed and truncated protocol messages get an error and a closed connection; others keep working', async () => {
+  const c = await gw.client(gw.token('retriever', 'rag'));
+  for (const junk of [Buffer.from('GET / HTTP/1.1\r\n\r\n'), Buffer.from([0, 0, 0, 3]), Buffer.from([0, 0, 0, 8, 0x12, 0x34, 0x56, 0x78])]) {
+    const reply = await new Promise<Buffer>((resolve) => {
+      const chunks: Buffer[] = [];
+      const s = connect(gw.port, '127.0.0.1', () => s.write(junk));
+      s.on('data', (d) => chunks.push(d));
+      s.on('close', () => resolve(Buffer.concat(chunks)));
+      s.on('error', () => undefined);
+    });
+    assert.equal(reply[0], 0x45, `expected an ErrorResponse for ${junk.toString('hex')}`);
+    assert.match(reply.toString('latin1'), /08P01/);
+  }
+  assert.equal((await c.query('SELECT count(*)::int AS n FROM documents')).rows[0].n, 50);
+});
+
+test('every statement is audited before it runs, and the chain verifies', async () => {
+  const t = gw.token('retriever', 'rag');
+  const c = await gw.client(t);
+  await c.query('SELECT 42');
+  await failure(c.query('TRUNCATE documents'));
+  const records = gw.gateway.services.store.readAudit(0, 100_000).filter((r) => r.tokenId === t.id);
+  const requests = records.filter((r) => r.kind === 'request');
+  assert.deepEqual(requests.map((r) => [r.verdict, r.data.summary]), [['allow', 'SELECT 42'], ['deny', 'TRUNCATE documents']]);
+  const result = records.find((r) => r.kind === 'result' && r.data.request === requests[0].seq);
+  assert.ok(result, 'the outcome of the allowed statement is recorded');
+  assert.equal(verifyAudit(gw.gateway.services.store).ok, true);
+});
+
+test('TypeORM-style introspection and pg type parsing work through the gateway', async () => {
+  const c = await gw.client(gw.token('writer', 'orm'));
+  const cols = await c.query(`SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position`, ['tickets']);
+  assert.deepEqual(cols.rows.map((r) => r.column_name), ['id', 'customer_id', 'subject', 'status']);
+  const version = await c.query('SELECT version()');
+  assert.match(version.rows[0].version, /PostgreSQL/);
+  assert.ok(pg.types);
+});

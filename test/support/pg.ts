@@ -1,0 +1,139 @@
+// Test support for the PostgreSQL gateway: a fresh database on the real server, a running gateway, tokens and clients.
+import { spawnSync } from 'node:child_process';
+import pg from 'pg';
+import { parseConfig } from '../../src/config/load.ts';
+import { startGateway, type Gateway } from '../../src/main.ts';
+
+export const PG = { host: '127.0.0.1', port: 5432, user: 'postgres' };
+export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
+
+export const schemaSql = `
+CREATE TABLE customers (id serial PRIMARY KEY, name text NOT NULL, email text NOT NULL, phone text, ssn text);
+CREATE TABLE documents (id serial PRIMARY KEY, title text NOT NULL, body text NOT NULL);
+CREATE TABLE chunks (id serial PRIMARY KEY, document_id int REFERENCES documents(id), content text NOT NULL);
+CREATE TABLE tickets (id serial PRIMARY KEY, customer_id int REFERENCES customers(id), subject text NOT NULL, status text NOT NULL DEFAULT 'open');
+CREATE TABLE secrets (id serial PRIMARY KEY, value text NOT NULL);
+CREATE SCHEMA other;
+CREATE TABLE other.documents (id int, body text);
+CREATE VIEW open_tickets AS SELECT id, subject FROM tickets WHERE status = 'open';
+CREATE FUNCTION read_secrets() RETURNS SETOF text LANGUAGE sql STABLE AS 'SELECT value FROM secrets';
+INSERT INTO customers (name, email, phone, ssn) VALUES
+  ('Ada Lovelace', 'ada@example.com', '+44 20 7946 0958', '078-05-1120'),
+  ('Grace Hopper', 'grace@example.com', '+1 202 555 0143', '219-09-9999'),
+  ('Alan Turing', 'alan@example.org', NULL, NULL);
+INSERT INTO documents (title, body) SELECT 'doc ' || g, 'body of document ' || g FROM generate_series(1, 50) g;
+INSERT INTO chunks (document_id, content) SELECT (g % 50) + 1, 'chunk ' || g FROM generate_series(1, 200) g;
+INSERT INTO tickets (customer_id, subject) VALUES (1, 'cannot log in'), (2, 'refund please'), (3, 'export slow');
+INSERT INTO secrets (value) VALUES ('the launch codes');
+INSERT INTO other.documents VALUES (1, 'not yours');
+`;
+
+export const rolesYaml = `
+roles:
+  retriever:
+    crm:
+      read: [documents, chunks, open_tickets]
+      max_rows: 20
+  writer:
+    crm:
+      read: [tickets, customers]
+      write: [tickets]
+      functions: [nextval]
+      mask: { customers.email: partial, customers.ssn: redact }
+  nothing-here:
+    crm: {}
+`;
+
+/** Drops and recreates a database on the real server, with the test schema. Fails loudly if PostgreSQL is down. */
+export async function freshDatabase(name: string): Promise<void> {
+  const admin = new pg.Client({ ...PG, database: 'postgres' });
+  await admin.connect();
+  try {
+    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    await admin.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await admin.end();
+  }
+  const db = new pg.Client({ ...PG, database: name });
+  await db.connect();
+  try {
+    await db.query(schemaSql);
+  } finally {
+    await db.end();
+  }
+}
+
+export interface PgGateway {
+  gateway: Gateway;
+  port: number;
+  host: string;
+  database: string;
+  adminUrl: string;
+  token(role: string, label?: string): { id: string; token: string; label: string };
+  client(t: { token: string; label: string }, extra?: Partial<pg.ClientConfig>): Promise<pg.Client>;
+  url(t: { token: string; label: string }): string;
+  close(): Promise<void>;
+}
+
+export async function startPgGateway(database: string, opts: { tls?: 'off' | 'self-signed'; store?: string } = {}): Promise<PgGateway> {
+  await freshDatabase(database);
+  const yaml = `
+admin:
+  listen: 127.0.0.1:0
+  keys:
+    - { name: tester, key: "${ADMIN_KEY}", roles: [admin, approver] }
+store: ${opts.store ?? 'sqlite::memory:'}
+connections:
+  crm:
+    kind: postgres
+    listen: 127.0.0.1:0
+    upstream: postgres://postgres@127.0.0.1:5432/${database}
+    tls: ${opts.tls ?? 'self-signed'}
+    upstream_tls: disable
+${rolesYaml}`;
+  const gateway = await startGateway(parseConfig(yaml, 'test'), { log: () => undefined });
+  const address = gateway.listeners[0].address;
+  const port = Number(address.split(':').at(-1));
+  const clients: pg.Client[] = [];
+  const self: PgGateway = {
+    gateway,
+    port,
+    host: '127.0.0.1',
+    database,
+    adminUrl: gateway.adminUrl,
+    token(role, label = role) {
+      const { token, record } = gateway.services.tokens.mint({ role, label, ttlSeconds: 600, createdBy: 'test' });
+      return { id: record.id, token, label };
+    },
+    async client(t, extra = {}) {
+      const c = new pg.Client({ host: '127.0.0.1', port, user: t.label, password: t.token, database, ...extra });
+      c.on('error', () => undefined); // revocation tests expect the connection to drop
+      await c.connect();
+      clients.push(c);
+      return c;
+    },
+    url: (t) => `postgresql://${t.label}:${t.token}@127.0.0.1:${port}/${database}`,
+    async close() {
+      await Promise.all(clients.map((c) => c.end().catch(() => undefined)));
+      await gateway.close();
+    },
+  };
+  return self;
+}
+
+/** Runs psql as a real client; returns its exit status and output. */
+export function psql(url: string, args: string[], env: NodeJS.ProcessEnv = {}) {
+  const r = spawnSync('psql', [url, '-X', '-v', 'ON_ERROR_STOP=1', ...args], { encoding: 'utf8', env: { ...process.env, PGSSLMODE: 'prefer', ...env }, timeout: 20_000 });
+  if (r.error) throw r.error;
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The error a query fails with, for asserting SQLSTATE and message. */
+export async function failure(p: Promise<unknown>): Promise<{ code?: string; message: string }> {
+  try {
+    await p;
+  } catch (err) {
+    return err as { code?: string; message: string };
+  }
+  throw new Error('expected the query to fail');
+}
