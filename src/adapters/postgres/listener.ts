@@ -9,7 +9,7 @@ import type { TokenRecord } from '../../services/store/store.ts';
 import { serverFirst, verifyClientFinal } from './auth/scram.ts';
 import {
   authenticationOk, authenticationSASL, authenticationSASLContinue, authenticationSASLFinal, backendKeyData, errorResponse,
-  readyForQuery, sslResponse,
+  negotiateProtocolVersion, readyForQuery, sslResponse,
 } from './codec/backend.ts';
 import { ProtocolError } from './codec/cursor.ts';
 import { cancelRequest, parseSASLInitialResponse, parseSASLResponse, parseStartup } from './codec/frontend.ts';
@@ -60,6 +60,10 @@ export async function startPostgresListener(name: string, conn: PostgresConnecti
       if (request.kind === 'startup') {
         if (request.major !== 3) throw new Refusal('08P01', `unsupported protocol version ${request.major}.${request.minor}`);
         params = request.params;
+        checkStartupParams(params);
+        // Speak 3.0 and decline protocol options, as a PostgreSQL server older than the client would.
+        const options = [...params.keys()].filter((k) => k.startsWith('_pq_.'));
+        if (request.minor > 0 || options.length) socket.write(negotiateProtocolVersion(0, options));
         break;
       }
       const useTls = request.kind === 'ssl' && tlsContext !== undefined && !(socket instanceof TLSSocket);
@@ -90,7 +94,9 @@ export async function startPostgresListener(name: string, conn: PostgresConnecti
     const up = await connectUpstream(upstream, {
       application_name: `gatehouse:${token.label}${application ? ` ${application}` : ''}`.slice(0, 63),
       ...(readOnly ? { options: '-c default_transaction_read_only=on' } : {}),
-      ...pick(params, ['client_encoding', 'DateStyle', 'TimeZone', 'extra_float_digits', 'IntervalStyle']),
+      ...pick(params, ['DateStyle', 'TimeZone', 'extra_float_digits', 'IntervalStyle']),
+      // What Gatehouse inspects must be exactly what PostgreSQL runs: both sides speak UTF-8, always.
+      client_encoding: 'UTF8',
     });
     const cancelKey = randomBytes(4);
     const cancelPid = randomBytes(4).readInt32BE() & 0x7fffffff;
@@ -188,6 +194,16 @@ export async function startPostgresListener(name: string, conn: PostgresConnecti
       server.close(() => resolve());
     }),
   };
+}
+
+/** Startup parameters that would change what statements mean, or the protocol itself, are refused up front. */
+function checkStartupParams(params: Map<string, string>) {
+  if (params.has('replication')) throw new Refusal('28000', 'Gatehouse: replication connections are not allowed');
+  const encoding = params.get('client_encoding');
+  if (encoding && !/^(utf-?8|unicode)$/i.test(encoding.replace(/['"]/g, ''))) {
+    throw new Refusal('22023', `Gatehouse: client_encoding ${encoding} is not supported; use UTF8`);
+  }
+  if (params.has('options')) throw new Refusal('28000', 'Gatehouse: the "options" startup parameter is not allowed (server settings are the gateway\'s)');
 }
 
 const verifierOf = (t: TokenRecord) => ({ id: t.id, storedKey: Buffer.from(t.scramStoredKey, 'base64'), serverKey: Buffer.from(t.scramServerKey, 'base64') });

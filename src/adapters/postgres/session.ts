@@ -16,7 +16,7 @@ import type { SqlCatalog } from './sql/catalog.ts';
 import { Backend, Frontend } from './codec/messages.ts';
 import { FrameReader, type Frame } from './codec/reader.ts';
 import { ProtocolError } from './codec/cursor.ts';
-import { parseBind, parseClose, parseDescribe, parseParse, parseQuery, describe as describeMessage, parse as parseMessage, query as queryMessage } from './codec/frontend.ts';
+import { parseBind, parseClose, parseDescribe, parseExecute, parseParse, parseQuery, describe as describeMessage, parse as parseMessage, query as queryMessage } from './codec/frontend.ts';
 import {
   commandComplete, errorResponse, noticeResponse, parseCommandComplete, parseDataRow, parseErrorResponse, parseReadyForQuery,
   parseRowDescription, type FieldDescription,
@@ -158,7 +158,7 @@ export class PostgresSession {
         : this.refuse('sql.extended.multi', 'Gatehouse: a prepared statement must contain exactly one statement');
       this.prepared.delete(msg.name);
       this.pending.push({ kind: 'parse', refused, name: msg.name });
-      return [parseMessage(msg.name, REFUSED_SQL, [])];
+      return [parseMessage(msg.name, REFUSED_SQL)];
     }
     const statement = analysis.statements[0];
     this.prepared.set(msg.name, { statement, obligations: verdict.obligations, seq });
@@ -173,7 +173,7 @@ export class PostgresSession {
   }
 
   private onExecute(frame: Frame): undefined {
-    const portalName = frame.body.toString('utf8', 0, frame.body.indexOf(0));
+    const portalName = parseExecute(frame.body).portal;
     const portal = this.portals.get(portalName);
     const shaper = new ResultShaper(portal?.prepared.obligations ?? {}, this.d.masks, this.d.services.secret);
     if (portal?.prepared.fields) shaper.describe(portal.prepared.fields, portal.formats);

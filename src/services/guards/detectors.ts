@@ -237,13 +237,16 @@ const contextBefore = (text: string, at: number) => text.slice(Math.max(0, at - 
 
 function isPhone(groups: string[], separators: string[], international: boolean, context: string): boolean {
   const digits = groups.join('').length;
-  if (digits < 7 || digits > 15) return false;
+  if (digits < 7 || digits > 15 || groups.length > 6) return false;
   if (international) return digits >= 8; // +CC …: E.164 with a country code
   if (groups.slice(1).some((g) => g.length < 2)) return false;
+  // Separators next to a parenthesis don't count: `(415) 555-0132` is uniform, `780 6326 2024-03-08` is two things.
+  const plainSeparators = separators.filter((s) => !s.includes('(') && !s.includes(')'));
+  if (plainSeparators.some((s) => s !== plainSeparators[0])) return false;
   const lengths = groups.map((g) => g.length).join(',');
-  if (lengths === '3,2,4' && separators.every((s) => s === '-')) return false; // SSN-shaped, even when not a valid SSN
+  if (lengths === '3,2,4' && plainSeparators[0] === '-') return false; // SSN-shaped, even when not a valid SSN
   if (NOT_A_PHONE_CONTEXT.test(context)) return false; // an internal extension is not a phone number
-  if (separators.length > 0 && separators.every((s) => s === '.')) {
+  if (plainSeparators[0] === '.') {
     if (groups.length >= 3 && digits >= 9 && groups.every((g) => g.length >= 2 && g.length <= 4)) return true; // 01.84.17.61.18
   } else if (/^(?:1,)?(?:3,)?3,3,4$/.test(lengths)) {
     return true; // North American (415) 555-0132, 1-800-555-0199, 001-253-366-9781
@@ -253,36 +256,33 @@ function isPhone(groups: string[], separators: string[], international: boolean,
   return PHONE_CONTEXT.test(context);
 }
 
-function classifyNumber(text: string, start: number, run: string, end: number, found: Span[]): number {
+/** What a run of digit groups is, if anything. `run` starts at `start`; `text` gives context and what follows. */
+function classifyNumber(text: string, start: number, run: string): Span | undefined {
+  const end = start + run.length;
   const groups = run.match(/\d+/g) ?? [];
-  const separators = run.split(/\d+/).slice(1, -1).map((s) => s.replace(/[()]/g, '') || '');
+  const separators = run.split(/\d+/).slice(1, -1);
   const plain = !/[+()]/.test(run);
   const digits = groups.join('');
+  const uniform = separators.every((s) => s === separators[0]);
 
   if (plain && groups.length === 4 && separators.every((s) => s === '.') && ipv4Valid(run)) {
     const cidr = stickyAt(CIDR_SUFFIX, text, end);
-    const withCidr = cidr && Number(cidr[1]) <= 32 ? end + cidr[0].length : end;
-    found.push({ type: 'ip_address', start, end: withCidr });
-    return withCidr;
+    return { type: 'ip_address', start, end: cidr && Number(cidr[1]) <= 32 ? end + cidr[0].length : end };
   }
-  if (DATE_PREFIX.test(run)) return end;
-  const uniform = separators.every((s) => s === separators[0]);
+  if (DATE_PREFIX.test(run)) return undefined;
   if (plain && digits.length === 9 && uniform && ssnValid(digits)) {
-    const dashed = groups.length === 3 && groups[0].length === 3 && groups[1].length === 2 && (separators[0] === '-' || separators[0] === ' ');
-    if (dashed || (groups.length === 1 && SSN_CONTEXT.test(contextBefore(text, start)))) {
-      found.push({ type: 'us_ssn', start, end });
-      return end;
-    }
+    const grouped = groups.length === 3 && groups[0].length === 3 && groups[1].length === 2 && (separators[0] === '-' || separators[0] === ' ');
+    // A bare nine-digit number is an SSN only when the text says so; otherwise it is as likely an order number.
+    if (grouped || (groups.length === 1 && SSN_CONTEXT.test(contextBefore(text, start)))) return { type: 'us_ssn', start, end };
   }
   if (plain && digits.length >= 13 && digits.length <= 19 && uniform && (separators.length === 0 || separators[0] === ' ' || separators[0] === '-')
     && groups.every((g) => g.length >= 3) && !/^(\d)\1+$/.test(digits) && luhnValid(digits)) {
-    found.push({ type: 'credit_card', start, end });
-    return end;
+    return { type: 'credit_card', start, end };
   }
+  if (isAlpha(text.charCodeAt(end)) && !stickyAt(PHONE_EXTENSION, text, end)) return undefined; // 0800text
+  if (!isPhone(groups, separators, run[0] === '+', contextBefore(text, start))) return undefined;
   const extension = stickyAt(PHONE_EXTENSION, text, end);
-  const phoneEnd = extension ? end + extension[0].length : end;
-  if (isPhone(groups, separators, run[0] === '+', contextBefore(text, start))) found.push({ type: 'phone', start, end: phoneEnd });
-  return phoneEnd;
+  return { type: 'phone', start, end: extension ? end + extension[0].length : end };
 }
 
 const numberMatcher: Matcher = {
@@ -291,17 +291,23 @@ const numberMatcher: Matcher = {
   match(text, at, found) {
     // Digits glued to letters or dots (`v1.2.3.4`, `text192.168.1.1`, `ab12`) are part of something else.
     if (!boundaryBefore(text, at, (c) => isWord(c) || c === 46)) return undefined;
-    const m = stickyAt(NUMBER_RUN, text, at);
-    if (!m) return undefined;
-    let run = m[0];
+    let run = stickyAt(NUMBER_RUN, text, at)?.[0] ?? '';
     let start = at;
     // Balance parentheses: `(192.168.1.1)` is an address in brackets, `(415) 555-0132` keeps its area code.
     if (run[0] === '(' && !/^\(\d+\)/.test(run)) [run, start] = [run.slice(1), start + 1];
     if (run.endsWith(')') && (run.match(/\(/g)?.length ?? 0) < (run.match(/\)/g)?.length ?? 0)) run = run.slice(0, -1);
     const end = start + run.length;
-    const after = text.charCodeAt(end);
-    if (isAlpha(after) && !/^ ?(?:x|ext)/i.test(text.slice(end, end + 4))) return end; // 192.168.1.1text
-    return classifyNumber(text, start, run, end, found);
+    if (isAlpha(text.charCodeAt(end)) && !stickyAt(PHONE_EXTENSION, text, end)) return end; // 192.168.1.1text
+    // Spaces also join neighbours (`4111 1111 1111 1111 2024`): when the whole run is nothing, try shorter prefixes.
+    const spaces = [...run.matchAll(/ (?=\(?\d)/g)].map((m) => m.index).reverse();
+    for (const length of [run.length, ...spaces]) {
+      const span = classifyNumber(text, start, run.slice(0, length));
+      if (span) {
+        found.push(span);
+        return span.end;
+      }
+    }
+    return end;
   },
 };
 

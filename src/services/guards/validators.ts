@@ -105,7 +105,7 @@ export function isPlaceholder(value: string): boolean {
 
 /** A reference to a secret rather than the secret: `${ENV}`, `{{ var }}`, `<%= x %>`, `%(x)s`, `$VAR`, `os.environ[...]`. */
 export function isTemplated(value: string): boolean {
-  return /\$\{[^}]*\}|\{\{[^}]*\}\}|<%=?[^%]*%>|%\(\w+\)s|^\$[A-Za-z_]\w*$|^(?:process\.env|os\.environ|os\.getenv|getenv|env\(|ENV\[)/.test(value);
+  return /\$\{[A-Za-z_][\w.]*(?::?-[^}]*)?\}|\{\{[^{}]*\}\}|<%=?[^%]*%>|%\(\w+\)s|^\$[A-Za-z_]\w*$|^(?:process\.env|os\.environ|os\.getenv|getenv|env\(|ENV\[)/.test(value);
 }
 
 /** A JWT's header segment must decode to a JSON object naming its algorithm or type. */

@@ -321,3 +321,10 @@ function encodeNotice(type: number, notice: Notice): Buffer {
   }
   return writer.byte(0).finish();
 }
+
+/** Tells a client asking for a newer minor version (or `_pq_.` options) what this server speaks instead. */
+export function negotiateProtocolVersion(minor: number, unsupportedOptions: readonly string[]): Buffer {
+  writer.start(Backend.NegotiateProtocolVersion).int32(minor).int32(unsupportedOptions.length);
+  for (const option of unsupportedOptions) writer.cstring(option);
+  return writer.finish();
+}

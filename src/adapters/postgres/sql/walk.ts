@@ -25,9 +25,9 @@ export const statementScope: Scope = { ctes: new Set(), top: true, locking: fals
 export const definitionScope: Scope = { ...statementScope, top: false, relations: false };
 
 export interface Collected {
-  relations: SqlRelation[];
-  functions: SqlFunction[];
-  columnRefs: SqlColumnRefs;
+  readonly relations: readonly SqlRelation[];
+  readonly functions: readonly SqlFunction[];
+  readonly columnRefs: SqlColumnRefs;
 }
 
 /** libpg-query wraps every Node as `{ TypeName: body }`; plain struct fields (e.g. InsertStmt.relation) are not wrapped. */
@@ -79,7 +79,7 @@ export class Collector {
     switch (type) {
       case 'RangeVar': return this.rangeVar(body as RangeVar, scope);
       case 'FuncCall': return this.funcCall(body as FuncCall, scope);
-      case 'ColumnRef': return this.columnRef(body as ColumnRef, false);
+      case 'ColumnRef': return void this.columnRef(body as ColumnRef, false);
       case 'SelectStmt': return this.select(body as SelectStmt, scope);
       case 'InsertStmt': return this.insert(body as InsertStmt, scope);
       case 'UpdateStmt': return this.update(body as UpdateStmt, scope);

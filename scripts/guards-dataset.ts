@@ -1,0 +1,124 @@
+// Loads the labelled guard data (never copied into the repo) and makes the one seeded split that training and evaluation share.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface InjectionRecord {
+  id: string;
+  text: string;
+  label: 0 | 1;
+  category: string;
+  subset: 'direct' | 'indirect';
+  attack_text?: string | null;
+}
+
+export interface PiiEntity {
+  type: string;
+  start: number | null;
+  end: number | null;
+  value: string;
+}
+
+export interface PiiRecord {
+  id: string;
+  text: string;
+  label: 0 | 1;
+  entity_types: string[];
+  entities: PiiEntity[];
+  spans_complete?: boolean;
+  negative_for?: string[];
+}
+
+export function readJsonl<T>(path: string): T[] {
+  return readFileSync(path, 'utf8').split('\n').filter((line) => line.trim() !== '').map((line) => JSON.parse(line) as T);
+}
+
+export const injectionFile = (dataDir: string) => join(dataDir, 'prompt_injection.jsonl');
+export const piiFile = (dataDir: string) => join(dataDir, 'pii_secrets.jsonl');
+
+/** mulberry32: a tiny seeded PRNG, so the split is identical on every machine and every run. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export function shuffle<T>(items: T[], random: () => number): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+export const SPLIT_SEED = 20240611;
+export const SPLIT_FRACTIONS = { train: 0.6, validation: 0.2 } as const; // the rest is test
+
+export interface Split<T> {
+  train: T[];
+  validation: T[];
+  test: T[];
+}
+
+/**
+ * Stratified by category, and grouped by the inserted attack string: the same BIPIA attack inserted into two different
+ * e-mails lands in one part only, so the test split measures attacks the model has not seen.
+ */
+export function splitInjection(records: InjectionRecord[]): Split<InjectionRecord> {
+  const random = seededRandom(SPLIT_SEED);
+  const split: Split<InjectionRecord> = { train: [], validation: [], test: [] };
+  const categories = [...new Set(records.map((r) => r.category))].sort();
+  for (const category of categories) {
+    const groups = new Map<string, InjectionRecord[]>();
+    for (const r of records.filter((x) => x.category === category)) {
+      const key = r.attack_text ?? r.id;
+      groups.set(key, [...(groups.get(key) ?? []), r]);
+    }
+    const ordered = shuffle([...groups.keys()].sort(), random);
+    const total = [...groups.values()].reduce((n, g) => n + g.length, 0);
+    let seen = 0;
+    for (const key of ordered) {
+      const group = groups.get(key) ?? [];
+      const part = seen < total * SPLIT_FRACTIONS.train ? 'train'
+        : seen < total * (SPLIT_FRACTIONS.train + SPLIT_FRACTIONS.validation) ? 'validation' : 'test';
+      split[part].push(...group);
+      seen += group.length;
+    }
+  }
+  return split;
+}
+
+/** Python code-point offsets → JavaScript UTF-16 offsets (they differ after any astral character, e.g. an emoji). */
+export function utf16Offsets(text: string): number[] {
+  const offsets: number[] = [];
+  let i = 0;
+  for (const ch of text) {
+    offsets.push(i);
+    i += ch.length;
+  }
+  offsets.push(i);
+  return offsets;
+}
+
+export interface Counts {
+  tp: number;
+  fp: number;
+  fn: number;
+  tn: number;
+}
+
+export const emptyCounts = (): Counts => ({ tp: 0, fp: 0, fn: 0, tn: 0 });
+
+export function prf(c: Counts): { precision: number; recall: number; f1: number } {
+  const precision = c.tp + c.fp === 0 ? 1 : c.tp / (c.tp + c.fp);
+  const recall = c.tp + c.fn === 0 ? 1 : c.tp / (c.tp + c.fn);
+  const f1 = precision + recall === 0 ? 0 : (2 * precision * recall) / (precision + recall);
+  return { precision, recall, f1 };
+}
+
+export const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
