@@ -6,7 +6,7 @@ import { lintConfig } from '../config/lint.ts';
 import { ConfigError, formatProblem, lineOfPath, loadConfigFile } from '../config/load.ts';
 import type { SqlGrant } from '../config/schema.ts';
 import { analyzeSql } from '../adapters/postgres/sql/analyze.ts';
-import { loadCatalog, type SqlCatalog } from '../adapters/postgres/sql/catalog.ts';
+import { loadCatalog, offlineCatalog, type SqlCatalog } from '../adapters/postgres/sql/catalog.ts';
 import { parseUpstreamUrl } from '../adapters/postgres/upstream.ts';
 import { decideSql } from '../services/policy/sql.ts';
 import { CliError } from './client.ts';

@@ -54,10 +54,11 @@ function lintSql(g: SqlGrant, at: string, error: Report, warn: Report) {
 }
 
 function lintHttp(g: HttpGrant, at: string, error: Report, warn: Report) {
-  g.allow.forEach((r, i) => { if (!HTTP_RULE.test(r)) error(`${at}.allow.${i}`, `"${r}" is not "METHOD /path" (e.g. "GET /invoices/*")`); });
+  const rules = g.allow.map((r) => (typeof r === 'string' ? r : r.rule));
+  rules.forEach((r, i) => { if (!HTTP_RULE.test(r)) error(`${at}.allow.${i}`, `"${r}" is not "METHOD /path" (e.g. "GET /invoices/*")`); });
   g.approve.forEach((r, i) => {
     if (!HTTP_RULE.test(r)) error(`${at}.approve.${i}`, `"${r}" is not "METHOD /path"`);
-    else if (!g.allow.includes(r)) warn(`${at}.approve.${i}`, `"${r}" is not in allow: it can only match if an allow rule covers it`);
+    else if (!rules.includes(r)) warn(`${at}.approve.${i}`, `"${r}" is not in allow: it can only match if an allow rule covers it`);
   });
   if (!g.allow.length) warn(at, 'allow is empty: every request will be refused');
 }

@@ -70,14 +70,53 @@ export const sqlGrant = z.strictObject({
   mask: z.record(z.string(), maskStrategy).default({}),
 });
 
+const literal = z.union([z.string(), z.number(), z.boolean()]);
+/**
+ * What a query parameter or JSON body field may hold: a literal (`"*"` means any value), a list of literals, or
+ * `{ min, max, pattern, optional }`. Body fields must be present unless `optional: true`; query parameters may be absent.
+ */
+export const valueConstraint = z.union([
+  literal,
+  z.array(literal).min(1),
+  z.strictObject({
+    min: z.number().optional(),
+    max: z.number().optional(),
+    /** A regular expression the whole value must match (anchored). */
+    pattern: z.string().optional(),
+    optional: z.boolean().optional(),
+  }),
+]);
+
+/**
+ * One HTTP allow rule: `"METHOD /glob/path"`, or the extended form `{ rule, query, body }`. With `query`, parameters not
+ * named are refused; with `body` (JSON paths like `$.amount`), the request must carry a JSON body whose fields match.
+ */
+export const httpRule = z.union([
+  z.string().min(1),
+  z.strictObject({
+    rule: z.string().min(1),
+    query: z.record(z.string(), valueConstraint).optional(),
+    body: z.record(z.string().regex(/^\$/, 'body constraints are JSON paths starting with $, e.g. $.amount'), valueConstraint).optional(),
+  }),
+]);
+
 export const httpGrant = z.strictObject({
-  /** `METHOD /glob/path` entries; `*` matches one segment, `**` any number. */
-  allow: nameList.default([]),
+  /** `METHOD /glob/path` entries (or `{ rule, query, body }`); `*` matches one segment, `**` any number. */
+  allow: z.array(httpRule).default([]),
   approve: nameList.default([]),
   /** e.g. `60/min`, `10/s`, `1000/hour`. */
   rate: z.string().regex(/^\d+\/(s|sec|second|min|minute|h|hour|day)$/, 'expected N/s, N/min, N/hour or N/day').optional(),
   /** JSON path (`$.customer.email`, `$.items[*].card`) → strategy, applied to JSON responses. */
   mask: z.record(z.string(), maskStrategy).default({}),
+  /**
+   * Content detectors. secrets/pii: `redact` masks them in responses (JSON values and text), `block` refuses requests
+   * whose body carries them, `flag` audits. injection: scans responses (indirect prompt injection); `block` refuses them.
+   */
+  guards: z.strictObject({
+    injection: guardMode.default('off'),
+    secrets: guardMode.default('off'),
+    pii: guardMode.default('off'),
+  }).default({ injection: 'off', secrets: 'off', pii: 'off' }),
 });
 
 export const llmGrant = z.strictObject({
@@ -112,6 +151,8 @@ export const config = z.strictObject({
 
 export type SqlGrant = z.infer<typeof sqlGrant>;
 export type HttpGrant = z.infer<typeof httpGrant>;
+export type HttpRule = z.infer<typeof httpRule>;
+export type ValueConstraint = z.infer<typeof valueConstraint>;
 export type LlmGrant = z.infer<typeof llmGrant>;
 export type PostgresConnection = z.infer<typeof postgresConnection>;
 export type HttpConnection = z.infer<typeof httpConnection>;

@@ -1,8 +1,8 @@
 // Test support for the PostgreSQL gateway: a fresh database on the real server, a running gateway, tokens and clients.
-import { spawnSync } from 'node:child_process';
 import pg from 'pg';
 import { parseConfig } from '../../src/config/load.ts';
 import { startGateway, type Gateway } from '../../src/main.ts';
+import { run } from './run.ts';
 
 export const PG = { host: '127.0.0.1', port: 5432, user: 'postgres' };
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
@@ -42,6 +42,7 @@ roles:
       mask: { customers.email: partial, customers.ssn: redact }
   nothing-here:
     crm: {}
+  no-crm: {}
 `;
 
 /** Drops and recreates a database on the real server, with the test schema. Fails loudly if PostgreSQL is down. */
@@ -82,7 +83,7 @@ admin:
   listen: 127.0.0.1:0
   keys:
     - { name: tester, key: "${ADMIN_KEY}", roles: [admin, approver] }
-store: ${opts.store ?? 'sqlite::memory:'}
+store: "${opts.store ?? 'sqlite::memory:'}"
 connections:
   crm:
     kind: postgres
@@ -121,12 +122,9 @@ ${rolesYaml}`;
   return self;
 }
 
-/** Runs psql as a real client; returns its exit status and output. */
-export function psql(url: string, args: string[], env: NodeJS.ProcessEnv = {}) {
-  const r = spawnSync('psql', [url, '-X', '-v', 'ON_ERROR_STOP=1', ...args], { encoding: 'utf8', env: { ...process.env, PGSSLMODE: 'prefer', ...env }, timeout: 20_000 });
-  if (r.error) throw r.error;
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+/** Runs psql as a real client. */
+export const psql = (url: string, args: string[], env: NodeJS.ProcessEnv = {}) =>
+  run('psql', [url, '-X', '-v', 'ON_ERROR_STOP=1', ...args], { PGSSLMODE: 'prefer', ...env });
 
 /** The error a query fails with, for asserting SQLSTATE and message. */
 export async function failure(p: Promise<unknown>): Promise<{ code?: string; message: string }> {

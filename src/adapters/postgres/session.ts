@@ -32,7 +32,7 @@ type Pending =
   | { kind: 'parse'; refused?: Verdict & { kind: 'deny' }; name: string; statement?: SqlStatement; obligations?: Obligations }
   | { kind: 'bind' }
   | { kind: 'describe'; target: 'S' | 'P'; name: string; swallow: boolean; gotParams?: boolean }
-  | { kind: 'execute'; portal: string; seq?: number; started: number; shaper: ResultShaper }
+  | { kind: 'execute'; portal?: Portal; seq?: number; started: number; shaper: ResultShaper; described: boolean }
   | { kind: 'close' }
   | { kind: 'sync' };
 
@@ -157,11 +157,13 @@ export class PostgresSession {
         : verdict.kind === 'hold' ? this.refuse('approval.unavailable', `Gatehouse: this statement needs human approval (${verdict.reason}); approvals are not enabled on this gateway`)
         : this.refuse('sql.extended.multi', 'Gatehouse: a prepared statement must contain exactly one statement');
       this.prepared.delete(msg.name);
+      this.preparedSql.delete(msg.name);
       this.pending.push({ kind: 'parse', refused, name: msg.name });
       return [parseMessage(msg.name, REFUSED_SQL)];
     }
     const statement = analysis.statements[0];
     this.prepared.set(msg.name, { statement, obligations: verdict.obligations, seq });
+    if (msg.name) this.preparedSql.set(msg.name, statement); // SQL EXECUTE can run protocol-level statements too
     this.pending.push({ kind: 'parse', name: msg.name, statement, obligations: verdict.obligations });
     const frames = [parseMessage(msg.name, msg.text, msg.paramTypes)];
     if (this.needsShaping(verdict.obligations)) {
@@ -173,11 +175,9 @@ export class PostgresSession {
   }
 
   private onExecute(frame: Frame): undefined {
-    const portalName = parseExecute(frame.body).portal;
-    const portal = this.portals.get(portalName);
+    const portal = this.portals.get(parseExecute(frame.body).portal);
     const shaper = new ResultShaper(portal?.prepared.obligations ?? {}, this.d.masks, this.d.services.secret);
-    if (portal?.prepared.fields) shaper.describe(portal.prepared.fields, portal.formats);
-    this.pending.push({ kind: 'execute', portal: portalName, seq: portal?.prepared.seq, started: performance.now(), shaper });
+    this.pending.push({ kind: 'execute', portal, seq: portal?.prepared.seq, started: performance.now(), shaper, described: false });
     return undefined;
   }
 
@@ -194,9 +194,9 @@ export class PostgresSession {
 
   private trackSqlPrepared(analysis: SqlAnalysis) {
     for (const s of analysis.statements) {
-      if (s.kind === 'prepare' && s.prepare) this.preparedSql.set(s.prepare.name, s.prepare.statement);
-      if (s.kind === 'deallocate') { if (s.deallocate?.name) this.preparedSql.delete(s.deallocate.name); else this.preparedSql.clear(); }
-      if (s.kind === 'discard') this.preparedSql.clear();
+      if (s.kind === 'prepare' && s.name && s.inner) this.preparedSql.set(s.name, s.inner);
+      else if (s.kind === 'deallocate' && s.name) this.preparedSql.delete(s.name);
+      else if (s.kind === 'deallocate' || (s.kind === 'discard' && /\b(all|plans)\b/i.test(s.text))) this.preparedSql.clear();
     }
   }
 
@@ -265,7 +265,11 @@ export class PostgresSession {
 
   private onExecuteResult(e: Extract<Pending, { kind: 'execute' }>, frame: Frame): Buffer | null | undefined {
     switch (frame.type) {
-      case Backend.DataRow: return this.shapeRow(e.shaper, frame);
+      case Backend.DataRow:
+        // The columns are known only once the Describe replies queued before this Execute have arrived.
+        if (!e.described && e.portal?.prepared.fields) e.shaper.describe(e.portal.prepared.fields, e.portal.formats);
+        e.described = true;
+        return this.shapeRow(e.shaper, frame);
       case Backend.CopyData: return this.capCopy(e.shaper);
       case Backend.CopyOutResponse: case Backend.CopyInResponse: case Backend.CopyDone: return undefined;
       case Backend.CommandComplete:

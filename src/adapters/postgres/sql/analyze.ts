@@ -25,6 +25,7 @@ export function analyzeSql(text: string): SqlAnalysis {
 function analyze(text: string): SqlStatement[] {
   if (text.length > maxTextLength) return [unknownStatement(text, `the query is longer than ${maxTextLength} characters`)];
   // PostgreSQL stops reading a query string at NUL while a JavaScript string does not: refuse rather than guess.
+  if (!text.trim()) return [unknownStatement(text, 'the query is empty')];
   if (text.includes('\0')) return [unknownStatement(text, 'the query contains a NUL character')];
   const parsed = parseStatements(text);
   if (!parsed.ok) return [unknownStatement(text, `the query does not parse: ${parsed.error}`)];

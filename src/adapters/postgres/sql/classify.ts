@@ -2,7 +2,7 @@
 import type {
   CallStmt, ClosePortalStmt, ClusterStmt, CopyStmt, CreateTableAsStmt, DeallocateStmt, DeclareCursorStmt, DiscardStmt, DropStmt,
   ExecuteStmt, ExplainStmt, FetchStmt, GrantStmt, LockStmt, Node, PrepareStmt, RangeVar, RefreshMatViewStmt,
-  SelectStmt, TransactionStmt, VacuumStmt, VariableSetStmt, VariableShowStmt, ViewStmt,
+  SelectStmt, TransactionStmt, VacuumRelation, VacuumStmt, VariableSetStmt, VariableShowStmt, ViewStmt,
 } from 'libpg-query';
 import type { Effect } from '../../../pipeline/facts.ts';
 import { classifySet, classifyTransaction } from './settings.ts';
@@ -146,7 +146,7 @@ export function classify(node: Node, text: string, top = true): SqlStatement {
     }
     case 'VacuumStmt': {
       const stmt = body as VacuumStmt;
-      const rels = (stmt.rels ?? []).map((rel) => ({ RangeVar: (nodeOf(rel)?.[1] as { relation?: RangeVar }).relation }));
+      const rels = (stmt.rels ?? []).map((rel) => ({ RangeVar: (nodeOf(rel)?.[1] as VacuumRelation | undefined)?.relation }));
       return build(text, { kind: 'maintenance', label: stmt.is_vacuumcmd ? 'VACUUM' : 'ANALYZE', needs: ['maintenance'], collected: targets(rels, 'read') });
     }
     case 'ClusterStmt': return build(text, { kind: 'maintenance', label: 'CLUSTER', needs: ['maintenance'], collected: targets([{ RangeVar: (body as ClusterStmt).relation }], 'read') });

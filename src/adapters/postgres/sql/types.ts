@@ -46,11 +46,14 @@ export interface SqlColumnRef {
   output: boolean;
 }
 
-/** A relation as it appears in FROM (or as a DML target), with the alias columns are qualified by. */
+/** A relation as it appears in FROM (or as a DML target), with a name columns may be qualified by. */
 export interface SqlRelationSource {
   schema: string | null;
   name: string;
+  /** A table alias, or the alias of a join containing the relation (its columns are the relation's). */
   alias: string | null;
+  /** Names the alias gives the columns (`customers AS c(a, b)`): any of them may be a masked column. */
+  columns: readonly string[];
 }
 
 export interface SqlColumnRefs {

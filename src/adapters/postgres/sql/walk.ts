@@ -1,6 +1,6 @@
 // Walks a libpg-query tree and collects every relation, function call and column reference in it, however deeply nested.
 import type {
-  A_Const, ColumnRef, CommonTableExpr, DeleteStmt, FuncCall, InsertStmt, JoinExpr, MergeStmt, RangeVar, ResTarget,
+  A_Const, Alias, ColumnRef, CommonTableExpr, DeleteStmt, FuncCall, InsertStmt, JoinExpr, MergeStmt, RangeVar, ResTarget,
   ReturningClause, SelectStmt, SortBy, SubLink, UpdateStmt, WithClause,
 } from 'libpg-query';
 import type { RelationAccess, SqlColumnRef, SqlColumnRefs, SqlFunction, SqlRelation, SqlRelationSource } from './types.ts';
@@ -98,9 +98,12 @@ export class Collector {
     const schema = rv.schemaname ?? null;
     this.addRelation({ schema, name: rv.relname, access });
     if (scope.locking && access === 'read') this.addRelation({ schema, name: rv.relname, access: 'update' });
-    for (const alias of [rv.alias?.aliasname ?? null, ...aliases]) {
-      this.sources.set(`${schema}.${rv.relname}.${alias}`, { schema, name: rv.relname, alias });
-    }
+    this.addSource({ schema, name: rv.relname, alias: rv.alias?.aliasname ?? null, columns: aliasColumns(rv.alias) });
+    for (const alias of aliases) this.addSource({ schema, name: rv.relname, alias, columns: [] });
+  }
+
+  private addSource(source: SqlRelationSource): void {
+    this.sources.set(JSON.stringify(source), source);
   }
 
   private addRelation(relation: SqlRelation): void {
@@ -257,7 +260,15 @@ export class Collector {
     // USING (col) and NATURAL compare columns: they are uses in an expression, invisible as ColumnRefs.
     for (const column of join.usingClause ?? []) this.addRef({ qualifier: null, column: stringOf(column) ?? null, output: false });
     if (join.isNatural) this.addRef({ qualifier: null, column: null, output: false });
+    const before = new Set(this.sources.keys());
     this.fields(join as Body, scope);
+    // `(a JOIN b ...) AS j` exposes a's and b's columns as j.col: j is a name of every relation joined.
+    for (const alias of [join.alias, join.join_using_alias]) {
+      if (!alias?.aliasname) continue;
+      for (const [key, source] of [...this.sources]) {
+        if (!before.has(key)) this.addSource({ ...source, alias: alias.aliasname, columns: aliasColumns(alias) });
+      }
+    }
   }
 
   private subLink(link: SubLink, scope: Scope): void {
@@ -285,6 +296,10 @@ function returningAliases(clause: ReturningClause | undefined): string[] {
     return typeof value === 'string' ? [value] : [];
   });
   return ['old', 'new', ...renamed];
+}
+
+function aliasColumns(alias: Alias | undefined): string[] {
+  return (alias?.colnames ?? []).flatMap((name) => stringOf(name) ?? []);
 }
 
 /** Whether a node of `type` occurs anywhere under `value`. */
