@@ -15,8 +15,8 @@ const volatilities: Record<string, Volatility> = {
   pg_table_is_visible: 's', pg_get_expr: 's', pg_get_indexdef: 's', pg_get_constraintdef: 's', array_to_string: 's',
   pg_get_statisticsobjdef_columns: 's', pg_relation_is_publishable: 's', generate_series: 's', pg_get_userbyid: 's',
   col_description: 's', obj_description: 's', row_to_json: 's', to_jsonb: 's', json_agg: 's', jsonb_build_object: 's',
-  table_to_xml: 's', database_to_xml: 's', pg_stat_get_activity: 's', txid_current: 's',
-  random: 'v', gen_random_uuid: 'v', set_config: 'v', nextval: 'v', pg_sleep: 'v', pg_read_file: 'v', lo_export: 'v',
+  table_to_xml: 's', database_to_xml: 's', pg_stat_get_activity: 's',
+  random: 'v', gen_random_uuid: 'v', clock_timestamp: 'v', set_config: 'v', nextval: 'v', pg_sleep: 'v', pg_read_file: 'v', lo_export: 'v',
   pg_terminate_backend: 'v', pg_cancel_backend: 'v', query_to_xml: 'v', ts_stat: 'v', pg_notify: 'v', pg_advisory_lock: 'v',
 };
 const catalog = createCatalog({
@@ -433,7 +433,7 @@ const legitimate: [GrantName, string][] = [
   ['readonly', "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"],
   ['readonly', "SELECT relname FROM pg_class WHERE relkind = 'r'"],
   ['readonly', "SELECT setting FROM pg_settings WHERE name = 'TimeZone'"],
-  ['readonly', 'SELECT gen_random_uuid(), txid_current()'],
+  ['readonly', 'SELECT gen_random_uuid(), clock_timestamp()'],
   ['cursors', 'DECLARE c CURSOR FOR SELECT * FROM documents'],
   ...psqlDescribe.map((sql): [GrantName, string] => ['readonly', sql]),
   ['readonly', psqlListTables],

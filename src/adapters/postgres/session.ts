@@ -196,7 +196,7 @@ export class PostgresSession {
     for (const s of analysis.statements) {
       if (s.kind === 'prepare' && s.name && s.inner) this.preparedSql.set(s.name, s.inner);
       else if (s.kind === 'deallocate' && s.name) this.preparedSql.delete(s.name);
-      else if (s.kind === 'deallocate' || (s.kind === 'discard' && /\b(all|plans)\b/i.test(s.text))) this.preparedSql.clear();
+      else if (s.kind === 'deallocate' || (s.kind === 'discard' && /\ball\b/i.test(s.text))) this.preparedSql.clear();
     }
   }
 

@@ -33,10 +33,14 @@ export interface Collected {
 /** libpg-query wraps every Node as `{ TypeName: body }`; plain struct fields (e.g. InsertStmt.relation) are not wrapped. */
 export function nodeOf(value: unknown): [string, Body] | undefined {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return undefined;
-  const keys = Object.keys(value);
-  if (keys.length !== 1 || !/^[A-Z]/.test(keys[0])) return undefined;
-  const body = (value as Body)[keys[0]];
-  return body !== null && typeof body === 'object' ? [keys[0], body as Body] : undefined;
+  let type: string | undefined;
+  for (const key in value) { // cheaper than Object.keys on the hot path: no array per object
+    if (type !== undefined) return undefined;
+    type = key;
+  }
+  if (type === undefined || type[0] < 'A' || type[0] > 'Z') return undefined;
+  const body = (value as Body)[type];
+  return body !== null && typeof body === 'object' ? [type, body as Body] : undefined;
 }
 
 /** The `sval` of a `{ String: ... }` node, else undefined. */

@@ -1,0 +1,43 @@
+// Which catalog relations any role with a grant may read for introspection, and which expose data, secrets or other sessions.
+
+/** Relations here describe the database (what psql \d, ORMs and drivers read), not its contents. */
+const introspectionSchemas: ReadonlySet<string> = new Set(['pg_catalog', 'information_schema']);
+
+/**
+ * Catalog relations that are not mere description. Each is refused unless a grant names it in `read`.
+ * (pg_stat_statements, which holds other sessions' queries, lives in its extension's schema and so is
+ * refused like any ungranted table.) pg_settings stays readable: it says what SHOW ALL says, which every
+ * role may run, and PostgreSQL itself hides superuser-only values from it. pg_statistic_ext stays
+ * readable too: it holds only the definitions of extended statistics, which psql's \d shows.
+ */
+const sensitiveRelations: ReadonlySet<string> = new Set([
+  // Sampled column values: most common values and histograms of every column of every table.
+  'pg_catalog.pg_statistic', 'pg_catalog.pg_statistic_ext_data', 'pg_catalog.pg_stats', 'pg_catalog.pg_stats_ext',
+  'pg_catalog.pg_stats_ext_exprs',
+  // Password hashes and the credentials of foreign-server user mappings.
+  'pg_catalog.pg_authid', 'pg_catalog.pg_shadow', 'pg_catalog.pg_user_mapping', 'pg_catalog.pg_user_mappings',
+  'information_schema.user_mappings', 'information_schema.user_mapping_options', 'information_schema._pg_user_mappings',
+  // Other sessions: their query text, client addresses and certificates, what they lock, their prepared transactions.
+  'pg_catalog.pg_stat_activity', 'pg_catalog.pg_stat_ssl', 'pg_catalog.pg_stat_gssapi', 'pg_catalog.pg_locks',
+  'pg_catalog.pg_prepared_xacts',
+  // Replication peers and subscriptions, whose connection strings can carry passwords.
+  'pg_catalog.pg_subscription', 'pg_catalog.pg_stat_wal_receiver',
+  // Server configuration files and per-role settings (ALTER ROLE ... SET can hold secrets).
+  'pg_catalog.pg_file_settings', 'pg_catalog.pg_hba_file_rules', 'pg_catalog.pg_ident_file_mappings',
+  'pg_catalog.pg_db_role_setting',
+  // Server memory internals.
+  'pg_catalog.pg_backend_memory_contexts', 'pg_catalog.pg_shmem_allocations',
+]);
+
+/** Families whose every member is sensitive for the reasons above, including ones newer PostgreSQL versions add. */
+const sensitivePrefixes = [
+  'pg_catalog.pg_largeobject', 'pg_catalog.pg_stat_progress_', 'pg_catalog.pg_replication_', 'pg_catalog.pg_stat_replication',
+  'pg_catalog.pg_stat_subscription',
+];
+
+/** `open`: readable by any role with a grant; `sensitive`: only if granted by name; undefined: not a catalog relation. */
+export function catalogRelationAccess(schema: string, name: string): 'open' | 'sensitive' | undefined {
+  if (!introspectionSchemas.has(schema)) return undefined;
+  const key = `${schema}.${name}`;
+  return sensitiveRelations.has(key) || sensitivePrefixes.some((prefix) => key.startsWith(prefix)) ? 'sensitive' : 'open';
+}

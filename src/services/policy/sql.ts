@@ -1,0 +1,188 @@
+// decideSql: judges one analysed SQL statement against a role's grant on a connection (PRODUCT.md, "What a SQL grant means"). Pure.
+import type { SqlGrant } from '../../config/schema.ts';
+import { allow, deny, hold, type Obligations, type Verdict } from '../../pipeline/verdict.ts';
+import type { SqlCatalog } from '../../adapters/postgres/sql/catalog.ts';
+import type { RelationAccess, SqlAnalysis, SqlNeed, SqlStatement } from '../../adapters/postgres/sql/types.ts';
+import { catalogRelationAccess } from './sql-catalog-relations.ts';
+import { functionProblem } from './sql-functions.ts';
+import { compileGrant, nameKey, type CompiledGrant } from './sql-grant.ts';
+import { maskProblem } from './sql-mask.ts';
+import { formatIdentifier, formatQualified, grantName } from './sql-names.ts';
+
+export interface SqlDecisionContext {
+  role: string;
+  connection: string;
+  grant: SqlGrant | undefined;
+  catalog: SqlCatalog;
+  /** Statements prepared in this session, by name (SQL PREPARE and protocol Parse share PostgreSQL's namespace). */
+  prepared: ReadonlyMap<string, SqlStatement>;
+}
+
+/** Statement kinds schema.ts cannot list yet: a grant cannot name them, so their statements are always refused. */
+const ungrantableNeeds: ReadonlySet<SqlNeed> = new Set(['set', 'two_phase']);
+
+const verbs: Record<Exclude<RelationAccess, 'read'>, string> = { insert: 'insert into', update: 'update', delete: 'delete from' };
+
+/** EXPLAIN EXECUTE p is as deep as legitimate nesting goes; anything deeper is refused rather than followed. */
+const maxDepth = 4;
+
+export function decideSql(stmt: SqlStatement, ctx: SqlDecisionContext): Verdict {
+  if (!ctx.grant) return deny('sql.grant.none', `Gatehouse: role "${ctx.role}" has no grant on connection "${ctx.connection}"`);
+  const judge = new Judge(ctx, compileGrant(ctx.grant, ctx.catalog));
+  const chain = judge.chain(stmt);
+  if (!Array.isArray(chain)) return chain;
+  for (const statement of chain) {
+    const refusal = judge.refusal(statement);
+    if (refusal) return refusal;
+  }
+  const obligations = judge.obligations();
+  const approval = chain.map((statement) => judge.approval(statement)).find((reason) => reason !== undefined);
+  return approval ? hold(judge.grantLabel, approval, obligations) : allow(judge.grantLabel, obligations);
+}
+
+/** A multi-statement query is allowed only if every statement is: the first refusal wins, then the first hold. */
+export function decideSqlAll(analysis: SqlAnalysis, ctx: SqlDecisionContext): Verdict {
+  let prepared: Map<string, SqlStatement> | undefined; // copied only if the query itself prepares or deallocates
+  let obligations: Obligations = {};
+  let grant = '';
+  let held: string | undefined;
+  for (const stmt of analysis.statements) {
+    const verdict = decideSql(stmt, prepared ? { ...ctx, prepared } : ctx);
+    if (verdict.kind === 'deny') return verdict;
+    obligations = mergeObligations(obligations, verdict.obligations);
+    grant = verdict.grant;
+    if (verdict.kind === 'hold') held ??= verdict.reason;
+    // A later EXECUTE in the same query runs what an earlier PREPARE in it defined.
+    if (stmt.kind === 'prepare' || stmt.kind === 'deallocate') {
+      prepared ??= new Map(ctx.prepared);
+      if (stmt.kind === 'prepare' && stmt.name && stmt.inner) prepared.set(stmt.name, stmt.inner);
+      else if (stmt.kind === 'deallocate' && stmt.name) prepared.delete(stmt.name);
+      else if (stmt.kind === 'deallocate') prepared.clear();
+    }
+  }
+  return held ? hold(grant, held, obligations) : allow(grant, obligations);
+}
+
+function mergeObligations(a: Obligations, b: Obligations): Obligations {
+  const merged = { ...a, ...b };
+  if (a.mask && b.mask) merged.mask = { ...a.mask, ...b.mask };
+  return merged;
+}
+
+class Judge {
+  readonly grantLabel: string;
+  private readonly who: string;
+
+  constructor(private readonly ctx: SqlDecisionContext, private readonly grant: CompiledGrant) {
+    this.grantLabel = `roles.${ctx.role}.${ctx.connection}`;
+    this.who = `role "${ctx.role}"`;
+  }
+
+  /** The statement and what it runs: EXPLAIN's, PREPARE's, DECLARE's or COPY's query, or the statement an EXECUTE names. */
+  chain(stmt: SqlStatement): SqlStatement[] | Verdict {
+    const chain = [stmt];
+    for (let current = stmt; ; ) {
+      const next = current.inner ?? (current.kind === 'execute' ? this.ctx.prepared.get(current.name ?? '') ?? null : undefined);
+      if (next === undefined) return chain;
+      if (next === null) {
+        return deny('sql.execute.unknown', `Gatehouse: ${this.who} may not EXECUTE ${formatIdentifier(current.name ?? '')} on connection "${this.ctx.connection}": no statement of that name was prepared through Gatehouse`);
+      }
+      if (chain.length > maxDepth) return deny('sql.unknown', 'Gatehouse: statements nested this deeply are not analysed; refused');
+      chain.push(next);
+      current = next;
+    }
+  }
+
+  refusal(stmt: SqlStatement): Verdict | undefined {
+    if (stmt.kind === 'unknown') return deny('sql.unknown', `Gatehouse could not classify this statement (${stmt.reason}); refused`);
+    return this.statementRefusal(stmt) ?? this.relationRefusal(stmt) ?? this.functionRefusal(stmt) ?? this.maskRefusal(stmt);
+  }
+
+  private statementRefusal(stmt: SqlStatement): Verdict | undefined {
+    const { connection } = this.ctx;
+    // Checked first: for a read-only role this is the reason, whatever else the statement needs.
+    if (stmt.readWrite && !this.grant.writes) {
+      return deny('sql.session.read_write', `Gatehouse: ${this.who} has read-only access on connection "${connection}"; ${stmt.label} may not ask for READ WRITE or turn read-only off`);
+    }
+    for (const need of stmt.needs) {
+      if (this.grant.statements.has(need)) continue;
+      const why = need === 'set' ? ` (${stmt.setting?.name} is not a setting every role may change)` : '';
+      const fix = ungrantableNeeds.has(need) ? `"${need}" cannot be granted yet` : `add "${need}" to ${connection}.statements to allow`;
+      return deny(`sql.statement.${need}`, `Gatehouse: statement kind "${need}" (${stmt.label}) is not granted to ${this.who} on connection "${connection}"${why}; ${fix}`);
+    }
+    return undefined;
+  }
+
+  private relationRefusal(stmt: SqlStatement): Verdict | undefined {
+    const { catalog, connection } = this.ctx;
+    for (const relation of stmt.relations) {
+      const { schema, name } = catalog.resolveRelation(relation.schema, relation.name);
+      const key = nameKey(schema, name);
+      const shown = formatQualified(schema, name);
+      const granted = grantName(schema, name, catalog.defaultSchema);
+      if (relation.access === 'read') {
+        if (this.grant.read.has(key)) continue;
+        const introspection = catalogRelationAccess(schema, name);
+        if (introspection === 'open') continue;
+        if (introspection === 'sensitive') {
+          return deny('sql.relation.catalog', `Gatehouse: ${this.who} may not read ${shown} on connection "${connection}" (it exposes table contents, secrets or other sessions; add ${granted} to ${connection}.read to allow)`);
+        }
+        return deny('sql.relation.read', `Gatehouse: ${this.who} may not read ${shown} on connection "${connection}" (no read grant for ${granted})`);
+      }
+      if (!this.grant[relation.access].has(key)) {
+        return deny('sql.relation.write', `Gatehouse: ${this.who} may not ${verbs[relation.access]} ${shown} on connection "${connection}" (no write/${relation.access} grant for ${granted})`);
+      }
+    }
+    return undefined;
+  }
+
+  private functionRefusal(stmt: SqlStatement): Verdict | undefined {
+    const { catalog, connection } = this.ctx;
+    for (const fn of stmt.functions) {
+      const resolved = catalog.resolveFunction(fn.schema, fn.name);
+      const schema = resolved?.schema ?? fn.schema ?? catalog.defaultSchema;
+      if (this.grant.functions.has(nameKey(schema, fn.name))) continue;
+      const shown = formatQualified(schema, fn.name);
+      const toAllow = `add it to ${connection}.functions to allow`;
+      switch (functionProblem(resolved)) {
+        case 'unknown': return deny('sql.function.unknown', `Gatehouse: ${this.who} may not call ${shown} on connection "${connection}" (no such function in the upstream catalog; ${toAllow})`);
+        case 'user': return deny('sql.function.user', `Gatehouse: ${this.who} may not call user-defined function ${shown} on connection "${connection}" (${toAllow})`);
+        case 'bypass': return deny('sql.function.bypass', `Gatehouse: ${this.who} may not call ${shown} on connection "${connection}" (it runs SQL or reads relations by name, around relation grants; ${toAllow})`);
+        case 'volatile': return deny('sql.function.volatile', `Gatehouse: ${this.who} may not call volatile function ${shown} on connection "${connection}" (${toAllow})`);
+        case undefined: continue;
+      }
+    }
+    return undefined;
+  }
+
+  private maskRefusal(stmt: SqlStatement): Verdict | undefined {
+    const problem = maskProblem(stmt, this.grant, this.ctx.catalog, this.ctx.role);
+    return problem && deny(problem.rule, problem.message);
+  }
+
+  obligations(): Obligations {
+    const obligations: Obligations = {};
+    if (this.grant.maxRows !== undefined) obligations.maxRows = this.grant.maxRows;
+    if (Object.keys(this.grant.maskObligations).length) obligations.mask = { ...this.grant.maskObligations };
+    return obligations;
+  }
+
+  /** Why the statement waits for a human (`approve`), or undefined. */
+  approval(stmt: SqlStatement): string | undefined {
+    const { catalog, connection } = this.ctx;
+    const approve = this.grant.approve;
+    const held = (what: string, entry: string) => `Gatehouse: ${this.who} wants to ${what} on connection "${connection}"; held for approval (${connection}.approve: ${entry})`;
+    for (const relation of stmt.relations) {
+      if (relation.access === 'read') continue;
+      const entry = approve.has(relation.access) ? relation.access : approve.has('write') ? 'write' : undefined;
+      const { schema, name } = catalog.resolveRelation(relation.schema, relation.name);
+      if (entry) return held(`${verbs[relation.access]} ${formatQualified(schema, name)}`, entry);
+    }
+    if (stmt.effect === 'ddl' && approve.has('ddl')) return held(`run ${stmt.label}`, 'ddl');
+    if (!approve.has('call')) return undefined;
+    if (stmt.kind === 'do' || stmt.kind === 'call') return held(`run ${stmt.label}`, 'call');
+    // A function allowed only because the grant names it runs code the gateway cannot judge.
+    const called = stmt.functions.find((fn) => functionProblem(catalog.resolveFunction(fn.schema, fn.name)) !== undefined);
+    return called && held(`call ${called.schema ? `${called.schema}.` : ''}${called.name}`, 'call');
+  }
+}

@@ -1,2 +1,0 @@
-import { analyzeSql } from '/work/main/src/adapters/postgres/sql/analyze.ts';
-for (const q of process.argv.slice(2)) console.log(q, '\n ', JSON.stringify(analyzeSql(q).statements.map(s => ({k: s.kind, l: s.label, e: s.effect, r: s.relations, f: s.functions, n: s.needs, refs: s.columnRefs.refs, src: s.columnRefs.sources, rw: s.readWrite, reason: s.reason, inner: s.inner?.kind, name: s.name, setting: s.setting, t: s.text}))));
