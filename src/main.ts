@@ -4,6 +4,11 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { startAdmin } from './admin/api.ts';
 import type { Config } from './config/schema.ts';
 import { startPostgresListener } from './adapters/postgres/listener.ts';
+import { startHttpListener } from './adapters/http/listener.ts';
+import { startLlmListener } from './adapters/llm/listener.ts';
+import { createContentGuards } from './pipeline/guards.ts';
+import { Approvals } from './services/approvals/approvals.ts';
+import { notifyWebhooks } from './services/approvals/webhooks.ts';
 import { AuditLog } from './services/audit/log.ts';
 import { AuthThrottle } from './services/identity/throttle.ts';
 import { Tokens } from './services/identity/tokens.ts';
@@ -37,7 +42,10 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const audit = new AuditLog(store);
   const tokens = new Tokens(store, new Set(Object.keys(config.roles)));
   const sessions = new Sessions(store, audit, tokens);
-  const services: Services = { config, store, audit, tokens, sessions, throttle: new AuthThrottle(), secret, log };
+  const approvals = new Approvals(store, audit, config.approvals);
+  const consoleUrl = config.approvals.console_url ?? `http://${config.admin.listen}`;
+  approvals.onChange((record) => { if (record.status === 'pending' && record.decisions.length === 0) void notifyWebhooks(config.approvals, consoleUrl, record, log); });
+  const services: Services = { config, store, audit, tokens, sessions, approvals, throttle: new AuthThrottle(), secret, guards: createContentGuards(secret), log };
   tokens.watch();
   audit.append({ kind: 'gateway.start', data: { connections: Object.keys(config.connections) } });
 
@@ -45,7 +53,8 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   try {
     for (const [name, connection] of Object.entries(config.connections)) {
       if (connection.kind === 'postgres') listeners.push(await startPostgresListener(name, connection, services));
-      else throw new Error(`connection ${name}: kind "${connection.kind}" is not available in this build`);
+      else if (connection.kind === 'http') listeners.push(await startHttpListener(name, connection, services));
+      else listeners.push(await startLlmListener(name, connection, services));
     }
     const admin = await startAdmin(services, listeners);
     log(`gatehouse: admin API and console on ${admin.url}`);
@@ -58,6 +67,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
         sessions.terminateAll('gateway shutting down');
         await Promise.all([...listeners.map((l) => l.close()), admin.close()]);
         tokens.stop();
+        approvals.stop();
         audit.append({ kind: 'gateway.stop' });
         store.close();
       },

@@ -1,16 +1,18 @@
 // The admin API on admin.listen: tokens, sessions, audit — bearer admin key, JSON, described by openapi.ts.
 import { createHash, timingSafeEqual } from 'node:crypto';
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { splitHostPort } from '../config/address.ts';
 import { parseDuration } from '../config/duration.ts';
 import type { AdminKey } from '../config/schema.ts';
+import { ApprovalError } from '../services/approvals/approvals.ts';
 import { verifyAudit } from '../services/audit/log.ts';
 import type { Listener, Services } from '../services/services.ts';
-import type { TokenRecord } from '../services/store/store.ts';
+import type { ApprovalStatus, TokenRecord } from '../services/store/store.ts';
 import { HttpError, readJson, router, sendJson } from './http.ts';
 import { openapi } from './openapi.ts';
 
+const approvalStatuses = new Set<string>(['pending', 'approved', 'denied', 'expired', 'withdrawn', 'failed', 'used']);
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
 /** Public view of a token: never the hash or verifier. */
@@ -20,13 +22,14 @@ export const tokenView = (t: TokenRecord, now = Date.now()) => ({
   status: t.revokedAt !== null ? 'revoked' : t.expiresAt <= now ? 'expired' : 'active',
 });
 
-export function authenticateAdmin(keys: AdminKey[], req: IncomingMessage, role: 'admin' | 'approver' = 'admin'): AdminKey {
+export function authenticateAdmin(keys: AdminKey[], req: IncomingMessage, ...roles: ('admin' | 'approver')[]): AdminKey {
   const header = req.headers.authorization ?? '';
   const presented = header.startsWith('Bearer ') ? header.slice(7) : '';
   // Compare digests so every comparison takes the same time whatever the key lengths.
   const match = presented && keys.find((k) => timingSafeEqual(digest(k.key), digest(presented)));
   if (!match) throw new HttpError(401, 'missing or invalid admin key (Authorization: Bearer <admin key>)');
-  if (!match.roles.includes(role)) throw new HttpError(403, `admin key "${match.name}" lacks the ${role} role`);
+  const wanted: ('admin' | 'approver')[] = roles.length ? roles : ['admin'];
+  if (!wanted.some((r) => match.roles.includes(r))) throw new HttpError(403, `admin key "${match.name}" lacks the ${wanted.join(' or ')} role`);
   return match;
 }
 
@@ -94,6 +97,20 @@ export async function startAdmin(services: Services, listeners: Listener[]) {
       if (!session) throw new HttpError(404, `no session ${id}`);
       sendJson(res, 200, { session, events: store.readAudit(0, intParam(url, 'limit', 10_000), id) });
     },
+    'GET /v1/approvals': (req, res, _p, url) => {
+      authenticateAdmin(config.admin.keys, req, 'admin', 'approver');
+      const status = url.searchParams.get('status') ?? 'pending';
+      if (!approvalStatuses.has(status) && status !== 'all') throw new HttpError(400, `unknown status "${status}"`);
+      sendJson(res, 200, { approvals: services.approvals.list(status === 'all' ? undefined : (status as ApprovalStatus), intParam(url, 'limit', 200)) });
+    },
+    'GET /v1/approvals/{id}': (req, res, { id }) => {
+      authenticateAdmin(config.admin.keys, req, 'admin', 'approver');
+      const record = services.approvals.get(id);
+      if (!record) throw new HttpError(404, `no approval request ${id}`);
+      sendJson(res, 200, record);
+    },
+    'POST /v1/approvals/{id}/approve': (req, res, params) => decide(req, res, params.id, 'approve'),
+    'POST /v1/approvals/{id}/deny': (req, res, params) => decide(req, res, params.id, 'deny'),
     'GET /v1/audit': (req, res, _p, url) => {
       auth(req);
       sendJson(res, 200, { records: store.readAudit(intParam(url, 'after', 0), Math.min(intParam(url, 'limit', 100), 10_000), url.searchParams.get('session') ?? undefined) });
@@ -103,6 +120,24 @@ export async function startAdmin(services: Services, listeners: Listener[]) {
       sendJson(res, 200, verifyAudit(store));
     },
   });
+
+  async function decide(req: IncomingMessage, res: ServerResponse, id: string, decision: 'approve' | 'deny') {
+    const approver = authenticateAdmin(config.admin.keys, req, 'approver');
+    const body = await readJson(req);
+    const reason = typeof body.reason === 'string' ? body.reason : undefined;
+    let windowSeconds: number | undefined;
+    try {
+      windowSeconds = body.for === undefined ? undefined : parseDuration(body.for as string);
+    } catch (err) {
+      throw new HttpError(400, `for: ${(err as Error).message}`);
+    }
+    try {
+      sendJson(res, 200, services.approvals.decide(id, approver, decision, reason, windowSeconds));
+    } catch (err) {
+      if (err instanceof ApprovalError) throw new HttpError(err.status, err.message);
+      throw err;
+    }
+  }
 
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://admin');

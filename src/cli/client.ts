@@ -12,13 +12,13 @@ export interface AdminClient {
   post<T>(path: string, body?: unknown): Promise<T>;
 }
 
-export function adminClient(opts: { config?: string }): AdminClient {
+export function adminClient(opts: { config?: string }, role: 'admin' | 'approver' = 'admin'): AdminClient {
   let url = process.env.GATEHOUSE_URL;
   let key = process.env.GATEHOUSE_ADMIN_KEY;
   if (opts.config && (!url || !key)) {
     const config = loadConfigFile(opts.config);
     url ??= `http://${config.admin.listen}`;
-    key ??= config.admin.keys.find((k) => k.roles.includes('admin'))?.key;
+    key ??= config.admin.keys.find((k) => k.roles.includes(role))?.key;
   }
   if (!url || !key) throw new CliError('cannot find the gateway: pass --config FILE or set GATEHOUSE_URL and GATEHOUSE_ADMIN_KEY', 2);
   const base = url.replace(/\/$/, '');

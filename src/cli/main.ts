@@ -1,6 +1,7 @@
 // The `gatehouse` command: one file per command group, wired here. Exit codes: 0 ok, 1 refused/failed, 2 usage.
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/load.ts';
+import { approvalCommands } from './approvals.ts';
 import { auditCommands } from './audit.ts';
 import { CliError } from './client.ts';
 import { policyCommands } from './policy.ts';
@@ -17,6 +18,7 @@ const program = new Command('gatehouse')
 serveCommands(program);
 tokenCommands(program);
 sessionCommands(program);
+approvalCommands(program);
 auditCommands(program);
 policyCommands(program);
 

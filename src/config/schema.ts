@@ -136,12 +136,35 @@ export const llmGrant = z.strictObject({
   deny: nameList.default([]),
 });
 
+export const webhook = z.strictObject({
+  url: z.string().url(),
+  /** `json`: the approval request as JSON; `slack`: a Slack incoming-webhook message with a link. */
+  format: z.enum(['json', 'slack']).default('json'),
+  /** HMAC-SHA-256 key; receivers verify `X-Gatehouse-Signature` over `<timestamp>.<body>`. */
+  secret: z.string().min(16, 'webhook secrets must be at least 16 characters'),
+});
+
+const duration = z.string().regex(/^\d+(\.\d+)?[smhd]?$/, 'expected a duration such as 30s, 15m, 2h');
+
+export const approvalsConfig = z.strictObject({
+  /** How long a request waits for a human before it is refused. */
+  timeout: duration.default('15m'),
+  /** `wait`: the request is held on the wire; `async`: refused at once with an id, and a retry after approval goes through once. */
+  mode: z.enum(['wait', 'async']).default('wait'),
+  /** Distinct approvers each request needs. */
+  required: z.number().int().min(1).max(10).default(1),
+  webhooks: z.array(webhook).default([]),
+  /** Base URL of the console, for links in notifications (default: http://<admin.listen>). */
+  console_url: z.string().url().optional(),
+});
+
 export const config = z.strictObject({
   admin: z.strictObject({
     listen: hostPort.default('127.0.0.1:7070'),
     keys: z.array(adminKey).default([]),
   }).default({ listen: '127.0.0.1:7070', keys: [] }),
   store: z.string().regex(/^(sqlite:|postgres(ql)?:\/\/)/, 'expected sqlite:PATH or postgres://...').default('sqlite:./gatehouse.db'),
+  approvals: approvalsConfig.default({ timeout: '15m', mode: 'wait', required: 1, webhooks: [] }),
   /** A secret for keyed hashing (masking pseudonyms); generated and kept in the store when absent. */
   secret: z.string().min(16).optional(),
   connections: z.record(z.string().regex(/^[a-z][a-z0-9_-]*$/, 'connection names are lower-case identifiers'), connection).default({}),
@@ -160,6 +183,7 @@ export type LlmConnection = z.infer<typeof llmConnection>;
 export type Connection = z.infer<typeof connection>;
 export type Grant = SqlGrant | HttpGrant | LlmGrant;
 export type AdminKey = z.infer<typeof adminKey>;
+export type ApprovalsConfig = z.infer<typeof approvalsConfig>;
 
 /** The validated configuration with each role's grants parsed for its connection's kind. */
 export interface Config extends Omit<z.infer<typeof config>, 'roles'> {

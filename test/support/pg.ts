@@ -6,6 +6,8 @@ import { run } from './run.ts';
 
 export const PG = { host: '127.0.0.1', port: 5432, user: 'postgres' };
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
+/** A second person, so approvals can be decided by someone other than the token's issuer. */
+export const APPROVER_KEY = 'test-approver-key-0123456789abcd';
 
 export const schemaSql = `
 CREATE TABLE customers (id serial PRIMARY KEY, name text NOT NULL, email text NOT NULL, phone text, ssn text);
@@ -40,6 +42,11 @@ roles:
       write: [tickets]
       functions: [nextval]
       mask: { customers.email: partial, customers.ssn: redact }
+  holder:
+    crm:
+      read: [tickets]
+      write: [tickets]
+      approve: [delete]
   nothing-here:
     crm: {}
   no-crm: {}
@@ -76,13 +83,15 @@ export interface PgGateway {
   close(): Promise<void>;
 }
 
-export async function startPgGateway(database: string, opts: { tls?: 'off' | 'self-signed'; store?: string } = {}): Promise<PgGateway> {
-  await freshDatabase(database);
+export async function startPgGateway(database: string, opts: { tls?: 'off' | 'self-signed'; store?: string; approvals?: string; fresh?: boolean } = {}): Promise<PgGateway> {
+  if (opts.fresh !== false) await freshDatabase(database);
   const yaml = `
 admin:
   listen: 127.0.0.1:0
   keys:
     - { name: tester, key: "${ADMIN_KEY}", roles: [admin, approver] }
+    - { name: bob, key: "${APPROVER_KEY}", roles: [approver] }
+${opts.approvals ?? ''}
 store: "${opts.store ?? 'sqlite::memory:'}"
 connections:
   crm:
@@ -103,7 +112,7 @@ ${rolesYaml}`;
     database,
     adminUrl: gateway.adminUrl,
     token(role, label = role) {
-      const { token, record } = gateway.services.tokens.mint({ role, label, ttlSeconds: 600, createdBy: 'test' });
+      const { token, record } = gateway.services.tokens.mint({ role, label, ttlSeconds: 600, createdBy: 'tester' });
       return { id: record.id, token, label };
     },
     async client(t, extra = {}) {

@@ -28,7 +28,7 @@ class Refusal extends Error {
   }
 }
 
-interface CancelTarget { pid: number; key: Buffer }
+interface CancelTarget { pid: number; key: Buffer; session?: PostgresSession }
 
 export async function startPostgresListener(name: string, conn: PostgresConnection, services: Services): Promise<Listener> {
   const tlsContext = await serverTlsContext(conn.tls);
@@ -108,13 +108,15 @@ export async function startPostgresListener(name: string, conn: PostgresConnecti
       (reason) => session?.terminate(reason),
     );
     services.tokens.touch(token.id);
-    cancels.set(cancelId, { pid: up.pid, key: up.key });
+    const cancelTarget: CancelTarget = { pid: up.pid, key: up.key };
+    cancels.set(cancelId, cancelTarget);
     socket.once('close', () => cancels.delete(cancelId));
     frames.detach();
     socket.write(Buffer.concat([authenticationOk(), ...up.parameterFrames, backendKeyData(cancelPid, cancelKey), readyForQuery('I')]));
     session = new PostgresSession({
       services,
       ctx: { who: { tokenId: token.id, label: token.label, role: token.role, runId: runId ?? undefined, step: step ?? undefined }, sessionId: live.record.id, connection: name },
+      token,
       role: token.role,
       grant,
       catalog: catalog.sql,
@@ -124,6 +126,7 @@ export async function startPostgresListener(name: string, conn: PostgresConnecti
       clientReader: frames.reader,
       upstreamReader: up.reader,
     });
+    cancelTarget.session = session;
   }
 
   /** SCRAM-SHA-256 with the token as password; every candidate token for this user name is checked. */
@@ -175,6 +178,7 @@ export async function startPostgresListener(name: string, conn: PostgresConnecti
     socket.end();
     const target = cancels.get(`${pid}:${key.toString('hex')}`);
     if (!target) return; // PostgreSQL, too, ignores cancels it cannot match
+    if (target.session?.cancelHeld()) return; // the statement was waiting for approval, never sent upstream
     const up = await openSocket(upstream);
     up.end(cancelRequest(target.pid, target.key));
   }

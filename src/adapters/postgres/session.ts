@@ -22,14 +22,28 @@ import {
   parseRowDescription, type FieldDescription,
 } from './codec/backend.ts';
 import { ResultShaper, type MaskIndex } from './results.ts';
+import type { Outcome } from '../../services/approvals/approvals.ts';
+import { redact } from '../../services/guards/index.ts';
+import type { TokenRecord } from '../../services/store/store.ts';
 
 /** Fails to parse upstream on purpose: the upstream then behaves exactly as after any failed statement. */
 const REFUSED_SQL = '/* refused by gatehouse */ REFUSED';
 const INSUFFICIENT_PRIVILEGE = '42501';
+const QUERY_CANCELED = '57014';
+
+/** A refusal as the client will see it: 42501 unless a code says otherwise (a withdrawn request is a cancel). */
+type Refusal = Verdict & { kind: 'deny'; code?: string };
+
+/** A statement waiting for a human; `resume` gives the frames to send upstream once people have decided. */
+class Held {
+  constructor(readonly approvalId: string, readonly outcome: Promise<Outcome>, readonly resume: (outcome: Outcome) => Buffer[]) {}
+}
+
+type Step = Buffer[] | undefined | 'close' | Held;
 
 type Pending =
-  | { kind: 'query'; refused?: Verdict & { kind: 'deny' }; seq?: number; started: number; shaper: ResultShaper; results: StatementOutcome[]; analysis?: SqlAnalysis }
-  | { kind: 'parse'; refused?: Verdict & { kind: 'deny' }; name: string; statement?: SqlStatement; obligations?: Obligations }
+  | { kind: 'query'; refused?: Refusal; seq?: number; started: number; shaper: ResultShaper; results: StatementOutcome[]; analysis?: SqlAnalysis }
+  | { kind: 'parse'; refused?: Refusal; name: string; statement?: SqlStatement; obligations?: Obligations }
   | { kind: 'bind' }
   | { kind: 'describe'; target: 'S' | 'P'; name: string; swallow: boolean; gotParams?: boolean }
   | { kind: 'execute'; portal?: Portal; seq?: number; started: number; shaper: ResultShaper; described: boolean }
@@ -44,6 +58,7 @@ interface Portal { prepared: PreparedStatement; formats: number[]; seq?: number 
 export interface SessionDeps {
   services: Services;
   ctx: RequestContext;
+  token: TokenRecord;
   role: string;
   grant: SqlGrant;
   catalog: SqlCatalog;
@@ -63,6 +78,7 @@ export class PostgresSession {
   private readonly portals = new Map<string, Portal>();
   private txStatus: 'I' | 'T' | 'E' = 'I';
   private closed = false;
+  private held?: Held;
 
   constructor(private readonly d: SessionDeps) {
     d.client.on('data', (chunk: Buffer) => this.guard(() => this.fromClient(chunk)));
@@ -82,19 +98,44 @@ export class PostgresSession {
   // ---- client → upstream ---------------------------------------------------------------------
 
   private fromClient(chunk: Buffer) {
-    const reader = this.d.clientReader;
-    reader.push(chunk);
+    this.d.clientReader.push(chunk);
+    // While a statement waits for a human, what the client sends next waits behind it, in order.
+    if (!this.held) this.drainClient();
+  }
+
+  private drainClient() {
     const out: Buffer[] = [];
-    for (const frame of reader) {
-      const replaced = this.onClientFrame(frame);
-      if (replaced === 'close') { this.flushUpstream(out); this.end('client terminated'); return; }
-      out.push(...(replaced ?? [frame.raw]));
+    for (const frame of this.d.clientReader) {
+      const step = this.onClientFrame(frame);
+      if (step === 'close') { this.flushUpstream(out); this.end('client terminated'); return; }
+      if (step instanceof Held) {
+        this.flushUpstream(out);
+        this.park(step);
+        return;
+      }
+      out.push(...(step ?? [frame.raw]));
     }
     this.flushUpstream(out);
   }
 
-  /** Returns the frames to send upstream in place of this one, or undefined to forward it unchanged. */
-  private onClientFrame(frame: Frame): Buffer[] | undefined | 'close' {
+  private park(held: Held) {
+    this.held = held;
+    void held.outcome.then((outcome) => this.guard(() => {
+      this.held = undefined;
+      this.flushUpstream(held.resume(outcome));
+      this.drainClient();
+    }));
+  }
+
+  /** A CancelRequest for this session: withdraws a held statement; returns false if none is held (forward it upstream). */
+  cancelHeld(): boolean {
+    if (!this.held) return false;
+    this.d.services.approvals.withdraw(this.held.approvalId, 'cancelled by the client');
+    return true;
+  }
+
+  /** Returns the frames to send upstream in place of this one, undefined to forward it unchanged, or a held statement. */
+  private onClientFrame(frame: Frame): Step {
     switch (frame.type) {
       case Frontend.Query: return this.onQuery(parseQuery(frame.body));
       case Frontend.Parse: return this.onParse(parseParse(frame.body));
@@ -125,53 +166,81 @@ export class PostgresSession {
       case Frontend.Terminate: return 'close';
       case Frontend.FunctionCall: {
         // The fast-path interface calls functions by OID, beyond what SQL analysis can see: always refused.
-        const refused = this.refuse('sql.fastpath', 'Gatehouse does not allow the function-call (fast-path) protocol');
-        return this.onRefusedQuery(refused);
+        return this.onRefusedQuery(this.refuse('sql.fastpath', 'Gatehouse does not allow the function-call (fast-path) protocol'));
       }
       default:
         throw new ProtocolError(`unexpected message type 0x${frame.type.toString(16)} from client`);
     }
   }
 
-  private onQuery(text: string): Buffer[] {
+  private onQuery(text: string): Step {
     const analysis = analyzeSql(text);
     const { verdict, seq } = this.judgeStatements(analysis, text);
-    const shaper = this.shaper(verdict);
-    if (verdict.kind !== 'allow') return this.onRefusedQuery(verdict, analysis);
-    this.trackSqlPrepared(analysis);
-    this.pending.push({ kind: 'query', seq, started: performance.now(), shaper, results: [], analysis });
-    return [queryMessage(text)];
+    return this.settle(verdict, text, (obligations) => {
+      this.trackSqlPrepared(analysis);
+      this.pending.push({ kind: 'query', seq, started: performance.now(), shaper: this.shaper(obligations), results: [], analysis });
+      return [queryMessage(text)];
+    }, (refused) => this.onRefusedQuery(refused, analysis));
   }
 
-  private onRefusedQuery(verdict: Verdict, analysis?: SqlAnalysis): Buffer[] {
-    const refused = verdict.kind === 'deny' ? verdict : this.refuse('approval.unavailable', `Gatehouse: this statement needs human approval (${verdict.kind === 'hold' ? verdict.reason : ''}); approvals are not enabled on this gateway`);
-    this.pending.push({ kind: 'query', refused, started: performance.now(), shaper: this.shaper(refused), results: [], analysis });
+  private onRefusedQuery(refused: Refusal, analysis?: SqlAnalysis): Buffer[] {
+    this.pending.push({ kind: 'query', refused, started: performance.now(), shaper: this.shaper({}), results: [], analysis });
     return [queryMessage(REFUSED_SQL)];
   }
 
-  private onParse(msg: { name: string; text: string; paramTypes: number[] }): Buffer[] {
+  private onParse(msg: { name: string; text: string; paramTypes: number[] }): Step {
     const analysis = analyzeSql(msg.text);
-    const { verdict, seq } = this.judgeStatements(analysis, msg.text);
-    if (verdict.kind !== 'allow' || analysis.statements.length !== 1) {
-      const refused = verdict.kind === 'deny' ? verdict
-        : verdict.kind === 'hold' ? this.refuse('approval.unavailable', `Gatehouse: this statement needs human approval (${verdict.reason}); approvals are not enabled on this gateway`)
-        : this.refuse('sql.extended.multi', 'Gatehouse: a prepared statement must contain exactly one statement');
+    let { verdict, seq } = this.judgeStatements(analysis, msg.text);
+    if (verdict.kind !== 'deny' && analysis.statements.length !== 1) verdict = this.refuse('sql.extended.multi', 'Gatehouse: a prepared statement must contain exactly one statement');
+    return this.settle(verdict, msg.text, (obligations) => {
+      const statement = analysis.statements[0];
+      this.prepared.set(msg.name, { statement, obligations, seq });
+      if (msg.name) this.preparedSql.set(msg.name, statement); // SQL EXECUTE can run protocol-level statements too
+      this.pending.push({ kind: 'parse', name: msg.name, statement, obligations });
+      const frames = [parseMessage(msg.name, msg.text, msg.paramTypes)];
+      if (this.needsShaping(obligations)) {
+        // Rows of an Execute carry no description; ask for the statement's columns now so masks can be placed.
+        this.pending.push({ kind: 'describe', target: 'S', name: msg.name, swallow: true });
+        frames.push(describeMessage('S', msg.name));
+      }
+      return frames;
+    }, (refused) => {
       this.prepared.delete(msg.name);
       this.preparedSql.delete(msg.name);
       this.pending.push({ kind: 'parse', refused, name: msg.name });
       return [parseMessage(msg.name, REFUSED_SQL)];
+    });
+  }
+
+  /**
+   * Turns a verdict into frames. A hold asks a human: in `wait` mode the statement is parked on the wire
+   * (the client sees a slow query); in `async` mode it is refused with the request id, and the identical
+   * statement retried after approval goes through once.
+   */
+  private settle(verdict: Verdict, exact: string, forward: (o: Obligations) => Buffer[], refuse: (r: Refusal) => Buffer[]): Step {
+    if (verdict.kind === 'allow') return forward(verdict.obligations);
+    if (verdict.kind === 'deny') return refuse(verdict);
+    const { approvals, secret } = this.d.services;
+    const { ctx, token } = this.d;
+    const request = {
+      token, connection: ctx.connection, protocol: 'postgres', sessionId: ctx.sessionId, runId: ctx.who.runId, step: ctx.who.step,
+      summary: redact(exact, { strategy: 'partial', key: secret }).text, exact, reason: verdict.reason,
+    };
+    if (approvals.consume(request)) return forward(verdict.obligations);
+    const { record, outcome } = approvals.hold(request);
+    if (approvals.mode === 'async') {
+      return refuse(this.refuse('approval.pending', `Gatehouse: ${verdict.reason}; approval request ${record.id} is pending — retry the identical statement once it is approved`));
     }
-    const statement = analysis.statements[0];
-    this.prepared.set(msg.name, { statement, obligations: verdict.obligations, seq });
-    if (msg.name) this.preparedSql.set(msg.name, statement); // SQL EXECUTE can run protocol-level statements too
-    this.pending.push({ kind: 'parse', name: msg.name, statement, obligations: verdict.obligations });
-    const frames = [parseMessage(msg.name, msg.text, msg.paramTypes)];
-    if (this.needsShaping(verdict.obligations)) {
-      // Rows of an Execute carry no description; ask for the statement's columns now so masks can be placed.
-      this.pending.push({ kind: 'describe', target: 'S', name: msg.name, swallow: true });
-      frames.push(describeMessage('S', msg.name));
-    }
-    return frames;
+    return new Held(record.id, outcome, (result) => {
+      if (!result.approved) return refuse({ ...this.refuse(`approval.${result.record.status}`, result.message), code: result.record.status === 'withdrawn' ? QUERY_CANCELED : undefined });
+      try {
+        this.d.services.audit.append({ kind: 'approval.forwarded', sessionId: ctx.sessionId, tokenId: ctx.who.tokenId, connection: ctx.connection, data: { id: record.id, summary: record.summary } });
+      } catch (err) {
+        return refuse(this.refuse('audit.unavailable', `Gatehouse refused: the audit record could not be written (${(err as Error).message})`));
+      }
+      approvals.markUsed(result.record);
+      return forward(verdict.obligations);
+    });
   }
 
   private onExecute(frame: Frame): undefined {
@@ -306,7 +375,7 @@ export class PostgresSession {
     if (!head) return undefined; // e.g. a FATAL before the upstream closes
     let reply: Buffer | undefined;
     if ((head.kind === 'query' || head.kind === 'parse') && head.refused) {
-      reply = errorResponse({ severity: 'ERROR', code: INSUFFICIENT_PRIVILEGE, message: head.refused.message, detail: `rule: ${head.refused.rule}` });
+      reply = errorResponse({ severity: 'ERROR', code: head.refused.code ?? INSUFFICIENT_PRIVILEGE, message: head.refused.message, detail: `rule: ${head.refused.rule}` });
     }
     if (head.kind === 'query') {
       head.results.push({ rows: head.shaper.rows, dropped: 0, error: head.refused ? head.refused.rule : parseErrorResponse(frame.body).message });
@@ -353,15 +422,15 @@ export class PostgresSession {
 
   // ---- helpers -------------------------------------------------------------------------------
 
-  private shaper(verdict: Verdict): ResultShaper {
-    return new ResultShaper(verdict.kind === 'deny' ? {} : verdict.obligations, this.d.masks, this.d.services.secret);
+  private shaper(obligations: Obligations): ResultShaper {
+    return new ResultShaper(obligations, this.d.masks, this.d.services.secret);
   }
 
   private needsShaping(o: Obligations) {
     return o.maxRows !== undefined || (this.d.masks.size > 0 && !!o.mask && Object.keys(o.mask).length > 0);
   }
 
-  private refuse(rule: string, message: string): Verdict & { kind: 'deny' } {
+  private refuse(rule: string, message: string): Refusal {
     return { kind: 'deny', rule, message };
   }
 
@@ -395,6 +464,7 @@ export class PostgresSession {
   private end(reason: string) {
     if (this.closed) return;
     this.closed = true;
+    if (this.held) this.d.services.approvals.withdraw(this.held.approvalId, reason);
     this.d.client.end();
     this.d.upstream.destroy();
     setTimeout(() => this.d.client.destroy(), 100).unref();

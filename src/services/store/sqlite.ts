@@ -2,7 +2,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { AuditRecord, SessionFilter, SessionRecord, Store, TokenRecord } from './store.ts';
+import type { ApprovalRecord, AuditRecord, SessionFilter, SessionRecord, Store, TokenRecord } from './store.ts';
 
 const migrations: string[] = [
   `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -21,6 +21,16 @@ const migrations: string[] = [
      seq INTEGER PRIMARY KEY, ts INTEGER NOT NULL, kind TEXT NOT NULL, session_id TEXT, token_id TEXT,
      connection TEXT, verdict TEXT, data TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
    CREATE INDEX audit_session ON audit(session_id, seq);`,
+  // 2: LLM token usage counted against budgets, so a restart does not reset them.
+  `CREATE TABLE llm_usage (
+     scope TEXT NOT NULL, period TEXT NOT NULL, tokens INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+     PRIMARY KEY (scope, period));`,
+  // 3: requests held for a human.
+  `CREATE TABLE approvals (
+     id TEXT PRIMARY KEY, status TEXT NOT NULL, created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL,
+     token_id TEXT NOT NULL, fingerprint TEXT NOT NULL, window_until INTEGER, record TEXT NOT NULL);
+   CREATE INDEX approvals_status ON approvals(status, created_at);
+   CREATE INDEX approvals_fingerprint ON approvals(fingerprint);`,
 ];
 
 interface TokenRow {
@@ -35,6 +45,11 @@ interface AuditRow {
   seq: number; ts: number; kind: string; session_id: string | null; token_id: string | null; connection: string | null;
   verdict: string | null; data: string; prev_hash: string; hash: string;
 }
+
+const approvalRow = (a: ApprovalRecord) => ({
+  id: a.id, status: a.status, createdAt: a.createdAt, expiresAt: a.expiresAt, tokenId: a.tokenId,
+  fingerprint: a.fingerprint, windowUntil: a.windowUntil, record: JSON.stringify(a),
+});
 
 const toToken = (r: TokenRow): TokenRecord => ({
   id: r.id, hash: r.hash, label: r.label, role: r.role, createdAt: r.created_at, expiresAt: r.expires_at,
@@ -88,6 +103,18 @@ export function openSqliteStore(path: string): Store {
       @data, @prevHash, @hash)`),
     lastAudit: db.prepare<[], AuditRow>('SELECT * FROM audit ORDER BY seq DESC LIMIT 1'),
     readAudit: db.prepare<[number, number], AuditRow>('SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?'),
+    usage: db.prepare<[string, string], { tokens: number }>('SELECT tokens FROM llm_usage WHERE scope = ? AND period = ?'),
+    addUsage: db.prepare<[string, string, number, number], { tokens: number }>(`INSERT INTO llm_usage(scope, period, tokens, updated_at) VALUES (?, ?, ?, ?)
+      ON CONFLICT(scope, period) DO UPDATE SET tokens = tokens + excluded.tokens, updated_at = excluded.updated_at RETURNING tokens`),
+    insertApproval: db.prepare(`INSERT INTO approvals VALUES (@id, @status, @createdAt, @expiresAt, @tokenId, @fingerprint, @windowUntil, @record)`),
+    updateApproval: db.prepare('UPDATE approvals SET status = @status, window_until = @windowUntil, record = @record WHERE id = @id'),
+    approvalById: db.prepare<[string], { record: string }>('SELECT record FROM approvals WHERE id = ?'),
+    listApprovals: db.prepare<[string | null, string | null, number], { record: string }>(
+      'SELECT record FROM approvals WHERE (? IS NULL OR status = ?) ORDER BY created_at DESC LIMIT ?'),
+    usableApproval: db.prepare<[string, number], { record: string }>(
+      `SELECT record FROM approvals WHERE fingerprint = ? AND (status = 'approved' OR (status = 'used' AND window_until > ?))
+       ORDER BY created_at DESC LIMIT 1`),
+    pendingApprovals: db.prepare<[], { record: string }>(`SELECT record FROM approvals WHERE status = 'pending'`),
     readSessionAudit: db.prepare<[string, number, number], AuditRow>(
       'SELECT * FROM audit WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
   };
@@ -125,6 +152,18 @@ export function openSqliteStore(path: string): Store {
     lastAudit: () => { const r = q.lastAudit.get(); return r && toAudit(r); },
     readAudit: (afterSeq, limit, sessionId) =>
       (sessionId ? q.readSessionAudit.all(sessionId, afterSeq, limit) : q.readAudit.all(afterSeq, limit)).map(toAudit),
+    insertApproval: (a) => void q.insertApproval.run(approvalRow(a)),
+    updateApproval: (a) => void q.updateApproval.run(approvalRow(a)),
+    approvalById: (id) => { const r = q.approvalById.get(id); return r && (JSON.parse(r.record) as ApprovalRecord); },
+    listApprovals: (status, limit) => q.listApprovals.all(status ?? null, status ?? null, limit).map((r) => JSON.parse(r.record) as ApprovalRecord),
+    usableApproval: (fingerprint, now) => { const r = q.usableApproval.get(fingerprint, now); return r && (JSON.parse(r.record) as ApprovalRecord); },
+    failPendingApprovals: (at) => db.transaction(() => q.pendingApprovals.all().map((r) => {
+      const a: ApprovalRecord = { ...(JSON.parse(r.record) as ApprovalRecord), status: 'failed', decidedAt: at };
+      q.updateApproval.run(approvalRow(a));
+      return a;
+    }))(),
+    usage: (scope, period) => q.usage.get(scope, period)?.tokens ?? 0,
+    addUsage: (scope, period, tokens, at) => q.addUsage.get(scope, period, tokens, at)!.tokens,
     close: () => db.close(),
   };
 }

@@ -48,6 +48,44 @@ export interface AuditRecord extends Required<AuditEvent> {
   hash: string;
 }
 
+export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'withdrawn' | 'failed' | 'used';
+
+export interface ApprovalDecision {
+  by: string;
+  decision: 'approve' | 'deny';
+  reason: string | null;
+  at: number;
+}
+
+/** A request held for a human: bound to exactly one request (its fingerprint), single-use unless a window is granted. */
+export interface ApprovalRecord {
+  id: string;
+  status: ApprovalStatus;
+  createdAt: number;
+  expiresAt: number;
+  tokenId: string;
+  label: string;
+  role: string;
+  createdBy: string;
+  runId: string | null;
+  step: string | null;
+  connection: string;
+  protocol: string;
+  sessionId: string | null;
+  /** The exact request, masked where masking applies. */
+  summary: string;
+  /** Why policy asks for a human. */
+  reason: string;
+  fingerprint: string;
+  mode: 'wait' | 'async';
+  required: number;
+  decisions: ApprovalDecision[];
+  decidedAt: number | null;
+  /** With an approval "for N minutes", identical requests until then need no new approval. */
+  windowUntil: number | null;
+  usedAt: number | null;
+}
+
 export interface SessionFilter {
   tokenId?: string;
   connection?: string;
@@ -83,6 +121,20 @@ export interface Store {
   appendAudit(records: AuditRecord[]): void;
   lastAudit(): AuditRecord | undefined;
   readAudit(afterSeq: number, limit: number, sessionId?: string): AuditRecord[];
+
+  insertApproval(a: ApprovalRecord): void;
+  updateApproval(a: ApprovalRecord): void;
+  approvalById(id: string): ApprovalRecord | undefined;
+  listApprovals(status: ApprovalStatus | undefined, limit: number): ApprovalRecord[];
+  /** An approval that lets this exact request through now: approved and unused, or inside its window. */
+  usableApproval(fingerprint: string, now: number): ApprovalRecord | undefined;
+  /** Pending approvals a restart orphaned: they fail, and nothing unapproved is ever forwarded. */
+  failPendingApprovals(at: number): ApprovalRecord[];
+
+  /** LLM tokens spent by `scope` (a token or a role on a connection) in `period` (a budget window, or `life`). */
+  usage(scope: string, period: string): number;
+  /** Adds spent tokens and returns the new total, atomically. */
+  addUsage(scope: string, period: string, tokens: number, at: number): number;
 
   close(): void;
 }

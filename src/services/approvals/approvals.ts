@@ -1,0 +1,196 @@
+// Just-in-time approvals: a held request waits here for people with the approver role, durably and audited.
+import { createHash, randomUUID } from 'node:crypto';
+import { parseDuration } from '../../config/duration.ts';
+import type { AdminKey, ApprovalsConfig } from '../../config/schema.ts';
+import type { AuditLog } from '../audit/log.ts';
+import type { ApprovalRecord, ApprovalStatus, Store, TokenRecord } from '../store/store.ts';
+
+export interface HoldRequest {
+  token: TokenRecord;
+  connection: string;
+  protocol: string;
+  sessionId: string | null;
+  runId?: string | null;
+  step?: string | null;
+  /** The request as shown to approvers (masked where masking applies). */
+  summary: string;
+  /** What binds an approval to this exact request (see `fingerprint`). */
+  exact: string;
+  reason: string;
+}
+
+export type Outcome =
+  | { approved: true; record: ApprovalRecord }
+  | { approved: false; record: ApprovalRecord; message: string };
+
+export class ApprovalError extends Error {
+  constructor(readonly status: number, message: string) {
+    super(message);
+  }
+}
+
+export type ApprovalListener = (record: ApprovalRecord) => void;
+
+/** Binds an approval to one token asking one exact thing on one connection. */
+export const fingerprint = (tokenId: string, connection: string, exact: string) =>
+  createHash('sha256').update(`${tokenId}\n${connection}\n${exact}`).digest('hex');
+
+export class Approvals {
+  private readonly waiting = new Map<string, { resolve: (o: Outcome) => void; timer: NodeJS.Timeout }>();
+  private readonly listeners = new Set<ApprovalListener>();
+  private readonly timeoutMs: number;
+
+  constructor(private readonly store: Store, private readonly audit: AuditLog, readonly config: ApprovalsConfig) {
+    this.timeoutMs = parseDuration(config.timeout) * 1000;
+    // Requests a previous process held can never be forwarded by this one: they fail, visibly.
+    for (const failed of store.failPendingApprovals(Date.now())) {
+      audit.append({ kind: 'approval.failed', tokenId: failed.tokenId, sessionId: failed.sessionId, connection: failed.connection, data: { id: failed.id, reason: 'the gateway restarted while the request was held' } });
+    }
+  }
+
+  get mode() {
+    return this.config.mode;
+  }
+
+  /**
+   * An approval that already covers this exact request (async retry after approval, or an approval window);
+   * it is consumed here, so a single-use approval lets one request through, once.
+   */
+  consume(req: Pick<HoldRequest, 'token' | 'connection' | 'exact'>): ApprovalRecord | undefined {
+    const now = Date.now();
+    const found = this.store.usableApproval(fingerprint(req.token.id, req.connection, req.exact), now);
+    if (!found) return undefined;
+    const used: ApprovalRecord = { ...found, status: 'used', usedAt: found.usedAt ?? now };
+    this.store.updateApproval(used);
+    this.audit.append({ kind: 'approval.used', tokenId: used.tokenId, connection: used.connection, data: { id: used.id, window: used.windowUntil !== null && used.windowUntil > now } });
+    return used;
+  }
+
+  /** Records a held request (audited) and returns it with a promise of the human decision. */
+  hold(req: HoldRequest, mode = this.config.mode): { record: ApprovalRecord; outcome: Promise<Outcome> } {
+    const now = Date.now();
+    const record: ApprovalRecord = {
+      id: 'apr_' + randomUUID().replace(/-/g, '').slice(0, 16),
+      status: 'pending',
+      createdAt: now,
+      expiresAt: now + this.timeoutMs,
+      tokenId: req.token.id,
+      label: req.token.label,
+      role: req.token.role,
+      createdBy: req.token.createdBy,
+      runId: req.runId ?? null,
+      step: req.step ?? null,
+      connection: req.connection,
+      protocol: req.protocol,
+      sessionId: req.sessionId,
+      summary: req.summary,
+      reason: req.reason,
+      fingerprint: fingerprint(req.token.id, req.connection, req.exact),
+      mode,
+      required: this.config.required,
+      decisions: [],
+      decidedAt: null,
+      windowUntil: null,
+      usedAt: null,
+    };
+    this.audit.append({ kind: 'approval.requested', tokenId: record.tokenId, sessionId: record.sessionId, connection: record.connection, verdict: 'hold', data: { id: record.id, summary: record.summary, reason: record.reason, expiresAt: record.expiresAt, mode } });
+    this.store.insertApproval(record);
+    const outcome = new Promise<Outcome>((resolve) => {
+      const timer = setTimeout(() => this.expire(record.id), this.timeoutMs);
+      timer.unref();
+      this.waiting.set(record.id, { resolve, timer });
+    });
+    this.emit(record);
+    return { record, outcome };
+  }
+
+  /** A person's decision. Approvers only; never the token's own issuer; each approver counts once. */
+  decide(id: string, approver: AdminKey, decision: 'approve' | 'deny', reason?: string, windowSeconds?: number): ApprovalRecord {
+    if (!approver.roles.includes('approver')) throw new ApprovalError(403, `admin key "${approver.name}" lacks the approver role`);
+    const record = this.store.approvalById(id);
+    if (!record) throw new ApprovalError(404, `no approval request ${id}`);
+    if (record.status !== 'pending') throw new ApprovalError(409, `approval request ${id} is already ${record.status}`);
+    if (record.createdBy === approver.name) throw new ApprovalError(403, `"${approver.name}" issued the token that asks; nobody approves their own request`);
+    if (record.decisions.some((d) => d.by === approver.name)) throw new ApprovalError(409, `"${approver.name}" has already decided on ${id}`);
+    const now = Date.now();
+    const next: ApprovalRecord = { ...record, decisions: [...record.decisions, { by: approver.name, decision, reason: reason ?? null, at: now }] };
+    const approvals = next.decisions.filter((d) => d.decision === 'approve').length;
+    if (decision === 'deny') Object.assign(next, { status: 'denied' as const, decidedAt: now });
+    else if (approvals >= next.required) {
+      Object.assign(next, { status: 'approved' as const, decidedAt: now, windowUntil: windowSeconds ? now + windowSeconds * 1000 : null });
+    }
+    this.audit.append({
+      kind: decision === 'approve' ? 'approval.approved' : 'approval.denied', tokenId: next.tokenId, sessionId: next.sessionId, connection: next.connection,
+      data: { id, by: approver.name, reason: reason ?? null, approvals, required: next.required, status: next.status, windowUntil: next.windowUntil },
+    });
+    this.store.updateApproval(next);
+    this.emit(next);
+    if (next.status !== 'pending') this.settle(next);
+    return next;
+  }
+
+  /** The agent gave up (client cancel, disconnect, revocation): the request can no longer be approved. */
+  withdraw(id: string, why: string) {
+    const record = this.store.approvalById(id);
+    if (!record || record.status !== 'pending') return;
+    const next: ApprovalRecord = { ...record, status: 'withdrawn', decidedAt: Date.now() };
+    this.audit.append({ kind: 'approval.withdrawn', tokenId: next.tokenId, sessionId: next.sessionId, connection: next.connection, data: { id, reason: why } });
+    this.store.updateApproval(next);
+    this.emit(next);
+    this.settle(next, why);
+  }
+
+  /** A held request that was approved is about to be forwarded: single-use, so it is used now. */
+  markUsed(record: ApprovalRecord) {
+    const used: ApprovalRecord = { ...record, status: 'used', usedAt: Date.now() };
+    this.store.updateApproval(used);
+    this.emit(used);
+  }
+
+  get(id: string) {
+    return this.store.approvalById(id);
+  }
+
+  list(status?: ApprovalStatus, limit = 200) {
+    return this.store.listApprovals(status, limit);
+  }
+
+  onChange(listener: ApprovalListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  stop() {
+    for (const { timer } of this.waiting.values()) clearTimeout(timer);
+  }
+
+  private expire(id: string) {
+    const record = this.store.approvalById(id);
+    if (!record || record.status !== 'pending') return;
+    const next: ApprovalRecord = { ...record, status: 'expired', decidedAt: Date.now() };
+    this.audit.append({ kind: 'approval.expired', tokenId: next.tokenId, sessionId: next.sessionId, connection: next.connection, data: { id } });
+    this.store.updateApproval(next);
+    this.emit(next);
+    this.settle(next);
+  }
+
+  private settle(record: ApprovalRecord, why?: string) {
+    const waiter = this.waiting.get(record.id);
+    if (!waiter) return;
+    this.waiting.delete(record.id);
+    clearTimeout(waiter.timer);
+    if (record.status === 'approved') return waiter.resolve({ approved: true, record });
+    const last = record.decisions.at(-1);
+    const message = record.status === 'denied'
+      ? `Gatehouse: request ${record.id} was denied by ${last?.by}${last?.reason ? `: ${last.reason}` : ''}`
+      : record.status === 'expired' ? `Gatehouse: request ${record.id} expired before anyone approved it`
+      : `Gatehouse: request ${record.id} was withdrawn (${why ?? record.status})`;
+    waiter.resolve({ approved: false, record, message });
+  }
+
+  private emit(record: ApprovalRecord) {
+    for (const l of this.listeners) {
+      try { l(record); } catch { /* a listener must not break a decision */ }
+    }
+  }
+}
