@@ -1,0 +1,63 @@
+// More real clients and failure modes through the PostgreSQL gateway: TypeORM, fail-closed audit, auth throttling.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { DataSource, EntitySchema } from 'typeorm';
+import { failure, startPgGateway, type PgGateway } from './support/pg.ts';
+
+let gw: PgGateway;
+before(async () => { gw = await startPgGateway('gatehouse_clients'); });
+after(async () => { await gw?.close(); });
+
+interface Ticket { id: number; subject: string; status: string; customer_id: number }
+const TicketSchema = new EntitySchema<Ticket>({
+  name: 'Ticket',
+  tableName: 'tickets',
+  columns: { id: { type: Number, primary: true, generated: true }, subject: { type: String }, status: { type: String }, customer_id: { type: Number } },
+});
+
+test('TypeORM connects with the token, reads and writes what the grant allows, and gets 42501 for the rest', async () => {
+  const t = gw.token('writer', 'orm');
+  const ds = new DataSource({ type: 'postgres', host: gw.host, port: gw.port, username: t.label, password: t.token, database: gw.database, entities: [TicketSchema], ssl: { rejectUnauthorized: false } });
+  await ds.initialize();
+  try {
+    const repo = ds.getRepository(TicketSchema);
+    const open = await repo.find({ where: { status: 'open' }, order: { id: 'ASC' } });
+    assert.deepEqual(open.map((x) => x.subject).slice(0, 3), ['cannot log in', 'refund please', 'export slow']);
+    const saved = await repo.save({ subject: 'via typeorm', status: 'open', customer_id: 1 });
+    assert.ok(saved.id > 0);
+    const e = await failure(ds.query('DELETE FROM customers'));
+    assert.equal(e.code, '42501');
+    assert.equal(await repo.count(), open.length + 1);
+  } finally {
+    await ds.destroy();
+  }
+});
+
+test('if the audit record cannot be written, the statement is refused and never runs', async () => {
+  const c = await gw.client(gw.token('writer', 'support'));
+  const { store } = gw.gateway.services;
+  const original = store.appendAudit;
+  store.appendAudit = () => { throw new Error('disk full'); };
+  try {
+    const e = await failure(c.query("INSERT INTO tickets (customer_id, subject) VALUES (1, 'unaudited')"));
+    assert.equal(e.code, '42501');
+    assert.match(e.message, /audit record could not be written \(disk full\)/);
+  } finally {
+    store.appendAudit = original;
+  }
+  const r = await c.query("SELECT count(*)::int AS n FROM tickets WHERE subject = 'unaudited'");
+  assert.equal(r.rows[0].n, 0);
+});
+
+test('failed authentications are throttled per address, and audited', async () => {
+  const good = gw.token('retriever', 'rag');
+  for (let i = 0; i < 10; i++) {
+    const e = await failure(gw.client({ label: 'rag', token: 'gth_' + String(i).padStart(43, 'x') }));
+    assert.equal(e.code, '28P01');
+  }
+  const blocked = await failure(gw.client(good));
+  assert.match(blocked.message, /too many failed authentication attempts/);
+  const audit = gw.gateway.services.store.readAudit(0, 100_000);
+  assert.ok(audit.filter((r) => r.kind === 'auth.failure').length >= 10);
+  assert.ok(audit.some((r) => r.kind === 'auth.throttled'));
+});
