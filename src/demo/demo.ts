@@ -68,7 +68,9 @@ Each chain step has its own token (valid 8h). Try, in another terminal:
   psql "${url('support', support.token)}" -c "SELECT name, email, phone, ssn FROM customers"   # masked
   psql "${url('support', support.token)}" -c "UPDATE tickets SET status = 'closed' WHERE id = 1"  # allowed
   psql "${url('support', support.token)}" -c "SELECT name FROM customers WHERE ssn LIKE '0%'"   # refused: masked column in a filter
-  psql "${url('support', support.token)}" -c "DELETE FROM tickets WHERE id = 3"                  # needs a human's approval
+  psql "${url('support', support.token)}" -c "DELETE FROM tickets WHERE id = 3"                  # waits for a human:
+      npx gatehouse approvals list                      # (with the two env lines below) shows the held DELETE
+      npx gatehouse approvals approve <id> --reason ok  # ...and psql completes; or: approvals deny <id>
 
   # analyst (max_rows: 2):
   psql "${url('analyst', analyst.token)}" -c "SELECT name, plan FROM customers"               # capped at 2 rows, with a NOTICE

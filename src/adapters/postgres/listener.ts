@@ -117,7 +117,6 @@ export async function startPostgresListener(name: string, conn: PostgresConnecti
       services,
       ctx: { who: { tokenId: token.id, label: token.label, role: token.role, runId: runId ?? undefined, step: step ?? undefined }, sessionId: live.record.id, connection: name },
       token,
-      role: token.role,
       grant,
       catalog: catalog.sql,
       masks: catalog.masks,

@@ -18,7 +18,7 @@ import { FrameReader, type Frame } from './codec/reader.ts';
 import { ProtocolError } from './codec/cursor.ts';
 import { parseBind, parseClose, parseDescribe, parseExecute, parseParse, parseQuery, describe as describeMessage, parse as parseMessage, query as queryMessage } from './codec/frontend.ts';
 import {
-  commandComplete, errorResponse, noticeResponse, parseCommandComplete, parseDataRow, parseErrorResponse, parseReadyForQuery,
+  commandComplete, errorResponse, noticeResponse, parseCommandComplete, parseDataRow, parseErrorResponse,
   parseRowDescription, type FieldDescription,
 } from './codec/backend.ts';
 import { ResultShaper, type MaskIndex } from './results.ts';
@@ -42,8 +42,8 @@ class Held {
 type Step = Buffer[] | undefined | 'close' | Held;
 
 type Pending =
-  | { kind: 'query'; refused?: Refusal; seq?: number; started: number; shaper: ResultShaper; results: StatementOutcome[]; analysis?: SqlAnalysis }
-  | { kind: 'parse'; refused?: Refusal; name: string; statement?: SqlStatement; obligations?: Obligations }
+  | { kind: 'query'; refused?: Refusal; seq?: number; started: number; shaper: ResultShaper; results: StatementOutcome[] }
+  | { kind: 'parse'; refused?: Refusal }
   | { kind: 'bind' }
   | { kind: 'describe'; target: 'S' | 'P'; name: string; swallow: boolean; gotParams?: boolean }
   | { kind: 'execute'; portal?: Portal; seq?: number; started: number; shaper: ResultShaper; described: boolean }
@@ -53,13 +53,12 @@ type Pending =
 interface StatementOutcome { tag?: string; rows: number; dropped: number; error?: string; columns?: string[]; sample?: (string | null)[][] }
 
 interface PreparedStatement { statement: SqlStatement; obligations: Obligations; fields?: FieldDescription[]; seq?: number }
-interface Portal { prepared: PreparedStatement; formats: number[]; seq?: number }
+interface Portal { prepared: PreparedStatement; formats: number[] }
 
 export interface SessionDeps {
   services: Services;
   ctx: RequestContext;
   token: TokenRecord;
-  role: string;
   grant: SqlGrant;
   catalog: SqlCatalog;
   masks: MaskIndex;
@@ -76,7 +75,6 @@ export class PostgresSession {
   private readonly prepared = new Map<string, PreparedStatement>();
   private readonly preparedSql = new Map<string, SqlStatement>();
   private readonly portals = new Map<string, Portal>();
-  private txStatus: 'I' | 'T' | 'E' = 'I';
   private closed = false;
   private held?: Held;
 
@@ -178,13 +176,13 @@ export class PostgresSession {
     const { verdict, seq } = this.judgeStatements(analysis, text);
     return this.settle(verdict, text, (obligations) => {
       this.trackSqlPrepared(analysis);
-      this.pending.push({ kind: 'query', seq, started: performance.now(), shaper: this.shaper(obligations), results: [], analysis });
+      this.pending.push({ kind: 'query', seq, started: performance.now(), shaper: this.shaper(obligations), results: [] });
       return [queryMessage(text)];
-    }, (refused) => this.onRefusedQuery(refused, analysis));
+    }, (refused) => this.onRefusedQuery(refused));
   }
 
-  private onRefusedQuery(refused: Refusal, analysis?: SqlAnalysis): Buffer[] {
-    this.pending.push({ kind: 'query', refused, started: performance.now(), shaper: this.shaper({}), results: [], analysis });
+  private onRefusedQuery(refused: Refusal): Buffer[] {
+    this.pending.push({ kind: 'query', refused, started: performance.now(), shaper: this.shaper({}), results: [] });
     return [queryMessage(REFUSED_SQL)];
   }
 
@@ -196,7 +194,7 @@ export class PostgresSession {
       const statement = analysis.statements[0];
       this.prepared.set(msg.name, { statement, obligations, seq });
       if (msg.name) this.preparedSql.set(msg.name, statement); // SQL EXECUTE can run protocol-level statements too
-      this.pending.push({ kind: 'parse', name: msg.name, statement, obligations });
+      this.pending.push({ kind: 'parse' });
       const frames = [parseMessage(msg.name, msg.text, msg.paramTypes)];
       if (this.needsShaping(obligations)) {
         // Rows of an Execute carry no description; ask for the statement's columns now so masks can be placed.
@@ -207,7 +205,7 @@ export class PostgresSession {
     }, (refused) => {
       this.prepared.delete(msg.name);
       this.preparedSql.delete(msg.name);
-      this.pending.push({ kind: 'parse', refused, name: msg.name });
+      this.pending.push({ kind: 'parse', refused });
       return [parseMessage(msg.name, REFUSED_SQL)];
     });
   }
@@ -251,9 +249,9 @@ export class PostgresSession {
   }
 
   private judgeStatements(analysis: SqlAnalysis, text: string): { verdict: Verdict; seq?: number } {
-    const { services, ctx, role, grant, catalog } = this.d;
+    const { services, ctx, grant, catalog } = this.d;
     const facts = sqlFacts(analysis, ctx.connection, text);
-    const judged = judge(services.audit, ctx, facts, () => decideSqlAll(analysis, { role, connection: ctx.connection, grant, catalog, prepared: this.preparedSql }));
+    const judged = judge(services.audit, ctx, facts, () => decideSqlAll(analysis, { role: ctx.who.role, connection: ctx.connection, grant, catalog, prepared: this.preparedSql }));
     let verdict = judged.verdict;
     if (verdict.kind === 'allow' && verdict.obligations.mask && Object.keys(verdict.obligations.mask).length && analysis.statements.some((s) => s.kind === 'copy_to')) {
       verdict = this.refuse('sql.mask.copy', 'Gatehouse: COPY cannot be masked; select the rows instead');
@@ -291,7 +289,6 @@ export class PostgresSession {
       case Backend.NotificationResponse:
         return undefined;
       case Backend.ReadyForQuery: {
-        this.txStatus = parseReadyForQuery(frame.body);
         const done = this.pending.shift();
         if (done?.kind === 'query') this.finishQuery(done);
         else if (done?.kind !== 'sync') throw new ProtocolError('upstream sent ReadyForQuery out of turn');
@@ -470,8 +467,6 @@ export class PostgresSession {
     setTimeout(() => this.d.client.destroy(), 100).unref();
     this.d.services.sessions.close(this.d.ctx.sessionId, reason);
   }
-
-  get transactionStatus() { return this.txStatus; }
 }
 
 const round = (ms: number) => Math.round(ms * 1000) / 1000;
