@@ -1,10 +1,13 @@
-// `gatehouse policy check` (lint a config) and `gatehouse policy explain` (what-if for one statement).
+// `gatehouse policy check` (lint a config) and `gatehouse policy explain` (what-if for one statement, request or LLM call).
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { lintConfig } from '../config/lint.ts';
 import { ConfigError, formatProblem, lineOfPath, loadConfigFile } from '../config/load.ts';
-import type { SqlGrant } from '../config/schema.ts';
+import type { HttpGrant, LlmGrant, SqlGrant } from '../config/schema.ts';
+import { explainHttp } from '../adapters/http/policy.ts';
+import { explainLlm } from '../adapters/llm/policy.ts';
+import type { Verdict } from '../pipeline/verdict.ts';
 import { analyzeSql } from '../adapters/postgres/sql/analyze.ts';
 import { loadCatalog, offlineCatalog, type SqlCatalog } from '../adapters/postgres/sql/catalog.ts';
 import { parseUpstreamUrl } from '../adapters/postgres/upstream.ts';
@@ -38,44 +41,68 @@ export function policyCommands(program: Command) {
     });
 
   policy.command('explain')
-    .description('would this role be allowed this SQL on this connection, and by which grant?')
+    .description('would this role be allowed this SQL / HTTP request / LLM call on this connection, and by which grant?')
     .requiredOption('--config <file>', 'gatehouse.yaml')
     .requiredOption('--role <role>', 'role name')
     .requiredOption('--connection <name>', 'connection name')
-    .requiredOption('--sql <statement>', 'SQL text (several statements allowed)')
-    .option('--offline', 'do not read function volatility from the upstream (unknown functions are refused)')
+    .option('--sql <statement>', 'postgres: SQL text (several statements allowed)')
+    .option('--offline', 'postgres: do not read function volatility from the upstream (unknown functions are refused)')
+    .option('--request <request>', 'http: "METHOD /path?query", e.g. "GET /invoices/42"')
+    .option('--body <json>', 'http: the JSON body, for rules with body constraints')
+    .option('--model <name>', 'llm: the model asked for')
+    .option('--tool <names...>', 'llm: tool names offered to the model')
+    .option('--max-tokens <n>', 'llm: the max_tokens asked for')
     .option('--json', 'JSON output')
-    .action(async (o: { config: string; role: string; connection: string; sql: string; offline?: boolean; json?: boolean }) => {
+    .action(async (o: ExplainOptions) => {
       const config = loadConfigFile(o.config);
       const connection = config.connections[o.connection];
       if (!connection) throw new CliError(`unknown connection "${o.connection}"`, 2);
       if (!config.roles[o.role]) throw new CliError(`unknown role "${o.role}"`, 2);
-      if (connection.kind !== 'postgres') throw new CliError(`explain for ${connection.kind} connections is not available yet`, 2);
-      const grant = config.roles[o.role][o.connection] as SqlGrant | undefined;
+      const grant = config.roles[o.role][o.connection];
+      if (connection.kind === 'http') {
+        if (!o.request) throw new CliError('--request "METHOD /path" is required for http connections', 2);
+        return printVerdicts([{ statement: o.request, verdict: explainHttp(o.request, grant as HttpGrant | undefined, o.role, o.connection, o.body) }], o.json);
+      }
+      if (connection.kind === 'llm') {
+        if (!o.model) throw new CliError('--model is required for llm connections', 2);
+        const maxTokens = o.maxTokens === undefined ? undefined : Number(o.maxTokens);
+        const what = `${o.model}${o.tool?.length ? ` with tools ${o.tool.join(', ')}` : ''}${maxTokens !== undefined ? `, max_tokens ${maxTokens}` : ''}`;
+        return printVerdicts([{ statement: what, verdict: explainLlm(grant as LlmGrant | undefined, o.role, o.connection, { model: o.model, tools: o.tool, maxTokens }) }], o.json);
+      }
+      if (!o.sql) throw new CliError('--sql is required for postgres connections', 2);
       const catalog = o.offline ? undefined : await upstreamCatalog(connection.upstream, connection.upstream_tls).catch((err: Error) => {
         process.stderr.write(`note: upstream catalog unavailable (${err.message}); judging offline\n`);
         return undefined;
       });
       const analysis = analyzeSql(o.sql);
       const prepared = new Map();
-      const results = analysis.statements.map((statement) => ({
+      printVerdicts(analysis.statements.map((statement) => ({
         statement: statement.text,
         kind: statement.kind,
-        verdict: decideSql(statement, { role: o.role, connection: o.connection, grant, catalog: catalog ?? offlineCatalog(), prepared }),
-      }));
-      const allowed = results.every((r) => r.verdict.kind === 'allow');
-      if (o.json) printJson({ allowed, statements: results });
-      else {
-        for (const r of results) {
-          const v = r.verdict;
-          process.stdout.write(`${v.kind.toUpperCase()}  ${r.statement.replace(/\s+/g, ' ')}\n`);
-          if (v.kind === 'allow') process.stdout.write(`       by ${v.grant}${Object.keys(v.obligations).length ? `; obligations: ${JSON.stringify(v.obligations)}` : ''}\n`);
-          else if (v.kind === 'deny') process.stdout.write(`       ${v.message} [${v.rule}]\n`);
-          else process.stdout.write(`       held for approval: ${v.reason} (grant ${v.grant})\n`);
-        }
-      }
-      if (!allowed) process.exitCode = 1;
+        verdict: decideSql(statement, { role: o.role, connection: o.connection, grant: grant as SqlGrant | undefined, catalog: catalog ?? offlineCatalog(), prepared }),
+      })), o.json);
     });
+}
+
+interface ExplainOptions {
+  config: string; role: string; connection: string; sql?: string; offline?: boolean; json?: boolean;
+  request?: string; body?: string; model?: string; tool?: string[]; maxTokens?: string;
+}
+
+/** One verdict per statement / request; exit code 1 unless all are allowed. */
+function printVerdicts(results: { statement: string; kind?: string; verdict: Verdict }[], json?: boolean) {
+  const allowed = results.every((r) => r.verdict.kind === 'allow');
+  if (json) printJson({ allowed, statements: results });
+  else {
+    for (const r of results) {
+      const v = r.verdict;
+      process.stdout.write(`${v.kind.toUpperCase()}  ${r.statement.replace(/\s+/g, ' ')}\n`);
+      if (v.kind === 'allow') process.stdout.write(`       by ${v.grant}${Object.keys(v.obligations).length ? `; obligations: ${JSON.stringify(v.obligations)}` : ''}\n`);
+      else if (v.kind === 'deny') process.stdout.write(`       ${v.message} [${v.rule}]\n`);
+      else process.stdout.write(`       held for approval: ${v.reason} (grant ${v.grant})\n`);
+    }
+  }
+  if (!allowed) process.exitCode = 1;
 }
 
 async function upstreamCatalog(url: string, tls: 'disable' | 'prefer' | 'require'): Promise<SqlCatalog> {

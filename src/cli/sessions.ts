@@ -63,6 +63,7 @@ export function renderReplay(s: SessionRecord, events: AuditRecord[], maxRows = 
 }
 
 function renderResult(data: Record<string, unknown>, maxRows: number): string[] {
+  if (data.protocol === 'http' || data.protocol === 'llm') return renderExchange(data);
   const statements = (data.statements as StatementResult[] | undefined) ?? [data as unknown as StatementResult];
   const lines: string[] = [];
   for (const st of statements) {
@@ -74,5 +75,29 @@ function renderResult(data: Record<string, unknown>, maxRows: number): string[] 
       if (st.rows > Math.min(maxRows, st.sample.length)) lines.push(`          ... ${st.rows - Math.min(maxRows, st.sample.length)} more`);
     }
   }
+  return lines;
+}
+
+const COMPLETION_PREVIEW = 300;
+
+/** An HTTP or LLM outcome: status, size or token usage, timing, masking, and the completion the agent saw. */
+function renderExchange(d: Record<string, unknown>): string[] {
+  const parts: string[] = [String(d.status ?? '-')];
+  const usage = d.usage as { input: number; output: number; estimated?: boolean } | undefined;
+  if (usage) parts.push(`${usage.input} prompt + ${usage.output} completion tokens${usage.estimated ? ' (estimated)' : ''}`);
+  else if (d.bytes !== undefined) parts.push(`${d.bytes} bytes`);
+  const tail: string[] = [];
+  if (d.ms !== undefined) tail.push(`${d.ms} ms`);
+  if (d.masked) tail.push(`${d.masked} value(s) masked`);
+  const guards = d.guards as { guard: string; mode: string; types: string[]; count: number }[] | undefined;
+  if (guards?.length) tail.push(guards.map((g) => `${g.guard} ${g.mode}: ${g.types.join('/')}`).join('; '));
+  const budget = d.budget as { spent: number; limit: number } | undefined;
+  if (budget) tail.push(`budget ${budget.spent}/${budget.limit}`);
+  const lines = [`          ${parts.join(' — ')}${tail.length ? `, ${tail.join(', ')}` : ''}`];
+  if (d.error) lines.push(`          error: ${d.error}`);
+  if (typeof d.completion === 'string' && d.completion) {
+    const text = d.completion.replace(/\s+/g, ' ');
+    lines.push(`          > ${text.slice(0, COMPLETION_PREVIEW)}${text.length > COMPLETION_PREVIEW ? '…' : ''}`);
+  } else if (typeof d.completionSha256 === 'string') lines.push(`          > completion sha256 ${d.completionSha256}`);
   return lines;
 }

@@ -64,7 +64,7 @@ INSERT INTO tickets (customer_id, subject, status) VALUES
 INSERT INTO api_keys (service, secret) VALUES ('payments', 'sk_live_not_for_agents');
 `;
 
-/** The demo's policy: three chain steps, each with only what it needs. */
+/** The demo's policy: four chain steps (retrieve, support, analyse, chat), each with only what it needs. */
 export const demoRoles = `
 roles:
   retriever:
@@ -77,9 +77,20 @@ roles:
       write: [tickets]
       approve: [delete]
       mask: { customers.email: partial, customers.ssn: redact, customers.phone: hash }
+    billing:
+      allow: ["GET /invoices", "GET /invoices/*", "POST /refunds"]
+      approve: ["POST /refunds"]
+      mask: { "$.customer.email": partial, "$.customer.card": redact, "$.customer.phone": hash, "$.invoices[*].customer.email": partial, "$.invoices[*].customer.card": redact, "$.invoices[*].customer.phone": hash }
+      rate: 60/min
   analyst:
     crm:
       read: [customers, tickets, documents]
       max_rows: 2
       mask: { customers.ssn: redact }
+  chat:
+    openai:
+      models: [gpt-4o-mini]
+      max_tokens: 256
+      guards: { injection: block, secrets: redact, pii: redact }
+      budget: { tokens: 20000, per: day }
 `;

@@ -18,6 +18,8 @@ interface Span {
  */
 interface Matcher {
   anchor: string;
+  /** A character class holding every character `anchor` can start with: which matchers to try where the pre-filter stops. */
+  first: string;
   types: readonly DetectorType[];
   match(text: string, at: number, found: Span[]): number | undefined;
 }
@@ -37,6 +39,7 @@ const isAlpha = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
 const isAlnum = (c: number) => isDigit(c) || isAlpha(c);
 const isWord = (c: number) => isAlnum(c) || c === 95; // [A-Za-z0-9_]
 const isTokenChar = (c: number) => isWord(c) || c === 45; // [A-Za-z0-9_-]
+const isWordOrDot = (c: number) => isWord(c) || c === 46;
 const isLocalPartChar = (c: number) => isAlnum(c) || c === 46 || c === 95 || c === 37 || c === 43 || c === 45; // . _ % + -
 
 /** True when the character before `at` cannot be part of the same token (start of text counts as a boundary). */
@@ -56,15 +59,17 @@ const caseless = (word: string) => word.replace(/[a-z]/g, (ch) => `[${ch}${ch.to
 // Structured tokens: a fixed prefix, then a body of known alphabet and length.
 
 /** A vendor token recognised by its own regex (sticky, anchored at the prefix); placeholders like `ghp_xxxx…` are skipped. */
-function tokenMatcher(anchor: string, type: DetectorType, patterns: RegExp[]): Matcher {
+function tokenMatcher(anchor: string, first: string, type: DetectorType, patterns: RegExp[]): Matcher {
   return {
     anchor,
+    first,
     types: [type],
     match(text, at, found) {
       if (!boundaryBefore(text, at, isTokenChar)) return undefined;
       for (const re of patterns) {
         const m = stickyAt(re, text, at);
-        if (m && !isPlaceholder(m[0])) {
+        // Look a little past the match too: `xoxp-5723…-####` is a token with its tail masked out.
+        if (m && !isPlaceholder(text.slice(at, at + m[0].length + 4))) {
           found.push({ type, start: at, end: at + m[0].length });
           return at + m[0].length;
         }
@@ -76,38 +81,39 @@ function tokenMatcher(anchor: string, type: DetectorType, patterns: RegExp[]): M
 
 const TOKEN_END = '(?![A-Za-z0-9_-])';
 
-const githubMatcher = tokenMatcher('gh[pousr]_|github_pat_', 'github_token', [
+const githubMatcher = tokenMatcher('gh[pousr]_|github_pat_', 'g', 'github_token', [
   new RegExp(`gh[pousr]_[A-Za-z0-9]{36,255}${TOKEN_END}`, 'y'),
   new RegExp(`github_pat_[A-Za-z0-9_]{82}${TOKEN_END}`, 'y'),
 ]);
 
-const stripeMatcher = tokenMatcher('[sr]k_(?:live|test|prod)_', 'stripe_key', [
+const stripeMatcher = tokenMatcher('[sr]k_(?:live|test|prod)_', '[sr]', 'stripe_key', [
   /[sr]k_(?:live|test|prod)_[A-Za-z0-9]{10,247}(?![A-Za-z0-9])/y,
 ]);
 
-const gatehouseMatcher = tokenMatcher('gth_', 'gatehouse_token', [new RegExp(`gth_[A-Za-z0-9_-]{43}${TOKEN_END}`, 'y')]);
+const gatehouseMatcher = tokenMatcher('gth_', 'g', 'gatehouse_token', [new RegExp(`gth_[A-Za-z0-9_-]{43}${TOKEN_END}`, 'y')]);
 
-const awsAccessKeyMatcher = tokenMatcher('AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9]', 'aws_access_key', [
+const awsAccessKeyMatcher = tokenMatcher('AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9]', 'A', 'aws_access_key', [
   /(?:AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z2-7]{16}(?![A-Za-z0-9])/y,
 ]);
 
-const slackMatcher = tokenMatcher('xox[abposre][-.]|xapp-', 'slack_token', [
+const slackMatcher = tokenMatcher('xox[abposre][-.]|xapp-', 'x', 'slack_token', [
   new RegExp(`xox[abposre]-(?:\\d-)?\\d{6,}-[A-Za-z0-9-]{6,}${TOKEN_END}`, 'y'), // bot, user, legacy workspace tokens
   new RegExp(`xoxe(?:\\.xox[bp])?-\\d-[A-Za-z0-9]{100,}${TOKEN_END}`, 'y'), // configuration and refresh tokens
   new RegExp(`xapp-\\d-[A-Z0-9]+-\\d+-[a-z0-9]+${TOKEN_END}`, 'y'), // app-level tokens
 ]);
 
 /** `sk-` starts both vendors' keys; Anthropic's carry `ant-`, OpenAI's the `T3BlbkFJ` marker (base64 of "OpenAI"). */
-const anthropicMatcher = tokenMatcher('sk-ant-', 'anthropic_key', [
+const anthropicMatcher = tokenMatcher('sk-ant-', 's', 'anthropic_key', [
   new RegExp(`sk-ant-(?:api|admin)\\d\\d-[A-Za-z0-9_-]{93}AA${TOKEN_END}`, 'y'),
 ]);
-const openaiMatcher = tokenMatcher('sk-', 'openai_key', [
+const openaiMatcher = tokenMatcher('sk-', 's', 'openai_key', [
   new RegExp(`sk-(?:[A-Za-z0-9_-]*?[A-Za-z0-9]{20})T3BlbkFJ[A-Za-z0-9_-]{20,}${TOKEN_END}`, 'y'),
 ]);
 
 /** Other well-known vendors whose tokens carry an unambiguous prefix. */
 const otherVendorMatcher = tokenMatcher(
   'AIza|SG\\.|npm_|pypi-|hf_|shp(?:at|ca|pa|ss)_|do[opr]_v1_',
+  '[ASnphd]',
   'api_token',
   [
     new RegExp(`AIza[0-9A-Za-z_-]{35}${TOKEN_END}`, 'y'), // Google API key
@@ -129,6 +135,7 @@ const GITLAB_TOKEN = /(gl[a-z]+-|GR1348941)([A-Za-z0-9_.-]+)/y;
 
 const gitlabMatcher: Matcher = {
   anchor: 'gl(?:pat|ptt|dt|rt|ft|imt|agent|oas|soat|ffct|cbt)-|GR1348941',
+  first: '[gG]',
   types: ['gitlab_token'],
   match(text, at, found) {
     if (!boundaryBefore(text, at, isTokenChar)) return undefined;
@@ -147,6 +154,7 @@ const SLACK_WEBHOOK = /hooks\.slack\.com\/(?:services|workflows|triggers)\/[A-Za
 
 const slackWebhookMatcher: Matcher = {
   anchor: 'hooks\\.slack\\.com/',
+  first: 'h',
   types: ['slack_token'],
   match(text, at, found) {
     const m = stickyAt(SLACK_WEBHOOK, text, at);
@@ -161,6 +169,7 @@ const JWT = /eyJ[A-Za-z0-9_-]{10,}\.ey[A-Za-z0-9_-]{10,}(?:\.[A-Za-z0-9_-]+)?(?!
 
 const jwtMatcher: Matcher = {
   anchor: 'eyJ',
+  first: 'e',
   types: ['jwt'],
   match(text, at, found) {
     if (!boundaryBefore(text, at, isTokenChar)) return undefined;
@@ -172,10 +181,11 @@ const jwtMatcher: Matcher = {
 };
 
 const PEM_HEADER = /-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----/y;
-const PEM_BODY_LINE = /\r?\n[A-Za-z0-9+/=]+/y;
+const PEM_BODY_LINE = /\r?\n[A-Za-z0-9+/=]+(?=\r?\n|$)/y;
 
 const privateKeyMatcher: Matcher = {
   anchor: '-----BEGIN ',
+  first: '-',
   types: ['private_key'],
   match(text, at, found) {
     const header = stickyAt(PEM_HEADER, text, at);
@@ -202,10 +212,11 @@ const privateKeyMatcher: Matcher = {
 // ---------------------------------------------------------------------------------------------------------------
 // Email: the pre-filter stops at '@'; the local part is walked back by hand, the domain matched forward.
 
-const EMAIL_DOMAIN = /(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,24}(?![A-Za-z0-9-])/y;
+const EMAIL_DOMAIN = /(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?:[A-Za-z]{2,24}|xn--[A-Za-z0-9-]{2,59})(?![A-Za-z0-9-])/y;
 
 const emailMatcher: Matcher = {
   anchor: '@',
+  first: '@',
   types: ['email'],
   match(text, at, found) {
     let start = at;
@@ -223,17 +234,74 @@ const emailMatcher: Matcher = {
 // Numbers: one run of digit groups (`+41 (0)69 979 80 58`, `4111-1111-1111-1111`, `192.168.1.1`) is read once and
 // classified: IPv4, SSN, card, phone — or nothing (dates, versions, section numbers).
 
-const NUMBER_RUN = /\+?\(?\d+\)?(?:[ .-]?\(?\d+\)?)*/y;
+const isRunSeparator = (c: number) => c === 32 || c === 46 || c === 45; // space . -
+
+/**
+ * End of the run of digit groups at `at`: an optional `+`, then groups of digits — each optionally in parentheses —
+ * joined by at most one space, dot or dash. A char loop: this runs at every number in the text.
+ */
+function runEnd(text: string, at: number): number {
+  let i = text.charCodeAt(at) === 43 ? at + 1 : at;
+  let end = at;
+  for (;;) {
+    let j = i;
+    if (end > at && isRunSeparator(text.charCodeAt(j))) j++;
+    if (text.charCodeAt(j) === 40) j++;
+    const digitsFrom = j;
+    while (isDigit(text.charCodeAt(j))) j++;
+    if (j === digitsFrom) return end;
+    if (text.charCodeAt(j) === 41) j++;
+    end = i = j;
+  }
+}
+
 const PHONE_EXTENSION = / ?(?:x|ext\.?|#) ?\d{1,5}(?![A-Za-z0-9])/iy;
 const CIDR_SUFFIX = /\/(\d{1,3})(?![\d.])/y;
-const DATE_PREFIX = /^(?:(?:19|20)\d\d([-./])\d\d?\1\d\d?|\d\d?([-./])\d\d?\2(?:19|20)\d\d)(?!\d)/;
 const PHONE_CONTEXT = /\b(?:phone|tel|telephone|mobile|cell|fax|call|calling|contact|desk|office|whatsapp|sms|answering|messages?|registered|number is)\b/i;
 const NOT_A_PHONE_CONTEXT = /\bext(?:ension)?\.?\s*$/i;
+const CARD_CONTEXT = /\b(?:card|cc|credit|debit|visa|mastercard|maestro|amex|pan)\b/i;
+/** Dotted quads in changelogs and specs are versions and section numbers, not addresses. */
+const VERSION_CONTEXT = /\b(?:version|release|section|chapter|clause|build|dependency|upgrade|bump(?:ed)?|firmware|oid|v)\b/i;
 const SSN_CONTEXT = /\b(?:ssn|social security|ss#|soc\.? ?sec)/i;
 /** How far back a context word may be (`Phone: `, `SSN:`). The stream redactor keeps at least this much emitted text. */
 export const CONTEXT_CHARS = 40;
 
 const contextBefore = (text: string, at: number) => text.slice(Math.max(0, at - CONTEXT_CHARS), at);
+
+/** A run of digit groups as written: the groups, what stands between them (parentheses included), where each ends. */
+interface DigitRun {
+  start: number;
+  end: number;
+  groups: string[];
+  separators: string[];
+  digitEnds: number[];
+}
+
+function readGroups(text: string, start: number, end: number): DigitRun {
+  const run: DigitRun = { start, end, groups: [], separators: [], digitEnds: [] };
+  let i = start;
+  while (i < end) {
+    const from = i;
+    while (i < end && !isDigit(text.charCodeAt(i))) i++;
+    if (run.groups.length > 0) run.separators.push(text.slice(from, i));
+    const digitsFrom = i;
+    while (i < end && isDigit(text.charCodeAt(i))) i++;
+    if (i > digitsFrom) {
+      run.groups.push(text.slice(digitsFrom, i));
+      run.digitEnds.push(i);
+    }
+  }
+  return run;
+}
+
+const isYear = (g: string) => g.length === 4 && (g.startsWith('19') || g.startsWith('20'));
+
+/** `2024-03-08`, `08/03/2024`, `2024.10.12`: dates are not phone numbers, whatever their digit count. */
+function isDate(groups: string[], separators: string[]): boolean {
+  if (groups.length < 3 || separators[0] !== separators[1] || !/^[-./]$/.test(separators[0])) return false;
+  const [a, b, c] = groups;
+  return (isYear(a) && b.length <= 2 && c.length <= 2) || (a.length <= 2 && b.length <= 2 && isYear(c));
+}
 
 function isPhone(groups: string[], separators: string[], international: boolean, context: string): boolean {
   const digits = groups.join('').length;
@@ -256,52 +324,80 @@ function isPhone(groups: string[], separators: string[], international: boolean,
   return PHONE_CONTEXT.test(context);
 }
 
-/** What a run of digit groups is, if anything. `run` starts at `start`; `text` gives context and what follows. */
-function classifyNumber(text: string, start: number, run: string): Span | undefined {
-  const end = start + run.length;
-  const groups = run.match(/\d+/g) ?? [];
-  const separators = run.split(/\d+/).slice(1, -1);
-  const plain = !/[+()]/.test(run);
-  const digits = groups.join('');
-  const uniform = separators.every((s) => s === separators[0]);
+/**
+ * Payment cards start with 1–6 (UATP, Amex/Diners, Visa, Mastercard, Discover/Maestro) and pass Luhn. Thirteen digits
+ * starting with 1 are millisecond timestamps far more often than cards; 12-digit Maestro numbers need the word "card".
+ */
+function isCardNumber(digits: string, context: string): boolean {
+  const length = digits.length;
+  if (length < 12 || length > 19 || !/^[1-6]/.test(digits) || /^(\d)\1+$/.test(digits) || !luhnValid(digits)) return false;
+  if (length === 13 && digits[0] === '1') return false;
+  return length > 12 || CARD_CONTEXT.test(context);
+}
 
-  if (plain && groups.length === 4 && separators.every((s) => s === '.') && ipv4Valid(run)) {
+/** What the first `count` groups of a run are, if anything. */
+function classifyNumber(text: string, run: DigitRun, count: number): Span | undefined {
+  const { start } = run;
+  const groups = run.groups.slice(0, count);
+  const separators = run.separators.slice(0, count - 1);
+  // A prefix ends where the space after its last group is (`(415) 555-0132⎵2024` keeps its closing parenthesis).
+  const end = count === run.groups.length ? run.end : run.digitEnds[count - 1] + run.separators[count - 1].indexOf(' ');
+  const international = text.charCodeAt(start) === 43;
+  const plain = !international && text.charCodeAt(start) !== 40 && !separators.some((s) => s.includes('(') || s.includes(')'))
+    && text.charCodeAt(end - 1) !== 41;
+  const uniform = separators.every((s) => s === separators[0]);
+  const digits = groups.join('');
+  const context = contextBefore(text, start);
+
+  if (plain && count === 4 && uniform && separators[0] === '.' && ipv4Valid(groups.join('.')) && !VERSION_CONTEXT.test(context)) {
     const cidr = stickyAt(CIDR_SUFFIX, text, end);
     return { type: 'ip_address', start, end: cidr && Number(cidr[1]) <= 32 ? end + cidr[0].length : end };
   }
-  if (DATE_PREFIX.test(run)) return undefined;
+  if (isDate(groups, separators)) return undefined;
   if (plain && digits.length === 9 && uniform && ssnValid(digits)) {
-    const grouped = groups.length === 3 && groups[0].length === 3 && groups[1].length === 2 && (separators[0] === '-' || separators[0] === ' ');
+    const grouped = count === 3 && groups[0].length === 3 && groups[1].length === 2 && /^[- .]$/.test(separators[0]);
     // A bare nine-digit number is an SSN only when the text says so; otherwise it is as likely an order number.
-    if (grouped || (groups.length === 1 && SSN_CONTEXT.test(contextBefore(text, start)))) return { type: 'us_ssn', start, end };
+    if (grouped || (count === 1 && SSN_CONTEXT.test(context))) return { type: 'us_ssn', start, end };
   }
-  if (plain && digits.length >= 13 && digits.length <= 19 && uniform && (separators.length === 0 || separators[0] === ' ' || separators[0] === '-')
-    && groups.every((g) => g.length >= 3) && !/^(\d)\1+$/.test(digits) && luhnValid(digits)) {
+  if (plain && uniform && (count === 1 || separators[0] === ' ' || separators[0] === '-') && groups.every((g) => g.length >= 3)
+    && isCardNumber(digits, context)) {
     return { type: 'credit_card', start, end };
   }
   if (isAlpha(text.charCodeAt(end)) && !stickyAt(PHONE_EXTENSION, text, end)) return undefined; // 0800text
-  if (!isPhone(groups, separators, run[0] === '+', contextBefore(text, start))) return undefined;
+  if (!isPhone(groups, separators, international, context)) return undefined;
   const extension = stickyAt(PHONE_EXTENSION, text, end);
   return { type: 'phone', start, end: extension ? end + extension[0].length : end };
 }
 
 const numberMatcher: Matcher = {
   anchor: '\\+?\\(?\\d',
+  first: '[+(0-9]',
   types: ['ip_address', 'us_ssn', 'credit_card', 'phone'],
   match(text, at, found) {
     // Digits glued to letters or dots (`v1.2.3.4`, `text192.168.1.1`, `ab12`) are part of something else.
-    if (!boundaryBefore(text, at, (c) => isWord(c) || c === 46)) return undefined;
-    let run = stickyAt(NUMBER_RUN, text, at)?.[0] ?? '';
-    let start = at;
+    if (!boundaryBefore(text, at, isWordOrDot)) return undefined;
+    let end = runEnd(text, at);
+    // Most numbers are short (`200`, `2024-05-02`, `19.99`): phones, cards and SSNs need seven digits, an address four dotted groups.
+    let digits = 0;
+    let dots = 0;
+    for (let i = at; i < end; i++) {
+      const c = text.charCodeAt(i);
+      if (isDigit(c)) digits++;
+      else if (c === 46) dots++;
+      else dots = -9; // any other separator: not a dotted quad
+    }
+    if (digits < 7 && dots !== 3) return end;
     // Balance parentheses: `(192.168.1.1)` is an address in brackets, `(415) 555-0132` keeps its area code.
-    if (run[0] === '(' && !/^\(\d+\)/.test(run)) [run, start] = [run.slice(1), start + 1];
-    if (run.endsWith(')') && (run.match(/\(/g)?.length ?? 0) < (run.match(/\)/g)?.length ?? 0)) run = run.slice(0, -1);
-    const end = start + run.length;
+    let start = at;
+    if (text.charCodeAt(at) === 40 && !/^\(\d+\)/.test(text.slice(at, end))) start++;
+    const run = text.slice(start, end);
+    if (run.endsWith(')') && run.split('(').length < run.split(')').length) end--;
     if (isAlpha(text.charCodeAt(end)) && !stickyAt(PHONE_EXTENSION, text, end)) return end; // 192.168.1.1text
-    // Spaces also join neighbours (`4111 1111 1111 1111 2024`): when the whole run is nothing, try shorter prefixes.
-    const spaces = [...run.matchAll(/ (?=\(?\d)/g)].map((m) => m.index).reverse();
-    for (const length of [run.length, ...spaces]) {
-      const span = classifyNumber(text, start, run.slice(0, length));
+    // Spaces also join neighbours (`4111 1111 1111 1111 2024`): when the whole run is nothing, try it cut at a space.
+    const groups = readGroups(text, start, end);
+    for (let count = groups.groups.length; count > 0; count--) {
+      if (count < groups.groups.length && !groups.separators[count - 1].includes(' ')) continue;
+      const span = classifyNumber(text, groups, count);
       if (span) {
         found.push(span);
         return span.end;
@@ -317,10 +413,16 @@ const numberMatcher: Matcher = {
 const IPV6_RUN = /[0-9A-Fa-f:]+(?:\.\d+)*/y;
 const IPV6_SUFFIX = /(%[A-Za-z0-9_.]+)?(?:\/(\d{1,3}))?/y;
 
+const isHex = (c: number) => isDigit(c) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
+
+/** Anchored on a colon that another follows within one group: letters are too common a place to start from. */
 const ipv6Matcher: Matcher = {
-  anchor: '[0-9A-Fa-f]{1,4}:[0-9A-Fa-f]{0,4}:|::',
+  anchor: ':(?=[0-9A-Fa-f]{0,4}:)',
+  first: ':',
   types: ['ip_address'],
-  match(text, at, found) {
+  match(text, colon, found) {
+    let at = colon;
+    while (at > 0 && colon - at < 40 && (isHex(text.charCodeAt(at - 1)) || text.charCodeAt(at - 1) === 58)) at--;
     if (!boundaryBefore(text, at, (c) => isWord(c) || c === 58 || c === 46)) return undefined;
     let address = stickyAt(IPV6_RUN, text, at)?.[0] ?? '';
     if (address.endsWith(':') && !address.endsWith('::')) address = address.slice(0, -1);
@@ -336,6 +438,7 @@ const ipv6Matcher: Matcher = {
 
 const ibanMatcher: Matcher = {
   anchor: '[A-Za-z]{2}\\d\\d',
+  first: '[A-Za-z]',
   types: ['iban'],
   match(text, at, found) {
     if (!boundaryBefore(text, at, isAlnum)) return undefined;
@@ -371,6 +474,7 @@ const AWS_SECRET = /aws[\w.-]{0,20}?(?:secret|key|pwd|pw|password|pass|token)[\w
 
 const awsSecretMatcher: Matcher = {
   anchor: caseless('aws'),
+  first: '[aA]',
   types: ['aws_secret_key'],
   match(text, at, found) {
     const m = stickyAt(AWS_SECRET, text, at);
@@ -389,8 +493,13 @@ const SECRET_KEYWORDS = [
 /** Identifier suffixes that name metadata about a secret rather than the secret (`token_type`, `passwordHint`, `author`). */
 const METADATA_SUFFIX = /^(?:ids?|names?|types?|urls?|uris?|paths?|files?|fields?|labels?|len|length|count|size|hint|policy|prompt|reset|expires?|expiry|expiration|ttl|endpoint|header|format|version|enabled|required|mode|manager|provider|service|store|storage|validator|input|column|izer|ize|ized|ization|or|ors|ority|ary|age|enger|port|ed|ing)$/i;
 
-/** After the identifier: optional closing quote and `[n]`, an operator (or a bare quote), then the value's opening quote. */
-const ASSIGNMENT = /(["'`]?)(?:\[[^\]\n]{0,8}\])?[ \t]*(?:(?::{0,3}=|\.=|=>|!==?|===?|:|(?:\.\w+)?\(|,)[ \t]*@?|(?=["'`]))(["'`]?)/y;
+/**
+ * After the identifier: an optional closing quote or `[n]`, a type (`string`), an operator — longest first, so `==` is
+ * not read as `=` — or just a space before a quoted value; then the value's opening quote, if any.
+ */
+const ASSIGNMENT = /(["'`]?\]?)(?:\[[^\]\n]{0,8}\])?(?:[ \t]*:?[ \t]*(?:string|String|str)\b)?[ \t]*(?:(?:===?|!==?|=>|:{1,3}=|[?.+]=|=|:|(?:\.\w+)?\(|,)[ \t]*@?|(?=["'`]))(["'`]?)/y;
+/** `<apiToken>\n  value\n</apiToken>`: configuration files in XML. */
+const XML_ELEMENT_VALUE = />\s*([^<\s]+)\s*<\//y;
 const UNQUOTED_VALUE = /[^\s"'`\\]+/y;
 const AUTH_SCHEME = /(?:bearer|basic|token)[ \t]+/iy;
 /** `"value" == password`: the literal comes first when a secret is compared rather than assigned. */
@@ -407,6 +516,7 @@ function trimUnquoted(value: string): string {
 
 function looksLikeSecretValue(value: string, quoted: boolean): boolean {
   if (value.length < 8 || value.length > 1024 || isPlaceholder(value) || isTemplated(value)) return false;
+  if (!quoted && value.length < 10) return false; // `SUMO_ACCESS_KEY: AbCeFG123` is a fixture, not a key
   // Unquoted identifiers and expressions are references in code (`password = user.password`, `token = getToken()`).
   if (!quoted && /^[A-Za-z_$][\w$]*(?:[.([]|$)/.test(value) && !/\d/.test(value)) return false;
   return entropy(value) >= 3;
@@ -429,7 +539,9 @@ function keywordSecret(text: string, at: number, keywordEnd: number): Span | und
     if (quote) {
       const close = text.indexOf(quote, valueStart);
       const value = close < 0 ? '' : text.slice(valueStart, close);
-      if (close >= 0 && !value.includes('\n') && looksLikeSecretValue(value, true)) return { type: 'generic_secret', start: valueStart, end: close };
+      // A back-quoted value with spaces is a shell command (`etcdctl get /secret`), not a literal.
+      const command = quote === '`' && /\s/.test(value);
+      if (close >= 0 && !value.includes('\n') && !command && looksLikeSecretValue(value, true)) return { type: 'generic_secret', start: valueStart, end: close };
     } else if (assignment[0].trim() !== '' || assignment[1]) {
       valueStart += stickyAt(AUTH_SCHEME, text, valueStart)?.[0].length ?? 0;
       const value = trimUnquoted(stickyAt(UNQUOTED_VALUE, text, valueStart)?.[0] ?? '');
@@ -438,7 +550,14 @@ function keywordSecret(text: string, at: number, keywordEnd: number): Span | und
   }
   let idStart = at;
   while (idStart > 0 && isWord(text.charCodeAt(idStart - 1))) idStart--;
-  const compared = COMPARED_LITERAL.exec(text.slice(Math.max(0, idStart - 300), idStart));
+  if (text.charCodeAt(idStart - 1) === 60 && text.charCodeAt(idEnd) === 62) { // <apiToken>
+    const element = stickyAt(XML_ELEMENT_VALUE, text, idEnd);
+    if (element && looksLikeSecretValue(element[1], false)) {
+      const start = idEnd + element[0].indexOf(element[1], 1);
+      return { type: 'generic_secret', start, end: start + element[1].length };
+    }
+  }
+  const compared = /[!=]=[ \t]*$/.test(text.slice(Math.max(0, idStart - 8), idStart)) && COMPARED_LITERAL.exec(text.slice(Math.max(0, idStart - 300), idStart));
   if (compared && looksLikeSecretValue(compared[2], true)) {
     const close = idStart - compared[0].length + 1 + compared[2].length;
     return { type: 'generic_secret', start: close - compared[2].length, end: close };
@@ -448,6 +567,7 @@ function keywordSecret(text: string, at: number, keywordEnd: number): Span | und
 
 const keywordMatcher: Matcher = {
   anchor: SECRET_KEYWORDS.map(caseless).join('|'),
+  first: '[pPsStTaAcC]',
   types: ['generic_secret'],
   match(text, at, found) {
     const keyword = stickyAt(KEYWORD, text, at);
@@ -463,6 +583,7 @@ const URL_CREDENTIALS = /([^\s:@/"'`]+):([^\s:@/"'`]+)@/y;
 
 const urlPasswordMatcher: Matcher = {
   anchor: ':\\/\\/',
+  first: ':',
   types: ['generic_secret'],
   match(text, at, found) {
     const m = stickyAt(URL_CREDENTIALS, text, at + 3);
@@ -483,22 +604,63 @@ const MATCHERS: readonly Matcher[] = [
   keywordMatcher, urlPasswordMatcher, emailMatcher, ipv6Matcher, ibanMatcher, numberMatcher,
 ];
 
-const PREFILTER = new RegExp(MATCHERS.map((m) => `(${m.anchor})`).join('|'), 'g');
 const ANCHORS_AT = MATCHERS.map((m) => new RegExp(m.anchor, 'y'));
 
+const FIRST = MATCHERS.map((m) => new RegExp(`^${m.first}$`));
+
+/**
+ * The combined pre-filter for one set of matchers (a bit mask), compiled once per set of wanted types.
+ * It has no capture groups — exec() allocating twenty of them per stop costs more than the rest of a stop — so where it
+ * stops, `byFirst` says by the character found there which matchers to try, in order.
+ */
+interface Prefilter {
+  regex: RegExp;
+  byFirst: number[][];
+}
+
+const prefilters = new Map<number, Prefilter>();
+
+function prefilterFor(mask: number): Prefilter {
+  let prefilter = prefilters.get(mask);
+  if (!prefilter) {
+    const active = MATCHERS.flatMap((_, i) => (mask & (1 << i) ? [i] : []));
+    prefilter = {
+      regex: new RegExp(active.map((i) => MATCHERS[i].anchor).join('|'), 'g'),
+      byFirst: Array.from({ length: 128 }, (_, c) => active.filter((i) => FIRST[i].test(String.fromCharCode(c)))),
+    };
+    prefilters.set(mask, prefilter);
+  }
+  return prefilter;
+}
+
+/** Which matchers can find any of the wanted types, as a bit mask; type sets are few and long-lived (from config). */
+const matchersFor = new WeakMap<ReadonlySet<DetectorType>, number>();
+
+function wantedMask(wanted: ReadonlySet<DetectorType>): number {
+  let mask = matchersFor.get(wanted);
+  if (mask === undefined) {
+    mask = MATCHERS.reduce((m, matcher, i) => (matcher.types.some((t) => wanted.has(t)) ? m | (1 << i) : m), 0);
+    matchersFor.set(wanted, mask);
+  }
+  return mask;
+}
+
 function scan(text: string, wanted: ReadonlySet<DetectorType>): Span[] {
-  const active = MATCHERS.map((m) => m.types.some((t) => wanted.has(t)));
+  const mask = wantedMask(wanted);
+  if (mask === 0) return [];
+  const { regex, byFirst } = prefilterFor(mask);
   const found: Span[] = [];
-  PREFILTER.lastIndex = 0; // safe to share: matching is synchronous and matchers never call detect()
-  for (let m = PREFILTER.exec(text); m; m = PREFILTER.exec(text)) {
+  regex.lastIndex = 0; // safe to share: matching is synchronous and matchers never call detect()
+  for (let m = regex.exec(text); m; m = regex.exec(text)) {
     const at = m.index;
+    const candidates = byFirst[text.charCodeAt(at)] ?? []; // every anchor starts with an ASCII character
     let resume: number | undefined;
-    // The capture group that matched names the first matcher to try.
-    for (let i = m.findIndex((g, k) => k > 0 && g !== undefined) - 1; i < MATCHERS.length && resume === undefined; i++) {
-      if (!active[i] || !stickyAt(ANCHORS_AT[i], text, at)) continue;
+    for (let k = 0; k < candidates.length && resume === undefined; k++) {
+      const i = candidates[k];
+      if (candidates.length > 1 && !stickyAt(ANCHORS_AT[i], text, at)) continue;
       resume = MATCHERS[i].match(text, at, found);
     }
-    PREFILTER.lastIndex = Math.max(resume ?? 0, at + 1);
+    regex.lastIndex = Math.max(resume ?? 0, at + 1);
   }
   return found.filter((s) => wanted.has(s.type));
 }
@@ -521,5 +683,5 @@ function resolveOverlaps(spans: Span[]): Span[] {
 
 /** Sensitive values in `text`, sorted by position and non-overlapping. */
 export function detect(text: string, opts: { types?: ReadonlySet<DetectorType> } = {}): Finding[] {
-  return resolveOverlaps(scan(text, opts.types ?? ALL_TYPES)).map((s) => ({ ...s, value: text.slice(s.start, s.end) }));
+  return resolveOverlaps(scan(text, opts.types ?? ALL_TYPES)).map(({ type, start, end }) => ({ type, start, end, value: text.slice(start, end) }));
 }

@@ -98,9 +98,15 @@ export function entropy(value: string): number {
   return bits;
 }
 
+const PLACEHOLDER_SHAPE = /[xX]{6,}|\*{4,}|#{4,}|(.)\1{7,}|<[^>]*>/;
+// Words in one case only: random tokens contain `FaKe` by chance, placeholders say `fake` or `FAKE`.
+const PLACEHOLDER_WORDS = 'example|placeholder|dummy|fake|redacted|changeme|your[_-]';
+const PLACEHOLDER_LOWER = new RegExp(PLACEHOLDER_WORDS);
+const PLACEHOLDER_UPPER = new RegExp(PLACEHOLDER_WORDS.toUpperCase());
+
 /** Documentation keys, `xxxx` fillers and obvious fakes: shaped like a secret, but safe to show. */
 export function isPlaceholder(value: string): boolean {
-  return /x{6,}|\*{4,}|(.)\1{7,}|example|placeholder|dummy|fake|redacted|changeme|your[_-]|<[^>]*>/i.test(value);
+  return PLACEHOLDER_SHAPE.test(value) || PLACEHOLDER_LOWER.test(value) || PLACEHOLDER_UPPER.test(value);
 }
 
 /** A reference to a secret rather than the secret: `${ENV}`, `{{ var }}`, `<%= x %>`, `%(x)s`, `$VAR`, `os.environ[...]`. */

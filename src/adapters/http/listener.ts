@@ -1,0 +1,220 @@
+// The HTTP API listener (`kind: http`): token → normalised path → policy → audit → forward → mask, one request at a time.
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import type { HttpConnection, HttpGrant } from '../../config/schema.ts';
+import { judge, recordOutcome } from '../../pipeline/enforce.ts';
+import type { Effect, Facts } from '../../pipeline/facts.ts';
+import type { GuardNote } from '../../pipeline/guards.ts';
+import { admit } from '../../pipeline/http/auth.ts';
+import { clientResponseHeaders, credentialValues, rewriteLocation, upstreamRequestHeaders } from '../../pipeline/http/hop.ts';
+import { BodyTooLarge, readBody, sendJson, statusForRule } from '../../pipeline/http/reply.ts';
+import { CredentialScrubber, scrubBuffer, scrubText } from '../../pipeline/http/scrub.ts';
+import { METHODS, startServer } from '../../pipeline/http/server.ts';
+import { TokenSessions, type InFlight } from '../../pipeline/http/sessions.ts';
+import { normaliseTarget } from '../../pipeline/http/target.ts';
+import { callUpstream, IdleLimit, UpstreamFailure, upstreamAgents, upstreamPath } from '../../pipeline/http/upstream.ts';
+import { deny, type Verdict } from '../../pipeline/verdict.ts';
+import type { Listener, Services } from '../../services/services.ts';
+import { decideHttp, needsBody, type HttpAsk } from './policy.ts';
+import { RateLimiter, parseRate } from './rate.ts';
+import { inspectResponse, mustInspect } from './respond.ts';
+import { compileGrant, type CompiledGrant } from './rules.ts';
+
+const EFFECT: Record<string, Effect> = { GET: 'read', HEAD: 'read', OPTIONS: 'read', POST: 'write', PUT: 'write', PATCH: 'write', DELETE: 'write' };
+const NO_BODY_STATUS = (status: number) => status < 200 || status === 204 || status === 304;
+
+/** Gatehouse's own error body: `code` names the rule, so an agent (or its developer) knows which grant is missing. */
+export const errorBody = (code: string, message: string, extra: Record<string, unknown> = {}) =>
+  ({ error: { type: code.startsWith('upstream') ? 'upstream_error' : 'gatehouse_refused', code, message: `Gatehouse: ${message}`, ...extra } });
+
+export async function startHttpListener(name: string, conn: HttpConnection, services: Services): Promise<Listener> {
+  const base = new URL(conn.upstream);
+  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new Error(`connection ${name}: upstream must be http:// or https://`);
+  // Grants compile at start-up: a rule that cannot compile stops the gateway, not the first request.
+  const grants = new Map<string, { raw: HttpGrant; compiled: CompiledGrant; rate?: RateLimiter }>();
+  for (const [role, byConnection] of Object.entries(services.config.roles)) {
+    const raw = byConnection[name] as HttpGrant | undefined;
+    if (!raw) continue;
+    try {
+      const rate = raw.rate ? parseRate(raw.rate) : undefined;
+      grants.set(role, { raw, compiled: compileGrant(raw), rate: rate && new RateLimiter(rate.limit, rate.periodMs) });
+    } catch (err) {
+      throw new Error(`roles.${role}.${name}: ${(err as Error).message}`);
+    }
+  }
+  const agents = upstreamAgents();
+  const credentials = credentialValues(conn.headers);
+  const needles = credentials.map((c) => Buffer.from(c));
+  const sessions = new TokenSessions(services, name, 'http');
+
+  async function handle(req: IncomingMessage, res: ServerResponse) {
+    const client = req.socket.remoteAddress ?? 'unknown';
+    const method = req.method ?? '';
+    if (!METHODS.has(method)) {
+      return sendJson(res, 405, errorBody('request.method', `method ${method} is not accepted (allowed: ${[...METHODS].join(', ')})`), { allow: [...METHODS].join(', ') });
+    }
+    const admission = admit<HttpGrant>(services, name, req, client);
+    if (!admission.ok) {
+      return sendJson(res, admission.status, errorBody(admission.code, admission.message), admission.status === 401 ? { 'www-authenticate': 'Bearer realm="gatehouse"' } : {});
+    }
+    const { token, grant } = admission;
+    const compiled = grants.get(token.role)!;
+    let flight: InFlight;
+    try {
+      flight = sessions.begin(token, req, client, (reason) => {
+        if (!res.headersSent) sendJson(res, 401, errorBody('token.revoked', `request cut: ${reason}`), { connection: 'close' });
+        else res.destroy();
+      });
+    } catch (err) {
+      return sendJson(res, 503, errorBody('session.unavailable', `the session could not be recorded (${(err as Error).message})`));
+    }
+    const local = new AbortController();
+    res.once('close', () => { if (!res.writableFinished) local.abort(); });
+    try {
+      await serve(req, res, { token: admission.secret, tokenId: token.id, role: token.role, grant, compiled, flight, client, signal: AbortSignal.any([flight.signal, local.signal]) });
+    } finally {
+      flight.done();
+    }
+  }
+
+  interface Call {
+    token: string; tokenId: string; role: string; grant: HttpGrant; compiled: { compiled: CompiledGrant; rate?: RateLimiter };
+    flight: InFlight; client: string; signal: AbortSignal;
+  }
+
+  async function serve(req: IncomingMessage, res: ServerResponse, c: Call) {
+    const started = performance.now();
+    const method = req.method!;
+    const target = normaliseTarget(req.url ?? '');
+    const path = target.ok ? target.path : (req.url ?? '').split('?')[0];
+    const query = target.ok ? target.query : null;
+    const facts: Facts = {
+      protocol: 'http', connection: name, effect: EFFECT[method] ?? 'unknown',
+      summary: `${method} ${path}${query !== null ? `?${query}` : ''}`,
+      targets: [{ kind: 'path', name: path, access: method }],
+      ...(target.ok ? {} : { unknown: target.reason }),
+    };
+    const ask: HttpAsk = { role: c.role, connection: name, method, path, query };
+    const requestGuards = c.grant.guards.secrets === 'block' || c.grant.guards.secrets === 'flag' || c.grant.guards.pii === 'block' || c.grant.guards.pii === 'flag';
+    const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
+    let body: Buffer | undefined;
+    let early: Verdict | undefined;
+    const notes: GuardNote[] = [];
+    if (target.ok && hasBody && (requestGuards || needsBody(ask, c.compiled.compiled))) {
+      try {
+        body = await readBody(req, conn.max_inspect_bytes);
+        const type = String(req.headers['content-type'] ?? '');
+        if (/^application\/(?:[\w.+-]*\+)?json\b/i.test(type)) {
+          try { ask.body = { json: JSON.parse(body.toString('utf8')) }; } catch { ask.body = { invalid: 'the body is not valid JSON' }; }
+        } else ask.body = { invalid: `content-type is "${type || 'missing'}"` };
+        if (requestGuards) {
+          const scan = services.guards.scan(body.toString('utf8'), { ...c.grant.guards, injection: 'off' }, 'user');
+          notes.push(...scan.notes);
+          if (scan.block) early = deny(scan.block.rule, scan.block.message);
+        }
+      } catch (err) {
+        if (!(err instanceof BodyTooLarge)) throw err;
+        early = deny('max_inspect_bytes', err.message);
+        res.shouldKeepAlive = false;
+      }
+    }
+    let retryAfter = 0;
+    const decide = (): Verdict => {
+      if (early) return early;
+      const verdict = decideHttp(ask, c.compiled.compiled, c.grant);
+      if (verdict.kind !== 'allow' || !c.compiled.rate) return verdict;
+      const taken = c.compiled.rate.take(c.tokenId);
+      if (taken.ok) return verdict;
+      retryAfter = taken.retryAfter;
+      return deny('http.rate', `rate limit ${c.grant.rate} reached for this token; retry in ${retryAfter}s`);
+    };
+    const { verdict, record } = judge(services.audit, c.flight.ctx, facts, decide, {
+      method, path, ...(query !== null ? { query } : {}), client: c.client, ...(notes.length ? { guards: notes } : {}),
+    });
+    if (verdict.kind === 'deny') {
+      const status = statusForRule(verdict.rule);
+      return sendJson(res, status, errorBody(verdict.rule, verdict.message, verdict.rule === 'http.allow' ? { needed: `${method} ${path}` } : {}),
+        status === 429 ? { 'retry-after': String(retryAfter) } : {});
+    }
+    if (verdict.kind === 'hold') {
+      return sendJson(res, 403, errorBody('approval.unavailable', `${method} ${path} needs human approval (${verdict.reason}); approvals are not enabled in this build, so it is refused`));
+    }
+    const outcome = (data: Record<string, unknown>) =>
+      recordOutcome(services.audit, c.flight.ctx, record?.seq, { protocol: 'http', ms: Math.round(performance.now() - started), ...data });
+
+    const inspect = mustInspect(c.grant);
+    const headers = upstreamRequestHeaders(req.headers, { token: c.token, upstreamHost: base.host, inject: conn.headers, clientAddress: c.client });
+    if (inspect) headers['accept-encoding'] = 'identity';
+    if (body) headers['content-length'] = String(body.length);
+    else if (req.headers['content-length'] !== undefined) headers['content-length'] = req.headers['content-length'];
+    // A streamed body on a method Node would not chunk by default must be framed explicitly, never sent raw.
+    else if (hasBody) headers['transfer-encoding'] = 'chunked';
+    let upstream: IncomingMessage;
+    try {
+      upstream = await callUpstream({
+        url: base, path: upstreamPath(base, path, query), method, headers, timeoutMs: conn.timeout_ms, signal: c.signal,
+        body: body ?? (hasBody ? req : undefined),
+      }, agents, name);
+    } catch (err) {
+      const f = err instanceof UpstreamFailure ? err : new UpstreamFailure(502, (err as Error).message, 'upstream.error');
+      outcome({ error: f.message, status: f.status });
+      if (c.signal.aborted) return void res.destroy();
+      return sendJson(res, f.status, errorBody(f.code, f.message));
+    }
+
+    const status = upstream.statusCode ?? 502;
+    let idle: IdleLimit | undefined;
+    /** Created only where a body is piped: its timer runs from construction. */
+    const idleLimit = () => (idle = new IdleLimit(conn.timeout_ms, () => new UpstreamFailure(504, `the upstream of connection "${name}" stalled for ${conn.timeout_ms} ms`, 'upstream.timeout')));
+    const scrubHeaders = (h: OutgoingHttpHeaders) => {
+      rewriteLocation(h, base, req.headers.host);
+      if (!credentials.length) return h;
+      for (const [k, v] of Object.entries(h)) {
+        if (typeof v === 'string') h[k] = scrubText(v, credentials);
+        else if (Array.isArray(v)) h[k] = v.map((x) => scrubText(x, credentials));
+      }
+      return h;
+    };
+    try {
+      if (inspect && method !== 'HEAD' && !NO_BODY_STATUS(status)) {
+        const inspected = await inspectResponse(upstream, c.grant, services.guards, conn.max_inspect_bytes);
+        if (inspected.kind === 'refuse') {
+          upstream.destroy();
+          outcome({ status: 502, upstreamStatus: status, error: inspected.message, rule: inspected.rule, ...(inspected.notes.length ? { guards: inspected.notes } : {}) });
+          return sendJson(res, 502, errorBody(inspected.rule, inspected.message));
+        }
+        if (inspected.kind === 'whole') {
+          const out = scrubBuffer(inspected.body, needles);
+          res.writeHead(status, { ...scrubHeaders(clientResponseHeaders(upstream.headers, { length: true, encoding: true })), 'content-length': String(out.length) });
+          res.end(out);
+          return outcome({ status, bytes: out.length, masked: inspected.masked, ...(inspected.notes.length ? { guards: inspected.notes } : {}) });
+        }
+        res.writeHead(status, scrubHeaders(clientResponseHeaders(upstream.headers, { length: true })));
+        await pipeline(upstream, idleLimit(), new CredentialScrubber(credentials), inspected.transform, res);
+        const found = inspected.redactor.notes();
+        return outcome({ status, bytes: idle?.bytes, masked: found.reduce((n, x) => n + x.count, 0), ...(found.length ? { guards: found } : {}) });
+      }
+      res.writeHead(status, scrubHeaders(clientResponseHeaders(upstream.headers)));
+      if (credentials.length) await pipeline(upstream, idleLimit(), new CredentialScrubber(credentials), res);
+      else await pipeline(upstream, idleLimit(), res);
+      outcome({ status, bytes: idle?.bytes });
+    } catch (err) {
+      upstream.destroy();
+      if (!res.headersSent) sendJson(res, 502, errorBody('upstream.error', (err as Error).message));
+      else res.destroy();
+      outcome({ status, bytes: idle?.bytes, error: c.signal.aborted ? 'cut: token revoked or client gone' : (err as Error).message });
+    }
+  }
+
+  const server = await startServer(conn.listen, handle, (err) => services.log(`http ${name}: ${err.stack}`));
+  return {
+    name,
+    kind: 'http',
+    address: server.address,
+    async close() {
+      sessions.closeAll('gateway shutting down');
+      await server.close();
+      agents.destroy();
+    },
+  };
+}

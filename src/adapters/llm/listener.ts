@@ -1,0 +1,294 @@
+// The LLM listener (`kind: llm`): an OpenAI- or Anthropic-compatible endpoint that checks model, tools, caps, content and
+// budget, swaps the agent's Gatehouse token for the real key, and streams completions back through the guards.
+import { createHash } from 'node:crypto';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { pipeline } from 'node:stream/promises';
+import type { LlmConnection, LlmGrant } from '../../config/schema.ts';
+import { judge, recordOutcome } from '../../pipeline/enforce.ts';
+import type { Facts, Target } from '../../pipeline/facts.ts';
+import { mergeNotes, redacting, type GuardNote, type TextRedactor } from '../../pipeline/guards.ts';
+import { admit } from '../../pipeline/http/auth.ts';
+import { clientResponseHeaders, credentialValues, upstreamRequestHeaders } from '../../pipeline/http/hop.ts';
+import { BodyTooLarge, readBody, sendJson, statusForRule } from '../../pipeline/http/reply.ts';
+import { CredentialScrubber, scrubBuffer, scrubText } from '../../pipeline/http/scrub.ts';
+import { METHODS, startServer } from '../../pipeline/http/server.ts';
+import { TokenSessions } from '../../pipeline/http/sessions.ts';
+import { normaliseTarget } from '../../pipeline/http/target.ts';
+import { callUpstream, IdleLimit, UpstreamFailure, upstreamAgents } from '../../pipeline/http/upstream.ts';
+import { deny, type Verdict } from '../../pipeline/verdict.ts';
+import type { Listener, Services } from '../../services/services.ts';
+import type { TokenRecord } from '../../services/store/store.ts';
+import { budgetScope, charge, spent } from './budget.ts';
+import { estimateTokens, isObject, type Endpoint, type LlmRequest, type Usage } from './call.ts';
+import { errorShape, route, served, upstreamLlmPath } from './endpoints.ts';
+import { compileDenyRules, decideLlm, modelAllowed, type LlmAsk } from './policy.ts';
+import { reviewPrompt, type Caps } from './prompt.ts';
+import { SseRewriter } from './stream.ts';
+
+/** Endpoints whose calls spend no budget. */
+const FREE: ReadonlySet<Endpoint> = new Set(['models', 'model', 'count_tokens']);
+/** Provider account selectors: with the gateway's key, an agent must not pick another organisation or project. */
+const DROP_HEADERS = ['openai-organization', 'openai-project'];
+const PREVIEW = 80;
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+
+export async function startLlmListener(name: string, conn: LlmConnection, services: Services): Promise<Listener> {
+  const base = new URL(conn.upstream);
+  if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new Error(`connection ${name}: upstream must be http:// or https://`);
+  const errorOf = errorShape(conn.flavor);
+  const denyRules = new Map<string, ReturnType<typeof compileDenyRules>>();
+  for (const [role, byConnection] of Object.entries(services.config.roles)) {
+    const g = byConnection[name] as LlmGrant | undefined;
+    if (!g) continue;
+    try {
+      denyRules.set(role, compileDenyRules(g.deny));
+    } catch (err) {
+      throw new Error(`roles.${role}.${name}.deny: ${(err as Error).message}`);
+    }
+  }
+  const agents = upstreamAgents();
+  const credentials = credentialValues(conn.headers);
+  const needles = credentials.map((c) => Buffer.from(c));
+  const sessions = new TokenSessions(services, name, 'llm');
+  const fail = (res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}) =>
+    sendJson(res, status, errorOf(status, code, message), headers);
+  const sseError = (code: string, message: string) =>
+    `${conn.flavor === 'anthropic' ? 'event: error\n' : ''}data: ${JSON.stringify(errorOf(401, code, message))}\n\n`;
+  const scrubHeaders = (h: OutgoingHttpHeaders) => {
+    for (const [k, v] of Object.entries(h)) if (typeof v === 'string' && credentials.length) h[k] = scrubText(v, credentials);
+    return h;
+  };
+
+  async function handle(req: IncomingMessage, res: ServerResponse) {
+    const client = req.socket.remoteAddress ?? 'unknown';
+    const method = req.method ?? '';
+    if (!METHODS.has(method)) return fail(res, 405, 'request.method', `method ${method} is not accepted`);
+    const admission = admit<LlmGrant>(services, name, req, client);
+    if (!admission.ok) return fail(res, admission.status, admission.code, admission.message);
+    const local = new AbortController();
+    let rewriter: SseRewriter | undefined;
+    let cut: string | undefined;
+    let flight;
+    try {
+      flight = sessions.begin(admission.token, req, client, (reason) => {
+        cut = reason;
+        if (!res.headersSent) {
+          fail(res, 401, 'token.revoked', `request cut: ${reason}`, { connection: 'close' });
+          local.abort();
+        } else if (rewriter) {
+          // Tell the agent's SDK why, then cut: the event goes out first, the connection is destroyed after it.
+          rewriter.stop();
+          const kill = setTimeout(() => { local.abort(); res.destroy(); }, 250);
+          res.write(sseError('token.revoked', `stream cut: ${reason}`), () => { clearTimeout(kill); local.abort(); res.destroy(); });
+        } else {
+          local.abort();
+          res.destroy();
+        }
+      });
+    } catch (err) {
+      return fail(res, 503, 'session.unavailable', `the session could not be recorded (${(err as Error).message})`);
+    }
+    res.once('close', () => { if (!res.writableFinished) local.abort(); });
+    try {
+      await serve(req, res, {
+        secret: admission.secret, token: admission.token, grant: admission.grant, ctx: flight.ctx, client, signal: local.signal,
+        setRewriter: (r) => { rewriter = r; }, cut: () => cut,
+      });
+    } finally {
+      flight.done();
+    }
+  }
+
+  interface Call {
+    secret: string; token: TokenRecord; grant: LlmGrant; ctx: ReturnType<TokenSessions['begin']>['ctx']; client: string; signal: AbortSignal;
+    setRewriter(r: SseRewriter): void;
+    cut(): string | undefined;
+  }
+
+  async function serve(req: IncomingMessage, res: ServerResponse, c: Call) {
+    const started = performance.now();
+    const method = req.method!;
+    const { grant, token } = c;
+    const target = normaliseTarget(req.url ?? '');
+    const path = target.ok ? target.path : (req.url ?? '').split('?')[0];
+    const hit = target.ok ? route(conn.flavor, method, target.path) : undefined;
+    const endpoint: Endpoint = hit?.endpoint ?? 'chat';
+    const dialect = hit?.dialect;
+    let early: Verdict | undefined;
+    if (!target.ok) early = deny('request.target', target.reason);
+    else if (!hit) early = deny('llm.endpoint', `${method} ${path} is not served on LLM connection "${name}" (served: ${served(conn.flavor).join(', ')})`);
+
+    // The body: read whole (it must be inspected), parsed, and described flavour-neutrally.
+    let body: Record<string, unknown> | undefined;
+    let call: LlmRequest | undefined;
+    if (!early && dialect) {
+      try {
+        const raw = await readBody(req, conn.max_inspect_bytes);
+        const json: unknown = JSON.parse(raw.toString('utf8'));
+        if (isObject(json)) body = json;
+        else early = deny('request.json', 'the request body must be a JSON object');
+      } catch (err) {
+        early = err instanceof BodyTooLarge ? deny('max_inspect_bytes', err.message) : deny('request.json', 'the request body is not valid JSON');
+        if (err instanceof BodyTooLarge) res.shouldKeepAlive = false;
+      }
+      if (body) call = dialect.parse(endpoint, body);
+    }
+
+    const ask: LlmAsk = { role: token.role, connection: name, endpoint, model: hit?.modelId ?? call?.model, tools: call?.tools ?? [] };
+    let notes: GuardNote[] = [];
+    let caps: Caps = { clamped: [] };
+    let clientWantsUsage = true;
+    if (call && body) {
+      const review = reviewPrompt(call, body, grant, denyRules.get(token.role) ?? [], services.guards);
+      Object.assign(ask, review.ask);
+      ({ notes, caps } = review);
+      if (call.stream) clientWantsUsage = dialect!.prepareStream(endpoint, body);
+    }
+    const budget = FREE.has(endpoint) ? undefined : budgetScope(grant, token, name);
+    if (budget) ask.budget = { spent: spent(services.store, budget), limit: budget.limit, per: budget.per, resetsAt: budget.resetsAt };
+
+    const prompt = call?.slots.map((s) => ({ role: s.role, text: s.get() })) ?? [];
+    const full = conn.audit_content === 'full';
+    const lastUser = [...prompt].reverse().find((p) => p.role === 'user')?.text;
+    const preview = full && lastUser ? ` "${lastUser.replace(/\s+/g, ' ').slice(0, PREVIEW)}${lastUser.length > PREVIEW ? '…' : ''}"` : '';
+    const targets: Target[] = [...(ask.model ? [{ kind: 'model' as const, name: ask.model, access: endpoint }] : []), ...ask.tools.map((t) => ({ kind: 'tool' as const, name: t, access: 'offer' }))];
+    const facts: Facts = {
+      protocol: 'llm', connection: name, effect: FREE.has(endpoint) ? 'read' : 'complete',
+      summary: `${method === 'GET' ? `${method} ${path}` : `${endpoint} ${ask.model ?? '(no model)'}`}${preview}`, targets,
+    };
+    const guardNotes = mergeNotes(notes);
+    const { verdict, record } = judge(services.audit, c.ctx, facts, () => early ?? decideLlm(ask, grant), {
+      endpoint, client: c.client,
+      ...(ask.model ? { model: ask.model } : {}),
+      ...(call ? { stream: call.stream, tools: ask.tools } : {}),
+      ...(call && full ? { prompt } : call ? { promptSha256: sha256(JSON.stringify(prompt)) } : {}),
+      ...(caps.clamped.length || caps.set ? { maxTokens: caps } : {}),
+      ...(guardNotes.length ? { guards: guardNotes } : {}),
+      ...(ask.budget ? { budget: { spent: ask.budget.spent, limit: ask.budget.limit, per: ask.budget.per } } : {}),
+    });
+    if (verdict.kind === 'deny') {
+      const status = verdict.rule === 'llm.endpoint' ? 404 : statusForRule(verdict.rule);
+      const retry: Record<string, string> = status === 429 && ask.budget?.resetsAt ? { 'retry-after': String(Math.max(1, Math.ceil((ask.budget.resetsAt - Date.now()) / 1000))) } : {};
+      return fail(res, status, verdict.rule, verdict.message, retry);
+    }
+    if (verdict.kind === 'hold') {
+      return fail(res, 403, 'approval.unavailable', `this request needs human approval (${verdict.reason}); approvals are not enabled in this build, so it is refused`);
+    }
+
+    const outcome = (data: Record<string, unknown>) =>
+      recordOutcome(services.audit, c.ctx, record?.seq, { protocol: 'llm', ms: Math.round(performance.now() - started), ...(ask.model ? { model: ask.model } : {}), ...data });
+    const headers = upstreamRequestHeaders(req.headers, { token: c.secret, upstreamHost: base.host, inject: conn.headers, clientAddress: c.client, drop: DROP_HEADERS });
+    headers['accept-encoding'] = 'identity';
+    const payload = body ? Buffer.from(JSON.stringify(body)) : undefined;
+    if (payload) { headers['content-length'] = String(payload.length); headers['content-type'] = 'application/json'; }
+    let upstream: IncomingMessage;
+    try {
+      upstream = await callUpstream({ url: base, path: upstreamLlmPath(base, path, target.ok ? target.query : null), method, headers, body: payload, timeoutMs: conn.timeout_ms, signal: c.signal }, agents, name);
+    } catch (err) {
+      const f = err instanceof UpstreamFailure ? err : new UpstreamFailure(502, (err as Error).message, 'upstream.error');
+      outcome({ status: f.status, error: c.cut() ? `cut: ${c.cut()}` : f.message });
+      if (!c.signal.aborted) fail(res, f.status, f.code, f.message);
+      return;
+    }
+
+    const status = upstream.statusCode ?? 502;
+    const type = String(upstream.headers['content-type'] ?? '');
+    /** Created only where a body is piped: its timer runs from construction. */
+    const idle = () => new IdleLimit(conn.timeout_ms, () => new UpstreamFailure(504, `the upstream of connection "${name}" stalled for ${conn.timeout_ms} ms`, 'upstream.timeout'));
+    const promptChars = prompt.reduce((n, p) => n + p.text.length, 0);
+    const made: TextRedactor[] = [];
+    const settle = (usage: Usage | undefined, completion: string, extra: Record<string, unknown> = {}) => {
+      const charged = usage ?? (FREE.has(endpoint) || status >= 400 ? undefined : { input: estimateTokens(promptChars), output: estimateTokens(completion.length), total: estimateTokens(promptChars) + estimateTokens(completion.length), estimated: true });
+      const total = budget && charged ? charge(services.store, budget, charged.total) : undefined;
+      const found = mergeNotes(made.flatMap((r) => r.notes()));
+      outcome({
+        status, ...(charged ? { usage: charged } : {}),
+        ...(completion ? (full ? { completion } : { completionSha256: sha256(completion) }) : {}),
+        ...(total !== undefined ? { budget: { spent: total, limit: budget!.limit } } : {}),
+        ...(found.length ? { guards: found } : {}), ...extra,
+      });
+    };
+
+    try {
+      if (status < 400 && dialect && /^text\/event-stream\b/i.test(type)) {
+        const handler = dialect.stream(endpoint, {
+          redacting: redacting(grant.guards),
+          redactor: () => { const r = services.guards.streamRedactor(grant.guards); if (r) made.push(r); return r; },
+          redact: (t) => services.guards.redact(t, grant.guards).text,
+          clientWantsUsage,
+        });
+        const rewriter = new SseRewriter(handler);
+        c.setRewriter(rewriter);
+        res.writeHead(status, scrubHeaders(clientResponseHeaders(upstream.headers, { length: true, encoding: true })));
+        res.flushHeaders();
+        try {
+          await pipeline(upstream, idle(), new CredentialScrubber(credentials), rewriter, res);
+        } catch (err) {
+          settle(handler.usage(), handler.text(), { error: c.cut() ? `cut: ${c.cut()}` : (err as Error).message });
+          if (!c.cut()) res.destroy();
+          return;
+        }
+        return settle(handler.usage(), handler.text());
+      }
+      const json = /^application\/(?:[\w.+-]*\+)?json\b/i.test(type);
+      if (status >= 400 || !json || !(dialect || endpoint === 'models')) {
+        // Upstream errors and anything else pass through (credentials scrubbed), with Gatehouse's framing.
+        res.writeHead(status, scrubHeaders(clientResponseHeaders(upstream.headers)));
+        await pipeline(upstream, idle(), new CredentialScrubber(credentials), res);
+        return settle(undefined, '', status >= 400 ? { upstreamError: true } : {});
+      }
+      let raw: Buffer;
+      try {
+        raw = await readBody(upstream, conn.max_inspect_bytes);
+      } catch (err) {
+        upstream.destroy();
+        if (!(err instanceof BodyTooLarge)) throw err;
+        settle(undefined, '', { error: 'response exceeds max_inspect_bytes' });
+        return fail(res, 502, 'max_inspect_bytes', `the upstream response exceeds max_inspect_bytes (${conn.max_inspect_bytes} bytes) and must be inspected; it was withheld`);
+      }
+      let doc: unknown;
+      try { doc = JSON.parse(raw.toString('utf8')); } catch {
+        settle(undefined, '', { error: 'upstream sent invalid JSON' });
+        return fail(res, 502, 'upstream.protocol', 'the upstream sent a response that is not valid JSON');
+      }
+      let usage: Usage | undefined;
+      let completion = '';
+      if (endpoint === 'models' && isObject(doc) && Array.isArray(doc.data)) {
+        doc.data = doc.data.filter((m) => isObject(m) && typeof m.id === 'string' && modelAllowed(grant, m.id));
+        if ('first_id' in doc) { doc.first_id = (doc.data as { id: string }[])[0]?.id ?? null; doc.last_id = (doc.data as { id: string }[]).at(-1)?.id ?? null; }
+      } else if (dialect) {
+        usage = dialect.usage(endpoint, doc);
+        const slots = dialect.completion(endpoint, doc);
+        if (redacting(grant.guards)) {
+          for (const s of slots) {
+            const r = services.guards.redact(s.get(), grant.guards);
+            if (r.notes.length) { s.set(r.text); made.push({ push: () => '', flush: () => '', notes: () => r.notes }); }
+          }
+        }
+        completion = slots.map((s) => s.get()).join('\n');
+      }
+      const out = scrubBuffer(Buffer.from(JSON.stringify(doc)), needles);
+      res.writeHead(status, { ...scrubHeaders(clientResponseHeaders(upstream.headers, { length: true, encoding: true })), 'content-length': String(out.length) });
+      res.end(out);
+      settle(usage, completion);
+    } catch (err) {
+      upstream.destroy();
+      if (!res.headersSent) fail(res, 502, 'upstream.error', (err as Error).message);
+      else if (!c.cut()) res.destroy();
+      settle(undefined, '', { error: c.cut() ? `cut: ${c.cut()}` : (err as Error).message });
+    }
+  }
+
+  const server = await startServer(conn.listen, handle, (err) => services.log(`llm ${name}: ${err.stack}`));
+  return {
+    name,
+    kind: 'llm',
+    address: server.address,
+    async close() {
+      sessions.closeAll('gateway shutting down');
+      await server.close();
+      agents.destroy();
+    },
+  };
+}

@@ -1,0 +1,94 @@
+// Which headers cross the gateway: hop-by-hop ones never do (RFC 9110 §7.6.1), agent credentials never reach the upstream.
+import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+
+/** Connection-specific headers: they describe one hop and are never forwarded. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'http2-settings']);
+
+/** Request headers the agent may not pass on: its credential, forwarding claims we set ourselves, and framing we recompute. */
+const AGENT_ONLY = new Set([
+  'host', 'authorization', 'x-api-key', 'cookie2', 'forwarded', 'x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host',
+  'x-forwarded-port', 'x-real-ip', 'expect', 'content-length',
+]);
+
+/** Headers named in Connection (`Connection: close, X-Foo`) are hop-by-hop too. */
+function connectionNamed(headers: IncomingHttpHeaders): Set<string> {
+  const named = new Set<string>();
+  const value = headers.connection;
+  for (const v of Array.isArray(value) ? value : value ? [value] : []) {
+    for (const name of v.split(',')) if (name.trim()) named.add(name.trim().toLowerCase());
+  }
+  return named;
+}
+
+const isHop = (name: string, named: Set<string>) => HOP_BY_HOP.has(name) || name.startsWith('proxy-') || named.has(name);
+
+export interface ForwardOptions {
+  /** The agent's Gatehouse token: any header carrying it is dropped, whatever its name. */
+  token: string;
+  /** Upstream `host[:port]`. */
+  upstreamHost: string;
+  /** Configured upstream headers (credentials): set last, so the agent cannot override them. */
+  inject: Record<string, string>;
+  clientAddress: string;
+  /** Further request headers to drop (lower-case), e.g. provider org/project selectors. */
+  drop?: readonly string[];
+}
+
+/** The headers sent upstream for an agent's request. */
+export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, opts: ForwardOptions): OutgoingHttpHeaders {
+  const named = connectionNamed(incoming);
+  const drop = new Set(opts.drop ?? []);
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined || isHop(name, named) || AGENT_ONLY.has(name) || drop.has(name) || name.startsWith('x-gatehouse-')) continue;
+    if ((Array.isArray(value) ? value : [value]).some((v) => v.includes(opts.token))) continue;
+    out[name] = value;
+  }
+  const inject = Object.fromEntries(Object.entries(opts.inject).map(([k, v]) => [k.toLowerCase(), v]));
+  Object.assign(out, inject);
+  out.host = opts.upstreamHost;
+  // The agent is untrusted: forwarding claims are replaced, never appended to.
+  out['x-forwarded-for'] = opts.clientAddress;
+  out['x-forwarded-proto'] = 'http';
+  if (incoming.host) out['x-forwarded-host'] = incoming.host;
+  return out;
+}
+
+/** The upstream's response headers as the agent receives them. `bodyChanged` drops framing that no longer holds. */
+export function clientResponseHeaders(upstream: IncomingHttpHeaders, bodyChanged: { length?: boolean; encoding?: boolean } = {}): OutgoingHttpHeaders {
+  const named = connectionNamed(upstream);
+  const out: OutgoingHttpHeaders = {};
+  for (const [name, value] of Object.entries(upstream)) {
+    if (value === undefined || isHop(name, named)) continue;
+    if (bodyChanged.length && name === 'content-length') continue;
+    if (bodyChanged.encoding && name === 'content-encoding') continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+/** Header names whose configured values are credentials: scrubbed if an upstream ever echoes them back. */
+const CREDENTIAL_HEADER = /authorization|api[-_]?key|token|secret|cookie|auth|password/i;
+
+/** The credential strings in configured upstream headers (the full value and, for `Bearer x`, the `x`). */
+export function credentialValues(headers: Record<string, string>): string[] {
+  const values = new Set<string>();
+  for (const [name, value] of Object.entries(headers)) {
+    if (!CREDENTIAL_HEADER.test(name)) continue;
+    for (const v of [value, value.split(/\s+/).at(-1) ?? '']) if (v.length >= 8) values.add(v);
+  }
+  return [...values].sort((a, b) => b.length - a.length);
+}
+
+/**
+ * A redirect to the upstream itself is pointed back at the gateway (as a reverse proxy must), so an agent's client never
+ * follows it around Gatehouse to the upstream's address.
+ */
+export function rewriteLocation(headers: OutgoingHttpHeaders, upstream: URL, gatewayHost: string | undefined) {
+  const location = headers.location;
+  if (typeof location !== 'string' || !gatewayHost) return;
+  const prefix = upstream.origin + upstream.pathname.replace(/\/$/, '');
+  if (location === prefix || location.startsWith(prefix + '/') || location.startsWith(prefix + '?')) {
+    headers.location = `http://${gatewayHost}${location.slice(prefix.length) || '/'}`;
+  }
+}

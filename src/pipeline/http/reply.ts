@@ -1,0 +1,47 @@
+// Gatehouse's own HTTP answers (refusals, upstream failures) and bounded body reads.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+
+/** Sends a JSON answer; if the response already started (a stream), the only honest signal left is cutting it. */
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(Buffer.byteLength(text)),
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  res.end(text);
+}
+
+export class BodyTooLarge extends Error {
+  constructor(readonly limit: number) {
+    super(`the body exceeds max_inspect_bytes (${limit} bytes), the most Gatehouse inspects`);
+  }
+}
+
+/** Reads a whole body, refusing more than `limit` bytes (checked against Content-Length first, then as bytes arrive). */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) throw new BodyTooLarge(limit);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new BodyTooLarge(limit);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+/** Status for a refusal rule: the adapters share one mapping so the same refusal reads the same everywhere. */
+export function statusForRule(rule: string): number {
+  if (rule === 'unknown' || rule.startsWith('request.')) return 400;
+  if (rule === 'audit.unavailable' || rule === 'session.unavailable') return 503;
+  if (rule.endsWith('.rate') || rule === 'llm.budget.window') return 429;
+  if (rule === 'max_inspect_bytes') return 413;
+  return 403;
+}

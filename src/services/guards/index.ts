@@ -1,0 +1,7 @@
+// The guards' public API: detectors, masking, stream redaction, JSON masking, prompt-injection scanning. Findings only — never verdicts.
+export { detect } from './detectors.ts';
+export { maskValue, redact } from './mask.ts';
+export { createStreamRedactor, type StreamRedactor } from './stream.ts';
+export { maskJson, parseJsonPath } from './json.ts';
+export { scanInjection, type InjectionScan } from './injection/scan.ts';
+export { ALL_TYPES, PII, PII_TYPES, SECRETS, SECRET_TYPES, type DetectorType, type Finding } from './types.ts';

@@ -1,0 +1,239 @@
+// Curated injection rules: named, weighted regexes over normalised text. Each rule is one feature of the classifier; its
+// weight here is the prior the training starts from and is pulled back to, so a rule rare in the data keeps its meaning.
+import type { Source } from './classifier.ts';
+import { isWordChar } from './features.ts';
+import type { Normalized } from './normalize.ts';
+
+export interface Rule {
+  name: string;
+  /** Prior log-odds contribution when the rule matches. */
+  weight: number;
+  /** Matched against the lower-cased text — a regex without the `i` flag runs several times faster — unless `cased`. */
+  pattern: RegExp;
+  cased?: boolean;
+  /** Only evaluated for text from this source. */
+  source?: Source;
+  /**
+   * Words one of which every match contains (as a whole word): the regex only runs when the text has one. Scanning
+   * for a word set is far cheaper than running two dozen regexes over code and logs. Absent: the rule always runs.
+   */
+  triggers?: readonly string[];
+}
+
+const IGNORE_WORDS = ['ignore', 'disregard', 'forget', 'skip', 'override', 'bypass', 'neglect', 'abandon', 'discard', 'drop', 'erase', 'nevermind'];
+const VERBS_IGNORE = `(?:${IGNORE_WORDS.join('|')}|never mind)`;
+const QUALIFIERS = String.raw`(?:previous|prior|above|preceding|earlier|foregoing|following|all|any|every|your|these|those|initial|original|system|safety|old|my)`;
+const INSTRUCTIONS = String.raw`(?:instructions?|prompts?|directions?|directives?|rules|guidelines|commands|programming|constraints|restrictions|polic(?:y|ies)|training|regulations|guardrails)`;
+const LEAK_WORDS = ['show', 'reveal', 'print', 'output', 'display', 'repeat', 'tell', 'give', 'share', 'leak', 'dump', 'disclose', 'spell', 'write', 'list', 'return', 'provide', 'relay', 'recite', 'echo', 'copy'];
+const LEAK_VERBS = String.raw`(?:${LEAK_WORDS.join('|')}|what(?:'s|\s+is|\s+are|\s+were))`;
+const AI = String.raw`(?:ai|a\.i\.|assistant|llm|language model|chat ?bot|bot|model|gpt|chatgpt|claude|copilot|automated (?:screening )?systems?)`;
+
+export const RULES: readonly Rule[] = [
+  {
+    name: 'ignore-previous-instructions',
+    weight: 3,
+    pattern: new RegExp(String.raw`\b${VERBS_IGNORE}\b[^.!?\n]{0,40}?\b${QUALIFIERS}\b[^.!?\n]{0,30}?\b${INSTRUCTIONS}\b`),
+    triggers: [...IGNORE_WORDS, 'never'],
+  },
+  {
+    name: 'ignore-the-rest',
+    weight: 1.5,
+    pattern: new RegExp(String.raw`\b${VERBS_IGNORE}\s+(?:the\s+)?(?:rest|remainder|content|contents)\s+of\s+(?:this|the)\b|\b${VERBS_IGNORE}\s+(?:everything|anything)\s+(?:above|before|else)\b`),
+    triggers: [...IGNORE_WORDS, 'never'],
+  },
+  {
+    name: 'instructions-revoked',
+    weight: 2.5,
+    pattern: /\b(?:previous|prior|above|earlier|old|original)\s+(?:instructions?|directions?|prompts?|rules)\s+(?:are|were|is|have been)\s+(?:now\s+)?(?:false|void|invalid|cancell?ed|obsolete|null|wrong|revoked|lifted|removed|suspended)/,
+    triggers: ['previous', 'prior', 'above', 'earlier', 'old', 'original'],
+  },
+  {
+    name: 'new-instructions',
+    weight: 2,
+    pattern: /\b(?:new|updated|revised|real|actual|secret|hidden|additional|override)\s+(?:instructions?|directives?|orders|system prompt|task)\s*(?:[:!]|are\b|follow\b)|\b(?:important|urgent|critical)\s+(?:update|instructions?|notice)\s*[:!]/,
+    triggers: ['new', 'updated', 'revised', 'real', 'actual', 'secret', 'hidden', 'additional', 'override', 'important', 'urgent', 'critical'],
+  },
+  {
+    name: 'you-are-now',
+    weight: 2,
+    pattern: /\byou\s+(?:are|will\s+be|have\s+become)\s+now\b|\bfrom\s+now\s+on,?\s+(?:you|your)\b|\b(?:you're|you\s+are)\s+now\s+(?:a|an|in|the|going|my|called|named|free|no\s+longer|unrestricted|unfiltered)\b|\byou\s+are\s+no\s+longer\s+(?:an?\s+)?(?:ai|assistant|bound|chatgpt|restricted)\b/,
+    triggers: ['you', "you're", 'from'],
+  },
+  {
+    name: 'system-prompt-leak',
+    weight: 2.5,
+    pattern: new RegExp(String.raw`\b${LEAK_VERBS}\b[^.!?\n]{0,40}?\b(?:your|its|initial|original|hidden|secret|full|entire|above|previous|starting|system|pre)\s*(?:(?:system|initial|original|hidden|secret|starting|full|entire|previous|above)\s+)*(?:prompt|instructions|system\s+message|configuration|directives|pre-?prompt|initiali[sz]ation)\b|\bwhat\s+(?:were|are|have)\s+you\s+(?:been\s+)?(?:told|instructed|programmed)\b|\bbefore\s+(?:this|our)\s+conversation\s+(?:started|began)\b`),
+    triggers: [...LEAK_WORDS, 'what', "what's", 'before'],
+  },
+  {
+    name: 'prompt-echo',
+    weight: 2,
+    pattern: /\b(?:repeat|print|output|copy|return|spell check)\s+(?:the\s+)?(?:text|words|everything|all|content|previous instructions)\s+(?:above|before|so far)?|\bsystem_?prompt\b|<\s*system_prompt\s*>|\binitiali[sz]ation string\b|\b(?:start|begin)\s+your\s+(?:answer|reply|response)\s+with\s+['"“]?(?:my|the)\s+instructions/,
+    triggers: ['repeat', 'print', 'output', 'copy', 'return', 'spell', 'system', 'systemprompt', 'initialization', 'initialisation', 'start', 'begin'],
+  },
+  {
+    name: 'dan-persona',
+    weight: 3,
+    pattern: /\b(?:DAN|STAN|DUDE|AIM|AntiGPT|BetterDAN|BasedGPT|DevMode)\b|\b[Dd]o [Aa]nything [Nn]ow\b/,
+    cased: true,
+    triggers: ['dan', 'stan', 'dude', 'aim', 'antigpt', 'betterdan', 'basedgpt', 'devmode', 'anything'],
+  },
+  {
+    name: 'jailbreak-term',
+    weight: 1.5,
+    pattern: /\bjailbr(?:eak|oken)\b/,
+    triggers: ['jailbreak', 'jailbroken'],
+  },
+  {
+    name: 'developer-mode',
+    weight: 2,
+    pattern: /\b(?:developer|dev|debug|god|admin|sudo|maintenance|unrestricted|unfiltered|evil|opposite|chaos|jailbreak)\s+mode\b|\bsafe\s*mode\s*(?:off|disabled)\b/,
+    triggers: ['mode', 'safe', 'safemode'],
+  },
+  {
+    name: 'no-restrictions',
+    weight: 1.5,
+    pattern: /\b(?:no|without|free (?:of|from)|not bound by|not restricted by|break(?:s|ing)? free (?:of|from)|broken free of|not (?:have to |need to )?(?:follow|abide by|obey|adhere to)|bypass(?:es|ing)?)\b[^.!?\n]{0,30}?\b(?:restrictions?|filters?|filtering|censorship|limitations|rules|guidelines|polic(?:y|ies)|ethics|ethical|morals?|boundaries|constraints|safeguards|confines)\b/,
+    triggers: ['no', 'without', 'free', 'not', 'break', 'breaks', 'breaking', 'broken', 'bypass', 'bypasses', 'bypassing'],
+  },
+  {
+    name: 'amoral-persona',
+    weight: 1,
+    pattern: /\b(?:amoral|uncensored|unfiltered|unrestricted|unethical|immoral|no\s+morals?|without\s+(?:any\s+)?(?:morals?|ethics|remorse))\b/,
+    triggers: ['amoral', 'uncensored', 'unfiltered', 'unrestricted', 'unethical', 'immoral', 'no', 'without'],
+  },
+  {
+    name: 'never-refuse',
+    weight: 2.5,
+    pattern: /\b(?:never|not|don't|do not|cannot|can't|won't|will not|must not)\s+(?:ever\s+)?(?:refuse|decline|reject|say no|deny)\b|\bnever\s+(?:say|tell)\s+(?:me\s+)?(?:that\s+)?(?:you|it)\s+(?:can(?:'|no)?t|are unable|is unable)|\bwithout\s+(?:any\s+)?(?:warnings?|disclaimers?|apolog)|\b(?:always|must)\s+(?:answer|respond|comply|reply)\b[^.!?\n]{0,30}?\b(?:no matter|regardless|any|every|whatever)\b/,
+    triggers: ['never', 'not', "don't", 'do', 'cannot', "can't", "won't", 'will', 'must', 'without', 'always'],
+  },
+  {
+    name: 'role-play-jailbreak',
+    weight: 1.5,
+    pattern: new RegExp(String.raw`\b(?:pretend|act|roleplay|role-play|play the role of|behave|simulate)\s+(?:to be\s+|as\s+(?:if\s+)?(?:you\s+(?:are|were)\s+)?|like\s+)?(?:an?\s+)?(?:\w+\s+){0,3}?(?:${AI}|character|persona|entity|simulator|version of (?:yourself|chatgpt))\b|\bstay\s+in\s+character\b|\bbreak(?:ing)?\s+character\b`),
+    triggers: ['pretend', 'act', 'roleplay', 'role', 'play', 'behave', 'simulate', 'stay', 'break', 'breaking'],
+  },
+  {
+    name: 'dual-response',
+    weight: 2,
+    pattern: /\b(?:respond|answer|reply)\w*\s+(?:\w+\s+){0,4}?(?:in|with)\s+two\s+(?:different\s+|separate\s+)?(?:ways|responses|paragraphs|styles|manners)\b|\btwo\s+(?:different\s+|separate\s+)?responses\b|\[(?:🔒|🔓|gpt|classic|jailbreak)[^\]]{0,12}\]/,
+  },
+  {
+    name: 'output-hijack',
+    weight: 1.5,
+    pattern: /\b(?:just|only|instead|exactly|verbatim)\s+(?:print|say|output|write|reply|respond)\b|\b(?:print|say|output)\s+(?:only|exactly|just|verbatim)\b|\bstop everything\b/,
+    triggers: ['just', 'only', 'instead', 'exactly', 'verbatim', 'print', 'say', 'output', 'stop'],
+  },
+  {
+    name: 'fake-role-markers',
+    weight: 1.5,
+    pattern: /(?:^|\n)\s*(?:system|assistant|user|human)\s*:\s|\[(?:system|inst|\/inst)\]|<\|?(?:im_start|im_end|system|endoftext)\|?>|<<sys>>|###\s*(?:system|instruction|new instructions)|--\s*core instruction|\[rest-of-document\]|<?\bend of (?:session|prompt|document|instructions)\b>?/,
+  },
+  {
+    name: 'addressed-to-ai',
+    weight: 2,
+    pattern: new RegExp(String.raw`\b(?:note|message|instructions?|attention)\s+(?:to|for)\s+(?:the\s+|any\s+)?${AI}\b|\bif\s+you\s+are\s+(?:an?\s+)?(?:${AI}|automated)\b|\b${AI}s?\s+(?:reading|processing|summari[sz]ing|analy[sz]ing|evaluating)\s+this\b`),
+    triggers: ['note', 'message', 'instruction', 'instructions', 'attention', 'if', 'reading', 'processing', 'summarizing', 'summarising', 'analyzing', 'analysing', 'evaluating'],
+  },
+  {
+    name: 'response-manipulation',
+    weight: 1.5,
+    pattern: /\b(?:in|to|into|throughout)\s+your\s+(?:response|reply|answer|output|summary)\b|\byour\s+(?:response|reply|answer|output)\s+(?:should|must|needs? to|has to)\b|\b(?:begin|start|end|conclude|preface|modify|enhance|augment)\s+your\s+(?:response|reply|answer)\b|\b(?:respond|reply|answer)\s+(?:only\s+)?(?:in|using)\s+(?:reverse|backwards?|base64|emojis?)\b|\bwrite\s+your\s+(?:reply|response|answer)\b/,
+    triggers: ['your', 'respond', 'reply', 'answer'],
+  },
+  {
+    name: 'reply-in-language',
+    weight: 1,
+    pattern: /\b(?:[Rr]espond|[Rr]eply|[Aa]nswer|[Ww]rite)\s+(?:only\s+)?in\s+[A-Z][a-z]+\b/,
+    cased: true, // the language is recognised by its capital: "reply in German"
+    triggers: ['respond', 'reply', 'answer', 'write'],
+  },
+  {
+    name: 'code-insertion',
+    weight: 1.5,
+    pattern: /\b(?:embed(?:ding)?|insert(?:ing)?|add(?:ing)?|include|incorporat(?:e|ing)|integrat(?:e|ing)|weav(?:e|ing)|woven|introduc(?:e|ing)|append(?:ing)?|inject(?:ing)?)\b[^.\n]{0,40}?\b(?:following|below|this|subsequent)\s+(?:code|snippet|script|section|link|url)\b/,
+    triggers: ['embed', 'embedding', 'insert', 'inserting', 'add', 'adding', 'include', 'incorporate', 'incorporating', 'integrate', 'integrating', 'weave', 'weaving', 'woven', 'introduce', 'introducing', 'append', 'appending', 'inject', 'injecting'],
+  },
+  {
+    name: 'exfiltration',
+    weight: 2.5,
+    pattern: /!\[[^\]]*\]\(https?:\/\/[^)\s]*[?&][^)\s]*=|\b(?:send|forward|email|post|upload|transmit|share)\s+(?:the\s+|all\s+|this\s+|your\s+|any\s+|their\s+)?(?:conversation|chat history|data|credentials|passwords?|api keys?|secrets|personal information|bank details|card details)\s+(?:to|with)\b/,
+  },
+  {
+    // A request standing on its own line: normal from a user, but a document does not ask its reader to write, list or
+    // recommend something. Neutral by prior; the classifier learns how much it means.
+    name: 'standalone-request',
+    weight: 0,
+    source: 'document',
+    pattern: /^\s*(?:please\s+)?(?:write|provide|give|list|tell|recommend|suggest|analy[sz]e|summari[sz]e|translate|explain|describe|create|generate|compose|draft|find|calculate|classify|identify|share|can you|could you|would you)\b[^\n]{0,200}$/m,
+  },
+  {
+    // Over-defence guard: one short question about a term ("Explain what a system prompt is", "What does jailbreak
+    // mean?") talks about injections without attempting one. Anchored to the whole text, so it cannot be prepended.
+    name: 'question-about-term',
+    weight: -2.5,
+    pattern: /^(?![^\n]*\b(?:your|yourself|above|previous|prior|earlier|instead)\b)\s*(?:(?:can|could|would) you\s+)?(?:please\s+)?(?:explain|describe|define|tell me|what|how|why)\b[^\n.!?]{0,100}[.?!]?\s*$/,
+  },
+];
+
+/** Obfuscation found while normalising: not an injection by itself, but rarely innocent in a prompt. */
+export const SIGNAL_WEIGHTS: Record<string, number> = {
+  'invisible-characters': 2,
+  homoglyphs: 2,
+  'encoded-payload': 1,
+  leetspeak: 1,
+};
+
+/** Prior weight of every named rule and signal. */
+export const PRIOR_WEIGHTS: Record<string, number> = {
+  ...Object.fromEntries(RULES.map((r) => [r.name, r.weight])),
+  ...SIGNAL_WEIGHTS,
+};
+
+const ALL_RULES = RULES.map((r) => r.name);
+
+/** A local name for the import: called per character, and tsx turns imported bindings into getters. */
+const isWord = isWordChar;
+
+/** The whole words of a lower-cased text (letters, digits, apostrophes), for the rules' trigger test. */
+export function wordsOf(lower: string): Set<string> {
+  const words = new Set<string>();
+  for (let i = 0; i < lower.length; i++) {
+    if (!isWord(lower, i)) continue;
+    const start = i;
+    while (i < lower.length && isWord(lower, i)) i++;
+    words.add(lower.slice(start, i));
+  }
+  return words;
+}
+
+/** Every word the rules spell out: leetspeak is only worth re-checking when folding produced one of them. */
+const RULE_VOCABULARY = new Set(RULES.flatMap((r) => r.pattern.source.toLowerCase().match(/[a-z]{3,}/g) ?? []));
+
+const triggered = (rule: Rule, words: Set<string>) => !rule.triggers || rule.triggers.some((w) => words.has(w));
+
+/**
+ * Names of the rules that match the normalised text (or only its leetspeak-folded form) from `source`, then the
+ * signals. `candidates` limits the rules tried: a line of a document can only match what the whole document matched.
+ */
+export function matchRules(n: Normalized, source: Source, candidates: readonly string[] = ALL_RULES): string[] {
+  const rules = RULES.filter((r) => (!r.source || r.source === source) && candidates.includes(r.name));
+  if (rules.length === 0) return [...n.signals];
+  const hits: string[] = [];
+  const lower = n.text.toLowerCase();
+  const words = wordsOf(lower);
+  const leetMatters = n.foldedWords.some((w) => RULE_VOCABULARY.has(w));
+  const foldedLower = leetMatters ? n.folded.toLowerCase() : lower;
+  const foldedWords = leetMatters ? wordsOf(foldedLower) : words;
+  let leet = false;
+  for (const rule of rules) {
+    if (triggered(rule, words) && rule.pattern.test(rule.cased ? n.text : lower)) {
+      hits.push(rule.name);
+    } else if (leetMatters && triggered(rule, foldedWords) && rule.pattern.test(rule.cased ? n.folded : foldedLower)) {
+      hits.push(rule.name);
+      leet = true;
+    }
+  }
+  return [...hits, ...n.signals, ...(leet ? ['leetspeak'] : [])];
+}
