@@ -42,7 +42,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const audit = new AuditLog(store);
   const tokens = new Tokens(store, new Set(Object.keys(config.roles)));
   const sessions = new Sessions(store, audit, tokens);
-  const approvals = new Approvals(store, audit, config.approvals);
+  const approvals = new Approvals(store, audit, config.approvals, secret);
   const consoleUrl = config.approvals.console_url ?? `http://${config.admin.listen}`;
   approvals.onChange((record) => { if (record.status === 'pending' && record.decisions.length === 0) void notifyWebhooks(config.approvals, consoleUrl, record, log); });
   const services: Services = { config, store, audit, tokens, sessions, approvals, throttle: new AuthThrottle(), secret, guards: createContentGuards(secret), log };

@@ -6,7 +6,7 @@ import { after, before, test } from 'node:test';
 import { startBillingApi, type BillingApi } from '../src/demo/upstreams/billing.ts';
 import { renderReplay } from '../src/cli/sessions.ts';
 import { TokenSessions } from '../src/pipeline/http/sessions.ts';
-import { auditRecords, gateway, send } from './helpers/gateway.ts';
+import { auditRecords, gateway, send, waitFor } from './helpers/gateway.ts';
 
 const BILLING_KEY = 'billing-upstream-key-7f3a9c';
 let billing: BillingApi;
@@ -212,13 +212,32 @@ test('a vector-store grant can allow only the search endpoint of one collection'
   }
 });
 
-test('approve rules fail closed: 403 saying approvals are not enabled', async () => {
-  const r = await send(gw.url('billing'), 'POST', '/refunds', auth(gw.mint('approver').token, { 'content-type': 'application/json' }), '{"amount":1}');
-  assert.equal(r.status, 403);
-  assert.equal(r.json.error.code, 'approval.unavailable');
-  assert.match(r.json.error.message, /needs human approval.*approvals are not enabled/);
-  const held = auditRecords(gw).filter((a) => a.kind === 'request' && a.verdict === 'hold');
-  assert.equal(held.at(-1)!.data.summary, 'POST /refunds');
+const alice = { name: 'alice', key: 'alice-approver-key-0123456789', roles: ['approver' as const] };
+
+/** The newest pending approval, once the held request has reached it. */
+const pendingApproval = () => waitFor(() => gw.services.approvals.list('pending')[0]);
+
+test('approve rules hold the request until a person decides; approved requests go through exactly as asked', async () => {
+  const token = gw.mint('approver').token;
+  const held = send(gw.url('billing'), 'POST', '/refunds', auth(token, { 'content-type': 'application/json' }), '{"amount":7}');
+  const pending = await pendingApproval();
+  assert.equal(pending.summary, 'POST /refunds');
+  assert.equal(pending.protocol, 'http');
+  gw.services.approvals.decide(pending.id, alice, 'approve', 'refund is fine');
+  const r = await held;
+  assert.equal(r.status, 201);
+  assert.equal(r.json.amount, 7, 'the body the agent sent is the body forwarded');
+  const kinds = auditRecords(gw).map((a) => a.kind);
+  assert.ok(kinds.includes('approval.forwarded'));
+
+  const denied = send(gw.url('billing'), 'POST', '/refunds', auth(token, { 'content-type': 'application/json' }), '{"amount":8}');
+  const second = await pendingApproval();
+  gw.services.approvals.decide(second.id, alice, 'deny', 'too many refunds today');
+  const d = await denied;
+  assert.equal(d.status, 403);
+  assert.equal(d.json.error.code, 'approval.denied');
+  assert.equal(d.json.error.approval, second.id);
+  assert.match(d.json.error.message, /denied by alice: too many refunds today/);
 });
 
 test('redirects to the upstream are pointed back at the gateway', async () => {

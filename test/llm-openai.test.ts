@@ -346,9 +346,19 @@ test('audit_content: digest keeps SHA-256 digests, not the words; credentials ar
   assert.ok(!all.includes(token), 'the Gatehouse token is never audited');
 });
 
-test('approve entries fail closed with a clear message', async () => {
-  const err = await refused(client('approver').chat.completions.create({ model: 'gpt-4o', messages: user('hi') }), 403, 'approval.unavailable');
-  assert.match(err.message, /needs human approval.*approvals are not enabled/);
+test('approve entries hold the call for a person: approved it completes, denied it fails with the reason', async () => {
+  const alice = { name: 'alice', key: 'alice-approver-key-0123456789', roles: ['approver' as const] };
+  const pending = () => waitFor(() => gw.services.approvals.list('pending')[0]);
+  const held = client('approver').chat.completions.create({ model: 'gpt-4o', messages: user('say: approved words') });
+  const first = await pending();
+  assert.equal(first.protocol, 'llm');
+  gw.services.approvals.decide(first.id, alice, 'approve');
+  const done = await held;
+  assert.match(String(done.choices[0].message.content), /approved words/);
+  const refusedCall = refused(client('approver').chat.completions.create({ model: 'gpt-4o', messages: user('hi') }), 403, 'approval.denied');
+  gw.services.approvals.decide((await pending()).id, alice, 'deny', 'not this model today');
+  const err = await refusedCall;
+  assert.match(err.message, /denied by alice: not this model today/);
 });
 
 test('account selectors are dropped; unknown endpoints are refused', async () => {

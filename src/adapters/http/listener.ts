@@ -1,10 +1,12 @@
 // The HTTP API listener (`kind: http`): token → normalised path → policy → audit → forward → mask, one request at a time.
+import { createHash } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import type { HttpConnection, HttpGrant } from '../../config/schema.ts';
 import { judge, recordOutcome } from '../../pipeline/enforce.ts';
 import type { Effect, Facts } from '../../pipeline/facts.ts';
 import type { GuardNote } from '../../pipeline/guards.ts';
+import { awaitApproval } from '../../pipeline/http/approval.ts';
 import { admit } from '../../pipeline/http/auth.ts';
 import { clientResponseHeaders, credentialValues, rewriteLocation, upstreamRequestHeaders } from '../../pipeline/http/hop.ts';
 import { BodyTooLarge, readBody, sendJson, statusForRule } from '../../pipeline/http/reply.ts';
@@ -15,6 +17,7 @@ import { normaliseTarget } from '../../pipeline/http/target.ts';
 import { callUpstream, IdleLimit, UpstreamFailure, upstreamAgents, upstreamPath } from '../../pipeline/http/upstream.ts';
 import { deny, type Verdict } from '../../pipeline/verdict.ts';
 import type { Listener, Services } from '../../services/services.ts';
+import type { TokenRecord } from '../../services/store/store.ts';
 import { decideHttp, needsBody, type HttpAsk } from './policy.ts';
 import { RateLimiter, parseRate } from './rate.ts';
 import { inspectResponse, mustInspect } from './respond.ts';
@@ -71,14 +74,14 @@ export async function startHttpListener(name: string, conn: HttpConnection, serv
     const local = new AbortController();
     res.once('close', () => { if (!res.writableFinished) local.abort(); });
     try {
-      await serve(req, res, { token: admission.secret, tokenId: token.id, role: token.role, grant, compiled, flight, client, signal: AbortSignal.any([flight.signal, local.signal]) });
+      await serve(req, res, { token: admission.secret, tokenId: token.id, record: token, role: token.role, grant, compiled, flight, client, signal: AbortSignal.any([flight.signal, local.signal]) });
     } finally {
       flight.done();
     }
   }
 
   interface Call {
-    token: string; tokenId: string; role: string; grant: HttpGrant; compiled: { compiled: CompiledGrant; rate?: RateLimiter };
+    token: string; tokenId: string; record: TokenRecord; role: string; grant: HttpGrant; compiled: { compiled: CompiledGrant; rate?: RateLimiter };
     flight: InFlight; client: string; signal: AbortSignal;
   }
 
@@ -137,7 +140,22 @@ export async function startHttpListener(name: string, conn: HttpConnection, serv
         status === 429 ? { 'retry-after': String(retryAfter) } : {});
     }
     if (verdict.kind === 'hold') {
-      return sendJson(res, 403, errorBody('approval.unavailable', `${method} ${path} needs human approval (${verdict.reason}); approvals are not enabled in this build, so it is refused`));
+      // The approval binds to this exact request, body included, so the body is read (bounded) before anyone decides.
+      if (!body && hasBody) {
+        try {
+          body = await readBody(req, conn.max_inspect_bytes);
+        } catch (err) {
+          if (!(err instanceof BodyTooLarge)) throw err;
+          res.shouldKeepAlive = false;
+          return sendJson(res, 413, errorBody('max_inspect_bytes', err.message));
+        }
+      }
+      const exact = `${facts.summary}\n${createHash('sha256').update(body ?? '').digest('hex')}`;
+      const proceed = await awaitApproval(services, { token: c.record, ctx: c.flight.ctx, protocol: 'http', summary: facts.summary, exact, reason: verdict.reason }, res, {
+        refuse: (status, code, message, extra) => sendJson(res, status, errorBody(code, message, extra)),
+        accepted: (id, message) => sendJson(res, 202, { status: 'pending_approval', approval: id, message: `Gatehouse: ${message}` }),
+      });
+      if (!proceed) return;
     }
     const outcome = (data: Record<string, unknown>) =>
       recordOutcome(services.audit, c.flight.ctx, record?.seq, { protocol: 'http', ms: Math.round(performance.now() - started), ...data });

@@ -7,6 +7,7 @@ import type { LlmConnection, LlmGrant } from '../../config/schema.ts';
 import { judge, recordOutcome } from '../../pipeline/enforce.ts';
 import type { Facts, Target } from '../../pipeline/facts.ts';
 import { mergeNotes, redacting, type GuardNote, type TextRedactor } from '../../pipeline/guards.ts';
+import { awaitApproval } from '../../pipeline/http/approval.ts';
 import { admit } from '../../pipeline/http/auth.ts';
 import { clientResponseHeaders, credentialValues, upstreamRequestHeaders } from '../../pipeline/http/hop.ts';
 import { BodyTooLarge, readBody, sendJson, statusForRule } from '../../pipeline/http/reply.ts';
@@ -173,7 +174,12 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
       return fail(res, status, verdict.rule, verdict.message, retry);
     }
     if (verdict.kind === 'hold') {
-      return fail(res, 403, 'approval.unavailable', `this request needs human approval (${verdict.reason}); approvals are not enabled in this build, so it is refused`);
+      const exact = `${method} ${path}\n${sha256(JSON.stringify(body ?? null))}`;
+      const proceed = await awaitApproval(services, { token, ctx: c.ctx, protocol: 'llm', summary: facts.summary, exact, reason: verdict.reason }, res, {
+        refuse: (status, code, message, extra) => sendJson(res, status, { ...errorOf(status, code, message), ...extra }),
+        accepted: (id, message) => sendJson(res, 202, { status: 'pending_approval', approval: id, message: `Gatehouse: ${message}` }),
+      });
+      if (!proceed) return;
     }
 
     const outcome = (data: Record<string, unknown>) =>

@@ -23,7 +23,6 @@ import {
 } from './codec/backend.ts';
 import { ResultShaper, type MaskIndex } from './results.ts';
 import type { Outcome } from '../../services/approvals/approvals.ts';
-import { redact } from '../../services/guards/index.ts';
 import type { TokenRecord } from '../../services/store/store.ts';
 
 /** Fails to parse upstream on purpose: the upstream then behaves exactly as after any failed statement. */
@@ -218,11 +217,11 @@ export class PostgresSession {
   private settle(verdict: Verdict, exact: string, forward: (o: Obligations) => Buffer[], refuse: (r: Refusal) => Buffer[]): Step {
     if (verdict.kind === 'allow') return forward(verdict.obligations);
     if (verdict.kind === 'deny') return refuse(verdict);
-    const { approvals, secret } = this.d.services;
+    const { approvals } = this.d.services;
     const { ctx, token } = this.d;
     const request = {
       token, connection: ctx.connection, protocol: 'postgres', sessionId: ctx.sessionId, runId: ctx.who.runId, step: ctx.who.step,
-      summary: redact(exact, { strategy: 'partial', key: secret }).text, exact, reason: verdict.reason,
+      summary: exact, exact, reason: verdict.reason,
     };
     if (approvals.consume(request)) return forward(verdict.obligations);
     const { record, outcome } = approvals.hold(request);

@@ -3,6 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { parseDuration } from '../../config/duration.ts';
 import type { AdminKey, ApprovalsConfig } from '../../config/schema.ts';
 import type { AuditLog } from '../audit/log.ts';
+import { redact } from '../guards/index.ts';
 import type { ApprovalRecord, ApprovalStatus, Store, TokenRecord } from '../store/store.ts';
 
 export interface HoldRequest {
@@ -40,7 +41,8 @@ export class Approvals {
   private readonly listeners = new Set<ApprovalListener>();
   private readonly timeoutMs: number;
 
-  constructor(private readonly store: Store, private readonly audit: AuditLog, readonly config: ApprovalsConfig) {
+  /** `secret` keys the pseudonyms in summaries: approvers see the request with PII and secrets partially masked. */
+  constructor(private readonly store: Store, private readonly audit: AuditLog, readonly config: ApprovalsConfig, private readonly secret: Buffer) {
     this.timeoutMs = parseDuration(config.timeout) * 1000;
     // Requests a previous process held can never be forwarded by this one: they fail, visibly.
     for (const failed of store.failPendingApprovals(Date.now())) {
@@ -83,7 +85,7 @@ export class Approvals {
       connection: req.connection,
       protocol: req.protocol,
       sessionId: req.sessionId,
-      summary: req.summary,
+      summary: redact(req.summary, { strategy: 'partial', key: this.secret }).text,
       reason: req.reason,
       fingerprint: fingerprint(req.token.id, req.connection, req.exact),
       mode,
