@@ -1,19 +1,18 @@
-// The admin API on admin.listen: tokens, sessions, audit — bearer admin key, JSON, described by openapi.ts.
-import { createHash, timingSafeEqual } from 'node:crypto';
+// The admin API and web console on admin.listen: tokens, sessions, approvals, audit — admin key or console session, JSON, described by openapi.ts.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { splitHostPort } from '../config/address.ts';
 import { parseDuration } from '../config/duration.ts';
-import type { AdminKey } from '../config/schema.ts';
 import { ApprovalError } from '../services/approvals/approvals.ts';
 import { verifyAudit } from '../services/audit/log.ts';
 import type { Listener, Services } from '../services/services.ts';
 import type { ApprovalStatus, TokenRecord } from '../services/store/store.ts';
+import { createConsole, type ConsoleOptions } from './console/console.ts';
+import { setSecurityHeaders } from './console/headers.ts';
 import { HttpError, readJson, router, sendJson } from './http.ts';
 import { openapi } from './openapi.ts';
 
 const approvalStatuses = new Set<string>(['pending', 'approved', 'denied', 'expired', 'withdrawn', 'failed', 'used']);
-const digest = (s: string) => createHash('sha256').update(s).digest();
 
 /** Public view of a token: never the hash or verifier. */
 export const tokenView = (t: TokenRecord, now = Date.now()) => ({
@@ -22,20 +21,12 @@ export const tokenView = (t: TokenRecord, now = Date.now()) => ({
   status: t.revokedAt !== null ? 'revoked' : t.expiresAt <= now ? 'expired' : 'active',
 });
 
-export function authenticateAdmin(keys: AdminKey[], req: IncomingMessage, ...roles: ('admin' | 'approver')[]): AdminKey {
-  const header = req.headers.authorization ?? '';
-  const presented = header.startsWith('Bearer ') ? header.slice(7) : '';
-  // Compare digests so every comparison takes the same time whatever the key lengths.
-  const match = presented && keys.find((k) => timingSafeEqual(digest(k.key), digest(presented)));
-  if (!match) throw new HttpError(401, 'missing or invalid admin key (Authorization: Bearer <admin key>)');
-  const wanted: ('admin' | 'approver')[] = roles.length ? roles : ['admin'];
-  if (!wanted.some((r) => match.roles.includes(r))) throw new HttpError(403, `admin key "${match.name}" lacks the ${wanted.join(' or ')} role`);
-  return match;
-}
-
-export async function startAdmin(services: Services, listeners: Listener[]) {
+export async function startAdmin(services: Services, listeners: Listener[], opts: ConsoleOptions = {}) {
   const { config, tokens, store, audit } = services;
-  const auth = (req: IncomingMessage) => authenticateAdmin(config.admin.keys, req);
+  const web = createConsole(services, listeners, opts);
+  /** Bearer key (CLI) or console session (browser, with CSRF checks on state changes): see auth.ts. */
+  const auth = (req: IncomingMessage) => web.auth.authenticate(req).key;
+  const authApprover = (req: IncomingMessage) => web.auth.authenticate(req, 'admin', 'approver').key;
   const intParam = (url: URL, name: string, fallback: number) => {
     const v = url.searchParams.get(name);
     if (v === null) return fallback;
@@ -45,6 +36,7 @@ export async function startAdmin(services: Services, listeners: Listener[]) {
   };
 
   const route = router({
+    ...web.routes,
     'GET /v1/health': (_req, res) => sendJson(res, 200, { ok: true, listeners: listeners.map((l) => ({ name: l.name, kind: l.kind, address: l.address })) }),
     'GET /v1/openapi.json': (_req, res) => sendJson(res, 200, openapi),
     'POST /v1/tokens': async (req, res) => {
@@ -98,13 +90,13 @@ export async function startAdmin(services: Services, listeners: Listener[]) {
       sendJson(res, 200, { session, events: store.readAudit(0, intParam(url, 'limit', 10_000), id) });
     },
     'GET /v1/approvals': (req, res, _p, url) => {
-      authenticateAdmin(config.admin.keys, req, 'admin', 'approver');
+      authApprover(req);
       const status = url.searchParams.get('status') ?? 'pending';
       if (!approvalStatuses.has(status) && status !== 'all') throw new HttpError(400, `unknown status "${status}"`);
       sendJson(res, 200, { approvals: services.approvals.list(status === 'all' ? undefined : (status as ApprovalStatus), intParam(url, 'limit', 200)) });
     },
     'GET /v1/approvals/{id}': (req, res, { id }) => {
-      authenticateAdmin(config.admin.keys, req, 'admin', 'approver');
+      authApprover(req);
       const record = services.approvals.get(id);
       if (!record) throw new HttpError(404, `no approval request ${id}`);
       sendJson(res, 200, record);
@@ -122,7 +114,7 @@ export async function startAdmin(services: Services, listeners: Listener[]) {
   });
 
   async function decide(req: IncomingMessage, res: ServerResponse, id: string, decision: 'approve' | 'deny') {
-    const approver = authenticateAdmin(config.admin.keys, req, 'approver');
+    const approver = web.auth.authenticate(req, 'approver').key;
     const body = await readJson(req);
     const reason = typeof body.reason === 'string' ? body.reason : undefined;
     let windowSeconds: number | undefined;
@@ -141,11 +133,14 @@ export async function startAdmin(services: Services, listeners: Listener[]) {
 
   const server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://admin');
+    setSecurityHeaders(res);
     try {
+      if (!url.pathname.startsWith('/v1/') && (req.method === 'GET' || req.method === 'HEAD') && (await web.assets.serve(req, res, url.pathname))) return;
       const { handler, params } = route(req, url);
       await handler(req, res, params, url);
     } catch (err) {
-      if (err instanceof HttpError) sendJson(res, err.status, { error: err.message });
+      if (res.headersSent) res.destroy();
+      else if (err instanceof HttpError) sendJson(res, err.status, { error: err.message });
       else {
         services.log(`admin API error: ${(err as Error).stack}`);
         sendJson(res, 500, { error: 'internal error' });
@@ -154,12 +149,16 @@ export async function startAdmin(services: Services, listeners: Listener[]) {
   });
   const [host, port] = splitHostPort(config.admin.listen);
   await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
+    server.once('error', (err) => { web.close(); reject(err); });
     server.listen(port, host, () => resolve());
   });
   const address = server.address() as AddressInfo;
   return {
     url: `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`,
-    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()); }),
+    close: () => new Promise<void>((resolve) => {
+      web.close();
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
   };
 }

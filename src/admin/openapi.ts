@@ -7,11 +7,32 @@ const errors = { 400: error, 401: error, 403: error, 404: error };
 
 export const openapi = {
   openapi: '3.1.0',
-  info: { title: 'Gatehouse admin API', version: '1', description: 'Tokens, sessions and the audit trail of a Gatehouse gateway. Every endpoint except health and this document requires `Authorization: Bearer <admin key>`.' },
+  info: {
+    title: 'Gatehouse admin API', version: '1',
+    description: 'Tokens, sessions, approvals and the audit trail of a Gatehouse gateway. Every endpoint except health, console sign-in and this document requires `Authorization: Bearer <admin key>`, '
+      + 'or the web console\'s session cookie (from `POST /v1/console/login`); with the cookie, every state change must also carry the session\'s CSRF token in `X-CSRF-Token` and come from the console\'s own origin.',
+  },
   components: {
-    securitySchemes: { adminKey: { type: 'http', scheme: 'bearer' } },
+    securitySchemes: {
+      adminKey: { type: 'http', scheme: 'bearer' },
+      consoleSession: { type: 'apiKey', in: 'cookie', name: 'gatehouse_session', description: '`__Host-gatehouse_session` when the console is served over https. State changes also need `X-CSRF-Token`.' },
+    },
     schemas: {
       Error: { type: 'object', properties: { error: { type: 'string' } }, required: ['error'] },
+      Me: {
+        type: 'object',
+        properties: { name: { type: 'string' }, roles: { type: 'array', items: { enum: ['admin', 'approver'] } }, csrf: { type: 'string', description: 'send as X-CSRF-Token with state changes' }, expiresAt: { type: 'integer' }, secure: { type: 'boolean' } },
+      },
+      Decision: {
+        type: 'object',
+        properties: {
+          seq: { type: 'integer' }, ts: { type: 'integer' }, source: { enum: ['request', 'auth'] }, verdict: { enum: ['allowed', 'refused', 'masked', 'held'] },
+          summary: { type: 'string' }, detail: { type: ['string', 'null'] }, maskedColumns: { type: 'array', items: { type: 'string' } }, rule: { type: ['string', 'null'] }, label: { type: ['string', 'null'] }, role: { type: ['string', 'null'] },
+          runId: { type: ['string', 'null'] }, sessionId: { type: ['string', 'null'] }, tokenId: { type: ['string', 'null'] }, connection: { type: ['string', 'null'] },
+          approval: { type: 'object', properties: { id: { type: 'string' }, status: { type: 'string' }, by: { type: 'string' } } },
+          outcome: { type: 'object', properties: { ms: { type: 'number' }, rows: { type: 'integer' }, error: { type: 'string' }, masked: { type: 'integer' } } },
+        },
+      },
       Token: {
         type: 'object',
         properties: {
@@ -35,7 +56,7 @@ export const openapi = {
       },
     },
   },
-  security: [{ adminKey: [] }],
+  security: [{ adminKey: [] }, { consoleSession: [] }],
   paths: {
     '/v1/health': { get: { summary: 'Liveness and listeners', security: [], responses: { 200: { description: 'ok' } } } },
     '/v1/tokens': {
@@ -64,6 +85,46 @@ export const openapi = {
         summary: 'Audit records after a sequence number',
         parameters: ['after', 'limit', 'session'].map((name) => ({ name, in: 'query', schema: { type: 'string' } })),
         responses: { 200: { description: 'records', ...json({ type: 'object', properties: { records: { type: 'array', items: ref('AuditRecord') } } }) }, ...errors },
+      },
+    },
+    '/v1/console/login': {
+      post: {
+        summary: 'Sign the web console in with an admin key; sets the session cookie (HttpOnly, SameSite=Strict, Path=/, Secure over https)',
+        security: [],
+        requestBody: json({ type: 'object', required: ['key'], properties: { key: { type: 'string' } } }),
+        responses: { 200: { description: 'signed in', ...json(ref('Me')) }, 401: error, 403: error, 429: error },
+      },
+    },
+    '/v1/console/logout': {
+      post: { summary: 'End the console session (needs X-CSRF-Token)', security: [{ consoleSession: [] }], responses: { 200: { description: 'signed out' }, ...errors } },
+    },
+    '/v1/console/session': {
+      get: { summary: 'Who is signed in, and the session\'s CSRF token', responses: { 200: { description: 'the session', ...json(ref('Me')) }, ...errors } },
+    },
+    '/v1/events': {
+      get: {
+        summary: 'Live server-sent events: `approval` (an ApprovalRecord changed), and for admins `audit` (a committed AuditRecord) and `decision` (a Decision created or updated). A comment line is sent as a heartbeat.',
+        responses: { 200: { description: 'an event stream', content: { 'text/event-stream': { schema: { type: 'string' } } } }, ...errors },
+      },
+    },
+    '/v1/decisions': {
+      get: {
+        summary: 'Recent decisions (allowed, refused, masked, held), newest first',
+        parameters: [{ name: 'limit', in: 'query', schema: { type: 'integer' } }],
+        responses: { 200: { description: 'decisions', ...json({ type: 'object', properties: { decisions: { type: 'array', items: ref('Decision') } } }) }, ...errors },
+      },
+    },
+    '/v1/sessions/{id}/decisions': {
+      get: {
+        summary: 'The decisions of one session, oldest first (the replay\'s verdicts, including which columns were masked)',
+        parameters: [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }],
+        responses: { 200: { description: 'decisions', ...json({ type: 'object', properties: { decisions: { type: 'array', items: ref('Decision') } } }) }, ...errors },
+      },
+    },
+    '/v1/roles': {
+      get: {
+        summary: 'Configured roles and the connections each can reach (with the addresses agents connect to)',
+        responses: { 200: { description: 'roles', ...json({ type: 'object', properties: { roles: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, connections: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' }, kind: { type: 'string' }, address: { type: 'string' }, flavor: { type: 'string' } } } } } } } } }) }, ...errors },
       },
     },
     '/v1/audit/verify': {

@@ -1,0 +1,58 @@
+// Who is calling the admin API: a bearer admin key (CLI, scripts) or a console session cookie (browser) — checked here, once.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { AdminKey } from '../config/schema.ts';
+import { sessionCookie } from './console/cookies.ts';
+import { checkCsrf, isSafeMethod } from './console/csrf.ts';
+import type { ConsoleSession, ConsoleSessions } from './console/sessions.ts';
+import { HttpError } from './http.ts';
+
+export type AdminRole = 'admin' | 'approver';
+
+export interface Principal {
+  key: AdminKey;
+  /** Set when the caller is a signed-in console; absent for bearer keys. */
+  session?: ConsoleSession;
+}
+
+const digest = (s: string) => createHash('sha256').update(s).digest();
+
+export class AdminAuth {
+  constructor(private readonly keys: AdminKey[], readonly sessions: ConsoleSessions, private readonly consoleUrl?: string) {}
+
+  /** The configured key a presented secret is, compared by digest so timing says nothing about length or prefix. */
+  keyFor(presented: string): AdminKey | undefined {
+    if (!presented) return undefined;
+    const wanted = digest(presented);
+    let found: AdminKey | undefined;
+    for (const k of this.keys) if (timingSafeEqual(digest(k.key), wanted)) found ??= k;
+    return found;
+  }
+
+  /**
+   * Authenticates a request and checks it holds one of `roles` (default: admin). A bearer header wins and is
+   * judged alone; otherwise the console cookie is used, and any state change made with it must also pass
+   * the same-origin and CSRF-token checks.
+   */
+  authenticate(req: IncomingMessage, ...roles: AdminRole[]): Principal {
+    const principal = this.identify(req);
+    const wanted: AdminRole[] = roles.length ? roles : ['admin'];
+    if (!wanted.some((r) => principal.key.roles.includes(r))) {
+      throw new HttpError(403, `admin key "${principal.key.name}" lacks the ${wanted.join(' or ')} role`);
+    }
+    return principal;
+  }
+
+  private identify(req: IncomingMessage): Principal {
+    const header = req.headers.authorization;
+    if (header !== undefined) {
+      const key = header.startsWith('Bearer ') ? this.keyFor(header.slice(7)) : undefined;
+      if (!key) throw new HttpError(401, 'missing or invalid admin key (Authorization: Bearer <admin key>)');
+      return { key };
+    }
+    const session = this.sessions.get(sessionCookie(req));
+    if (!session) throw new HttpError(401, 'missing or invalid admin key (Authorization: Bearer <admin key>), or the console session has ended');
+    if (!isSafeMethod(req.method)) checkCsrf(req, this.sessions, session, this.consoleUrl);
+    return { key: session.key, session };
+  }
+}

@@ -1,0 +1,37 @@
+// What the live consoles hear: approval changes (admins and approvers), audit records and decisions (admins only).
+import type { Services } from '../../services/services.ts';
+import type { AuditRecord } from '../../services/store/store.ts';
+import type { DecisionFeed } from './decisions.ts';
+import type { EventHub } from './sse.ts';
+
+const admins = (s: { admin: boolean }) => s.admin;
+
+/** Subscribes the hub to the services; returns the function that unsubscribes. */
+export function wireEvents(services: Pick<Services, 'audit' | 'approvals'>, hub: EventHub, feed: DecisionFeed): () => void {
+  // Audit listeners run inside `append`, on the request's path: only queue the record there, and do the work
+  // (decisions, JSON, socket writes) once per turn of the event loop, in order.
+  let queue: AuditRecord[] = [];
+  let scheduled: NodeJS.Immediate | undefined;
+  const flush = () => {
+    scheduled = undefined;
+    const batch = queue;
+    queue = [];
+    for (const record of batch) {
+      // The feed is kept up to date even with no console open, so one opened later starts from the recent past.
+      const decision = feed.ingest(record);
+      hub.send('audit', record, admins);
+      if (decision) hub.send('decision', decision, admins);
+    }
+  };
+  const offAudit = services.audit.subscribe((record) => {
+    queue.push(record);
+    scheduled ??= setImmediate(flush);
+  });
+  const offApprovals = services.approvals.onChange((record) => hub.send('approval', record));
+  return () => {
+    offAudit();
+    offApprovals();
+    if (scheduled) clearImmediate(scheduled);
+    queue = [];
+  };
+}
