@@ -57,21 +57,23 @@ export function shuffle<T>(items: T[], random: () => number): T[] {
 }
 
 export const SPLIT_SEED = 20240611;
-export const SPLIT_FRACTIONS = { train: 0.6, validation: 0.2 } as const; // the rest is test
+/** Share of each category held out for the final test; the rest is development data, cut into FOLDS. */
+export const TEST_FRACTION = 0.2;
+export const FOLDS = 5;
 
 export interface Split<T> {
-  train: T[];
-  validation: T[];
+  /** Development data in FOLDS parts: thresholds are calibrated on out-of-fold scores. */
+  folds: T[][];
   test: T[];
 }
 
 /**
  * Stratified by category, and grouped by the inserted attack string: the same BIPIA attack inserted into two different
- * e-mails lands in one part only, so the test split measures attacks the model has not seen.
+ * e-mails lands in one part only, so held-out parts measure attacks the model has not seen.
  */
 export function splitInjection(records: InjectionRecord[]): Split<InjectionRecord> {
   const random = seededRandom(SPLIT_SEED);
-  const split: Split<InjectionRecord> = { train: [], validation: [], test: [] };
+  const split: Split<InjectionRecord> = { folds: Array.from({ length: FOLDS }, () => []), test: [] };
   const categories = [...new Set(records.map((r) => r.category))].sort();
   for (const category of categories) {
     const groups = new Map<string, InjectionRecord[]>();
@@ -79,15 +81,18 @@ export function splitInjection(records: InjectionRecord[]): Split<InjectionRecor
       const key = r.attack_text ?? r.id;
       groups.set(key, [...(groups.get(key) ?? []), r]);
     }
-    const ordered = shuffle([...groups.keys()].sort(), random);
     const total = [...groups.values()].reduce((n, g) => n + g.length, 0);
-    let seen = 0;
-    for (const key of ordered) {
+    let tested = 0;
+    let fold = 0;
+    for (const key of shuffle([...groups.keys()].sort(), random)) {
       const group = groups.get(key) ?? [];
-      const part = seen < total * SPLIT_FRACTIONS.train ? 'train'
-        : seen < total * (SPLIT_FRACTIONS.train + SPLIT_FRACTIONS.validation) ? 'validation' : 'test';
-      split[part].push(...group);
-      seen += group.length;
+      if (tested < total * TEST_FRACTION) {
+        split.test.push(...group);
+        tested += group.length;
+      } else {
+        split.folds[fold].push(...group);
+        fold = (fold + 1) % FOLDS;
+      }
     }
   }
   return split;

@@ -1,24 +1,25 @@
 // Trains the prompt-injection classifier and writes src/services/guards/injection-model.json.
 // Usage: tsx scripts/guards-train-injection.ts <path to prompt_injection.jsonl>
-// Deterministic: the split, the shuffling and the initialisation are seeded, so a re-run reproduces the file byte for byte.
+// The test split is never seen here. The development data is cut into folds: each fold is scored by a model trained on
+// the others, thresholds are calibrated on those out-of-fold scores, and the shipped model is trained on all of it.
+// Deterministic: the split, the shuffling and the initialisation are seeded, so a re-run reproduces the file.
 import { writeFileSync } from 'node:fs';
 import { featuresOf, quantise, sigmoid, type Features, type Model, type ModelFile, type Source } from '../src/services/guards/injection/classifier.ts';
 import { normalize, type Normalized } from '../src/services/guards/injection/normalize.ts';
 import { PRIOR_WEIGHTS, matchRules } from '../src/services/guards/injection/rules.ts';
 import { scanWith, segments } from '../src/services/guards/injection/scan.ts';
 import {
-  SPLIT_SEED, emptyCounts, pct, prf, readJsonl, seededRandom, shuffle, splitInjection, type InjectionRecord,
+  FOLDS, SPLIT_SEED, emptyCounts, pct, prf, readJsonl, seededRandom, shuffle, splitInjection, type InjectionRecord,
 } from './guards-dataset.ts';
 
 const MODEL_PATH = new URL('../src/services/guards/injection-model.json', import.meta.url);
 
 const CONFIG = {
   hashBits: 16,
-  charNgrams: [3, 5],
   epochs: 30,
   learningRate: 0.5,
-  /** L2 on hashed weights, tried in turn; the one with the best validation balanced accuracy is kept. */
-  l2Grid: [1e-5, 3e-5, 1e-4],
+  /** L2 on hashed weights. This value and character 4-grams (over 3, 5 and 3+5) were chosen on out-of-fold scores. */
+  l2: 1e-4,
   /** Pull of rule weights back towards their curated prior. */
   priorStrength: 1e-3,
 };
@@ -29,7 +30,18 @@ interface Example {
   features: Features;
   label: 0 | 1;
   weight: number;
+  source: Source;
 }
+
+/**
+ * Document lines train only the document's own weights. An attack inserted into an e-mail is often a harmless request
+ * ("Recommend a good book"); learnt into the shared weights it would make the same request suspicious from a user.
+ * User texts train the shared weights too, which carries their injection vocabulary over to documents.
+ */
+const trainsShared = (ex: Example) => ex.source === 'user';
+/** Hashed features come in pairs: the shared bucket, then the source's own (see hashedFeatures). */
+const isShared = (position: number) => position % 2 === 0;
+const isOwn = (name: string, source: Source) => name.startsWith(`${source}:`) || name === `source:${source}`;
 
 /** The instruction lines of an inserted attack; code it asks to insert (inside ``` fences) is payload, not instruction. */
 function attackLines(attack: string): Set<string> {
@@ -63,9 +75,10 @@ function examples(records: InjectionRecord[]): Example[] {
   const sizes = new Map<string, number>();
   for (const l of labelled) sizes.set(`${l.source}/${l.label}`, (sizes.get(`${l.source}/${l.label}`) ?? 0) + 1);
   return labelled.map((l) => ({
-    features: featuresOf(l.segment.folded, matchRules(l.segment), l.source, CONFIG),
+    features: featuresOf(l.segment.folded, matchRules(l.segment, l.source), l.source, CONFIG),
     label: l.label,
     weight: labelled.length / (4 * (sizes.get(`${l.source}/${l.label}`) ?? 1)),
+    source: l.source,
   }));
 }
 
@@ -89,12 +102,14 @@ function train(data: Example[], l2: number): Pick<Model, 'bias' | 'weights' | 'n
       const g = (sigmoid(z) - ex.label) * ex.weight;
 
       for (let i = 0; i < indices.length; i++) {
+        if (isShared(i) && !trainsShared(ex)) continue;
         const k = indices[i];
         const grad = g * values[i] + l2 * weights[k];
         squared[k] += grad * grad;
         weights[k] -= step(grad, squared[k]);
       }
       for (const name of ex.features.named) {
+        if (!trainsShared(ex) && !isOwn(name, ex.source)) continue;
         const current = named[name] ?? 0;
         const grad = g + CONFIG.priorStrength * (current - (PRIOR_WEIGHTS[name] ?? 0));
         namedSquared[name] = (namedSquared[name] ?? 0) + grad * grad;
@@ -108,18 +123,30 @@ function train(data: Example[], l2: number): Pick<Model, 'bias' | 'weights' | 'n
   return { bias: Number(bias.toFixed(4)), weights, named: rounded };
 }
 
+interface Scored {
+  score: number;
+  label: 0 | 1;
+  source: Source;
+}
+
 /**
- * The threshold maximising balanced accuracy (Youden's J = recall − false-positive rate) on one source's validation
- * records, scored exactly as at run time. Unlike F1, J does not depend on how many of the records are attacks: the
- * validation set is mostly attacks, traffic mostly is not. Ties form a range of thresholds; its middle is taken.
+ * How much worse a false positive is than a miss. A flagged legitimate prompt or tool result is a blocked user or a
+ * broken agent run; a missed attack still meets the model's own training and the gateway's grants.
  */
-function calibrate(model: Model, records: InjectionRecord[], source: Source): { threshold: number; j: number; f1: number; precision: number; recall: number } {
-  const scored = records.filter((r) => sourceOf(r) === source).map((r) => ({ score: scanWith(model, r.text, source).score, label: r.label }));
+const FALSE_POSITIVE_COST = 3;
+
+/**
+ * The threshold maximising recall − FALSE_POSITIVE_COST × false-positive rate (a cost-weighted Youden's J) on one
+ * source's out-of-fold scores. Unlike F1 it does not depend on how many of the records are attacks: the data is mostly
+ * attacks, traffic mostly is not. Ties form a range of thresholds; its middle is taken.
+ */
+function calibrate(all: Scored[], source: Source): { threshold: number; j: number; f1: number; precision: number; recall: number } {
+  const scored = all.filter((s) => s.source === source);
   const candidates = [...new Set([0, ...scored.map((s) => s.score)])].sort((a, b) => a - b);
   const results = candidates.map((threshold, i) => {
     const c = emptyCounts();
     for (const s of scored) c[s.label === 1 ? (s.score >= threshold ? 'tp' : 'fn') : s.score >= threshold ? 'fp' : 'tn']++;
-    const j = c.tp / Math.max(1, c.tp + c.fn) - c.fp / Math.max(1, c.fp + c.tn);
+    const j = c.tp / Math.max(1, c.tp + c.fn) - (FALSE_POSITIVE_COST * c.fp) / Math.max(1, c.fp + c.tn);
     // Any threshold above the previous score and up to this one gives the same counts.
     return { low: candidates[i - 1] ?? 0, high: threshold, j, ...prf(c) };
   });
@@ -136,41 +163,46 @@ function main(): void {
     process.exit(2);
   }
   const records = readJsonl<InjectionRecord>(path);
-  const split = splitInjection(records);
-  const trainSet = examples(split.train);
-  console.log(`records: ${records.length} (train ${split.train.length}, validation ${split.validation.length}, test ${split.test.length})`);
+  const { folds, test } = splitInjection(records);
+  const development = folds.flat();
+  console.log(`records: ${records.length} (development ${development.length} in ${FOLDS} folds, test ${test.length} held out)`);
 
-  let chosen: { model: Model; file: Omit<ModelFile, 'thresholds' | 'training'>; l2: number; calibration: Record<Source, ReturnType<typeof calibrate>> } | undefined;
-  for (const l2 of CONFIG.l2Grid) {
-    const trained = train(trainSet, l2);
+  const modelFrom = (trained: ReturnType<typeof train>, thresholds: Record<Source, number>) => {
     const q = quantise(trained.weights);
-    const model: Model = { ...CONFIG, bias: trained.bias, weights: q.dequantised, named: trained.named, thresholds: { user: 0.5, document: 0.5 } };
-    const calibration = { user: calibrate(model, split.validation, 'user'), document: calibrate(model, split.validation, 'document') };
-    model.thresholds = { user: calibration.user.threshold, document: calibration.document.threshold };
-    const score = calibration.user.j + calibration.document.j;
-    console.log(`l2=${l2}: validation user J ${calibration.user.j.toFixed(3)} F1 ${pct(calibration.user.f1)} (t=${calibration.user.threshold}), document J ${calibration.document.j.toFixed(3)} F1 ${pct(calibration.document.f1)} (t=${calibration.document.threshold})`);
-    if (!chosen || score > chosen.calibration.user.j + chosen.calibration.document.j) {
-      chosen = {
-        model, l2, calibration,
-        file: { version: 1, hashBits: CONFIG.hashBits, charNgrams: CONFIG.charNgrams, bias: trained.bias, scale: q.scale, weights: q.weights, named: trained.named },
-      };
-    }
-  }
-  if (!chosen) throw new Error('no model trained');
+    return { q, model: { ...CONFIG, bias: trained.bias, weights: q.dequantised, named: trained.named, thresholds } satisfies Model };
+  };
 
+  // Out-of-fold scores, computed exactly as at run time (quantised weights, scanWith).
+  const outOfFold: Scored[] = folds.flatMap((held, k) => {
+    const { model } = modelFrom(train(examples(folds.filter((_, i) => i !== k).flat()), CONFIG.l2), { user: 0.5, document: 0.5 });
+    return held.map((r) => ({ score: scanWith(model, r.text, sourceOf(r)).score, label: r.label, source: sourceOf(r) }));
+  });
+  const calibration = { user: calibrate(outOfFold, 'user'), document: calibrate(outOfFold, 'document') };
+  for (const source of ['user', 'document'] as const) {
+    const c = calibration[source];
+    console.log(`out-of-fold ${source}: threshold ${c.threshold}, weighted J ${c.j.toFixed(3)}, precision ${pct(c.precision)}, recall ${pct(c.recall)}, F1 ${pct(c.f1)}`);
+  }
+
+  const trained = train(examples(development), CONFIG.l2);
+  const { q, model } = modelFrom(trained, { user: calibration.user.threshold, document: calibration.document.threshold });
   const file: ModelFile = {
-    ...chosen.file,
-    thresholds: chosen.model.thresholds,
+    version: 1,
+    hashBits: CONFIG.hashBits,
+    bias: trained.bias,
+    scale: q.scale,
+    weights: q.weights,
+    named: trained.named,
+    thresholds: model.thresholds,
     training: {
       data: 'prompt_injection.jsonl (see src/services/guards/README.md for sources)',
-      split: { seed: SPLIT_SEED, train: split.train.length, validation: split.validation.length, test: split.test.length },
+      split: { seed: SPLIT_SEED, development: development.length, folds: FOLDS, test: test.length },
       epochs: CONFIG.epochs,
-      l2: chosen.l2,
-      validation: Object.fromEntries(Object.entries(chosen.calibration).map(([s, c]) => [s, { balancedAccuracyJ: Number(c.j.toFixed(4)), precision: Number(c.precision.toFixed(4)), recall: Number(c.recall.toFixed(4)), f1: Number(c.f1.toFixed(4)) }])),
+      l2: CONFIG.l2,
+      outOfFold: Object.fromEntries(Object.entries(calibration).map(([s, c]) => [s, { weightedJ: Number(c.j.toFixed(4)), falsePositiveCost: FALSE_POSITIVE_COST, precision: Number(c.precision.toFixed(4)), recall: Number(c.recall.toFixed(4)), f1: Number(c.f1.toFixed(4)) }])),
     },
   };
   writeFileSync(MODEL_PATH, `${JSON.stringify(file)}\n`);
-  console.log(`wrote ${MODEL_PATH.pathname} (${(JSON.stringify(file).length / 1024).toFixed(0)} KB), l2=${chosen.l2}, thresholds ${JSON.stringify(file.thresholds)}`);
+  console.log(`wrote ${MODEL_PATH.pathname} (${(JSON.stringify(file).length / 1024).toFixed(0)} KB)`);
 }
 
 main();

@@ -14,7 +14,7 @@ export interface ModelFile {
   weights: string;
   /** Weights of rules, signals, the source and the length bucket, by name. */
   named: Record<string, number>;
-  /** Score at or above which a text is flagged, per source; chosen on the validation split. */
+  /** Score at or above which a text is flagged, per source; calibrated on out-of-fold scores of the development data. */
   thresholds: Record<Source, number>;
   training: Record<string, unknown>;
 }

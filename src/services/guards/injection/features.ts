@@ -31,60 +31,61 @@ export const isWordChar = (text: string, i: number) => {
 /** Scratch space reused across calls: hashing allocates only the vector it returns. */
 let scratch = new Uint32Array(4096);
 
-/** `folded` is the leetspeak-folded normalised text, `ownSeed` picks the source's private buckets. */
+/**
+ * `folded` is the leetspeak-folded normalised text, `ownSeed` picks the source's private buckets. One pass over the
+ * text feeds both families: word hashes grow character by character, and the last four UTF-16 codes (runs of white
+ * space read as one space) fit in two integers, so a 4-gram is hashed without looking back.
+ */
 export function hashedFeatures(folded: string, hashBits: number, ownSeed: number): SparseVector {
   const text = folded.toLowerCase();
   const mask = (1 << hashBits) - 1;
-  if (scratch.length < 3 * text.length) scratch = new Uint32Array(6 * text.length);
-
-  // Words and pairs of adjacent words, from the front of the scratch space.
+  // Words and word pairs fill the scratch space from the front, 4-grams from the middle.
+  if (scratch.length < 3 * text.length + 2) scratch = new Uint32Array(6 * text.length + 2);
+  const gramBase = 2 * text.length + 2;
   let words = 0;
-  let previous = -1;
-  for (let i = 0; i < text.length;) {
-    if (!isWordChar(text, i)) {
-      i++;
-      continue;
-    }
-    let h = FNV_BASIS;
-    for (; i < text.length && isWordChar(text, i); i++) h = Math.imul(h ^ text.charCodeAt(i), FNV_PRIME);
-    scratch[words++] = mix(h);
-    if (previous !== -1) scratch[words++] = mix(Math.imul(previous, GOLDEN) ^ h);
-    previous = h >>> 0;
-  }
-
-  // Character 4-grams, runs of white space read as one space. The last four UTF-16 codes fit in two integers, so a
-  // 4-gram is hashed without looking back at the text.
   let grams = 0;
+  let word = FNV_BASIS;
+  let inWord = false;
+  let previous = -1;
   let high = 0;
   let low = 0;
   let seen = 0;
   let lastWasSpace = true;
-  for (let i = 0; i < text.length; i++) {
-    let c = text.charCodeAt(i);
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 32;
+    if ((c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 39 || (c >= 128 && isWordChar(text, i))) {
+      if (!inWord) word = FNV_BASIS;
+      inWord = true;
+      word = Math.imul(word ^ c, FNV_PRIME);
+    } else if (inWord) {
+      scratch[words++] = mix(word);
+      if (previous !== -1) scratch[words++] = mix(Math.imul(previous, GOLDEN) ^ word);
+      previous = word >>> 0;
+      inWord = false;
+    }
+    if (i === text.length) break;
     const space = c === 32 || (c >= 9 && c <= 13);
     if (space && lastWasSpace) continue;
-    if (space) c = 32;
     lastWasSpace = space;
     high = (high << 16) | (low >>> 16);
-    low = (low << 16) | c;
-    if (++seen >= 4) scratch[words + grams++] = mix(Math.imul(high, GOLDEN) ^ low);
+    low = (low << 16) | (space ? 32 : c);
+    if (++seen >= 4) scratch[gramBase + grams++] = mix(Math.imul(high, GOLDEN) ^ low);
   }
 
   const indices = new Int32Array(2 * (words + grams));
   const values = new Float32Array(2 * (words + grams));
-  let n = 0;
-  for (const [from, count] of [[0, words], [words, grams]]) {
-    const scale = count ? 1 / Math.sqrt(count) : 0;
-    for (let k = from; k < from + count; k++) {
-      // Low bits pick the shared bucket and the top bit the sign, so collisions cancel out on average instead of
-      // piling up; the source's own bucket comes from the same hash, multiplied again.
-      const h = scratch[k];
-      indices[n] = h & mask;
-      values[n++] = h >>> 31 ? -scale : scale;
-      const own = (Math.imul(h, GOLDEN) ^ ownSeed) >>> 0;
-      indices[n] = (own >>> 8) & mask;
-      values[n++] = own & 1 ? -scale : scale;
-    }
+  const wordScale = words ? 1 / Math.sqrt(words) : 0;
+  const gramScale = grams ? 1 / Math.sqrt(grams) : 0;
+  for (let k = 0, n = 0; k < words + grams; k++) {
+    // Low bits pick the shared bucket and the top bit the sign, so collisions cancel out on average instead of
+    // piling up; the source's own bucket comes from the same hash, multiplied again.
+    const h = k < words ? scratch[k] : scratch[gramBase + k - words];
+    const scale = k < words ? wordScale : gramScale;
+    indices[n] = h & mask;
+    values[n++] = h >>> 31 ? -scale : scale;
+    const own = (Math.imul(h, GOLDEN) ^ ownSeed) >>> 0;
+    indices[n] = (own >>> 8) & mask;
+    values[n++] = own & 1 ? -scale : scale;
   }
   return { indices, values };
 }

@@ -14,105 +14,110 @@ export interface Rule {
   /** Only evaluated for text from this source. */
   source?: Source;
   /**
-   * Words one of which every match contains (as a whole word): the regex only runs when the text has one. Scanning
-   * for a word set is far cheaper than running two dozen regexes over code and logs. Absent: the rule always runs.
+   * Groups of words; every match contains a word of each group (as a whole word), so the regex only runs when the
+   * text has them all — "ignore" and "instructions", say. Looking words up in a set is far cheaper than running two
+   * dozen regexes over code and logs full of "return" and "ignore". Absent: the rule always runs.
    */
-  triggers?: readonly string[];
+  triggers?: readonly (readonly string[])[];
 }
 
 const IGNORE_WORDS = ['ignore', 'disregard', 'forget', 'skip', 'override', 'bypass', 'neglect', 'abandon', 'discard', 'drop', 'erase', 'nevermind'];
 const VERBS_IGNORE = `(?:${IGNORE_WORDS.join('|')}|never mind)`;
-const QUALIFIERS = String.raw`(?:previous|prior|above|preceding|earlier|foregoing|following|all|any|every|your|these|those|initial|original|system|safety|old|my)`;
-const INSTRUCTIONS = String.raw`(?:instructions?|prompts?|directions?|directives?|rules|guidelines|commands|programming|constraints|restrictions|polic(?:y|ies)|training|regulations|guardrails)`;
+const QUALIFIER_WORDS = ['previous', 'prior', 'above', 'preceding', 'earlier', 'foregoing', 'following', 'all', 'any', 'every', 'your', 'these', 'those', 'initial', 'original', 'system', 'safety', 'old', 'my'];
+const QUALIFIERS = `(?:${QUALIFIER_WORDS.join('|')})`;
+const INSTRUCTION_WORDS = ['instruction', 'instructions', 'prompt', 'prompts', 'direction', 'directions', 'directive', 'directives', 'rules', 'guidelines', 'commands', 'programming', 'constraints', 'restrictions', 'policy', 'policies', 'training', 'regulations', 'guardrails'];
+const INSTRUCTIONS = `(?:${INSTRUCTION_WORDS.join('|')})`;
 const LEAK_WORDS = ['show', 'reveal', 'print', 'output', 'display', 'repeat', 'tell', 'give', 'share', 'leak', 'dump', 'disclose', 'spell', 'write', 'list', 'return', 'provide', 'relay', 'recite', 'echo', 'copy'];
 const LEAK_VERBS = String.raw`(?:${LEAK_WORDS.join('|')}|what(?:'s|\s+is|\s+are|\s+were))`;
 const AI = String.raw`(?:ai|a\.i\.|assistant|llm|language model|chat ?bot|bot|model|gpt|chatgpt|claude|copilot|automated (?:screening )?systems?)`;
+/** Words of AI, with plurals (`AI agents`, `models reading this`). */
+const AI_WORDS = ['ai', 'ais', 'i', 'assistant', 'assistants', 'llm', 'llms', 'language', 'chat', 'chatbot', 'chatbots', 'bot', 'bots', 'model', 'models', 'gpt', 'gpts', 'chatgpt', 'claude', 'copilot', 'automated'];
 
 export const RULES: readonly Rule[] = [
   {
     name: 'ignore-previous-instructions',
     weight: 3,
     pattern: new RegExp(String.raw`\b${VERBS_IGNORE}\b[^.!?\n]{0,40}?\b${QUALIFIERS}\b[^.!?\n]{0,30}?\b${INSTRUCTIONS}\b`),
-    triggers: [...IGNORE_WORDS, 'never'],
+    triggers: [[...IGNORE_WORDS, 'never'], QUALIFIER_WORDS, INSTRUCTION_WORDS],
   },
   {
     name: 'ignore-the-rest',
     weight: 1.5,
     pattern: new RegExp(String.raw`\b${VERBS_IGNORE}\s+(?:the\s+)?(?:rest|remainder|content|contents)\s+of\s+(?:this|the)\b|\b${VERBS_IGNORE}\s+(?:everything|anything)\s+(?:above|before|else)\b`),
-    triggers: [...IGNORE_WORDS, 'never'],
+    triggers: [[...IGNORE_WORDS, 'never'], ['rest', 'remainder', 'content', 'contents', 'everything', 'anything']],
   },
   {
     name: 'instructions-revoked',
     weight: 2.5,
     pattern: /\b(?:previous|prior|above|earlier|old|original)\s+(?:instructions?|directions?|prompts?|rules)\s+(?:are|were|is|have been)\s+(?:now\s+)?(?:false|void|invalid|cancell?ed|obsolete|null|wrong|revoked|lifted|removed|suspended)/,
-    triggers: ['previous', 'prior', 'above', 'earlier', 'old', 'original'],
+    triggers: [['previous', 'prior', 'above', 'earlier', 'old', 'original'], ['instruction', 'instructions', 'direction', 'directions', 'prompt', 'prompts', 'rules']],
   },
   {
     name: 'new-instructions',
     weight: 2,
     pattern: /\b(?:new|updated|revised|real|actual|secret|hidden|additional|override)\s+(?:instructions?|directives?|orders|system prompt|task)\s*(?:[:!]|are\b|follow\b)|\b(?:important|urgent|critical)\s+(?:update|instructions?|notice)\s*[:!]/,
-    triggers: ['new', 'updated', 'revised', 'real', 'actual', 'secret', 'hidden', 'additional', 'override', 'important', 'urgent', 'critical'],
+    triggers: [['new', 'updated', 'revised', 'real', 'actual', 'secret', 'hidden', 'additional', 'override', 'important', 'urgent', 'critical'], ['instruction', 'instructions', 'directive', 'directives', 'orders', 'system', 'task', 'update', 'notice']],
   },
   {
     name: 'you-are-now',
     weight: 2,
     pattern: /\byou\s+(?:are|will\s+be|have\s+become)\s+now\b|\bfrom\s+now\s+on,?\s+(?:you|your)\b|\b(?:you're|you\s+are)\s+now\s+(?:a|an|in|the|going|my|called|named|free|no\s+longer|unrestricted|unfiltered)\b|\byou\s+are\s+no\s+longer\s+(?:an?\s+)?(?:ai|assistant|bound|chatgpt|restricted)\b/,
-    triggers: ['you', "you're", 'from'],
+    triggers: [['you', "you're", 'from'], ['now', 'longer']],
   },
   {
     name: 'system-prompt-leak',
     weight: 2.5,
     pattern: new RegExp(String.raw`\b${LEAK_VERBS}\b[^.!?\n]{0,40}?\b(?:your|its|initial|original|hidden|secret|full|entire|above|previous|starting|system|pre)\s*(?:(?:system|initial|original|hidden|secret|starting|full|entire|previous|above)\s+)*(?:prompt|instructions|system\s+message|configuration|directives|pre-?prompt|initiali[sz]ation)\b|\bwhat\s+(?:were|are|have)\s+you\s+(?:been\s+)?(?:told|instructed|programmed)\b|\bbefore\s+(?:this|our)\s+conversation\s+(?:started|began)\b`),
-    triggers: [...LEAK_WORDS, 'what', "what's", 'before'],
+    triggers: [[...LEAK_WORDS, 'what', "what's", 'before'], ['prompt', 'instructions', 'message', 'configuration', 'directives', 'preprompt', 'initialization', 'initialisation', 'told', 'instructed', 'programmed', 'conversation']],
   },
   {
     name: 'prompt-echo',
     weight: 2,
     pattern: /\b(?:repeat|print|output|copy|return|spell check)\s+(?:the\s+)?(?:text|words|everything|all|content|previous instructions)\s+(?:above|before|so far)?|\bsystem_?prompt\b|<\s*system_prompt\s*>|\binitiali[sz]ation string\b|\b(?:start|begin)\s+your\s+(?:answer|reply|response)\s+with\s+['"“]?(?:my|the)\s+instructions/,
-    triggers: ['repeat', 'print', 'output', 'copy', 'return', 'spell', 'system', 'systemprompt', 'initialization', 'initialisation', 'start', 'begin'],
+    triggers: [['repeat', 'print', 'output', 'copy', 'return', 'spell', 'system', 'systemprompt', 'initialization', 'initialisation', 'start', 'begin']],
   },
   {
     name: 'dan-persona',
     weight: 3,
     pattern: /\b(?:DAN|STAN|DUDE|AIM|AntiGPT|BetterDAN|BasedGPT|DevMode)\b|\b[Dd]o [Aa]nything [Nn]ow\b/,
     cased: true,
-    triggers: ['dan', 'stan', 'dude', 'aim', 'antigpt', 'betterdan', 'basedgpt', 'devmode', 'anything'],
+    triggers: [['dan', 'stan', 'dude', 'aim', 'antigpt', 'betterdan', 'basedgpt', 'devmode', 'anything']],
   },
   {
     name: 'jailbreak-term',
     weight: 1.5,
     pattern: /\bjailbr(?:eak|oken)\b/,
-    triggers: ['jailbreak', 'jailbroken'],
+    triggers: [['jailbreak', 'jailbroken']],
   },
   {
     name: 'developer-mode',
     weight: 2,
     pattern: /\b(?:developer|dev|debug|god|admin|sudo|maintenance|unrestricted|unfiltered|evil|opposite|chaos|jailbreak)\s+mode\b|\bsafe\s*mode\s*(?:off|disabled)\b/,
-    triggers: ['mode', 'safe', 'safemode'],
+    triggers: [['mode', 'safemode']],
   },
   {
     name: 'no-restrictions',
     weight: 1.5,
     pattern: /\b(?:no|without|free (?:of|from)|not bound by|not restricted by|break(?:s|ing)? free (?:of|from)|broken free of|not (?:have to |need to )?(?:follow|abide by|obey|adhere to)|bypass(?:es|ing)?)\b[^.!?\n]{0,30}?\b(?:restrictions?|filters?|filtering|censorship|limitations|rules|guidelines|polic(?:y|ies)|ethics|ethical|morals?|boundaries|constraints|safeguards|confines)\b/,
-    triggers: ['no', 'without', 'free', 'not', 'break', 'breaks', 'breaking', 'broken', 'bypass', 'bypasses', 'bypassing'],
+    triggers: [['no', 'without', 'free', 'not', 'break', 'breaks', 'breaking', 'broken', 'bypass', 'bypasses', 'bypassing'], ['restriction', 'restrictions', 'filter', 'filters', 'filtering', 'censorship', 'limitations', 'rules', 'guidelines', 'policy', 'policies', 'ethics', 'ethical', 'moral', 'morals', 'boundaries', 'constraints', 'safeguards', 'confines']],
   },
   {
     name: 'amoral-persona',
     weight: 1,
     pattern: /\b(?:amoral|uncensored|unfiltered|unrestricted|unethical|immoral|no\s+morals?|without\s+(?:any\s+)?(?:morals?|ethics|remorse))\b/,
-    triggers: ['amoral', 'uncensored', 'unfiltered', 'unrestricted', 'unethical', 'immoral', 'no', 'without'],
+    triggers: [['amoral', 'uncensored', 'unfiltered', 'unrestricted', 'unethical', 'immoral', 'moral', 'morals', 'ethics', 'remorse']],
   },
   {
     name: 'never-refuse',
     weight: 2.5,
-    pattern: /\b(?:never|not|don't|do not|cannot|can't|won't|will not|must not)\s+(?:ever\s+)?(?:refuse|decline|reject|say no|deny)\b|\bnever\s+(?:say|tell)\s+(?:me\s+)?(?:that\s+)?(?:you|it)\s+(?:can(?:'|no)?t|are unable|is unable)|\bwithout\s+(?:any\s+)?(?:warnings?|disclaimers?|apolog)|\b(?:always|must)\s+(?:answer|respond|comply|reply)\b[^.!?\n]{0,30}?\b(?:no matter|regardless|any|every|whatever)\b/,
-    triggers: ['never', 'not', "don't", 'do', 'cannot', "can't", "won't", 'will', 'must', 'without', 'always'],
+    pattern: /\b(?:never|not|don't|do not|cannot|can't|won't|will not|must not)\s+(?:ever\s+)?(?:refuse|decline|reject|say no|deny)\b|\bnever\s+(?:say|tell)\s+(?:me\s+)?(?:that\s+)?(?:you|it)\s+(?:can(?:'|no)?t|are unable|is unable)|\bwithout\s+(?:any\s+)?(?:warnings?|disclaimers?|apolog(?:y|ies|i[sz]e|i[sz]ing))\b|\b(?:always|must)\s+(?:answer|respond|comply|reply)\b[^.!?\n]{0,30}?\b(?:no matter|regardless|any|every|whatever)\b/,
+    triggers: [['never', 'not', "don't", 'do', 'cannot', "can't", "won't", 'will', 'must', 'without', 'always'], ['refuse', 'decline', 'reject', 'no', 'deny', 'say', 'tell', 'warning', 'warnings', 'disclaimer', 'disclaimers', 'apology', 'apologies', 'apologize', 'apologise', 'apologizing', 'apologising', 'answer', 'respond', 'comply', 'reply']],
   },
   {
     name: 'role-play-jailbreak',
     weight: 1.5,
     pattern: new RegExp(String.raw`\b(?:pretend|act|roleplay|role-play|play the role of|behave|simulate)\s+(?:to be\s+|as\s+(?:if\s+)?(?:you\s+(?:are|were)\s+)?|like\s+)?(?:an?\s+)?(?:\w+\s+){0,3}?(?:${AI}|character|persona|entity|simulator|version of (?:yourself|chatgpt))\b|\bstay\s+in\s+character\b|\bbreak(?:ing)?\s+character\b`),
-    triggers: ['pretend', 'act', 'roleplay', 'role', 'play', 'behave', 'simulate', 'stay', 'break', 'breaking'],
+    triggers: [['pretend', 'act', 'roleplay', 'role', 'play', 'behave', 'simulate', 'stay', 'break', 'breaking'], [...AI_WORDS, 'character', 'persona', 'entity', 'simulator', 'version']],
   },
   {
     name: 'dual-response',
@@ -123,7 +128,7 @@ export const RULES: readonly Rule[] = [
     name: 'output-hijack',
     weight: 1.5,
     pattern: /\b(?:just|only|instead|exactly|verbatim)\s+(?:print|say|output|write|reply|respond)\b|\b(?:print|say|output)\s+(?:only|exactly|just|verbatim)\b|\bstop everything\b/,
-    triggers: ['just', 'only', 'instead', 'exactly', 'verbatim', 'print', 'say', 'output', 'stop'],
+    triggers: [['just', 'only', 'instead', 'exactly', 'verbatim', 'print', 'say', 'output', 'stop'], ['print', 'say', 'output', 'write', 'reply', 'respond', 'only', 'exactly', 'just', 'verbatim', 'everything']],
   },
   {
     name: 'fake-role-markers',
@@ -134,31 +139,32 @@ export const RULES: readonly Rule[] = [
     name: 'addressed-to-ai',
     weight: 2,
     pattern: new RegExp(String.raw`\b(?:note|message|instructions?|attention)\s+(?:to|for)\s+(?:the\s+|any\s+)?${AI}\b|\bif\s+you\s+are\s+(?:an?\s+)?(?:${AI}|automated)\b|\b${AI}s?\s+(?:reading|processing|summari[sz]ing|analy[sz]ing|evaluating)\s+this\b`),
-    triggers: ['note', 'message', 'instruction', 'instructions', 'attention', 'if', 'reading', 'processing', 'summarizing', 'summarising', 'analyzing', 'analysing', 'evaluating'],
+    triggers: [['note', 'message', 'instruction', 'instructions', 'attention', 'if', 'reading', 'processing', 'summarizing', 'summarising', 'analyzing', 'analysing', 'evaluating'], AI_WORDS],
   },
   {
     name: 'response-manipulation',
     weight: 1.5,
     pattern: /\b(?:in|to|into|throughout)\s+your\s+(?:response|reply|answer|output|summary)\b|\byour\s+(?:response|reply|answer|output)\s+(?:should|must|needs? to|has to)\b|\b(?:begin|start|end|conclude|preface|modify|enhance|augment)\s+your\s+(?:response|reply|answer)\b|\b(?:respond|reply|answer)\s+(?:only\s+)?(?:in|using)\s+(?:reverse|backwards?|base64|emojis?)\b|\bwrite\s+your\s+(?:reply|response|answer)\b/,
-    triggers: ['your', 'respond', 'reply', 'answer'],
+    triggers: [['your', 'respond', 'reply', 'answer'], ['response', 'reply', 'answer', 'output', 'summary', 'reverse', 'backward', 'backwards', 'base64', 'emoji', 'emojis']],
   },
   {
     name: 'reply-in-language',
     weight: 1,
     pattern: /\b(?:[Rr]espond|[Rr]eply|[Aa]nswer|[Ww]rite)\s+(?:only\s+)?in\s+[A-Z][a-z]+\b/,
     cased: true, // the language is recognised by its capital: "reply in German"
-    triggers: ['respond', 'reply', 'answer', 'write'],
+    triggers: [['respond', 'reply', 'answer', 'write']],
   },
   {
     name: 'code-insertion',
     weight: 1.5,
     pattern: /\b(?:embed(?:ding)?|insert(?:ing)?|add(?:ing)?|include|incorporat(?:e|ing)|integrat(?:e|ing)|weav(?:e|ing)|woven|introduc(?:e|ing)|append(?:ing)?|inject(?:ing)?)\b[^.\n]{0,40}?\b(?:following|below|this|subsequent)\s+(?:code|snippet|script|section|link|url)\b/,
-    triggers: ['embed', 'embedding', 'insert', 'inserting', 'add', 'adding', 'include', 'incorporate', 'incorporating', 'integrate', 'integrating', 'weave', 'weaving', 'woven', 'introduce', 'introducing', 'append', 'appending', 'inject', 'injecting'],
+    triggers: [['embed', 'embedding', 'insert', 'inserting', 'add', 'adding', 'include', 'incorporate', 'incorporating', 'integrate', 'integrating', 'weave', 'weaving', 'woven', 'introduce', 'introducing', 'append', 'appending', 'inject', 'injecting'], ['code', 'snippet', 'script', 'section', 'link', 'url']],
   },
   {
     name: 'exfiltration',
     weight: 2.5,
     pattern: /!\[[^\]]*\]\(https?:\/\/[^)\s]*[?&][^)\s]*=|\b(?:send|forward|email|post|upload|transmit|share)\s+(?:the\s+|all\s+|this\s+|your\s+|any\s+|their\s+)?(?:conversation|chat history|data|credentials|passwords?|api keys?|secrets|personal information|bank details|card details)\s+(?:to|with)\b/,
+    triggers: [['send', 'forward', 'email', 'post', 'upload', 'transmit', 'share', 'http', 'https'], ['conversation', 'chat', 'data', 'credentials', 'password', 'passwords', 'api', 'secrets', 'personal', 'bank', 'card', 'http', 'https']],
   },
   {
     // A request standing on its own line: normal from a user, but a document does not ask its reader to write, list or
@@ -191,46 +197,67 @@ export const PRIOR_WEIGHTS: Record<string, number> = {
   ...SIGNAL_WEIGHTS,
 };
 
-const ALL_RULES = RULES.map((r) => r.name);
-
 /** A local name for the import: called per character, and tsx turns imported bindings into getters. */
 const isWord = isWordChar;
-
-/** The whole words of a lower-cased text (letters, digits, apostrophes), for the rules' trigger test. */
-export function wordsOf(lower: string): Set<string> {
-  const words = new Set<string>();
-  for (let i = 0; i < lower.length; i++) {
-    if (!isWord(lower, i)) continue;
-    const start = i;
-    while (i < lower.length && isWord(lower, i)) i++;
-    words.add(lower.slice(start, i));
-  }
-  return words;
-}
 
 /** Every word the rules spell out: leetspeak is only worth re-checking when folding produced one of them. */
 const RULE_VOCABULARY = new Set(RULES.flatMap((r) => r.pattern.source.toLowerCase().match(/[a-z]{3,}/g) ?? []));
 
-const triggered = (rule: Rule, words: Set<string>) => !rule.triggers || rule.triggers.some((w) => words.has(w));
+/** Trigger groups numbered across all rules, and for each word the groups it satisfies. */
+const GROUPS_OF_WORD = new Map<string, number[]>();
+let groupCount = 0;
+const GROUPS_OF_RULE = RULES.map((rule) => (rule.triggers ?? []).map((group) => {
+  for (const word of group) GROUPS_OF_WORD.set(word, [...(GROUPS_OF_WORD.get(word) ?? []), groupCount]);
+  return groupCount++;
+}));
+
+function markGroups(present: Uint8Array, word: string): void {
+  const groups = GROUPS_OF_WORD.get(word);
+  if (groups) for (const group of groups) present[group] = 1;
+}
 
 /**
- * Names of the rules that match the normalised text (or only its leetspeak-folded form) from `source`, then the
- * signals. `candidates` limits the rules tried: a line of a document can only match what the whole document matched.
+ * Which trigger groups the whole words of a lower-cased text satisfy. Words keep inner apostrophes (`don't`, `you're`),
+ * but a regex's `\b` stops at one (`jailbreak's`), so the part before it counts too; quotes around a word do not count.
  */
-export function matchRules(n: Normalized, source: Source, candidates: readonly string[] = ALL_RULES): string[] {
-  const rules = RULES.filter((r) => (!r.source || r.source === source) && candidates.includes(r.name));
-  if (rules.length === 0) return [...n.signals];
+function groupsPresent(lower: string): Uint8Array {
+  const present = new Uint8Array(groupCount);
+  for (let i = 0; i < lower.length; i++) {
+    if (!isWord(lower, i)) continue;
+    const start = i;
+    while (i < lower.length && isWord(lower, i)) i++;
+    const word = lower.slice(start, i).replace(/^'+|'+$/g, ''); // 'quoted' words
+    markGroups(present, word);
+    const apostrophe = word.indexOf("'");
+    if (apostrophe > 0) markGroups(present, word.slice(0, apostrophe));
+  }
+  return present;
+}
+
+function triggered(groups: readonly number[], present: Uint8Array): boolean {
+  for (const group of groups) if (present[group] !== 1) return false;
+  return true;
+}
+
+/** The rules evaluated for each source, each with its trigger groups. */
+const RULES_FOR: Record<Source, { rule: Rule; groups: number[] }[]> = {
+  user: RULES.flatMap((rule, i) => (!rule.source || rule.source === 'user' ? [{ rule, groups: GROUPS_OF_RULE[i] }] : [])),
+  document: RULES.flatMap((rule, i) => (!rule.source || rule.source === 'document' ? [{ rule, groups: GROUPS_OF_RULE[i] }] : [])),
+};
+
+/** Names of the rules that match the normalised text (or only its leetspeak-folded form) from `source`, then the signals. */
+export function matchRules(n: Normalized, source: Source): string[] {
   const hits: string[] = [];
   const lower = n.text.toLowerCase();
-  const words = wordsOf(lower);
+  const present = groupsPresent(lower);
   const leetMatters = n.foldedWords.some((w) => RULE_VOCABULARY.has(w));
   const foldedLower = leetMatters ? n.folded.toLowerCase() : lower;
-  const foldedWords = leetMatters ? wordsOf(foldedLower) : words;
+  const foldedPresent = leetMatters ? groupsPresent(foldedLower) : present;
   let leet = false;
-  for (const rule of rules) {
-    if (triggered(rule, words) && rule.pattern.test(rule.cased ? n.text : lower)) {
+  for (const { rule, groups } of RULES_FOR[source]) {
+    if (triggered(groups, present) && rule.pattern.test(rule.cased ? n.text : lower)) {
       hits.push(rule.name);
-    } else if (leetMatters && triggered(rule, foldedWords) && rule.pattern.test(rule.cased ? n.folded : foldedLower)) {
+    } else if (leetMatters && triggered(groups, foldedPresent) && rule.pattern.test(rule.cased ? n.folded : foldedLower)) {
       hits.push(rule.name);
       leet = true;
     }

@@ -57,14 +57,26 @@ export function segments(n: Normalized): Normalized[] {
 
 const scoreOf = (model: Model, folded: string, rules: string[], source: Source) => sigmoid(logit(model, featuresOf(folded, rules, source, model)));
 
-/** Scores `text` with a given model; the trainer uses this to calibrate thresholds exactly as they will be applied. */
+/**
+ * Scores `text` with a given model; the trainer uses this to calibrate thresholds exactly as they will be applied.
+ * A document's rules are matched line by line, as its score is computed: the union is what it matched.
+ */
 export function scanWith(model: Model, text: string, source: Source): InjectionScan {
   const normalized = normalize(text);
-  const rules = matchRules(normalized, source);
-  const score = source === 'user'
-    ? scoreOf(model, normalized.folded, rules, source)
-    : segments(normalized).reduce((max, segment) => Math.max(max, scoreOf(model, segment.folded, matchRules(segment, source, rules), source)), 0);
-  return { score, flagged: score >= model.thresholds[source], rules };
+  if (source === 'user') {
+    const rules = matchRules(normalized, source);
+    const score = scoreOf(model, normalized.folded, rules, source);
+    return { score, flagged: score >= model.thresholds.user, rules };
+  }
+  let score = 0;
+  const rules = new Set<string>();
+  for (const segment of segments(normalized)) {
+    const matched = matchRules(segment, source);
+    for (const rule of matched) rules.add(rule);
+    score = Math.max(score, scoreOf(model, segment.folded, matched, source));
+  }
+  for (const signal of normalized.signals) rules.add(signal); // also when no line has letters
+  return { score, flagged: score >= model.thresholds.document, rules: [...rules] };
 }
 
 /**
