@@ -1,15 +1,13 @@
 // Just-in-time approvals on the PostgreSQL path: a held statement waits on the wire until a person decides.
 import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
-import { connect } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { cancelRequest } from '../src/adapters/postgres/codec/frontend.ts';
 import { signWebhook } from '../src/services/approvals/webhooks.ts';
 import type { ApprovalRecord } from '../src/services/store/store.ts';
-import { ADMIN_KEY, APPROVER_KEY, failure, startPgGateway, type PgGateway } from './support/pg.ts';
+import { ADMIN_KEY, APPROVER_KEY, failure, sendCancel, startPgGateway, type PgGateway } from './support/pg.ts';
 import { run } from './support/run.ts';
 
 const cli = (gw: PgGateway, args: string[], key = APPROVER_KEY) =>
@@ -109,13 +107,7 @@ test('a CancelRequest from the client withdraws a held statement', async () => {
     const c = await gw.client(gw.token('holder', 'support'));
     const held = failure(c.query('DELETE FROM tickets'));
     const pending = await pendingApproval(gw);
-    const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
-    const key = Buffer.alloc(4);
-    key.writeInt32BE(secretKey);
-    await new Promise<void>((resolve) => {
-      const s = connect(gw.port, '127.0.0.1', () => s.end(cancelRequest(processID, key)));
-      s.on('close', () => resolve());
-    });
+    await sendCancel(gw, c);
     const e = await held;
     assert.equal(e.code, '57014');
     assert.equal(gw.gateway.services.approvals.get(pending.id)?.status, 'withdrawn');

@@ -5,7 +5,7 @@ import { connect, type Socket } from 'node:net';
 import * as be from '../src/adapters/postgres/codec/backend.ts';
 import * as fe from '../src/adapters/postgres/codec/frontend.ts';
 import { ProtocolError } from '../src/adapters/postgres/codec/cursor.ts';
-import { Backend, Frontend, Untyped } from '../src/adapters/postgres/codec/messages.ts';
+import { Backend, Untyped } from '../src/adapters/postgres/codec/messages.ts';
 import { FrameReader, type FrameReaderOptions } from '../src/adapters/postgres/codec/reader.ts';
 
 /** Hand-written bytes: numbers are bytes, strings are their ASCII characters. */

@@ -3,9 +3,8 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
-import { cancelRequest } from '../src/adapters/postgres/codec/frontend.ts';
 import { verifyAudit } from '../src/services/audit/log.ts';
-import { failure, psql, startPgGateway, type PgGateway } from './support/pg.ts';
+import { failure, psql, sendCancel, startPgGateway, type PgGateway } from './support/pg.ts';
 
 let gw: PgGateway;
 before(async () => { gw = await startPgGateway('gatehouse_e2e'); });
@@ -143,13 +142,7 @@ test('CancelRequest reaches the right upstream backend', async () => {
   const c = await gw.client(gw.token('retriever', 'rag'));
   const slow = c.query('SELECT count(*) FROM generate_series(1, 500000000)');
   await new Promise((r) => setTimeout(r, 200));
-  const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
-  const key = Buffer.alloc(4);
-  key.writeInt32BE(secretKey);
-  await new Promise<void>((resolve) => {
-    const s = connect(gw.port, '127.0.0.1', () => s.end(cancelRequest(processID, key)));
-    s.on('close', () => resolve());
-  });
+  await sendCancel(gw, c);
   const e = await failure(slow);
   assert.equal(e.code, '57014', e.message);
   assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1);

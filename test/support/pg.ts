@@ -1,5 +1,7 @@
 // Test support for the PostgreSQL gateway: a fresh database on the real server, a running gateway, tokens and clients.
+import { connect } from 'node:net';
 import pg from 'pg';
+import { cancelRequest } from '../../src/adapters/postgres/codec/frontend.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { startGateway, type Gateway } from '../../src/main.ts';
 import { run } from './run.ts';
@@ -134,6 +136,17 @@ ${rolesYaml}`;
 /** Runs psql as a real client. */
 export const psql = (url: string, args: string[], env: NodeJS.ProcessEnv = {}) =>
   run('psql', [url, '-X', '-v', 'ON_ERROR_STOP=1', ...args], { PGSSLMODE: 'prefer', ...env });
+
+/** Sends a CancelRequest for this client's running statement, the way libpq does: on a new connection, with the key the gateway handed out. */
+export function sendCancel(gw: PgGateway, c: pg.Client): Promise<void> {
+  const { processID, secretKey } = c as unknown as { processID: number; secretKey: number };
+  const key = Buffer.alloc(4);
+  key.writeInt32BE(secretKey);
+  return new Promise<void>((resolve) => {
+    const s = connect(gw.port, '127.0.0.1', () => s.end(cancelRequest(processID, key)));
+    s.on('close', () => resolve());
+  });
+}
 
 /** The error a query fails with, for asserting SQLSTATE and message. */
 export async function failure(p: Promise<unknown>): Promise<{ code?: string; message: string }> {

@@ -81,7 +81,7 @@ export class IdleLimit extends Transform {
   /** Bytes passed through (for the audit). */
   bytes = 0;
 
-  constructor(private readonly ms: number, private readonly onIdle: () => Error) {
+  constructor(ms: number, private readonly onIdle: () => Error) {
     super();
     this.timer = setTimeout(() => this.destroy(this.onIdle()), ms);
   }
