@@ -4,6 +4,7 @@ import { createServer, type Server, type Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import type { PostgresConnection, SqlGrant } from '../../config/schema.ts';
 import { splitHostPort } from '../../config/address.ts';
+import { correlationFromApplicationName } from '../../pipeline/correlation.ts';
 import type { Listener, Services } from '../../services/services.ts';
 import type { TokenRecord } from '../../services/store/store.ts';
 import { serverFirst, verifyClientFinal } from './auth/scram.ts';
@@ -101,7 +102,8 @@ export async function startPostgresListener(name: string, conn: PostgresConnecti
     const cancelKey = randomBytes(4);
     const cancelPid = randomBytes(4).readInt32BE() & 0x7fffffff;
     const cancelId = `${cancelPid}:${cancelKey.toString('hex')}`;
-    const { runId, step } = correlation(application);
+    // LangChain correlation travels in application_name as `... run=<id> step=<name>` (set by packages/langchain).
+    const { runId, step } = correlationFromApplicationName(application);
     let session: PostgresSession | undefined;
     const live = services.sessions.open(
       { tokenId: token.id, label: token.label, role: token.role, connection: name, protocol: 'postgres', client, runId, step },
@@ -226,11 +228,4 @@ function pick(params: Map<string, string>, names: string[]): Record<string, stri
     if (v !== undefined) out[n] = v;
   }
   return out;
-}
-
-/** LangChain correlation travels in application_name as `... run=<id> step=<name>` (set by the companion package). */
-export function correlation(applicationName: string): { runId: string | null; step: string | null } {
-  const run = /(?:^|\s)run=([\w.:-]{1,64})/.exec(applicationName)?.[1] ?? null;
-  const step = /(?:^|\s)step=([\w.:-]{1,64})/.exec(applicationName)?.[1] ?? null;
-  return { runId: run, step };
 }

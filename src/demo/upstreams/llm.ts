@@ -105,7 +105,8 @@ export async function startLlmUpstream(opts: { port?: number; key?: string } = {
 
   function chat(ctx: Ctx, model: string, words: string[], promptChars: number, body: Json, toolCalls?: Json[]) {
     const usage = { prompt_tokens: Math.ceil(promptChars / 4), completion_tokens: words.length, total_tokens: Math.ceil(promptChars / 4) + words.length };
-    const base = { id: 'chatcmpl-demo', object: 'chat.completion.chunk', created: 1_700_000_000, model };
+    // Unique per response, as OpenAI's are: LangChain/LangGraph merge messages that share an id.
+    const base = { id: `chatcmpl-demo-${requests.length}`, object: 'chat.completion.chunk', created: 1_700_000_000, model };
     if (body.stream !== true) {
       const message = toolCalls
         ? { role: 'assistant', content: null, tool_calls: toolCalls }
