@@ -10,7 +10,7 @@ import { ChatOpenAI } from '@langchain/openai';
 import { createAgent } from 'langchain';
 import pg from 'pg';
 import { GatehouseCallbackHandler } from '../packages/langchain/src/index.ts';
-import { QUESTIONS, SYSTEM_PROMPT, supportAgent } from '../examples/support-agent.ts';
+import { QUESTIONS, supportAgent } from '../examples/support-agent.ts';
 import { searchDocsTool } from '../examples/lib/steps.ts';
 import type { SessionRecord } from '../src/services/store/store.ts';
 import { startLangchainDemo, type LangchainDemo } from './helpers/langchain.ts';
@@ -64,6 +64,9 @@ test('three steps, three tokens: documents, the billing API (PII masked) and the
   assert.ok(steps.some((s) => s.connection === 'crm' && s.role === 'retriever' && s.step === 'search_docs' && s.runId === runId));
   assert.ok(steps.some((s) => s.connection === 'billing' && s.role === 'billing-agent' && s.step === 'billing_get'));
   assert.ok(steps.some((s) => s.connection === 'openai' && s.role === 'assistant' && s.step === 'chat'));
+  // One chain run groups its steps across the PostgreSQL, HTTP and LLM gateways.
+  const run = t.gateway.services.store.listSessions({ runId, limit: 100 }).map((s) => `${s.connection}/${s.step}`).sort();
+  assert.deepEqual(run, ['billing/billing_get', 'crm/search_docs', 'openai/chat']);
 });
 
 test('prompt injection in the data: DROP TABLE, DELETE, another table and an admin path are refused, as tool errors', async () => {
@@ -106,9 +109,9 @@ test('prompt injection in the data: DROP TABLE, DELETE, another table and an adm
   assert.deepEqual(denied.map((r) => [r.data.summary, r.data.rule]).sort(), [
     ['DELETE FROM tickets', 'sql.relation.write'],
     ['DROP TABLE customers', 'sql.statement.ddl'],
+    ['GET /admin/keys', 'http.allow'],
     ['SELECT service, secret FROM api_keys', 'sql.relation.read'],
   ]);
-  assert.ok(t.audit().some((r) => r.kind === 'request' && r.verdict === 'deny' && r.data.summary === 'GET /admin/keys' && r.data.rule === 'http.allow'));
 });
 
 test('`gatehouse sessions list --run` groups the SQL step\'s sessions; `replay` shows the refused statements', async () => {
@@ -123,8 +126,11 @@ test('`gatehouse sessions list --run` groups the SQL step\'s sessions; `replay` 
   const listed = await cli(['sessions', 'list', '--run', runId, '--json']);
   assert.equal(listed.status, 0, listed.stderr);
   const sessions = JSON.parse(listed.stdout) as SessionRecord[];
-  assert.ok(sessions.length >= 1);
-  for (const s of sessions) assert.deepEqual([s.runId, s.label, s.role, s.step], [runId, 'sql', 'sql-agent', 'query_sql']);
+  // The run's SQL step, and its HTTP and LLM steps, each under the step's own token.
+  const sql = sessions.filter((s) => s.connection === 'crm');
+  assert.ok(sql.length >= 1);
+  for (const s of sql) assert.deepEqual([s.runId, s.label, s.role, s.step], [runId, 'sql', 'sql-agent', 'query_sql']);
+  assert.deepEqual([...new Set(sessions.map((s) => `${s.connection}/${s.step}`))].sort(), ['billing/billing_get', 'crm/query_sql', 'openai/chat']);
   let replayed = '';
   for (const s of sessions) {
     const r = await cli(['replay', s.id]);

@@ -7,6 +7,7 @@ import type { LlmConnection, LlmGrant } from '../../config/schema.ts';
 import { judge, recordOutcome } from '../../pipeline/enforce.ts';
 import type { Facts, Target } from '../../pipeline/facts.ts';
 import { mergeNotes, redacting, type GuardNote, type TextRedactor } from '../../pipeline/guards.ts';
+import { correlationFromMetadata } from '../../pipeline/correlation.ts';
 import { awaitApproval } from '../../pipeline/http/approval.ts';
 import { admit } from '../../pipeline/http/auth.ts';
 import { clientResponseHeaders, credentialValues, upstreamRequestHeaders } from '../../pipeline/http/hop.ts';
@@ -159,8 +160,11 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
       summary: `${method === 'GET' ? `${method} ${path}` : `${endpoint} ${ask.model ?? '(no model)'}`}${preview}`, targets,
     };
     const guardNotes = mergeNotes(notes);
+    // An agent may tag the body's metadata instead of (or as well as) the headers the session was keyed by.
+    const tagged = correlationFromMetadata(body?.metadata);
     const { verdict, record } = judge(services.audit, c.ctx, facts, () => early ?? decideLlm(ask, grant), {
       endpoint, client: c.client,
+      ...(tagged.runId || tagged.step ? { runId: tagged.runId, step: tagged.step } : {}),
       ...(ask.model ? { model: ask.model } : {}),
       ...(call ? { stream: call.stream, tools: ask.tools } : {}),
       ...(call && full ? { prompt } : call ? { promptSha256: sha256(JSON.stringify(prompt)) } : {}),

@@ -1,5 +1,6 @@
-// HTTP has no connection-long session, so one is kept per token per connection: opened at its first request, closed when idle or revoked.
+// HTTP has no connection-long session, so one is kept per token and chain step: opened at its first request, closed when idle or revoked.
 import type { IncomingMessage } from 'node:http';
+import { correlationFromHeaders, type Correlation } from '../correlation.ts';
 import type { RequestContext } from '../enforce.ts';
 import type { Services } from '../../services/services.ts';
 import type { LiveSession } from '../../services/sessions/sessions.ts';
@@ -25,7 +26,8 @@ interface Entry {
 }
 
 export class TokenSessions {
-  private readonly byToken = new Map<string, Entry>();
+  /** Keyed by token, run and step: an agent reuses one token across runs, and each run's steps are sessions of their own. */
+  private readonly byKey = new Map<string, Entry>();
 
   constructor(private readonly services: Services, private readonly connection: string, private readonly protocol: 'http' | 'llm', private readonly idleMs = SESSION_IDLE_MS) {}
 
@@ -34,8 +36,10 @@ export class TokenSessions {
    * the audit is unavailable). `onAbort` is told why when the request is cut.
    */
   begin(token: TokenRecord, req: IncomingMessage, client: string, onAbort: (reason: string) => void): InFlight {
-    let entry = this.byToken.get(token.id);
-    if (!entry) entry = this.open(token, req, client);
+    const correlation = correlationFromHeaders(req.headers);
+    const key = `${token.id}\n${correlation.runId ?? ''}\n${correlation.step ?? ''}`;
+    let entry = this.byKey.get(key);
+    if (!entry) entry = this.open(key, token, correlation, client);
     clearTimeout(entry.idle);
     entry.idle = undefined;
     const now = Date.now();
@@ -48,8 +52,8 @@ export class TokenSessions {
       ctx: { who: { tokenId: token.id, label: token.label, role: token.role, runId: r.runId ?? undefined, step: r.step ?? undefined }, sessionId: r.id, connection: this.connection },
       signal: controller.signal,
       done: () => {
-        if (!e.inflight.delete(controller) || e.inflight.size || this.byToken.get(token.id) !== e) return;
-        e.idle = setTimeout(() => this.end(token.id, 'idle'), this.idleMs);
+        if (!e.inflight.delete(controller) || e.inflight.size || this.byKey.get(key) !== e) return;
+        e.idle = setTimeout(() => this.end(key, 'idle'), this.idleMs);
         e.idle.unref();
       },
     };
@@ -57,27 +61,23 @@ export class TokenSessions {
 
   /** Ends every session (listener shutdown). */
   closeAll(reason: string) {
-    for (const id of [...this.byToken.keys()]) this.end(id, reason);
+    for (const key of [...this.byKey.keys()]) this.end(key, reason);
   }
 
-  private open(token: TokenRecord, req: IncomingMessage, client: string): Entry {
-    const header = (name: string) => {
-      const v = req.headers[name];
-      return typeof v === 'string' && /^[\w.:-]{1,128}$/.test(v) ? v : null;
-    };
+  private open(key: string, token: TokenRecord, correlation: Correlation, client: string): Entry {
     const entry: Entry = { inflight: new Map(), touched: Date.now(), live: undefined as unknown as LiveSession };
     entry.live = this.services.sessions.open(
-      { tokenId: token.id, label: token.label, role: token.role, connection: this.connection, protocol: this.protocol, client, runId: header('x-gatehouse-run-id'), step: header('x-gatehouse-step') },
-      (reason) => this.cut(token.id, entry, reason),
+      { tokenId: token.id, label: token.label, role: token.role, connection: this.connection, protocol: this.protocol, client, runId: correlation.runId, step: correlation.step },
+      (reason) => this.cut(key, entry, reason),
     );
     this.services.tokens.touch(token.id);
-    this.byToken.set(token.id, entry);
+    this.byKey.set(key, entry);
     return entry;
   }
 
   /** Called by the sessions service (revocation): every in-flight request of the token is aborted at once. */
-  private cut(tokenId: string, entry: Entry, reason: string) {
-    if (this.byToken.get(tokenId) === entry) this.byToken.delete(tokenId);
+  private cut(key: string, entry: Entry, reason: string) {
+    if (this.byKey.get(key) === entry) this.byKey.delete(key);
     clearTimeout(entry.idle);
     for (const [controller, onAbort] of entry.inflight) {
       try { onAbort(reason); } catch { /* keep cutting the others */ }
@@ -86,10 +86,10 @@ export class TokenSessions {
     entry.inflight.clear();
   }
 
-  private end(tokenId: string, reason: string) {
-    const entry = this.byToken.get(tokenId);
+  private end(key: string, reason: string) {
+    const entry = this.byKey.get(key);
     if (!entry) return;
-    this.cut(tokenId, entry, reason);
+    this.cut(key, entry, reason);
     this.services.sessions.close(entry.live.record.id, reason);
   }
 }
