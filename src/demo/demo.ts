@@ -114,6 +114,8 @@ Each chain step has its own token (valid 8h). Try, in another terminal:
   # or with the agent's own SDK, unchanged (npm i openai):
   OPENAI_BASE_URL=${openai} OPENAI_API_KEY=${chat.token} node --input-type=module -e "import OpenAI from 'openai'; const r = await new OpenAI().chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'say: hello from the SDK' }] }); console.log(r.choices[0].message.content)"
 
+Watch and decide in the web console: ${gateway.adminUrl} (sign in with the admin key below).
+
 Administer it with the CLI:
   export GATEHOUSE_URL=${gateway.adminUrl} GATEHOUSE_ADMIN_KEY=${adminKey}
   npx gatehouse token list
