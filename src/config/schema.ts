@@ -68,6 +68,15 @@ export const sqlGrant = z.strictObject({
   max_rows: z.number().int().positive().optional(),
   /** `table.column` (or `schema.table.column`) → strategy. */
   mask: z.record(z.string(), maskStrategy).default({}),
+  /**
+   * Content detectors on result values, whatever the query: secrets/pii `redact` masks detected spans in text cells,
+   * `flag` audits them; injection `flag` audits cells that carry instructions (rows an agent may feed to a model).
+   */
+  guards: z.strictObject({
+    injection: z.enum(['flag', 'off']).default('off'),
+    secrets: z.enum(['redact', 'flag', 'off']).default('off'),
+    pii: z.enum(['redact', 'flag', 'off']).default('off'),
+  }).default({ injection: 'off', secrets: 'off', pii: 'off' }),
 });
 
 const literal = z.union([z.string(), z.number(), z.boolean()]);

@@ -1,6 +1,6 @@
 // The one order every adapter follows: facts → policy → audit (before anything is forwarded) → verdict.
 import type { AuditLog } from '../services/audit/log.ts';
-import type { AuditRecord } from '../services/store/store.ts';
+import type { AuditEvent, AuditRecord } from '../services/store/store.ts';
 import type { Facts, Who } from './facts.ts';
 import { deny, type Verdict } from './verdict.ts';
 
@@ -15,44 +15,78 @@ export interface Judged {
   record: AuditRecord | null;
 }
 
+export interface QueuedJudged extends Judged {
+  /**
+   * Settles when the request's audit record is committed (group commit); undefined when it already is. Nothing the
+   * verdict allows may be forwarded before it resolves; if it rejects the record is lost and the request must not run.
+   */
+  durable?: Promise<void>;
+}
+
 /**
  * Judges one request and writes its audit record. If the record cannot be written the request is refused:
  * nothing is forwarded that the audit log does not hold.
  */
 export function judge(audit: AuditLog, ctx: RequestContext, facts: Facts, decide: () => Verdict, detail: Record<string, unknown> = {}): Judged {
-  let verdict: Verdict;
+  const verdict = verdictOf(facts, decide);
   try {
-    verdict = facts.unknown ? deny('unknown', `Gatehouse could not understand this request: ${facts.unknown}`) : decide();
+    return { verdict, record: audit.append(requestEvent(ctx, facts, verdict, detail)) };
   } catch (err) {
-    verdict = deny('policy.error', `Gatehouse policy failed on this request: ${(err as Error).message}`);
-  }
-  try {
-    const record = audit.append({
-      kind: 'request',
-      sessionId: ctx.sessionId,
-      tokenId: ctx.who.tokenId,
-      connection: ctx.connection,
-      verdict: verdict.kind,
-      data: {
-        protocol: facts.protocol,
-        effect: facts.effect,
-        summary: facts.summary,
-        targets: facts.targets,
-        ...(verdict.kind === 'allow' ? { grant: verdict.grant } : verdict.kind === 'deny' ? { rule: verdict.rule, message: verdict.message } : { grant: verdict.grant, reason: verdict.reason }),
-        ...detail,
-      },
-    });
-    return { verdict, record };
-  } catch (err) {
-    return { verdict: deny('audit.unavailable', `Gatehouse refused: the audit record could not be written (${(err as Error).message})`), record: null };
+    return { verdict: auditUnavailable(err), record: null };
   }
 }
 
-/** Records what came of an allowed request (rows, duration, upstream error) once it is done. Best effort: the request already happened. */
-export function recordOutcome(audit: AuditLog, ctx: RequestContext, requestSeq: number | undefined, outcome: Record<string, unknown>) {
+/**
+ * `judge` with the audit record queued for the next group commit instead of committed on the spot, so sessions judging
+ * in the same turn of the event loop share one transaction. The caller holds back what the verdict allows until
+ * `durable` resolves (and refuses it if `durable` rejects): audit before effect, at a fraction of the commits.
+ */
+export function judgeQueued(audit: AuditLog, ctx: RequestContext, facts: Facts, decide: () => Verdict, detail: Record<string, unknown> = {}): QueuedJudged {
+  const verdict = verdictOf(facts, decide);
   try {
-    audit.append({ kind: 'result', sessionId: ctx.sessionId, tokenId: ctx.who.tokenId, connection: ctx.connection, data: { request: requestSeq, ...outcome } });
-  } catch {
-    // The effect already happened and its request record is committed; a lost outcome is reported by `audit verify` gaps only if records were removed.
+    const record = audit.enqueue(requestEvent(ctx, facts, verdict, detail));
+    return { verdict, record, durable: audit.durable() };
+  } catch (err) {
+    return { verdict: auditUnavailable(err), record: null };
   }
 }
+
+/**
+ * Records what came of an allowed request (rows, duration, upstream error) once it is done. Best effort: the request
+ * already happened, and its request record is committed. Queued for the next group commit: nothing waits for it.
+ */
+export function recordOutcome(audit: AuditLog, ctx: RequestContext, requestSeq: number | undefined, outcome: Record<string, unknown>) {
+  try {
+    audit.enqueue({ kind: 'result', sessionId: ctx.sessionId, tokenId: ctx.who.tokenId, connection: ctx.connection, data: { request: requestSeq, ...outcome } });
+  } catch {
+    // A lost outcome leaves the chain intact (a failed batch is rolled back whole); the request record says what ran.
+  }
+}
+
+function verdictOf(facts: Facts, decide: () => Verdict): Verdict {
+  try {
+    return facts.unknown ? deny('unknown', `Gatehouse could not understand this request: ${facts.unknown}`) : decide();
+  } catch (err) {
+    return deny('policy.error', `Gatehouse policy failed on this request: ${(err as Error).message}`);
+  }
+}
+
+function requestEvent(ctx: RequestContext, facts: Facts, verdict: Verdict, detail: Record<string, unknown>): AuditEvent {
+  return {
+    kind: 'request',
+    sessionId: ctx.sessionId,
+    tokenId: ctx.who.tokenId,
+    connection: ctx.connection,
+    verdict: verdict.kind,
+    data: {
+      protocol: facts.protocol,
+      effect: facts.effect,
+      summary: facts.summary,
+      targets: facts.targets,
+      ...(verdict.kind === 'allow' ? { grant: verdict.grant } : verdict.kind === 'deny' ? { rule: verdict.rule, message: verdict.message } : { grant: verdict.grant, reason: verdict.reason }),
+      ...detail,
+    },
+  };
+}
+
+const auditUnavailable = (err: unknown) => deny('audit.unavailable', `Gatehouse refused: the audit record could not be written (${(err as Error).message})`);

@@ -9,6 +9,30 @@ export type MaskIndex = ReadonlyMap<string, MaskStrategy>;
 
 const SAMPLE_ROWS = 20;
 const SAMPLE_CELL = 200;
+/** A UTF-8 character is at most 4 bytes: decoding this much of a cell always yields its first SAMPLE_CELL characters. */
+const SAMPLE_BYTES = SAMPLE_CELL * 4;
+
+/** What a row description means for one role: computed once per description, shared by every result it describes. */
+interface Layout { index: MaskIndex; columns: string[]; masks: (MaskStrategy | undefined)[]; masked: boolean }
+// Keyed by the parsed description: a prepared statement's fields are described once and executed many times.
+const layouts = new WeakMap<FieldDescription[], Layout>();
+const NO_MASKS: (MaskStrategy | undefined)[] = [];
+
+function layoutOf(fields: FieldDescription[], index: MaskIndex): Layout {
+  const hit = layouts.get(fields);
+  if (hit?.index === index) return hit;
+  const masks = fields.map((f) => (f.tableOid && index.size ? index.get(`${f.tableOid}.${f.columnAttr}`) : undefined));
+  const layout = { index, columns: fields.map((f) => f.name), masks, masked: masks.some(Boolean) };
+  layouts.set(fields, layout);
+  return layout;
+}
+
+/** The replay's copy of one cell: text cut to SAMPLE_CELL characters, binary summarised; only what is kept is decoded. */
+function sampleCell(cell: Buffer | null, binary: boolean | undefined): string | null {
+  if (cell === null) return null;
+  if (binary) return `<${cell.length} bytes binary>`;
+  return cell.length <= SAMPLE_CELL ? cell.toString('utf8') : cell.toString('utf8', 0, Math.min(cell.length, SAMPLE_BYTES)).slice(0, SAMPLE_CELL);
+}
 
 /** Per-result state: which cells to mask, how many rows may pass, what the replay keeps. */
 export class ResultShaper {
@@ -16,7 +40,9 @@ export class ResultShaper {
   dropped = 0;
   sample: (string | null)[][] = [];
   columns: string[] = [];
-  private masks: (MaskStrategy | undefined)[] = [];
+  private masks: (MaskStrategy | undefined)[] = NO_MASKS;
+  /** Some column of the current result is masked. */
+  private masked = false;
   private binary: boolean[] = [];
 
   constructor(private readonly obligations: Obligations, private readonly index: MaskIndex, private readonly key: Buffer) {}
@@ -31,17 +57,21 @@ export class ResultShaper {
     this.dropped = 0;
     this.sample = [];
     this.columns = [];
-    this.masks = [];
+    this.masks = NO_MASKS;
+    this.masked = false;
   }
 
   /** True when rows must be decoded at all; otherwise DataRows pass through untouched (and uncounted for the sample). */
   get active(): boolean {
-    return this.masks.some(Boolean) || this.obligations.maxRows !== undefined;
+    return this.masked || this.obligations.maxRows !== undefined;
   }
 
   describe(fields: FieldDescription[], formats?: number[]) {
-    this.columns = fields.map((f) => f.name);
-    this.masks = fields.map((f) => (f.tableOid ? this.index.get(`${f.tableOid}.${f.columnAttr}`) : undefined));
+    const layout = layoutOf(fields, this.index);
+    // Shared with every other result of the same description: never mutated.
+    this.columns = layout.columns;
+    this.masks = layout.masks;
+    this.masked = layout.masked;
     this.binary = fields.map((f, i) => (formats ? (formats.length === 1 ? formats[0] : formats[i] ?? 0) : f.format) === 1);
   }
 
@@ -53,7 +83,7 @@ export class ResultShaper {
     }
     this.rows++;
     let out = raw;
-    if (this.masks.some(Boolean)) {
+    if (this.masked) {
       const masked = cells.map((cell, i) => {
         const strategy = this.masks[i];
         if (!strategy || cell === null) return cell;
@@ -65,7 +95,7 @@ export class ResultShaper {
       cells = masked.map((c) => (typeof c === 'string' ? Buffer.from(c) : c));
     }
     if (this.sample.length < SAMPLE_ROWS) {
-      this.sample.push(cells.map((c, i) => (c === null ? null : this.binary[i] ? `<${c.length} bytes binary>` : c.toString('utf8').slice(0, SAMPLE_CELL))));
+      this.sample.push(cells.map((c, i) => sampleCell(c, this.binary[i])));
     }
     return out;
   }
@@ -73,6 +103,6 @@ export class ResultShaper {
   /** A count of sampled rows for results that passed through unshaped. */
   passthrough(cells: (Buffer | null)[]) {
     this.rows++;
-    if (this.sample.length < SAMPLE_ROWS) this.sample.push(cells.map((c) => (c === null ? null : c.toString('utf8').slice(0, SAMPLE_CELL))));
+    if (this.sample.length < SAMPLE_ROWS) this.sample.push(cells.map((c, i) => sampleCell(c, this.binary[i])));
   }
 }

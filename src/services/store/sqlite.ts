@@ -4,6 +4,9 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { ApprovalRecord, AuditRecord, SessionFilter, SessionRecord, Store, TokenRecord } from './store.ts';
 
+/** The audit log's serialised data, carried on its records (Symbol.for: no import of the audit module here). */
+const DATA_JSON = Symbol.for('gatehouse.audit.dataJson');
+
 const migrations: string[] = [
   `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
    CREATE TABLE tokens (
@@ -99,8 +102,7 @@ export function openSqliteStore(path: string): Store {
     endSession: db.prepare('UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL'),
     sessionById: db.prepare<[string], SessionRow>('SELECT * FROM sessions WHERE id = ?'),
     endDangling: db.prepare('UPDATE sessions SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL'),
-    appendAudit: db.prepare(`INSERT INTO audit VALUES (@seq, @ts, @kind, @sessionId, @tokenId, @connection, @verdict,
-      @data, @prevHash, @hash)`),
+    appendAudit: db.prepare(`INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
     lastAudit: db.prepare<[], AuditRow>('SELECT * FROM audit ORDER BY seq DESC LIMIT 1'),
     readAudit: db.prepare<[number, number], AuditRow>('SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?'),
     usage: db.prepare<[string, string], { tokens: number }>('SELECT tokens FROM llm_usage WHERE scope = ? AND period = ?'),
@@ -118,8 +120,13 @@ export function openSqliteStore(path: string): Store {
     readSessionAudit: db.prepare<[string, number, number], AuditRow>(
       'SELECT * FROM audit WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
   };
+  // Positional parameters: no per-record object for named binding on the audit hot path. The audit log hands over the
+  // data text it hashed (see DATA_JSON in services/audit/log.ts); records from elsewhere are serialised here.
+  const insertAudit = (r: AuditRecord) =>
+    q.appendAudit.run(r.seq, r.ts, r.kind, r.sessionId, r.tokenId, r.connection, r.verdict, (r as { [DATA_JSON]?: string })[DATA_JSON] ?? JSON.stringify(r.data), r.prevHash, r.hash);
+  // A batch (group commit) is one transaction; a single record needs none: one INSERT is atomic on its own.
   const appendMany = db.transaction((records: AuditRecord[]) => {
-    for (const r of records) q.appendAudit.run({ ...r, data: JSON.stringify(r.data) });
+    for (const r of records) insertAudit(r);
   });
 
   return {
@@ -148,7 +155,7 @@ export function openSqliteStore(path: string): Store {
       return db.prepare<(string | number)[], SessionRow>(sql).all(...args, f.limit ?? 100).map(toSession);
     },
     endDanglingSessions: (at, reason) => q.endDangling.run(at, reason).changes,
-    appendAudit: (records) => appendMany(records),
+    appendAudit: (records) => void (records.length === 1 ? insertAudit(records[0]) : appendMany(records)),
     lastAudit: () => { const r = q.lastAudit.get(); return r && toAudit(r); },
     readAudit: (afterSeq, limit, sessionId) =>
       (sessionId ? q.readSessionAudit.all(sessionId, afterSeq, limit) : q.readAudit.all(afterSeq, limit)).map(toAudit),

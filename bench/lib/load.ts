@@ -1,0 +1,104 @@
+// The load generators: pgbench and wrk, run as child processes with bounded durations, and their output parsed.
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { run } from './proc.ts';
+
+export interface PgTarget {
+  host: string;
+  port: number;
+  user: string;
+  password?: string;
+  database: string;
+}
+
+export interface PgbenchResult {
+  tps: number;
+  latencyMs: number;
+  transactions: number;
+  failed: boolean;
+  output: string;
+}
+
+/** One pgbench run: `script` is 'select' (-S) or 'tpcb' (the default TPC-B-like script). `-n`: no vacuum, which a gateway role may not run. */
+export async function pgbench(target: PgTarget, o: { script: 'select' | 'tpcb'; mode: 'simple' | 'prepared'; clients: number; seconds: number }): Promise<PgbenchResult> {
+  const args = [
+    '-n', ...(o.script === 'select' ? ['-S'] : []), '-M', o.mode, '-c', String(o.clients), '-j', String(Math.min(o.clients, 2)),
+    '-T', String(o.seconds), '-h', target.host, '-p', String(target.port), '-U', target.user, target.database,
+  ];
+  const r = await run('pgbench', args, {
+    env: { PGPASSWORD: target.password ?? '', PGSSLMODE: 'disable', PGAPPNAME: 'bench', PGCONNECT_TIMEOUT: '10' },
+    timeoutMs: (o.seconds + 60) * 1000,
+  });
+  const output = r.stdout + r.stderr;
+  const num = (re: RegExp) => Number(re.exec(output)?.[1] ?? NaN);
+  const tps = num(/tps = ([\d.]+)/);
+  return {
+    tps,
+    latencyMs: num(/latency average = ([\d.]+) ms/),
+    transactions: num(/number of transactions actually processed: (\d+)/),
+    failed: r.code !== 0 || !Number.isFinite(tps),
+    output,
+  };
+}
+
+export interface WrkResult {
+  rps: number;
+  requests: number;
+  /** Latency percentiles in ms. */
+  p50: number;
+  p90: number;
+  p99: number;
+  non2xx: number;
+  errors: number;
+  output: string;
+}
+
+export interface WrkRequest {
+  url: string;
+  method?: 'GET' | 'POST';
+  headers?: Record<string, string>;
+  body?: string;
+  /** Per-connection pause between requests (ms): turns wrk's closed loop into a moderate, paced load. */
+  delayMs?: number;
+}
+
+/** One wrk run with latency percentiles. A Lua script carries method, headers, body and pacing. */
+export async function wrk(dir: string, req: WrkRequest, o: { connections: number; seconds: number; threads?: number }): Promise<WrkResult> {
+  const lua = [
+    `wrk.method = ${JSON.stringify(req.method ?? 'GET')}`,
+    ...Object.entries(req.headers ?? {}).map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}`),
+    ...(req.body !== undefined ? [`wrk.body = ${luaString(req.body)}`] : []),
+    ...(req.delayMs ? [`function delay() return ${req.delayMs} end`] : []),
+  ].join('\n');
+  const script = join(dir, `wrk-${Math.random().toString(36).slice(2)}.lua`);
+  writeFileSync(script, lua);
+  const r = await run('wrk', ['-t', String(o.threads ?? 1), '-c', String(o.connections), '-d', `${o.seconds}s`, '--latency', '-s', script, req.url], {
+    timeoutMs: (o.seconds + 30) * 1000,
+  });
+  const out = r.stdout + r.stderr;
+  const pct = (p: string) => toMs(new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s)`, 'm').exec(out));
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(out);
+  return {
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? NaN),
+    requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN),
+    p50: pct('50'),
+    p90: pct('90'),
+    p99: pct('99'),
+    non2xx: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
+    errors: socketErrors ? socketErrors.slice(1).reduce((a, b) => a + Number(b), 0) : 0,
+    output: out,
+  };
+}
+
+function toMs(m: RegExpExecArray | null): number {
+  if (!m) return NaN;
+  const v = Number(m[1]);
+  return m[2] === 'us' ? v / 1000 : m[2] === 's' ? v * 1000 : v;
+}
+
+/** A Lua long string that cannot be closed early by the body's own text. */
+function luaString(s: string): string {
+  let eq = '';
+  while (s.includes(`]${eq}]`)) eq += '=';
+  return `[${eq}[${s}]${eq}]`;
+}

@@ -1,0 +1,99 @@
+// Group commit: queued records take their place in the chain at once, commit together at the end of the turn, and a
+// failed commit rolls the chain back whole, so nothing the caller was told is durable can be missing.
+import assert from 'node:assert/strict';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { judgeQueued, recordOutcome } from '../src/pipeline/enforce.ts';
+import type { Facts } from '../src/pipeline/facts.ts';
+import { allow } from '../src/pipeline/verdict.ts';
+import { AuditLog, verifyAudit } from '../src/services/audit/log.ts';
+import { openSqliteStore } from '../src/services/store/sqlite.ts';
+
+const fresh = () => openSqliteStore(join(mkdtempSync(join(tmpdir(), 'gh-group-')), 'g.db'));
+const ctx = { who: { tokenId: 'tok_1', label: 'rag', role: 'retriever' }, sessionId: 'ses_1', connection: 'crm' };
+const facts: Facts = { protocol: 'postgres', connection: 'crm', effect: 'read', summary: 'SELECT 1', targets: [] };
+
+test('queued records commit together at the end of the turn, in chain order, and durable() says when', async () => {
+  const store = fresh();
+  const log = new AuditLog(store);
+  const a = log.enqueue({ kind: 'request', data: { n: 1 } });
+  const b = log.enqueue({ kind: 'request', data: { n: 2 } });
+  assert.deepEqual([a.seq, b.seq], [1, 2]);
+  assert.equal(b.prevHash, a.hash);
+  const durable = log.durable();
+  assert.ok(durable);
+  assert.equal(store.readAudit(0, 10).length, 0, 'nothing is committed before the turn ends');
+  await durable;
+  assert.deepEqual(store.readAudit(0, 10).map((r) => r.seq), [1, 2]);
+  assert.equal(log.durable(), undefined, 'nothing left to wait for');
+  assert.deepEqual(verifyAudit(store), { ok: true, records: 2 });
+  store.close();
+});
+
+test('append commits what was queued before it, in one transaction, and returns durable', () => {
+  const store = fresh();
+  const log = new AuditLog(store);
+  log.enqueue({ kind: 'result', data: {} });
+  const r = log.append({ kind: 'request', data: {} });
+  assert.equal(r.seq, 2);
+  assert.deepEqual(store.readAudit(0, 10).map((x) => x.kind), ['result', 'request']);
+  assert.deepEqual(verifyAudit(store), { ok: true, records: 2 });
+  store.close();
+});
+
+test('a failed group commit rejects durable(), rolls the chain back, and the next records chain from the last committed one', async () => {
+  const store = fresh();
+  const log = new AuditLog(store);
+  log.append({ kind: 'gateway.start' });
+  const original = store.appendAudit;
+  store.appendAudit = () => { throw new Error('disk full'); };
+  const judged = judgeQueued(log, ctx, facts, () => allow('roles.retriever.crm', {}));
+  assert.equal(judged.verdict.kind, 'allow');
+  await assert.rejects(judged.durable!, /disk full/);
+  store.appendAudit = original;
+  const next = log.append({ kind: 'request', data: { after: true } });
+  assert.equal(next.seq, 2, 'the lost record left no gap');
+  assert.deepEqual(verifyAudit(store), { ok: true, records: 2 });
+  store.close();
+});
+
+test('an outcome record is best effort: a failed commit neither throws nor breaks the chain', async () => {
+  const store = fresh();
+  const log = new AuditLog(store);
+  const original = store.appendAudit;
+  store.appendAudit = () => { throw new Error('disk full'); };
+  assert.doesNotThrow(() => recordOutcome(log, ctx, 1, { ms: 1 }));
+  await new Promise((r) => setImmediate(r));
+  store.appendAudit = original;
+  log.append({ kind: 'request' });
+  assert.deepEqual(verifyAudit(store), { ok: true, records: 1 });
+  store.close();
+});
+
+test('what is stored is what was hashed, even if the data object changes before the commit', async () => {
+  const store = fresh();
+  const log = new AuditLog(store);
+  const data: Record<string, unknown> = { summary: 'SELECT 1', when: new Date(0), gone: undefined };
+  log.enqueue({ kind: 'request', data });
+  data.summary = 'DROP TABLE x';
+  await log.durable();
+  const [stored] = store.readAudit(0, 1);
+  assert.deepEqual(stored.data, { summary: 'SELECT 1', when: '1970-01-01T00:00:00.000Z' });
+  assert.deepEqual(verifyAudit(store), { ok: true, records: 1 });
+  store.close();
+});
+
+test('subscribers see records once committed, in order', async () => {
+  const store = fresh();
+  const log = new AuditLog(store);
+  const seen: number[] = [];
+  log.subscribe((r) => seen.push(r.seq));
+  log.enqueue({ kind: 'a' });
+  log.enqueue({ kind: 'b' });
+  assert.deepEqual(seen, []);
+  await log.durable();
+  assert.deepEqual(seen, [1, 2]);
+  store.close();
+});
