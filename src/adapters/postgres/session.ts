@@ -6,7 +6,7 @@
 // only the error text is rewritten on the way back. One mechanism serves simple and extended protocol.
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { judge, recordOutcome, type RequestContext } from '../../pipeline/enforce.ts';
+import { judgeQueued, recordOutcome, type RequestContext } from '../../pipeline/enforce.ts';
 import type { Obligations, Verdict } from '../../pipeline/verdict.ts';
 import type { SqlGrant } from '../../config/schema.ts';
 import type { Services } from '../../services/services.ts';
@@ -38,7 +38,16 @@ class Held {
   constructor(readonly approvalId: string, readonly outcome: Promise<Outcome>, readonly resume: (outcome: Outcome) => Buffer[]) {}
 }
 
-type Step = Buffer[] | undefined | 'close' | Held;
+/**
+ * A statement whose audit record waits for the group commit (audit before effect): `resume` gives what to send once
+ * the commit has landed, or a refusal if it failed. The commit ends the current turn of the event loop, shared by every
+ * session that judged a statement in it, so the wait is microseconds.
+ */
+class Committing {
+  constructor(readonly durable: Promise<void>, readonly resume: (error?: Error) => Step) {}
+}
+
+type Step = Buffer[] | undefined | 'close' | Held | Committing;
 
 type Pending =
   | { kind: 'query'; refused?: Refusal; seq?: number; started: number; shaper: ResultShaper; results: StatementOutcome[] }
@@ -75,7 +84,7 @@ export class PostgresSession {
   private readonly preparedSql = new Map<string, SqlStatement>();
   private readonly portals = new Map<string, Portal>();
   private closed = false;
-  private held?: Held;
+  private held?: Held | Committing;
 
   constructor(private readonly d: SessionDeps) {
     d.client.on('data', (chunk: Buffer) => this.guard(() => this.fromClient(chunk)));
@@ -105,7 +114,7 @@ export class PostgresSession {
     for (const frame of this.d.clientReader) {
       const step = this.onClientFrame(frame);
       if (step === 'close') { this.flushUpstream(out); this.end('client terminated'); return; }
-      if (step instanceof Held) {
+      if (step instanceof Held || step instanceof Committing) {
         this.flushUpstream(out);
         this.park(step);
         return;
@@ -115,18 +124,23 @@ export class PostgresSession {
     this.flushUpstream(out);
   }
 
-  private park(held: Held) {
-    this.held = held;
-    void held.outcome.then((outcome) => this.guard(() => {
+  private park(step: Held | Committing) {
+    this.held = step;
+    const settle = (resume: () => Step) => this.guard(() => {
       this.held = undefined;
-      this.flushUpstream(held.resume(outcome));
+      const next = resume();
+      if (next instanceof Held || next instanceof Committing) return this.park(next);
+      if (next === 'close') return this.end('client terminated');
+      this.flushUpstream(next ?? []);
       this.drainClient();
-    }));
+    });
+    if (step instanceof Held) void step.outcome.then((outcome) => settle(() => step.resume(outcome)));
+    else step.durable.then(() => settle(() => step.resume()), (err: Error) => settle(() => step.resume(err)));
   }
 
   /** A CancelRequest for this session: withdraws a held statement; returns false if none is held (forward it upstream). */
   cancelHeld(): boolean {
-    if (!this.held) return false;
+    if (!(this.held instanceof Held)) return false;
     this.d.services.approvals.withdraw(this.held.approvalId, 'cancelled by the client');
     return true;
   }
@@ -172,12 +186,12 @@ export class PostgresSession {
 
   private onQuery(text: string): Step {
     const analysis = analyzeSql(text);
-    const { verdict, seq } = this.judgeStatements(analysis, text);
-    return this.settle(verdict, text, (obligations) => {
+    const judged = this.judgeStatements(analysis, text);
+    return this.afterAudit(judged, (verdict) => this.settle(verdict, text, (obligations) => {
       this.trackSqlPrepared(analysis);
-      this.pending.push({ kind: 'query', seq, started: performance.now(), shaper: this.shaper(obligations), results: [] });
+      this.pending.push({ kind: 'query', seq: judged.seq, started: performance.now(), shaper: this.shaper(obligations), results: [] });
       return [queryMessage(text)];
-    }, (refused) => this.onRefusedQuery(refused));
+    }, (refused) => this.onRefusedQuery(refused)));
   }
 
   private onRefusedQuery(refused: Refusal): Buffer[] {
@@ -187,9 +201,10 @@ export class PostgresSession {
 
   private onParse(msg: { name: string; text: string; paramTypes: number[] }): Step {
     const analysis = analyzeSql(msg.text);
-    let { verdict, seq } = this.judgeStatements(analysis, msg.text);
-    if (verdict.kind !== 'deny' && analysis.statements.length !== 1) verdict = this.refuse('sql.extended.multi', 'Gatehouse: a prepared statement must contain exactly one statement');
-    return this.settle(verdict, msg.text, (obligations) => {
+    const judged = this.judgeStatements(analysis, msg.text);
+    const seq = judged.seq;
+    if (judged.verdict.kind !== 'deny' && analysis.statements.length !== 1) judged.verdict = this.refuse('sql.extended.multi', 'Gatehouse: a prepared statement must contain exactly one statement');
+    return this.afterAudit(judged, (verdict) => this.settle(verdict, msg.text, (obligations) => {
       const statement = analysis.statements[0];
       this.prepared.set(msg.name, { statement, obligations, seq });
       if (msg.name) this.preparedSql.set(msg.name, statement); // SQL EXECUTE can run protocol-level statements too
@@ -206,7 +221,14 @@ export class PostgresSession {
       this.preparedSql.delete(msg.name);
       this.pending.push({ kind: 'parse', refused });
       return [parseMessage(msg.name, REFUSED_SQL)];
-    });
+    }));
+  }
+
+  /** Audit before effect: while the statement's record waits for the group commit, its frames wait too. */
+  private afterAudit(judged: { verdict: Verdict; durable?: Promise<void> }, then: (verdict: Verdict) => Step): Step {
+    if (!judged.durable) return then(judged.verdict);
+    return new Committing(judged.durable, (error) =>
+      then(error ? this.refuse('audit.unavailable', `Gatehouse refused: the audit record could not be written (${error.message})`) : judged.verdict));
   }
 
   /**
@@ -247,15 +269,15 @@ export class PostgresSession {
     return undefined;
   }
 
-  private judgeStatements(analysis: SqlAnalysis, text: string): { verdict: Verdict; seq?: number } {
+  private judgeStatements(analysis: SqlAnalysis, text: string): { verdict: Verdict; seq?: number; durable?: Promise<void> } {
     const { services, ctx, grant, catalog } = this.d;
     const facts = sqlFacts(analysis, ctx.connection, text);
-    const judged = judge(services.audit, ctx, facts, () => decideSqlAll(analysis, { role: ctx.who.role, connection: ctx.connection, grant, catalog, prepared: this.preparedSql }));
+    const judged = judgeQueued(services.audit, ctx, facts, () => decideSqlAll(analysis, { role: ctx.who.role, connection: ctx.connection, grant, catalog, prepared: this.preparedSql }));
     let verdict = judged.verdict;
     if (verdict.kind === 'allow' && verdict.obligations.mask && Object.keys(verdict.obligations.mask).length && analysis.statements.some((s) => s.kind === 'copy_to')) {
       verdict = this.refuse('sql.mask.copy', 'Gatehouse: COPY cannot be masked; select the rows instead');
     }
-    return { verdict, seq: judged.record?.seq };
+    return { verdict, seq: judged.record?.seq, durable: judged.durable };
   }
 
   private trackSqlPrepared(analysis: SqlAnalysis) {
@@ -460,7 +482,7 @@ export class PostgresSession {
   private end(reason: string) {
     if (this.closed) return;
     this.closed = true;
-    if (this.held) this.d.services.approvals.withdraw(this.held.approvalId, reason);
+    if (this.held instanceof Held) this.d.services.approvals.withdraw(this.held.approvalId, reason);
     this.d.client.end();
     this.d.upstream.destroy();
     setTimeout(() => this.d.client.destroy(), 100).unref();
