@@ -49,6 +49,22 @@ test('if the audit record cannot be written, the statement is refused and never 
   assert.equal(r.rows[0].n, 0);
 });
 
+test('content guards on results: PII redacted in any text cell, instructions hidden in rows flagged in the audit', async () => {
+  const t = gw.token('scanner', 'reader');
+  const c = await gw.client(t);
+  const rows = (await c.query('SELECT id, body FROM notes ORDER BY id')).rows;
+  assert.ok(!rows[0].body.includes('ada@example.com'), rows[0].body);
+  assert.match(rows[0].body, /^Call Ada at \S+ about the renewal\.$/);
+  assert.equal(rows[2].body, 'Nothing sensitive here.');
+  const concatenated = (await c.query("SELECT 'mail: ' || body AS b FROM notes WHERE id = 1")).rows[0].b;
+  assert.ok(!concatenated.includes('ada@example.com'), 'whatever the query looks like');
+  await c.end();
+  const results = gw.gateway.services.store.readAudit(0, 100_000).filter((r) => r.kind === 'result' && r.tokenId === t.id);
+  const guards = results.flatMap((r) => (r.data.statements as { guards?: { guard: string; mode: string }[] }[]).flatMap((st) => st.guards ?? []));
+  assert.ok(guards.some((g) => g.guard === 'injection' && g.mode === 'flag'), JSON.stringify(guards));
+  assert.ok(guards.some((g) => g.guard === 'pii' && g.mode === 'redact'), JSON.stringify(guards));
+});
+
 test('failed authentications are throttled per address, and audited', async () => {
   const good = gw.token('retriever', 'rag');
   for (let i = 0; i < 10; i++) {

@@ -1,4 +1,5 @@
-// The response path for rows: masks cells by their source column, caps row counts, keeps a sample for replay.
+// The response path for rows: masks cells by their source column, applies content guards, caps row counts, keeps a sample for replay.
+import { mergeNotes, redacting, type ContentGuards, type GuardNote, type GuardPolicy } from '../../pipeline/guards.ts';
 import type { MaskStrategy, Obligations } from '../../pipeline/verdict.ts';
 import { maskValue } from '../../services/guards/index.ts';
 import { dataRow } from './codec/backend.ts';
@@ -34,6 +35,12 @@ function sampleCell(cell: Buffer | null, binary: boolean | undefined): string | 
   return cell.length <= SAMPLE_CELL ? cell.toString('utf8') : cell.toString('utf8', 0, Math.min(cell.length, SAMPLE_BYTES)).slice(0, SAMPLE_CELL);
 }
 
+/** A grant's content guards on result values (only built when some guard is on). */
+export interface ResultGuards {
+  policy: GuardPolicy;
+  hook: ContentGuards;
+}
+
 /** Per-result state: which cells to mask, how many rows may pass, what the replay keeps. */
 export class ResultShaper {
   rows = 0;
@@ -44,8 +51,15 @@ export class ResultShaper {
   /** Some column of the current result is masked. */
   private masked = false;
   private binary: boolean[] = [];
+  /** What the content guards found in this result (types and counts, never values). */
+  private notes: GuardNote[] = [];
 
-  constructor(private readonly obligations: Obligations, private readonly index: MaskIndex, private readonly key: Buffer) {}
+  constructor(private readonly obligations: Obligations, private readonly index: MaskIndex, private readonly key: Buffer, private readonly guards?: ResultGuards) {}
+
+  /** The guards' findings so far, merged for the audit. */
+  get findings(): GuardNote[] {
+    return mergeNotes(this.notes);
+  }
 
   get maxRows(): number | undefined {
     return this.obligations.maxRows;
@@ -59,11 +73,12 @@ export class ResultShaper {
     this.columns = [];
     this.masks = NO_MASKS;
     this.masked = false;
+    this.notes = [];
   }
 
   /** True when rows must be decoded at all; otherwise DataRows pass through untouched (and uncounted for the sample). */
   get active(): boolean {
-    return this.masked || this.obligations.maxRows !== undefined;
+    return this.masked || this.obligations.maxRows !== undefined || this.guards !== undefined;
   }
 
   describe(fields: FieldDescription[], formats?: number[]) {
@@ -83,20 +98,45 @@ export class ResultShaper {
     }
     this.rows++;
     let out = raw;
-    if (this.masked) {
-      const masked = cells.map((cell, i) => {
+    if (this.masked || this.guards) {
+      let changed = false;
+      const shaped = cells.map((cell, i) => {
+        if (cell === null) return cell;
         const strategy = this.masks[i];
-        if (!strategy || cell === null) return cell;
-        // A binary-format cell cannot be rewritten as text safely for every type: it is withheld instead.
-        if (this.binary[i]) return null;
-        return maskValue(cell.toString('utf8'), strategy, { key: this.key });
+        if (strategy) {
+          changed = true;
+          // A binary-format cell cannot be rewritten as text safely for every type: it is withheld instead.
+          return this.binary[i] ? null : maskValue(cell.toString('utf8'), strategy, { key: this.key });
+        }
+        if (!this.guards || this.binary[i]) return cell;
+        const text = cell.toString('utf8');
+        const guarded = this.guard(text);
+        if (guarded === text) return cell;
+        changed = true;
+        return guarded;
       });
-      out = dataRow(masked);
-      cells = masked.map((c) => (typeof c === 'string' ? Buffer.from(c) : c));
+      if (changed) {
+        out = dataRow(shaped);
+        cells = shaped.map((c) => (typeof c === 'string' ? Buffer.from(c) : c));
+      }
     }
     if (this.sample.length < SAMPLE_ROWS) {
       this.sample.push(cells.map((c, i) => sampleCell(c, this.binary[i])));
     }
+    return out;
+  }
+
+  /** Content guards on one text value: secrets/PII redacted where the grant says so, everything flagged noted for the audit. */
+  private guard(text: string): string {
+    const { policy, hook } = this.guards!;
+    let out = text;
+    if (redacting(policy)) {
+      const r = hook.redact(text, policy);
+      this.notes.push(...r.notes);
+      out = r.text;
+    }
+    const flags: GuardPolicy = { injection: policy.injection, secrets: policy.secrets === 'flag' ? 'flag' : 'off', pii: policy.pii === 'flag' ? 'flag' : 'off' };
+    if (flags.injection !== 'off' || flags.secrets !== 'off' || flags.pii !== 'off') this.notes.push(...hook.scan(text, flags, 'document').notes);
     return out;
   }
 

@@ -21,7 +21,8 @@ import {
   commandComplete, errorResponse, noticeResponse, parseCommandComplete, parseDataRow, parseErrorResponse,
   parseRowDescription, type FieldDescription,
 } from './codec/backend.ts';
-import { ResultShaper, type MaskIndex } from './results.ts';
+import { ResultShaper, type MaskIndex, type ResultGuards } from './results.ts';
+import { guardsActive, type GuardNote } from '../../pipeline/guards.ts';
 import type { Outcome } from '../../services/approvals/approvals.ts';
 import type { TokenRecord } from '../../services/store/store.ts';
 
@@ -58,7 +59,7 @@ type Pending =
   | { kind: 'close' }
   | { kind: 'sync' };
 
-interface StatementOutcome { tag?: string; rows: number; dropped: number; error?: string; columns?: string[]; sample?: (string | null)[][] }
+interface StatementOutcome { tag?: string; rows: number; dropped: number; error?: string; columns?: string[]; sample?: (string | null)[][]; guards?: GuardNote[] }
 
 interface PreparedStatement { statement: SqlStatement; obligations: Obligations; fields?: FieldDescription[]; seq?: number }
 interface Portal { prepared: PreparedStatement; formats: number[] }
@@ -86,7 +87,11 @@ export class PostgresSession {
   private closed = false;
   private held?: Held | Committing;
 
+  /** The grant's content guards on result values; undefined when all are off, so rows pass untouched. */
+  private readonly resultGuards?: ResultGuards;
+
   constructor(private readonly d: SessionDeps) {
+    if (guardsActive(d.grant.guards)) this.resultGuards = { policy: d.grant.guards, hook: d.services.guards };
     d.client.on('data', (chunk: Buffer) => this.guard(() => this.fromClient(chunk)));
     d.upstream.on('data', (chunk: Buffer) => this.guard(() => this.fromUpstream(chunk)));
     d.client.on('close', () => this.end('client disconnected'));
@@ -264,7 +269,7 @@ export class PostgresSession {
 
   private onExecute(frame: Frame): undefined {
     const portal = this.portals.get(parseExecute(frame.body).portal);
-    const shaper = new ResultShaper(portal?.prepared.obligations ?? {}, this.d.masks, this.d.services.secret);
+    const shaper = this.shaper(portal?.prepared.obligations ?? {});
     this.pending.push({ kind: 'execute', portal, seq: portal?.prepared.seq, started: performance.now(), shaper, described: false });
     return undefined;
   }
@@ -422,7 +427,8 @@ export class PostgresSession {
 
   private completeStatement(shaper: ResultShaper, frame: Frame, results: StatementOutcome[]): Buffer | undefined {
     const tag = parseCommandComplete(frame.body);
-    results.push({ tag, rows: shaper.rows, dropped: shaper.dropped, columns: shaper.columns, sample: shaper.sample });
+    const guards = shaper.findings;
+    results.push({ tag, rows: shaper.rows, dropped: shaper.dropped, columns: shaper.columns, sample: shaper.sample, ...(guards.length ? { guards } : {}) });
     if (!shaper.dropped) { shaper.reset(); return undefined; }
     const notice = noticeResponse({
       severity: 'NOTICE', code: '01000',
@@ -441,7 +447,7 @@ export class PostgresSession {
   // ---- helpers -------------------------------------------------------------------------------
 
   private shaper(obligations: Obligations): ResultShaper {
-    return new ResultShaper(obligations, this.d.masks, this.d.services.secret);
+    return new ResultShaper(obligations, this.d.masks, this.d.services.secret, this.resultGuards);
   }
 
   private needsShaping(o: Obligations) {
