@@ -57,8 +57,4 @@ export class Sessions {
       this.close(s.record.id, reason);
     }
   }
-
-  liveCount() {
-    return this.live.size;
-  }
 }
