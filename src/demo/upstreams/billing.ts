@@ -2,7 +2,7 @@
 // `gatehouse demo` and the tests. It checks its own API key, so the demo shows Gatehouse injecting it.
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenLocal } from './listen.ts';
 
 export interface SeenRequest { method: string; url: string; headers: IncomingHttpHeaders; body: string }
 
@@ -63,16 +63,7 @@ export async function startBillingApi(opts: { port?: number; key?: string } = {}
     if (route === 'GET /invoices/latest') { res.writeHead(302, { location: `http://${req.headers.host}/invoices/43` }); return res.end(); }
     return json(res, 404, { error: `billing: no route ${route}` });
   });
-  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  const api = {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    requests,
-    /** Consulted before each SSE event after the first (tests hold the stream until they saw the first event). */
-    hold: undefined as (() => Promise<void>) | undefined,
-    close: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }),
-  };
+  const api = await listenLocal(server, opts.port, requests);
   return api;
 
   async function events(res: ServerResponse, n: number, gap: number) {

@@ -4,7 +4,7 @@
 // x-demo-piece-chars (stream the reply in pieces of N characters, cutting words).
 import { createHash } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { listenLocal } from './listen.ts';
 import { scriptChat } from './script.ts';
 
 export interface SeenLlmRequest { method: string; url: string; headers: IncomingHttpHeaders; body: Record<string, unknown> }
@@ -78,16 +78,7 @@ export async function startLlmUpstream(opts: { port?: number; key?: string } = {
     }
     return json(res, 404, { error: { message: `no route POST ${path}` } });
   });
-  await new Promise<void>((resolve) => server.listen(opts.port ?? 0, '127.0.0.1', resolve));
-  const port = (server.address() as AddressInfo).port;
-  const api = {
-    url: `http://127.0.0.1:${port}`,
-    port,
-    requests,
-    /** Consulted before each streamed piece after the first (tests hold a stream until they saw its first piece). */
-    hold: undefined as (() => Promise<void>) | undefined,
-    close: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }),
-  };
+  const api = await listenLocal(server, opts.port, requests);
   return api;
 
   /** Streams SSE events, pacing the text pieces like a model would. */

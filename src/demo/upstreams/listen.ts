@@ -1,0 +1,16 @@
+// What every local demo upstream shares: listen on loopback, report its URL, record what it saw, close cleanly.
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export async function listenLocal<R>(server: Server, port: number | undefined, requests: R[]) {
+  await new Promise<void>((resolve) => server.listen(port ?? 0, '127.0.0.1', resolve));
+  const bound = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${bound}`,
+    port: bound,
+    requests,
+    /** Consulted before each streamed piece after the first (tests hold a stream until they saw its first piece). */
+    hold: undefined as (() => Promise<void>) | undefined,
+    close: () => new Promise<void>((r) => { server.close(() => r()); server.closeAllConnections(); }),
+  };
+}
