@@ -24,22 +24,9 @@ export interface QueuedJudged extends Judged {
 }
 
 /**
- * Judges one request and writes its audit record. If the record cannot be written the request is refused:
- * nothing is forwarded that the audit log does not hold.
- */
-export function judge(audit: AuditLog, ctx: RequestContext, facts: Facts, decide: () => Verdict, detail: Record<string, unknown> = {}): Judged {
-  const verdict = verdictOf(facts, decide);
-  try {
-    return { verdict, record: audit.append(requestEvent(ctx, facts, verdict, detail)) };
-  } catch (err) {
-    return { verdict: auditUnavailable(err), record: null };
-  }
-}
-
-/**
- * `judge` with the audit record queued for the next group commit instead of committed on the spot, so sessions judging
- * in the same turn of the event loop share one transaction. The caller holds back what the verdict allows until
- * `durable` resolves (and refuses it if `durable` rejects): audit before effect, at a fraction of the commits.
+ * Judges one request and queues its audit record for the next group commit, so sessions judging in the same turn of
+ * the event loop share one transaction. The caller holds back what the verdict allows until `durable` resolves, and
+ * refuses it if `durable` rejects: audit before effect, at a fraction of the commits.
  */
 export function judgeQueued(audit: AuditLog, ctx: RequestContext, facts: Facts, decide: () => Verdict, detail: Record<string, unknown> = {}): QueuedJudged {
   const verdict = verdictOf(facts, decide);
@@ -49,6 +36,17 @@ export function judgeQueued(audit: AuditLog, ctx: RequestContext, facts: Facts, 
   } catch (err) {
     return { verdict: auditUnavailable(err), record: null };
   }
+}
+
+/** `judgeQueued` for callers that can wait: resolves once the record is committed, or refuses if it could not be. */
+export async function judgeDurably(audit: AuditLog, ctx: RequestContext, facts: Facts, decide: () => Verdict, detail: Record<string, unknown> = {}): Promise<Judged> {
+  const judged = judgeQueued(audit, ctx, facts, decide, detail);
+  try {
+    await judged.durable;
+  } catch (err) {
+    return { verdict: auditUnavailable(err), record: null };
+  }
+  return judged;
 }
 
 /**

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import type { HttpConnection, HttpGrant } from '../../config/schema.ts';
-import { judge, recordOutcome } from '../../pipeline/enforce.ts';
+import { judgeDurably, recordOutcome } from '../../pipeline/enforce.ts';
 import type { Effect, Facts } from '../../pipeline/facts.ts';
 import type { GuardNote } from '../../pipeline/guards.ts';
 import { awaitApproval } from '../../pipeline/http/approval.ts';
@@ -131,7 +131,7 @@ export async function startHttpListener(name: string, conn: HttpConnection, serv
       retryAfter = taken.retryAfter;
       return deny('http.rate', `rate limit ${c.grant.rate} reached for this token; retry in ${retryAfter}s`);
     };
-    const { verdict, record } = judge(services.audit, c.flight.ctx, facts, decide, {
+    const { verdict, record } = await judgeDurably(services.audit, c.flight.ctx, facts, decide, {
       method, path, ...(query !== null ? { query } : {}), client: c.client, ...(notes.length ? { guards: notes } : {}),
     });
     if (verdict.kind === 'deny') {

@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
 import type { LlmConnection, LlmGrant } from '../../config/schema.ts';
-import { judge, recordOutcome } from '../../pipeline/enforce.ts';
+import { judgeDurably, recordOutcome } from '../../pipeline/enforce.ts';
 import type { Facts, Target } from '../../pipeline/facts.ts';
 import { mergeNotes, redacting, type GuardNote, type TextRedactor } from '../../pipeline/guards.ts';
 import { correlationFromMetadata } from '../../pipeline/correlation.ts';
@@ -162,7 +162,7 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
     const guardNotes = mergeNotes(notes);
     // An agent may tag the body's metadata instead of (or as well as) the headers the session was keyed by.
     const tagged = correlationFromMetadata(body?.metadata);
-    const { verdict, record } = judge(services.audit, c.ctx, facts, () => early ?? decideLlm(ask, grant), {
+    const { verdict, record } = await judgeDurably(services.audit, c.ctx, facts, () => early ?? decideLlm(ask, grant), {
       endpoint, client: c.client,
       ...(tagged.runId || tagged.step ? { runId: tagged.runId, step: tagged.step } : {}),
       ...(ask.model ? { model: ask.model } : {}),
