@@ -83,6 +83,13 @@ test('masking applies to whatever the query looks like', async () => {
   const leak = await failure(c.query("SELECT name FROM customers WHERE ssn LIKE '0%'"));
   assert.equal(leak.code, '42501');
   assert.match(leak.message, /masked/);
+  // A view over a masked column would hand out the base values under its own name: refused, nested views too.
+  for (const [view, through] of [['customer_contacts', 'customers'], ['contacts_short', 'customer_contacts']]) {
+    const e = await failure(c.query(`SELECT * FROM ${view}`));
+    assert.equal(e.code, '42501', view);
+    assert.match(e.message, new RegExp(`view public\\.${view} exposes masked column public\\.${through}\\.email`));
+  }
+  assert.equal((await c.query('SELECT name FROM customer_names ORDER BY id')).rows[0].name, 'Ada Lovelace', 'a view without masked columns is fine');
 });
 
 test('max_rows caps results with a NOTICE, not silently', async () => {

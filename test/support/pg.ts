@@ -21,6 +21,9 @@ CREATE TABLE notes (id int PRIMARY KEY, body text NOT NULL);
 CREATE SCHEMA other;
 CREATE TABLE other.documents (id int, body text);
 CREATE VIEW open_tickets AS SELECT id, subject FROM tickets WHERE status = 'open';
+CREATE VIEW customer_contacts AS SELECT name, email FROM customers;
+CREATE VIEW contacts_short AS SELECT email AS e FROM customer_contacts;
+CREATE VIEW customer_names AS SELECT id, name FROM customers;
 CREATE FUNCTION read_secrets() RETURNS SETOF text LANGUAGE sql STABLE AS 'SELECT value FROM secrets';
 INSERT INTO customers (name, email, phone, ssn) VALUES
   ('Ada Lovelace', 'ada@example.com', '+44 20 7946 0958', '078-05-1120'),
@@ -45,7 +48,7 @@ roles:
       max_rows: 20
   writer:
     crm:
-      read: [tickets, customers]
+      read: [tickets, customers, customer_contacts, contacts_short, customer_names]
       write: [tickets]
       functions: [nextval]
       mask: { customers.email: partial, customers.ssn: redact }

@@ -122,6 +122,7 @@ export async function startPostgresListener(name: string, conn: PostgresConnecti
       grant,
       catalog: catalog.sql,
       masks: catalog.masks,
+      maskedViews: catalog.maskedViews,
       client: socket,
       upstream: up.socket,
       clientReader: frames.reader,

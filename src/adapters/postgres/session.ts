@@ -71,6 +71,8 @@ export interface SessionDeps {
   grant: SqlGrant;
   catalog: SqlCatalog;
   masks: MaskIndex;
+  /** Views this grant may not read because they expose a masked column (`schema.view` → that column). */
+  maskedViews: ReadonlyMap<string, string>;
   client: Socket | TLSSocket;
   upstream: Socket | TLSSocket;
   /** Bytes from the upstream that arrived with its startup replies and belong to the query phase. */
@@ -277,12 +279,27 @@ export class PostgresSession {
   private judgeStatements(analysis: SqlAnalysis, text: string): { verdict: Verdict; seq?: number; durable?: Promise<void> } {
     const { services, ctx, grant, catalog } = this.d;
     const facts = sqlFacts(analysis, ctx.connection, text);
-    const judged = judgeQueued(services.audit, ctx, facts, () => decideSqlAll(analysis, { role: ctx.who.role, connection: ctx.connection, grant, catalog, prepared: this.preparedSql }));
-    let verdict = judged.verdict;
-    if (verdict.kind === 'allow' && verdict.obligations.mask && Object.keys(verdict.obligations.mask).length && analysis.statements.some((s) => s.kind === 'copy_to')) {
-      verdict = this.refuse('sql.mask.copy', 'Gatehouse: COPY cannot be masked; select the rows instead');
+    const judged = judgeQueued(services.audit, ctx, facts, () => {
+      const verdict = decideSqlAll(analysis, { role: ctx.who.role, connection: ctx.connection, grant, catalog, prepared: this.preparedSql });
+      return verdict.kind === 'deny' ? verdict : this.maskedViewRead(analysis) ?? verdict;
+    });
+    return { verdict: judged.verdict, seq: judged.record?.seq, durable: judged.durable };
+  }
+
+  /** A read of a view over a masked column would return the base values under the view's name: refused (see catalog-cache). */
+  private maskedViewRead(analysis: SqlAnalysis): Refusal | undefined {
+    const { maskedViews, catalog, ctx } = this.d;
+    if (!maskedViews.size) return undefined;
+    for (const statement of analysis.statements) {
+      for (const rel of statement.relations) {
+        const { schema, name } = catalog.resolveRelation(rel.schema, rel.name);
+        const exposed = maskedViews.get(`${schema}.${name}`.toLowerCase());
+        if (exposed) {
+          return this.refuse('sql.mask.view', `Gatehouse: view ${schema}.${name} exposes masked column ${exposed} to role "${ctx.who.role}"; mask the view's columns too (${ctx.connection}.mask) to allow it`);
+        }
+      }
     }
-    return { verdict, seq: judged.record?.seq, durable: judged.durable };
+    return undefined;
   }
 
   private trackSqlPrepared(analysis: SqlAnalysis) {
