@@ -2,7 +2,7 @@
 import { mergeNotes, redacting, type ContentGuards, type GuardNote, type GuardPolicy } from '../../pipeline/guards.ts';
 import type { MaskStrategy, Obligations } from '../../pipeline/verdict.ts';
 import { maskValue } from '../../services/guards/index.ts';
-import { dataRow } from './codec/backend.ts';
+import { dataRow, parseDataRow } from './codec/backend.ts';
 import type { FieldDescription } from './codec/backend.ts';
 
 /** `tableOid.attnum` → strategy for every masked column this role has, resolved from the upstream catalog. */
@@ -76,11 +76,6 @@ export class ResultShaper {
     this.notes = [];
   }
 
-  /** True when rows must be decoded at all; otherwise DataRows pass through untouched (and uncounted for the sample). */
-  get active(): boolean {
-    return this.masked || this.obligations.maxRows !== undefined || this.guards !== undefined;
-  }
-
   describe(fields: FieldDescription[], formats?: number[]) {
     const layout = layoutOf(fields, this.index);
     // Shared with every other result of the same description: never mutated.
@@ -90,40 +85,56 @@ export class ResultShaper {
     this.binary = fields.map((f, i) => (formats ? (formats.length === 1 ? formats[0] : formats[i] ?? 0) : f.format) === 1);
   }
 
-  /** Returns the frame to send for one DataRow, or null to drop it (over the cap). */
-  row(raw: Buffer, cells: (Buffer | null)[]): Buffer | null {
+  /**
+   * Returns the frame to send for one DataRow (the same `raw` when nothing changes), or null to drop it (over the cap).
+   * Rows nothing needs to rewrite are decoded only while the replay sample is filling.
+   */
+  row(raw: Buffer, body: Buffer): Buffer | null {
+    if (!this.admit()) return null;
+    const keep = this.sample.length < SAMPLE_ROWS;
+    if (!this.masked && !this.guards) {
+      if (keep) this.sample.push(parseDataRow(body).map((c, i) => sampleCell(c, this.binary[i])));
+      return raw;
+    }
+    let cells = parseDataRow(body);
+    let out = raw;
+    let changed = false;
+    const shaped = cells.map((cell, i) => {
+      if (cell === null) return cell;
+      const strategy = this.masks[i];
+      if (strategy) {
+        changed = true;
+        // A binary-format cell cannot be rewritten as text safely for every type: it is withheld instead.
+        return this.binary[i] ? null : maskValue(cell.toString('utf8'), strategy, { key: this.key });
+      }
+      if (!this.guards || this.binary[i]) return cell;
+      const text = cell.toString('utf8');
+      const guarded = this.guard(text);
+      if (guarded === text) return cell;
+      changed = true;
+      return guarded;
+    });
+    if (changed) {
+      out = dataRow(shaped);
+      cells = shaped.map((c) => (typeof c === 'string' ? Buffer.from(c) : c));
+    }
+    if (keep) this.sample.push(cells.map((c, i) => sampleCell(c, this.binary[i])));
+    return out;
+  }
+
+  /** One CopyData row of COPY ... TO STDOUT: counted, and dropped (false) once max_rows is reached. */
+  copyRow(): boolean {
+    return this.admit();
+  }
+
+  /** Counts a row, or the row max_rows withholds. */
+  private admit(): boolean {
     if (this.obligations.maxRows !== undefined && this.rows >= this.obligations.maxRows) {
       this.dropped++;
-      return null;
+      return false;
     }
     this.rows++;
-    let out = raw;
-    if (this.masked || this.guards) {
-      let changed = false;
-      const shaped = cells.map((cell, i) => {
-        if (cell === null) return cell;
-        const strategy = this.masks[i];
-        if (strategy) {
-          changed = true;
-          // A binary-format cell cannot be rewritten as text safely for every type: it is withheld instead.
-          return this.binary[i] ? null : maskValue(cell.toString('utf8'), strategy, { key: this.key });
-        }
-        if (!this.guards || this.binary[i]) return cell;
-        const text = cell.toString('utf8');
-        const guarded = this.guard(text);
-        if (guarded === text) return cell;
-        changed = true;
-        return guarded;
-      });
-      if (changed) {
-        out = dataRow(shaped);
-        cells = shaped.map((c) => (typeof c === 'string' ? Buffer.from(c) : c));
-      }
-    }
-    if (this.sample.length < SAMPLE_ROWS) {
-      this.sample.push(cells.map((c, i) => sampleCell(c, this.binary[i])));
-    }
-    return out;
+    return true;
   }
 
   /** Content guards on one text value: secrets/PII redacted where the grant says so, everything flagged noted for the audit. */
@@ -140,9 +151,4 @@ export class ResultShaper {
     return out;
   }
 
-  /** A count of sampled rows for results that passed through unshaped. */
-  passthrough(cells: (Buffer | null)[]) {
-    this.rows++;
-    if (this.sample.length < SAMPLE_ROWS) this.sample.push(cells.map((c, i) => sampleCell(c, this.binary[i])));
-  }
 }

@@ -18,7 +18,7 @@ import { FrameReader, type Frame } from './codec/reader.ts';
 import { ProtocolError } from './codec/cursor.ts';
 import { parseBind, parseClose, parseDescribe, parseExecute, parseParse, parseQuery, describe as describeMessage, parse as parseMessage, query as queryMessage } from './codec/frontend.ts';
 import {
-  commandComplete, errorResponse, noticeResponse, parseCommandComplete, parseDataRow, parseErrorResponse,
+  commandComplete, errorResponse, noticeResponse, parseCommandComplete, parseErrorResponse,
   parseRowDescription, type FieldDescription,
 } from './codec/backend.ts';
 import { ResultShaper, type MaskIndex, type ResultGuards } from './results.ts';
@@ -356,12 +356,9 @@ export class PostgresSession {
       case Backend.RowDescription:
         q.shaper.describe(parseRowDescription(frame.body));
         return undefined;
-      case Backend.DataRow: return this.shapeRow(q.shaper, frame);
-      case Backend.CopyData: return this.capCopy(q.shaper);
-      case Backend.CommandComplete: {
-        const reply = this.completeStatement(q.shaper, frame, q.results);
-        return reply;
-      }
+      case Backend.DataRow: return q.shaper.row(frame.raw, frame.body);
+      case Backend.CopyData: return q.shaper.copyRow() ? undefined : null;
+      case Backend.CommandComplete: return this.completeStatement(q.shaper, frame, q.results);
       case Backend.EmptyQueryResponse:
       case Backend.CopyOutResponse:
       case Backend.CopyInResponse:
@@ -378,8 +375,8 @@ export class PostgresSession {
         // The columns are known only once the Describe replies queued before this Execute have arrived.
         if (!e.described && e.portal?.prepared.fields) e.shaper.describe(e.portal.prepared.fields, e.portal.formats);
         e.described = true;
-        return this.shapeRow(e.shaper, frame);
-      case Backend.CopyData: return this.capCopy(e.shaper);
+        return e.shaper.row(frame.raw, frame.body);
+      case Backend.CopyData: return e.shaper.copyRow() ? undefined : null;
       case Backend.CopyOutResponse: case Backend.CopyInResponse: case Backend.CopyDone: return undefined;
       case Backend.CommandComplete:
       case Backend.EmptyQueryResponse:
@@ -426,20 +423,6 @@ export class PostgresSession {
     if (failed.kind === 'execute') recordOutcome(this.d.services.audit, this.d.ctx, failed.seq, { ms: round(performance.now() - failed.started), error: parseErrorResponse(frame.body).message });
     while (this.pending.length && this.pending[0].kind !== 'sync') this.pending.shift();
     return reply;
-  }
-
-  private shapeRow(shaper: ResultShaper, frame: Frame): Buffer | null | undefined {
-    if (!shaper.active && shaper.sample.length >= 20) { shaper.rows++; return undefined; }
-    const cells = parseDataRow(frame.body);
-    if (!shaper.active) { shaper.passthrough(cells); return undefined; }
-    return shaper.row(frame.raw, cells);
-  }
-
-  private capCopy(shaper: ResultShaper): null | undefined {
-    const max = shaper.maxRows;
-    if (max !== undefined && shaper.rows >= max) { shaper.dropped++; return null; }
-    shaper.rows++;
-    return undefined;
   }
 
   private completeStatement(shaper: ResultShaper, frame: Frame, results: StatementOutcome[]): Buffer | undefined {
