@@ -11,11 +11,12 @@ import { createConsole, type ConsoleOptions } from './console/console.ts';
 import { setSecurityHeaders } from './console/headers.ts';
 import { HttpError, readJson, router, sendJson } from './http.ts';
 import { openapi } from './openapi.ts';
+import type { TokenView } from './console/wire.ts';
 
 const approvalStatuses = new Set<string>(['pending', 'approved', 'denied', 'expired', 'withdrawn', 'failed', 'used']);
 
 /** Public view of a token: never the hash or verifier. */
-export const tokenView = (t: TokenRecord, now = Date.now()) => ({
+export const tokenView = (t: TokenRecord, now = Date.now()): TokenView => ({
   id: t.id, label: t.label, role: t.role, createdAt: t.createdAt, expiresAt: t.expiresAt, revokedAt: t.revokedAt,
   lastUsedAt: t.lastUsedAt, createdBy: t.createdBy,
   status: t.revokedAt !== null ? 'revoked' : t.expiresAt <= now ? 'expired' : 'active',

@@ -1,9 +1,10 @@
 // `gatehouse token create|list|revoke`
 import type { Command } from 'commander';
+import type * as Wire from '../admin/console/wire.ts';
 import { adminClient } from './client.ts';
 import { printJson, printTable, time } from './output.ts';
 
-interface TokenView { id: string; label: string; role: string; status: string; createdAt: number; expiresAt: number; lastUsedAt: number | null; revokedAt: number | null; token?: string }
+type TokenView = Wire.TokenView & { token?: string };
 
 export function tokenCommands(program: Command) {
   const token = program.command('token').description('issue, list and revoke agent tokens');

@@ -65,8 +65,4 @@ export interface TokenView {
   status: 'active' | 'expired' | 'revoked';
 }
 
-export interface VerifyView {
-  ok: boolean;
-  records: number;
-  broken?: { seq: number; reason: string };
-}
+export type { VerifyResult as VerifyView } from '../../services/audit/log.ts';
