@@ -2,7 +2,6 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
-import pg from 'pg';
 import { verifyAudit } from '../src/services/audit/log.ts';
 import { failure, psql, sendCancel, startPgGateway, type PgGateway } from './support/pg.ts';
 
@@ -184,11 +183,10 @@ test('every statement is audited before it runs, and the chain verifies', async 
   assert.equal(verifyAudit(gw.gateway.services.store).ok, true);
 });
 
-test('TypeORM-style introspection and pg type parsing work through the gateway', async () => {
+test('ORM-style introspection through information_schema works through the gateway', async () => {
   const c = await gw.client(gw.token('writer', 'orm'));
   const cols = await c.query(`SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position`, ['tickets']);
   assert.deepEqual(cols.rows.map((r) => r.column_name), ['id', 'customer_id', 'subject', 'status']);
   const version = await c.query('SELECT version()');
   assert.match(version.rows[0].version, /PostgreSQL/);
-  assert.ok(pg.types);
 });
