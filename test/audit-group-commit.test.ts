@@ -1,5 +1,6 @@
 // Group commit: queued records take their place in the chain at once, commit together at the end of the turn, and a
 // failed commit rolls the chain back whole, so nothing the caller was told is durable can be missing.
+import Database from 'better-sqlite3';
 import assert from 'node:assert/strict';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,6 +11,7 @@ import type { Facts } from '../src/pipeline/facts.ts';
 import { allow } from '../src/pipeline/verdict.ts';
 import { AuditLog, verifyAudit } from '../src/services/audit/log.ts';
 import { openSqliteStore } from '../src/services/store/sqlite.ts';
+import { breakAuditWrites } from './support/audit.ts';
 
 const fresh = () => openSqliteStore(join(mkdtempSync(join(tmpdir(), 'gh-group-')), 'g.db'));
 const ctx = { who: { tokenId: 'tok_1', label: 'rag', role: 'retriever' }, sessionId: 'ses_1', connection: 'crm' };
@@ -47,12 +49,11 @@ test('a failed group commit rejects durable(), rolls the chain back, and the nex
   const store = fresh();
   const log = new AuditLog(store);
   log.append({ kind: 'gateway.start' });
-  const original = store.appendAudit;
-  store.appendAudit = () => { throw new Error('disk full'); };
+  const restore = breakAuditWrites(store);
   const judged = judgeQueued(log, ctx, facts, () => allow('roles.retriever.crm', {}));
   assert.equal(judged.verdict.kind, 'allow');
   await assert.rejects(judged.durable!, /disk full/);
-  store.appendAudit = original;
+  restore();
   const next = log.append({ kind: 'request', data: { after: true } });
   assert.equal(next.seq, 2, 'the lost record left no gap');
   assert.deepEqual(verifyAudit(store), { ok: true, records: 2 });
@@ -62,11 +63,10 @@ test('a failed group commit rejects durable(), rolls the chain back, and the nex
 test('an outcome record is best effort: a failed commit neither throws nor breaks the chain', async () => {
   const store = fresh();
   const log = new AuditLog(store);
-  const original = store.appendAudit;
-  store.appendAudit = () => { throw new Error('disk full'); };
+  const restore = breakAuditWrites(store);
   assert.doesNotThrow(() => recordOutcome(log, ctx, 1, { ms: 1 }));
   await new Promise((r) => setImmediate(r));
-  store.appendAudit = original;
+  restore();
   log.append({ kind: 'request' });
   assert.deepEqual(verifyAudit(store), { ok: true, records: 1 });
   store.close();
@@ -95,5 +95,21 @@ test('subscribers see records once committed, in order', async () => {
   assert.deepEqual(seen, []);
   await log.durable();
   assert.deepEqual(seen, [1, 2]);
+  store.close();
+});
+
+test('a batch that does not continue the stored chain is refused (a second writer cannot fork it); the log fails closed', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gh-group-'));
+  const store = openSqliteStore(join(dir, 'g.db'));
+  const log = new AuditLog(store);
+  log.append({ kind: 'gateway.start' });
+  // A second writer takes record 2 behind the log's back: the log's own record 2 no longer continues the stored chain.
+  const other = new Database(join(dir, 'g.db'));
+  other.prepare(`INSERT INTO audit VALUES (2, 0, 'intruder', NULL, NULL, NULL, NULL, '{}', 'x', 'y')`).run();
+  other.close();
+  log.enqueue({ kind: 'request', data: { n: 1 } });
+  await assert.rejects(log.durable()!, /record 2 does not continue the stored chain \(last stored: 2\)/);
+  assert.throws(() => log.append({ kind: 'request' }), /does not continue the stored chain/, 'still refused: fail closed');
+  assert.deepEqual(store.readAudit(0, 10).map((r) => r.kind), ['gateway.start', 'intruder']);
   store.close();
 });

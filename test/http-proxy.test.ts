@@ -7,6 +7,7 @@ import { startBillingApi, type BillingApi } from '../src/demo/upstreams/billing.
 import { renderReplay } from '../src/cli/sessions.ts';
 import { TokenSessions } from '../src/pipeline/http/sessions.ts';
 import { auditRecords, gateway, send, waitFor } from './helpers/gateway.ts';
+import { breakAuditWrites } from './support/audit.ts';
 
 const BILLING_KEY = 'billing-upstream-key-7f3a9c';
 let billing: BillingApi;
@@ -390,11 +391,10 @@ test('one session per token per connection, replayable with HTTP outcomes', asyn
 
 test('a failed audit write refuses the request: nothing reaches the upstream', async () => {
   const store = gw.services.store;
-  const original = store.appendAudit;
   const t = gw.mint('support', 'auditfail');
   assert.equal((await send(gw.url('billing'), 'GET', '/invoices/42', auth(t.token))).status, 200, 'session opened while the audit works');
   const n = billing.requests.length;
-  store.appendAudit = () => { throw new Error('disk full'); };
+  const restore = breakAuditWrites(store);
   try {
     let r = await send(gw.url('billing'), 'GET', '/invoices/42', auth(t.token));
     assert.equal(r.status, 503);
@@ -403,7 +403,7 @@ test('a failed audit write refuses the request: nothing reaches the upstream', a
     assert.equal(r.status, 503, 'a session the audit cannot record never starts');
     assert.equal(r.json.error.code, 'session.unavailable');
   } finally {
-    store.appendAudit = original;
+    restore();
   }
   assert.equal(billing.requests.length, n);
 });

@@ -13,6 +13,7 @@ import { parseConfig } from '../src/config/load.ts';
 import { startGateway } from '../src/main.ts';
 import { startLlmUpstream, type LlmUpstream } from '../src/demo/upstreams/llm.ts';
 import { auditRecords, gateway, waitFor } from './helpers/gateway.ts';
+import { breakAuditWrites } from './support/audit.ts';
 
 const KEY = 'sk-upstream-real-key-2c9d8e7f6a5b';
 let llm: LlmUpstream;
@@ -388,14 +389,13 @@ test('a failed audit write refuses the call before it reaches the model', async 
   const ai = client('plain');
   await ai.chat.completions.create({ model: 'gpt-4o-mini', messages: user('hi') });
   const store = gw.services.store;
-  const original = store.appendAudit;
   const n = llm.requests.length;
-  store.appendAudit = () => { throw new Error('disk full'); };
+  const restore = breakAuditWrites(store);
   try {
     const err = await refused(ai.chat.completions.create({ model: 'gpt-4o-mini', messages: user('hi') }), 503, 'audit.unavailable');
     assert.match(err.message, /audit record could not be written/);
   } finally {
-    store.appendAudit = original;
+    restore();
   }
   assert.equal(llm.requests.length, n);
 });

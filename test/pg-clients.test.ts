@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { DataSource, EntitySchema } from 'typeorm';
 import { failure, startPgGateway, type PgGateway } from './support/pg.ts';
+import { breakAuditWrites } from './support/audit.ts';
 
 let gw: PgGateway;
 before(async () => { gw = await startPgGateway('gatehouse_clients'); });
@@ -36,14 +37,13 @@ test('TypeORM connects with the token, reads and writes what the grant allows, a
 test('if the audit record cannot be written, the statement is refused and never runs', async () => {
   const c = await gw.client(gw.token('writer', 'support'));
   const { store } = gw.gateway.services;
-  const original = store.appendAudit;
-  store.appendAudit = () => { throw new Error('disk full'); };
+  const restore = breakAuditWrites(store);
   try {
     const e = await failure(c.query("INSERT INTO tickets (customer_id, subject) VALUES (1, 'unaudited')"));
     assert.equal(e.code, '42501');
     assert.match(e.message, /audit record could not be written \(disk full\)/);
   } finally {
-    store.appendAudit = original;
+    restore();
   }
   const r = await c.query("SELECT count(*)::int AS n FROM tickets WHERE subject = 'unaudited'");
   assert.equal(r.rows[0].n, 0);

@@ -6,14 +6,10 @@
 // judged a statement in that turn shares one commit, and `durable()` says when that commit has landed. Callers that
 // forward an effect wait for it first: audit before effect holds for queued records too.
 import * as crypto from 'node:crypto';
+import type { AuditRow } from '../store/audit-table.ts';
 import type { AuditEvent, AuditRecord, Store } from '../store/store.ts';
 
 const GENESIS = '0'.repeat(64);
-/**
- * A record's data exactly as hashed, carried to the store under this symbol (invisible to JSON and to other readers), so
- * the stored text is the hashed text and is serialised once, whatever happens to the data object before the commit.
- */
-export const DATA_JSON: unique symbol = Symbol.for('gatehouse.audit.dataJson') as never;
 /** A batch larger than this is committed at once rather than at the end of the turn, bounding memory and latency. */
 const MAX_BATCH = 512;
 
@@ -28,19 +24,12 @@ function recordHash(prevHash: string, r: Omit<AuditRecord, 'hash' | 'prevHash'>)
   return sha256(`${prevHash}\n${body}`);
 }
 
-/**
- * The same hash as recordHash, from data already serialised: JSON.stringify of the parsed form of a JSON.stringify
- * output is that output again, so splicing the data text into the array text gives the identical body, stringified once.
- */
-function hashWithDataJson(prevHash: string, r: Omit<AuditRecord, 'hash' | 'prevHash' | 'data'>, dataJson: string): string {
-  const head = JSON.stringify([r.seq, r.ts, r.kind, r.sessionId, r.tokenId, r.connection, r.verdict]);
-  return sha256(`${prevHash}\n${head.slice(0, -1)},${dataJson}]`);
-}
-
 export type AuditListener = (record: AuditRecord) => void;
 
 interface Batch {
   records: AuditRecord[];
+  /** The same records as stored: the data text is the text that was hashed. */
+  rows: AuditRow[];
   /** Created only when someone waits for this batch. */
   done?: { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void };
 }
@@ -52,7 +41,7 @@ export class AuditLog {
   /** The chain's head as committed; a failed batch rolls back to it. */
   private committedSeq: number;
   private committedHash: string;
-  private batch: Batch = { records: [] };
+  private batch: Batch = { records: [], rows: [] };
   private scheduled = false;
   private readonly listeners = new Set<AuditListener>();
 
@@ -111,9 +100,9 @@ export class AuditLog {
   flush(): void {
     const batch = this.batch;
     if (!batch.records.length) return;
-    this.batch = { records: [] };
+    this.batch = { records: [], rows: [] };
     try {
-      this.store.appendAudit(batch.records);
+      this.store.appendAudit(batch.rows);
     } catch (err) {
       this.seq = this.committedSeq;
       this.lastHash = this.committedHash;
@@ -141,21 +130,25 @@ export class AuditLog {
 
   private chain(event: AuditEvent): AuditRecord {
     const dataJson = JSON.stringify(event.data ?? {});
-    const base = {
-      seq: this.seq + 1,
-      ts: Date.now(),
-      kind: event.kind,
-      sessionId: event.sessionId ?? null,
-      tokenId: event.tokenId ?? null,
-      connection: event.connection ?? null,
-      verdict: event.verdict ?? null,
-    };
-    const hash = hashWithDataJson(this.lastHash, base, dataJson);
-    // Parsed back so the record holds exactly what is stored and read back (no undefined, no class instances).
-    const record: AuditRecord & { [DATA_JSON]: string } = { ...base, data: JSON.parse(dataJson) as Record<string, unknown>, prevHash: this.lastHash, hash, [DATA_JSON]: dataJson };
-    this.seq = record.seq;
+    const seq = this.seq + 1;
+    const ts = Date.now();
+    const kind = event.kind;
+    const sessionId = event.sessionId ?? null;
+    const tokenId = event.tokenId ?? null;
+    const connection = event.connection ?? null;
+    const verdict = event.verdict ?? null;
+    // The same hash as recordHash, from data already serialised: JSON.stringify of the parsed form of a JSON.stringify
+    // output is that output again, so splicing the data text into the array text gives the identical body.
+    const head = JSON.stringify([seq, ts, kind, sessionId, tokenId, connection, verdict]);
+    const prevHash = this.lastHash;
+    const hash = sha256(`${prevHash}\n${head.slice(0, -1)},${dataJson}]`);
+    // A plain literal of one shape (no spread): this runs twice per statement. The data is parsed back so the record
+    // holds exactly what is stored and read back (no undefined, no class instances).
+    const record: AuditRecord = { seq, ts, kind, sessionId, tokenId, connection, verdict, data: JSON.parse(dataJson) as Record<string, unknown>, prevHash, hash };
+    this.seq = seq;
     this.lastHash = hash;
     this.batch.records.push(record);
+    this.batch.rows.push([seq, ts, kind, sessionId, tokenId, connection, verdict, dataJson, prevHash, hash]);
     return record;
   }
 }

@@ -2,10 +2,8 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { chainedAuditInserter } from './audit-table.ts';
 import type { ApprovalRecord, AuditRecord, SessionFilter, SessionRecord, Store, TokenRecord } from './store.ts';
-
-/** The audit log's serialised data, carried on its records (Symbol.for: no import of the audit module here). */
-const DATA_JSON = Symbol.for('gatehouse.audit.dataJson');
 
 const migrations: string[] = [
   `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -44,7 +42,7 @@ interface SessionRow {
   id: string; token_id: string; label: string; role: string; connection: string; protocol: string; client: string;
   run_id: string | null; step: string | null; started_at: number; ended_at: number | null; end_reason: string | null;
 }
-interface AuditRow {
+interface StoredAudit {
   seq: number; ts: number; kind: string; session_id: string | null; token_id: string | null; connection: string | null;
   verdict: string | null; data: string; prev_hash: string; hash: string;
 }
@@ -63,7 +61,7 @@ const toSession = (r: SessionRow): SessionRecord => ({
   id: r.id, tokenId: r.token_id, label: r.label, role: r.role, connection: r.connection, protocol: r.protocol,
   client: r.client, runId: r.run_id, step: r.step, startedAt: r.started_at, endedAt: r.ended_at, endReason: r.end_reason,
 });
-const toAudit = (r: AuditRow): AuditRecord => ({
+const toAudit = (r: StoredAudit): AuditRecord => ({
   seq: r.seq, ts: r.ts, kind: r.kind, sessionId: r.session_id, tokenId: r.token_id, connection: r.connection,
   verdict: r.verdict, data: JSON.parse(r.data) as Record<string, unknown>, prevHash: r.prev_hash, hash: r.hash,
 });
@@ -102,9 +100,6 @@ export function openSqliteStore(path: string): Store {
     endSession: db.prepare('UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ? AND ended_at IS NULL'),
     sessionById: db.prepare<[string], SessionRow>('SELECT * FROM sessions WHERE id = ?'),
     endDangling: db.prepare('UPDATE sessions SET ended_at = ?, end_reason = ? WHERE ended_at IS NULL'),
-    appendAudit: db.prepare(`INSERT INTO audit VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
-    lastAudit: db.prepare<[], AuditRow>('SELECT * FROM audit ORDER BY seq DESC LIMIT 1'),
-    readAudit: db.prepare<[number, number], AuditRow>('SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?'),
     usage: db.prepare<[string, string], { tokens: number }>('SELECT tokens FROM llm_usage WHERE scope = ? AND period = ?'),
     addUsage: db.prepare<[string, string, number, number], { tokens: number }>(`INSERT INTO llm_usage(scope, period, tokens, updated_at) VALUES (?, ?, ?, ?)
       ON CONFLICT(scope, period) DO UPDATE SET tokens = tokens + excluded.tokens, updated_at = excluded.updated_at RETURNING tokens`),
@@ -117,17 +112,10 @@ export function openSqliteStore(path: string): Store {
       `SELECT record FROM approvals WHERE fingerprint = ? AND (status = 'approved' OR (status = 'used' AND window_until > ?))
        ORDER BY created_at DESC LIMIT 1`),
     pendingApprovals: db.prepare<[], { record: string }>(`SELECT record FROM approvals WHERE status = 'pending'`),
-    readSessionAudit: db.prepare<[string, number, number], AuditRow>(
-      'SELECT * FROM audit WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
+    lastAudit: db.prepare<[], StoredAudit>('SELECT * FROM audit ORDER BY seq DESC LIMIT 1'),
+    readAudit: db.prepare<[number, number], StoredAudit>('SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?'),
+    readSessionAudit: db.prepare<[string, number, number], StoredAudit>('SELECT * FROM audit WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
   };
-  // Positional parameters: no per-record object for named binding on the audit hot path. The audit log hands over the
-  // data text it hashed (see DATA_JSON in services/audit/log.ts); records from elsewhere are serialised here.
-  const insertAudit = (r: AuditRecord) =>
-    q.appendAudit.run(r.seq, r.ts, r.kind, r.sessionId, r.tokenId, r.connection, r.verdict, (r as { [DATA_JSON]?: string })[DATA_JSON] ?? JSON.stringify(r.data), r.prevHash, r.hash);
-  // A batch (group commit) is one transaction; a single record needs none: one INSERT is atomic on its own.
-  const appendMany = db.transaction((records: AuditRecord[]) => {
-    for (const r of records) insertAudit(r);
-  });
 
   return {
     getMeta: (key) => q.getMeta.get(key)?.value,
@@ -155,7 +143,7 @@ export function openSqliteStore(path: string): Store {
       return db.prepare<(string | number)[], SessionRow>(sql).all(...args, f.limit ?? 100).map(toSession);
     },
     endDanglingSessions: (at, reason) => q.endDangling.run(at, reason).changes,
-    appendAudit: (records) => void (records.length === 1 ? insertAudit(records[0]) : appendMany(records)),
+    appendAudit: chainedAuditInserter(db),
     lastAudit: () => { const r = q.lastAudit.get(); return r && toAudit(r); },
     readAudit: (afterSeq, limit, sessionId) =>
       (sessionId ? q.readSessionAudit.all(sessionId, afterSeq, limit) : q.readAudit.all(afterSeq, limit)).map(toAudit),

@@ -1,4 +1,5 @@
 // The store interface: everything Gatehouse persists. SQLite embeds it; a PostgreSQL store can implement it for several nodes.
+import type { AuditRow } from './audit-table.ts';
 
 export interface TokenRecord {
   id: string;
@@ -117,8 +118,8 @@ export interface Store {
   /** Sessions a crash left open: closed at start-up so the list never lies. */
   endDanglingSessions(at: number, reason: string): number;
 
-  /** Appends audit records atomically, in order, to the chain. */
-  appendAudit(records: AuditRecord[]): void;
+  /** Appends audit rows to the chain atomically, once committed. Throws if they do not continue the stored chain. */
+  appendAudit(rows: AuditRow[]): void;
   lastAudit(): AuditRecord | undefined;
   readAudit(afterSeq: number, limit: number, sessionId?: string): AuditRecord[];
 
