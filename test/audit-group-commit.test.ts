@@ -65,7 +65,7 @@ test('an outcome record is best effort: a failed commit neither throws nor break
   const log = new AuditLog(store);
   const restore = breakAuditWrites(store);
   assert.doesNotThrow(() => recordOutcome(log, ctx, 1, { ms: 1 }));
-  await new Promise((r) => setImmediate(r));
+  await new Promise((r) => setTimeout(r, 50));
   restore();
   log.append({ kind: 'request' });
   assert.deepEqual(verifyAudit(store), { ok: true, records: 1 });
@@ -111,5 +111,22 @@ test('a batch that does not continue the stored chain is refused (a second write
   await assert.rejects(log.durable()!, /record 2 does not continue the stored chain \(last stored: 2\)/);
   assert.throws(() => log.append({ kind: 'request' }), /does not continue the stored chain/, 'still refused: fail closed');
   assert.deepEqual(store.readAudit(0, 10).map((r) => r.kind), ['gateway.start', 'intruder']);
+  store.close();
+});
+
+test('a deferred record rides along with the next commit, or commits on its own within a few milliseconds; read() sees it at once', async () => {
+  const store = fresh();
+  const log = new AuditLog(store);
+  log.defer({ kind: 'result', data: { n: 1 } });
+  assert.equal(store.readAudit(0, 10).length, 0);
+  log.enqueue({ kind: 'request', data: { n: 2 } });
+  await log.durable();
+  assert.deepEqual(store.readAudit(0, 10).map((r) => r.kind), ['result', 'request'], 'one commit carried both');
+  log.defer({ kind: 'result', data: { n: 3 } });
+  assert.deepEqual(log.read(0, 10).map((r) => r.seq), [1, 2, 3], 'a reader sees its own writes');
+  log.defer({ kind: 'result', data: { n: 4 } });
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(store.readAudit(0, 10).length, 4, 'committed without anything to ride along with');
+  assert.deepEqual(verifyAudit(store), { ok: true, records: 4 });
   store.close();
 });

@@ -176,7 +176,7 @@ test('the upstream credential never reaches the client or the audit log, even wh
   assert.equal(billing.requests.at(-1)!.headers.authorization, `Bearer ${BILLING_KEY}`, 'the upstream did get its key');
   assert.ok(!r.body.includes(BILLING_KEY), 'echoed key must be scrubbed from the response');
   assert.match(r.json.headers.authorization, /^\[gatehouse:redacted\**\]$|^Bearer \*+$|gatehouse:redacted/);
-  const all = JSON.stringify(gw.services.store.readAudit(0, 100_000));
+  const all = JSON.stringify(gw.services.audit.read(0, 100_000));
   assert.ok(!all.includes(BILLING_KEY), 'the audit table must not hold the upstream key');
   assert.ok(!all.includes(token), 'the audit table must not hold the Gatehouse token');
 });
@@ -382,7 +382,7 @@ test('one session per token per connection, replayable with HTTP outcomes', asyn
   const sessions = gw.services.store.listSessions({ tokenId: t.id });
   assert.equal(sessions.length, 1);
   assert.equal(sessions[0].protocol, 'http');
-  const events = gw.services.store.readAudit(0, 10_000, sessions[0].id);
+  const events = gw.services.audit.read(0, 10_000, sessions[0].id);
   const text = renderReplay(sessions[0], events);
   assert.match(text, /ALLOW\s+GET \/invoices\/42/);
   assert.match(text, /200 — \d+ bytes, \d+ ms, 3 value\(s\) masked/);

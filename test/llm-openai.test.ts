@@ -341,7 +341,7 @@ test('audit_content: digest keeps SHA-256 digests, not the words; credentials ar
   assert.match(String(req.data.promptSha256), /^[0-9a-f]{64}$/);
   assert.match(String(lastResult().data.completionSha256), /^[0-9a-f]{64}$/);
   assert.equal(String(req.data.summary), 'chat gpt-4o-mini');
-  const all = JSON.stringify(gw.services.store.readAudit(0, 100_000));
+  const all = JSON.stringify(gw.services.audit.read(0, 100_000));
   assert.ok(!all.includes('confidential plan'));
   assert.ok(!all.includes(KEY), 'the upstream key is never audited');
   assert.ok(!all.includes(token), 'the Gatehouse token is never audited');
@@ -378,7 +378,7 @@ test('an LLM session replays with prompts, usage and completions', async () => {
   await ai.chat.completions.create({ model: 'gpt-4o', messages: user('hi') }).catch(() => {});
   const [session] = gw.services.store.listSessions({ tokenId: minted.id });
   assert.equal(session.protocol, 'llm');
-  const text = renderReplay(session, gw.services.store.readAudit(0, 10_000, session.id));
+  const text = renderReplay(session, gw.services.audit.read(0, 10_000, session.id));
   assert.match(text, /ALLOW\s+chat gpt-4o-mini "say: first answer"/);
   assert.match(text, /200 — 5 prompt \+ 2 completion tokens, \d+ ms/);
   assert.match(text, /> first answer/);

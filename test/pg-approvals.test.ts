@@ -65,7 +65,7 @@ test('a DELETE is held, approved from the CLI in another process, then executed 
 
     const again = await cli(gw, ['approvals', 'approve', pending.id]);
     assert.equal(again.status, 1, 'an approval is single-use');
-    const kinds = gw.gateway.services.store.readAudit(0, 10_000).map((r) => r.kind);
+    const kinds = gw.gateway.services.audit.read(0, 10_000).map((r) => r.kind);
     for (const k of ['approval.requested', 'approval.approved', 'approval.forwarded']) assert.ok(kinds.includes(k), k);
 
     assert.equal(webhookBodies.length, 1);
@@ -157,7 +157,7 @@ test('an approval window covers the identical statement for a while; a restart f
     const failed = gw.gateway.services.approvals.list('failed');
     assert.equal(failed.length, 1);
     assert.equal(failed[0].summary, 'DELETE FROM tickets WHERE id = 3');
-    assert.ok(gw.gateway.services.store.readAudit(0, 10_000).some((r) => r.kind === 'approval.failed' && r.data.id === failed[0].id));
+    assert.ok(gw.gateway.services.audit.read(0, 10_000).some((r) => r.kind === 'approval.failed' && r.data.id === failed[0].id));
     c = await gw.client(t);
     assert.equal((await c.query('SELECT count(*)::int AS n FROM tickets')).rows[0].n, 3);
   } finally {

@@ -59,7 +59,7 @@ test('content guards on results: PII redacted in any text cell, instructions hid
   const concatenated = (await c.query("SELECT 'mail: ' || body AS b FROM notes WHERE id = 1")).rows[0].b;
   assert.ok(!concatenated.includes('ada@example.com'), 'whatever the query looks like');
   await c.end();
-  const results = gw.gateway.services.store.readAudit(0, 100_000).filter((r) => r.kind === 'result' && r.tokenId === t.id);
+  const results = gw.gateway.services.audit.read(0, 100_000).filter((r) => r.kind === 'result' && r.tokenId === t.id);
   const guards = results.flatMap((r) => (r.data.statements as { guards?: { guard: string; mode: string }[] }[]).flatMap((st) => st.guards ?? []));
   assert.ok(guards.some((g) => g.guard === 'injection' && g.mode === 'flag'), JSON.stringify(guards));
   assert.ok(guards.some((g) => g.guard === 'pii' && g.mode === 'redact'), JSON.stringify(guards));
@@ -73,7 +73,7 @@ test('failed authentications are throttled per address, and audited', async () =
   }
   const blocked = await failure(gw.client(good));
   assert.match(blocked.message, /too many failed authentication attempts/);
-  const audit = gw.gateway.services.store.readAudit(0, 100_000);
+  const audit = gw.gateway.services.audit.read(0, 100_000);
   assert.ok(audit.filter((r) => r.kind === 'auth.failure').length >= 10);
   assert.ok(audit.some((r) => r.kind === 'auth.throttled'));
 });

@@ -140,7 +140,7 @@ test('revocation closes a live session within 100 ms, and is audited', async () 
   gw.gateway.services.tokens.revoke(t.id);
   const at = await ended;
   assert.ok(at - start < 100, `session closed after ${at - start} ms`);
-  const records = gw.gateway.services.store.readAudit(0, 100_000).filter((r) => r.tokenId === t.id);
+  const records = gw.gateway.services.audit.read(0, 100_000).filter((r) => r.tokenId === t.id);
   assert.ok(records.some((r) => r.kind === 'session.close' && /revoked/.test(String(r.data.reason))));
 });
 
@@ -175,7 +175,7 @@ test('every statement is audited before it runs, and the chain verifies', async 
   const c = await gw.client(t);
   await c.query('SELECT 42');
   await failure(c.query('TRUNCATE documents'));
-  const records = gw.gateway.services.store.readAudit(0, 100_000).filter((r) => r.tokenId === t.id);
+  const records = gw.gateway.services.audit.read(0, 100_000).filter((r) => r.tokenId === t.id);
   const requests = records.filter((r) => r.kind === 'request');
   assert.deepEqual(requests.map((r) => [r.verdict, r.data.summary]), [['allow', 'SELECT 42'], ['deny', 'TRUNCATE documents']]);
   const result = records.find((r) => r.kind === 'result' && r.data.request === requests[0].seq);

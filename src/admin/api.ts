@@ -88,7 +88,7 @@ export async function startAdmin(services: Services, listeners: Listener[], opts
       auth(req);
       const session = store.sessionById(id);
       if (!session) throw new HttpError(404, `no session ${id}`);
-      sendJson(res, 200, { session, events: store.readAudit(0, intParam(url, 'limit', 10_000), id) });
+      sendJson(res, 200, { session, events: audit.read(0, intParam(url, 'limit', 10_000), id) });
     },
     'GET /v1/approvals': (req, res, _p, url) => {
       authApprover(req);
@@ -106,10 +106,11 @@ export async function startAdmin(services: Services, listeners: Listener[], opts
     'POST /v1/approvals/{id}/deny': (req, res, params) => decide(req, res, params.id, 'deny'),
     'GET /v1/audit': (req, res, _p, url) => {
       auth(req);
-      sendJson(res, 200, { records: store.readAudit(intParam(url, 'after', 0), Math.min(intParam(url, 'limit', 100), 10_000), url.searchParams.get('session') ?? undefined) });
+      sendJson(res, 200, { records: audit.read(intParam(url, 'after', 0), Math.min(intParam(url, 'limit', 100), 10_000), url.searchParams.get('session') ?? undefined) });
     },
     'GET /v1/audit/verify': (req, res) => {
       auth(req);
+      audit.flush();
       sendJson(res, 200, verifyAudit(store));
     },
   });

@@ -51,11 +51,11 @@ export async function judgeDurably(audit: AuditLog, ctx: RequestContext, facts: 
 
 /**
  * Records what came of an allowed request (rows, duration, upstream error) once it is done. Best effort: the request
- * already happened, and its request record is committed. Queued for the next group commit: nothing waits for it.
+ * already happened, and its request record is committed. Deferred to ride along with the next commit: nothing waits for it.
  */
 export function recordOutcome(audit: AuditLog, ctx: RequestContext, requestSeq: number | undefined, outcome: Record<string, unknown>) {
   try {
-    audit.enqueue({ kind: 'result', sessionId: ctx.sessionId, tokenId: ctx.who.tokenId, connection: ctx.connection, data: { request: requestSeq, ...outcome } });
+    audit.defer({ kind: 'result', sessionId: ctx.sessionId, tokenId: ctx.who.tokenId, connection: ctx.connection, data: { request: requestSeq, ...outcome } });
   } catch {
     // A lost outcome leaves the chain intact (a failed batch is rolled back whole); the request record says what ran.
   }

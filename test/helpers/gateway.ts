@@ -18,7 +18,7 @@ export async function gateway(yaml: string, env: NodeJS.ProcessEnv = {}): Promis
 }
 
 export function auditRecords(gw: Gateway): AuditRecord[] {
-  return gw.services.store.readAudit(0, 100_000);
+  return gw.services.audit.read(0, 100_000);
 }
 
 /** Sends raw bytes and returns everything the server answers until it closes (or `ms` pass). */

@@ -28,7 +28,7 @@ export async function startLangchainDemo() {
         openaiApiKey: mint(chatRole, 'chat'),
       };
     },
-    audit: () => gateway.services.store.readAudit(0, 100_000),
+    audit: () => gateway.services.audit.read(0, 100_000),
     /**
      * pg's Pool#end resolves before its sockets have closed: wait until the gateway has seen the clients go, so shutting
      * down does not hand a client a FATAL nobody listens for.

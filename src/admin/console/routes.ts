@@ -75,7 +75,7 @@ export function consoleRoutes({ services, listeners, auth, hub, feed }: ConsoleD
       const session = services.store.sessionById(id);
       if (!session) throw new HttpError(404, `no session ${id}`);
       // A feed of its own, over this session's records alone: the same verdicts the live feed shows, for every request.
-      const events = services.store.readAudit(0, 10_000, id);
+      const events = services.audit.read(0, 10_000, id);
       const replay = new DecisionFeed(services.store, config, events.length || 1);
       for (const r of events) replay.ingest(r);
       sendJson(res, 200, { decisions: replay.list().reverse() });

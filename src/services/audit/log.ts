@@ -12,6 +12,8 @@ import type { AuditEvent, AuditRecord, Store } from '../store/store.ts';
 const GENESIS = '0'.repeat(64);
 /** A batch larger than this is committed at once rather than at the end of the turn, bounding memory and latency. */
 const MAX_BATCH = 512;
+/** How long a deferred record may wait for a commit to ride along with. */
+const DEFER_MS = 5;
 
 /** One-shot SHA-256 (crypto.hash, Node ≥ 20.12) where available: half the cost of a Hash object per record. */
 const sha256: (text: string) => string = typeof crypto.hash === 'function'
@@ -43,6 +45,7 @@ export class AuditLog {
   private committedHash: string;
   private batch: Batch = { records: [], rows: [] };
   private scheduled = false;
+  private deferred?: NodeJS.Timeout;
   private readonly listeners = new Set<AuditListener>();
 
   constructor(private readonly store: Store) {
@@ -81,6 +84,29 @@ export class AuditLog {
     return record;
   }
 
+  /**
+   * Queues a record nobody waits for (what came of a request): it rides along with the next commit, or is committed
+   * within DEFER_MS — most commits then carry a request record and a result record, instead of one each. A process
+   * killed in that window loses the result record, never a request record.
+   */
+  defer(event: AuditEvent): AuditRecord {
+    const record = this.chain(event);
+    if (this.batch.records.length >= MAX_BATCH) this.flush();
+    else if (!this.scheduled && !this.deferred) {
+      this.deferred = setTimeout(() => {
+        this.deferred = undefined;
+        try { this.flush(); } catch { /* a lost result record leaves the chain intact */ }
+      }, DEFER_MS).unref();
+    }
+    return record;
+  }
+
+  /** Committed records after `afterSeq` (of one session if given), deferred ones included: a reader sees its own writes. */
+  read(afterSeq: number, limit: number, sessionId?: string): AuditRecord[] {
+    this.flush();
+    return this.store.readAudit(afterSeq, limit, sessionId);
+  }
+
   /** Settles once every record queued so far is committed (rejects if that commit failed); undefined if none is queued. */
   durable(): Promise<void> | undefined {
     const batch = this.batch;
@@ -100,6 +126,10 @@ export class AuditLog {
   flush(): void {
     const batch = this.batch;
     if (!batch.records.length) return;
+    if (this.deferred) {
+      clearTimeout(this.deferred);
+      this.deferred = undefined;
+    }
     this.batch = { records: [], rows: [] };
     try {
       this.store.appendAudit(batch.rows);
