@@ -1,5 +1,5 @@
 // Runs one Gatehouse gateway in its own process for the bench, so its CPU time and RSS can be read from /proc/<pid>.
-// Usage (spawned by bench/lib/gateway.ts with an IPC channel): node --import tsx bench/gateway-child.ts <config.yaml>
+// Usage: spawned by bench/lib/gateway.ts, bundled by scripts/runtime.js, with an IPC channel and a <config.yaml> argument.
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { parseConfig } from '../src/config/load.ts';

@@ -1,11 +1,10 @@
 // Starts Gatehouse in a child process (bench/gateway-child.ts) and talks to it over IPC: mint tokens, stop, kill -9.
+// The child runs as `npx gatehouse` does: bundled by scripts/runtime.js, on plain Node with its V8 flags, no TypeScript loader.
 import { fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { runtime, V8_FLAGS } from '../../scripts/runtime.js';
 import type { FromChild, ToChild } from '../gateway-child.ts';
-
-const CHILD = fileURLToPath(new URL('../gateway-child.ts', import.meta.url));
 
 export interface GatewayChild {
   pid: number;
@@ -20,8 +19,8 @@ export interface GatewayChild {
 export async function startGatewayChild(dir: string, yaml: string, opts: { profileDir?: string; execArgv?: string[] } = {}): Promise<GatewayChild> {
   const file = join(dir, 'gatehouse.yaml');
   writeFileSync(file, yaml);
-  const execArgv = ['--import', 'tsx', ...(opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : []), ...(opts.execArgv ?? [])];
-  const child = fork(CHILD, [file], { execArgv, stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
+  const execArgv = [...V8_FLAGS, ...(opts.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.profileDir}`] : []), ...(opts.execArgv ?? [])];
+  const child = fork(await runtime('bench/gateway-child.ts'), [file], { execArgv, stdio: ['ignore', 'inherit', 'pipe', 'ipc'] });
   let stderr = '';
   child.stderr!.on('data', (c: Buffer) => { stderr = (stderr + c.toString()).slice(-4000); });
   let nextId = 1;

@@ -23,11 +23,19 @@ const options: BuildOptions = {
   logLevel: 'silent',
 };
 
+let building = 0;
+
 /** Builds the bundle and returns its text (esbuild is a dependency of tsx, so it is always installed). */
 export async function buildBundle(): Promise<string> {
   const esbuild = await import('esbuild');
-  const result = await esbuild.build({ ...options, write: false });
-  return result.outputFiles![0].text;
+  building++;
+  try {
+    const result = await esbuild.build({ ...options, write: false });
+    return result.outputFiles![0].text;
+  } finally {
+    // esbuild's service process (~15 MB) would otherwise live as long as the gateway; stopped once no build is running.
+    if (--building === 0) await esbuild.stop();
+  }
 }
 
 /** Writes the bundle to dist/console/app.js; returns its path. */
