@@ -1,7 +1,4 @@
 // `gatehouse demo`: everything in one process — PGlite, a billing API and an LLM as upstreams, the gateway, and tokens to try.
-import { PGlite } from '@electric-sql/pglite';
-import { vector } from '@electric-sql/pglite-pgvector';
-import { PGLiteSocketServer } from '@electric-sql/pglite-socket';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,6 +19,10 @@ export interface DemoOptions {
 }
 
 export async function startDemo(opts: DemoOptions = {}) {
+  // Loaded here, not at the top: every other command and `serve` share this module graph and need none of it.
+  const [{ PGlite }, { vector }, { PGLiteSocketServer }] = await Promise.all([
+    import('@electric-sql/pglite'), import('@electric-sql/pglite-pgvector'), import('@electric-sql/pglite-socket'),
+  ]);
   const db = await PGlite.create({ extensions: { vector } });
   await db.exec(demoSchema);
   const pgServer = new PGLiteSocketServer({ db, host: '127.0.0.1', port: 0, maxConnections: 16 });

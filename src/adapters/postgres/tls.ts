@@ -1,7 +1,6 @@
 // TLS for agents' connections: configured certificate files, or one self-signed certificate made at start-up.
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContext } from 'node:tls';
-import { generate } from 'selfsigned';
 import type { PostgresConnection } from '../../config/schema.ts';
 
 let selfSigned: Promise<{ cert: string; key: string }> | undefined;
@@ -9,11 +8,13 @@ let selfSigned: Promise<{ cert: string; key: string }> | undefined;
 export async function serverTlsContext(tls: PostgresConnection['tls']): Promise<SecureContext | undefined> {
   if (tls === 'off') return undefined;
   if (tls === 'self-signed') {
-    // One certificate per process: generating an RSA key takes a moment, and every listener can share it.
+    // One certificate per process: generating an RSA key takes a moment, and every listener can share it. The library
+    // is loaded only here: a gateway without self-signed TLS does not carry it (several MB of RSS).
+    const { generate } = await import('selfsigned');
     selfSigned ??= generate([{ name: 'commonName', value: 'gatehouse' }], {
       keySize: 2048,
       extensions: [{ name: 'subjectAltName', altNames: [{ type: 2, value: 'localhost' }, { type: 7, ip: '127.0.0.1' }] }],
-    } as Parameters<typeof generate>[1]).then((p) => ({ cert: p.cert, key: p.private }));
+    } as Parameters<typeof import('selfsigned').generate>[1]).then((p) => ({ cert: p.cert, key: p.private }));
     const { cert, key } = await selfSigned;
     return createSecureContext({ cert, key, minVersion: 'TLSv1.2' });
   }

@@ -54,7 +54,7 @@ export class FrameReader {
     this.startup = options.startup ?? false;
     this.maxLength = options.maxLength ?? DEFAULT_MAX_LENGTH[options.source];
     if (!Number.isInteger(this.maxLength) || this.maxLength < 4) throw new TypeError(`maxLength must be an integer >= 4, got ${this.maxLength}`);
-    this.legal = legalTypes(options.source === 'frontend' ? Frontend : Backend);
+    this.legal = options.source === 'frontend' ? FRONTEND_TYPES : BACKEND_TYPES;
   }
 
   /** 'startup' until a StartupMessage has been read (SSLRequest and GSSENCRequest keep it there), then 'typed'. */
@@ -140,6 +140,11 @@ export class FrameReader {
   private take(type: number, total: number, headerLength: number): Frame {
     const raw = this.buffer.subarray(this.start, this.start + total);
     this.start += total;
+    // A borrowed chunk read to its end is let go: an idle session should not pin its last chunk.
+    if (this.start === this.end && this.buffer !== this.store) {
+      this.buffer = EMPTY;
+      this.start = this.end = 0;
+    }
     return { type, body: raw.subarray(headerLength), raw };
   }
 }
@@ -155,3 +160,5 @@ function legalTypes(codes: Record<string, number>): Uint8Array {
   for (const code of Object.values(codes)) table[code] = 1;
   return table;
 }
+const FRONTEND_TYPES = legalTypes(Frontend);
+const BACKEND_TYPES = legalTypes(Backend);
