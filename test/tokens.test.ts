@@ -68,6 +68,28 @@ test('revocations made by another process reach this one through the store', asy
   assert.deepEqual(seen, [record.id]);
 });
 
+test('a checked token is trusted from memory only until it is revoked, here or elsewhere', async () => {
+  const { store, tokens } = setup();
+  const other = new Tokens(store, new Set(['retriever']));
+  const here = tokens.mint({ role: 'retriever', label: 'rag', ttlSeconds: 60, createdBy: 'a' });
+  assert.equal(tokens.check(here.token).ok, true);
+  tokens.revoke(here.record.id);
+  assert.deepEqual(tokens.check(here.token), { ok: false, reason: 'revoked' }, 'revoked in this process: refused at once');
+
+  const elsewhere = tokens.mint({ role: 'retriever', label: 'rag', ttlSeconds: 60, createdBy: 'a' });
+  assert.equal(tokens.check(elsewhere.token).ok, true);
+  other.revoke(elsewhere.record.id);
+  assert.deepEqual(tokens.check(elsewhere.token, Date.now() + 1_001), { ok: false, reason: 'revoked' }, 'memory is trusted for a second at most');
+  const third = tokens.mint({ role: 'retriever', label: 'rag', ttlSeconds: 60, createdBy: 'a' });
+  assert.equal(tokens.check(third.token).ok, true);
+  tokens.watch(20);
+  other.revoke(third.record.id);
+  await new Promise((r) => setTimeout(r, 120));
+  tokens.stop();
+  assert.deepEqual(tokens.check(third.token), { ok: false, reason: 'revoked' }, 'the watcher evicts what another process revoked');
+  assert.deepEqual(tokens.check(third.token, Date.now() + 61_000), { ok: false, reason: 'revoked' });
+});
+
 test('the auth throttle blocks one address after repeated failures, and only that one', () => {
   const t = new AuthThrottle(3, 1000);
   for (let i = 0; i < 3; i++) t.fail('10.0.0.1', 1000 + i);

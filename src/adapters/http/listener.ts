@@ -1,7 +1,6 @@
 // The HTTP API listener (`kind: http`): token → normalised path → policy → audit → forward → mask, one request at a time.
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
 import type { HttpConnection, HttpGrant } from '../../config/schema.ts';
 import { judgeDurably, recordOutcome } from '../../pipeline/enforce.ts';
 import type { Effect, Facts } from '../../pipeline/facts.ts';
@@ -10,11 +9,12 @@ import { awaitApproval } from '../../pipeline/http/approval.ts';
 import { admit } from '../../pipeline/http/auth.ts';
 import { clientResponseHeaders, credentialValues, rewriteLocation, upstreamRequestHeaders } from '../../pipeline/http/hop.ts';
 import { BodyTooLarge, readBody, sendJson, statusForRule } from '../../pipeline/http/reply.ts';
+import { Relay, type RelayStep } from '../../pipeline/http/relay.ts';
 import { CredentialScrubber, scrubBuffer, scrubText } from '../../pipeline/http/scrub.ts';
 import { METHODS, startServer } from '../../pipeline/http/server.ts';
 import { TokenSessions, type InFlight } from '../../pipeline/http/sessions.ts';
 import { normaliseTarget } from '../../pipeline/http/target.ts';
-import { callUpstream, IdleLimit, UpstreamFailure, upstreamAgents, upstreamPath } from '../../pipeline/http/upstream.ts';
+import { callUpstream, Cutoff, UpstreamFailure, upstreamAgents, upstreamPath } from '../../pipeline/http/upstream.ts';
 import { deny, type Verdict } from '../../pipeline/verdict.ts';
 import type { Listener, Services } from '../../services/services.ts';
 import type { TokenRecord } from '../../services/store/store.ts';
@@ -62,19 +62,20 @@ export async function startHttpListener(name: string, conn: HttpConnection, serv
     }
     const { token, grant } = admission;
     const compiled = grants.get(token.role)!;
+    const cutoff = new Cutoff();
     let flight: InFlight;
     try {
       flight = sessions.begin(token, req, client, (reason) => {
         if (!res.headersSent) sendJson(res, 401, errorBody('token.revoked', `request cut: ${reason}`), { connection: 'close' });
         else res.destroy();
+        cutoff.cut(reason);
       });
     } catch (err) {
       return sendJson(res, 503, errorBody('session.unavailable', `the session could not be recorded (${(err as Error).message})`));
     }
-    const local = new AbortController();
-    res.once('close', () => { if (!res.writableFinished) local.abort(); });
+    res.once('close', () => { if (!res.writableFinished) cutoff.cut('the client went away'); });
     try {
-      await serve(req, res, { token: admission.secret, tokenId: token.id, record: token, role: token.role, grant, compiled, flight, client, signal: AbortSignal.any([flight.signal, local.signal]) });
+      await serve(req, res, { token: admission.secret, tokenId: token.id, record: token, role: token.role, grant, compiled, flight, client, cutoff });
     } finally {
       flight.done();
     }
@@ -82,7 +83,7 @@ export async function startHttpListener(name: string, conn: HttpConnection, serv
 
   interface Call {
     token: string; tokenId: string; record: TokenRecord; role: string; grant: HttpGrant; compiled: { compiled: CompiledGrant; rate?: RateLimiter };
-    flight: InFlight; client: string; signal: AbortSignal;
+    flight: InFlight; client: string; cutoff: Cutoff;
   }
 
   async function serve(req: IncomingMessage, res: ServerResponse, c: Call) {
@@ -170,20 +171,24 @@ export async function startHttpListener(name: string, conn: HttpConnection, serv
     let upstream: IncomingMessage;
     try {
       upstream = await callUpstream({
-        url: base, path: upstreamPath(base, path, query), method, headers, timeoutMs: conn.timeout_ms, signal: c.signal,
+        url: base, path: upstreamPath(base, path, query), method, headers, timeoutMs: conn.timeout_ms, cutoff: c.cutoff,
         body: body ?? (hasBody ? req : undefined),
       }, agents, name);
     } catch (err) {
       const f = err instanceof UpstreamFailure ? err : new UpstreamFailure(502, (err as Error).message, 'upstream.error');
       outcome({ error: f.message, status: f.status });
-      if (c.signal.aborted) return void res.destroy();
+      if (c.cutoff.reason !== undefined) return void res.destroy();
       return sendJson(res, f.status, errorBody(f.code, f.message));
     }
 
     const status = upstream.statusCode ?? 502;
-    let idle: IdleLimit | undefined;
-    /** Created only where a body is piped: its timer runs from construction. */
-    const idleLimit = () => (idle = new IdleLimit(conn.timeout_ms, () => new UpstreamFailure(504, `the upstream of connection "${name}" stalled for ${conn.timeout_ms} ms`, 'upstream.timeout')));
+    let relay: Relay | undefined;
+    /** Created only where a body is streamed through: its idle timer runs from construction. */
+    const relayBody = (...steps: RelayStep[]) => {
+      if (credentials.length) steps.unshift(new CredentialScrubber(credentials));
+      relay = new Relay(upstream, res, { steps, idleMs: conn.timeout_ms, onIdle: () => new UpstreamFailure(504, `the upstream of connection "${name}" stalled for ${conn.timeout_ms} ms`, 'upstream.timeout') });
+      return relay.done;
+    };
     const scrubHeaders = (h: OutgoingHttpHeaders) => {
       rewriteLocation(h, base, req.headers.host);
       if (!credentials.length) return h;
@@ -208,19 +213,18 @@ export async function startHttpListener(name: string, conn: HttpConnection, serv
           return outcome({ status, bytes: out.length, masked: inspected.masked, ...(inspected.notes.length ? { guards: inspected.notes } : {}) });
         }
         res.writeHead(status, scrubHeaders(clientResponseHeaders(upstream.headers, { length: true })));
-        await pipeline(upstream, idleLimit(), new CredentialScrubber(credentials), inspected.transform, res);
+        await relayBody(inspected.step);
         const found = inspected.redactor.notes();
-        return outcome({ status, bytes: idle?.bytes, masked: found.reduce((n, x) => n + x.count, 0), ...(found.length ? { guards: found } : {}) });
+        return outcome({ status, bytes: relay?.bytes, masked: found.reduce((n, x) => n + x.count, 0), ...(found.length ? { guards: found } : {}) });
       }
       res.writeHead(status, scrubHeaders(clientResponseHeaders(upstream.headers)));
-      if (credentials.length) await pipeline(upstream, idleLimit(), new CredentialScrubber(credentials), res);
-      else await pipeline(upstream, idleLimit(), res);
-      outcome({ status, bytes: idle?.bytes });
+      await relayBody();
+      outcome({ status, bytes: relay?.bytes });
     } catch (err) {
       upstream.destroy();
       if (!res.headersSent) sendJson(res, 502, errorBody('upstream.error', (err as Error).message));
       else res.destroy();
-      outcome({ status, bytes: idle?.bytes, error: c.signal.aborted ? 'cut: token revoked or client gone' : (err as Error).message });
+      outcome({ status, bytes: relay?.bytes, error: c.cutoff.reason !== undefined ? `cut: ${c.cutoff.reason}` : (err as Error).message });
     }
   }
 

@@ -1,10 +1,11 @@
 // The response path of an HTTP grant: stream through untouched, or inspect (mask JSON fields, redact, scan) within max_inspect_bytes.
 import type { IncomingMessage } from 'node:http';
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { HttpGrant } from '../../config/schema.ts';
 import { guardsActive, mergeNotes, type ContentGuards, type GuardNote, type GuardPolicy, type TextRedactor } from '../../pipeline/guards.ts';
+import type { RelayStep } from '../../pipeline/http/relay.ts';
 import { BodyTooLarge } from '../../pipeline/http/reply.ts';
 
 /** What the response path must do for this grant. */
@@ -16,7 +17,7 @@ const isText = (type: string) => /^text\//i.test(type);
 
 export type Inspected =
   | { kind: 'whole'; body: Buffer; contentType: string; masked: number; notes: GuardNote[] }
-  | { kind: 'stream'; transform: Transform; redactor: TextRedactor }
+  | { kind: 'stream'; step: RelayStep; redactor: TextRedactor }
   | { kind: 'refuse'; rule: string; message: string; notes: GuardNote[] };
 
 /** Decides how to inspect a response, reading it whole when it must (JSON, text). */
@@ -26,7 +27,7 @@ export async function inspectResponse(res: IncomingMessage, grant: HttpGrant, gu
   const policy: GuardPolicy = grant.guards;
   if (isEventStream(type) && !fieldMasks && policy.injection === 'off' && !res.headers['content-encoding']) {
     const redactor = guards.streamRedactor(policy);
-    if (redactor) return { kind: 'stream', transform: redactingTransform(redactor), redactor };
+    if (redactor) return { kind: 'stream', step: redactingStep(redactor), redactor };
   }
   const refuse = (message: string): Inspected => ({ kind: 'refuse', rule: 'http.inspect', message, notes: [] });
   if (!isJson(type) && !(isText(type) && !fieldMasks)) {
@@ -99,16 +100,10 @@ async function readDecoded(res: IncomingMessage, limit: number): Promise<Buffer>
 }
 
 /** Redacts a text stream (SSE from a plain HTTP API) as it flows; UTF-8 sequences split across chunks are kept whole. */
-function redactingTransform(redactor: TextRedactor): Transform {
+function redactingStep(redactor: TextRedactor): RelayStep {
   const decoder = new TextDecoder('utf-8');
-  return new Transform({
-    transform(chunk: Buffer, _e, done: TransformCallback) {
-      const out = redactor.push(decoder.decode(chunk, { stream: true }));
-      done(null, out ? Buffer.from(out) : undefined);
-    },
-    flush(done: TransformCallback) {
-      const out = redactor.push(decoder.decode()) + redactor.flush();
-      done(null, out ? Buffer.from(out) : undefined);
-    },
-  });
+  return {
+    push: (chunk) => redactor.push(decoder.decode(chunk, { stream: true })),
+    end: () => redactor.push(decoder.decode()) + redactor.flush(),
+  };
 }

@@ -2,7 +2,6 @@
 // budget, swaps the agent's Gatehouse token for the real key, and streams completions back through the guards.
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
 import type { LlmConnection, LlmGrant } from '../../config/schema.ts';
 import { judgeDurably, recordOutcome } from '../../pipeline/enforce.ts';
 import type { Facts, Target } from '../../pipeline/facts.ts';
@@ -12,11 +11,12 @@ import { awaitApproval } from '../../pipeline/http/approval.ts';
 import { admit } from '../../pipeline/http/auth.ts';
 import { clientResponseHeaders, credentialValues, upstreamRequestHeaders } from '../../pipeline/http/hop.ts';
 import { BodyTooLarge, readBody, sendJson, statusForRule } from '../../pipeline/http/reply.ts';
+import { Relay, type RelayStep } from '../../pipeline/http/relay.ts';
 import { CredentialScrubber, scrubBuffer, scrubText } from '../../pipeline/http/scrub.ts';
 import { METHODS, startServer } from '../../pipeline/http/server.ts';
 import { TokenSessions } from '../../pipeline/http/sessions.ts';
 import { normaliseTarget } from '../../pipeline/http/target.ts';
-import { callUpstream, IdleLimit, UpstreamFailure, upstreamAgents } from '../../pipeline/http/upstream.ts';
+import { callUpstream, Cutoff, UpstreamFailure, upstreamAgents } from '../../pipeline/http/upstream.ts';
 import { deny, type Verdict } from '../../pipeline/verdict.ts';
 import type { Listener, Services } from '../../services/services.ts';
 import type { TokenRecord } from '../../services/store/store.ts';
@@ -68,7 +68,7 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
     if (!METHODS.has(method)) return fail(res, 405, 'request.method', `method ${method} is not accepted`);
     const admission = admit<LlmGrant>(services, name, req, client);
     if (!admission.ok) return fail(res, admission.status, admission.code, admission.message);
-    const local = new AbortController();
+    const cutoff = new Cutoff();
     let rewriter: SseRewriter | undefined;
     let cut: string | undefined;
     let flight;
@@ -77,24 +77,24 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
         cut = reason;
         if (!res.headersSent) {
           fail(res, 401, 'token.revoked', `request cut: ${reason}`, { connection: 'close' });
-          local.abort();
+          cutoff.cut(reason);
         } else if (rewriter) {
           // Tell the agent's SDK why, then cut: the event goes out first, the connection is destroyed after it.
           rewriter.stop();
-          const kill = setTimeout(() => { local.abort(); res.destroy(); }, 250);
-          res.write(sseError('token.revoked', `stream cut: ${reason}`), () => { clearTimeout(kill); local.abort(); res.destroy(); });
+          const kill = setTimeout(() => { cutoff.cut(reason); res.destroy(); }, 250);
+          res.write(sseError('token.revoked', `stream cut: ${reason}`), () => { clearTimeout(kill); cutoff.cut(reason); res.destroy(); });
         } else {
-          local.abort();
+          cutoff.cut(reason);
           res.destroy();
         }
       });
     } catch (err) {
       return fail(res, 503, 'session.unavailable', `the session could not be recorded (${(err as Error).message})`);
     }
-    res.once('close', () => { if (!res.writableFinished) local.abort(); });
+    res.once('close', () => { if (!res.writableFinished) cutoff.cut('the client went away'); });
     try {
       await serve(req, res, {
-        secret: admission.secret, token: admission.token, grant: admission.grant, ctx: flight.ctx, client, signal: local.signal,
+        secret: admission.secret, token: admission.token, grant: admission.grant, ctx: flight.ctx, client, cutoff,
         setRewriter: (r) => { rewriter = r; }, cut: () => cut,
       });
     } finally {
@@ -103,7 +103,7 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
   }
 
   interface Call {
-    secret: string; token: TokenRecord; grant: LlmGrant; ctx: ReturnType<TokenSessions['begin']>['ctx']; client: string; signal: AbortSignal;
+    secret: string; token: TokenRecord; grant: LlmGrant; ctx: ReturnType<TokenSessions['begin']>['ctx']; client: string; cutoff: Cutoff;
     setRewriter(r: SseRewriter): void;
     cut(): string | undefined;
   }
@@ -194,18 +194,21 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
     if (payload) { headers['content-length'] = String(payload.length); headers['content-type'] = 'application/json'; }
     let upstream: IncomingMessage;
     try {
-      upstream = await callUpstream({ url: base, path: upstreamLlmPath(base, path, target.ok ? target.query : null), method, headers, body: payload, timeoutMs: conn.timeout_ms, signal: c.signal }, agents, name);
+      upstream = await callUpstream({ url: base, path: upstreamLlmPath(base, path, target.ok ? target.query : null), method, headers, body: payload, timeoutMs: conn.timeout_ms, cutoff: c.cutoff }, agents, name);
     } catch (err) {
       const f = err instanceof UpstreamFailure ? err : new UpstreamFailure(502, (err as Error).message, 'upstream.error');
       outcome({ status: f.status, error: c.cut() ? `cut: ${c.cut()}` : f.message });
-      if (!c.signal.aborted) fail(res, f.status, f.code, f.message);
+      if (c.cutoff.reason === undefined) fail(res, f.status, f.code, f.message);
       return;
     }
 
     const status = upstream.statusCode ?? 502;
     const type = String(upstream.headers['content-type'] ?? '');
-    /** Created only where a body is piped: its timer runs from construction. */
-    const idle = () => new IdleLimit(conn.timeout_ms, () => new UpstreamFailure(504, `the upstream of connection "${name}" stalled for ${conn.timeout_ms} ms`, 'upstream.timeout'));
+    /** Created only where a body is streamed through: its idle timer runs from construction. */
+    const relay = (...steps: RelayStep[]) => new Relay(upstream, res, {
+      steps: [new CredentialScrubber(credentials), ...steps], idleMs: conn.timeout_ms,
+      onIdle: () => new UpstreamFailure(504, `the upstream of connection "${name}" stalled for ${conn.timeout_ms} ms`, 'upstream.timeout'),
+    }).done;
     const promptChars = prompt.reduce((n, p) => n + p.text.length, 0);
     const made: TextRedactor[] = [];
     const settle = (usage: Usage | undefined, completion: string, extra: Record<string, unknown> = {}) => {
@@ -233,8 +236,9 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
         res.writeHead(status, scrubHeaders(clientResponseHeaders(upstream.headers, { length: true, encoding: true })));
         res.flushHeaders();
         try {
-          await pipeline(upstream, idle(), new CredentialScrubber(credentials), rewriter, res);
+          await relay(rewriter);
         } catch (err) {
+          upstream.destroy();
           settle(handler.usage(), handler.text(), { error: c.cut() ? `cut: ${c.cut()}` : (err as Error).message });
           if (!c.cut()) res.destroy();
           return;
@@ -245,7 +249,7 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
       if (status >= 400 || !json || !(dialect || endpoint === 'models')) {
         // Upstream errors and anything else pass through (credentials scrubbed), with Gatehouse's framing.
         res.writeHead(status, scrubHeaders(clientResponseHeaders(upstream.headers)));
-        await pipeline(upstream, idle(), new CredentialScrubber(credentials), res);
+        await relay();
         return settle(undefined, '', status >= 400 ? { upstreamError: true } : {});
       }
       let raw: Buffer;

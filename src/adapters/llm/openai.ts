@@ -150,7 +150,7 @@ function chatStream(endpoint: Endpoint, opts: StreamOptions): StreamHandler {
         }
         let out = typeof piece === 'string' ? r.push(piece) : '';
         if (choice.finish_reason) { out += r.flush(); redactors.delete(i); }
-        if (typeof piece === 'string' || out) { holder(choice)[field] = out; changed = true; }
+        if (out !== (piece ?? '')) { holder(choice)[field] = out; changed = true; }
         append(i, out);
       }
       return [changed ? rewritten(ev, json) : ev];

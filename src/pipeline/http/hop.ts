@@ -10,17 +10,20 @@ const AGENT_ONLY = new Set([
   'x-forwarded-port', 'x-real-ip', 'expect', 'content-length',
 ]);
 
-/** Headers named in Connection (`Connection: close, X-Foo`) are hop-by-hop too. */
-function connectionNamed(headers: IncomingHttpHeaders): Set<string> {
-  const named = new Set<string>();
+/** Headers named in Connection (`Connection: close, X-Foo`) are hop-by-hop too; undefined when none is named. */
+function connectionNamed(headers: IncomingHttpHeaders): Set<string> | undefined {
   const value = headers.connection;
-  for (const v of Array.isArray(value) ? value : value ? [value] : []) {
+  if (!value) return undefined;
+  const named = new Set<string>();
+  for (const v of Array.isArray(value) ? value : [value]) {
     for (const name of v.split(',')) if (name.trim()) named.add(name.trim().toLowerCase());
   }
   return named;
 }
 
-const isHop = (name: string, named: Set<string>) => HOP_BY_HOP.has(name) || name.startsWith('proxy-') || named.has(name);
+const isHop = (name: string, named: Set<string> | undefined) => HOP_BY_HOP.has(name) || name.startsWith('proxy-') || named?.has(name) === true;
+
+const carries = (value: string | string[], token: string) => (typeof value === 'string' ? value.includes(token) : value.some((v) => v.includes(token)));
 
 export interface ForwardOptions {
   /** The agent's Gatehouse token: any header carrying it is dropped, whatever its name. */
@@ -37,15 +40,14 @@ export interface ForwardOptions {
 /** The headers sent upstream for an agent's request. */
 export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, opts: ForwardOptions): OutgoingHttpHeaders {
   const named = connectionNamed(incoming);
-  const drop = new Set(opts.drop ?? []);
   const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined || isHop(name, named) || AGENT_ONLY.has(name) || drop.has(name) || name.startsWith('x-gatehouse-')) continue;
-    if ((Array.isArray(value) ? value : [value]).some((v) => v.includes(opts.token))) continue;
+  for (const name in incoming) {
+    const value = incoming[name];
+    if (value === undefined || isHop(name, named) || AGENT_ONLY.has(name) || opts.drop?.includes(name) || name.startsWith('x-gatehouse-')) continue;
+    if (carries(value, opts.token)) continue;
     out[name] = value;
   }
-  const inject = Object.fromEntries(Object.entries(opts.inject).map(([k, v]) => [k.toLowerCase(), v]));
-  Object.assign(out, inject);
+  for (const name in opts.inject) out[name.toLowerCase()] = opts.inject[name];
   out.host = opts.upstreamHost;
   // The agent is untrusted: forwarding claims are replaced, never appended to.
   out['x-forwarded-for'] = opts.clientAddress;
@@ -58,7 +60,8 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, opts: Forw
 export function clientResponseHeaders(upstream: IncomingHttpHeaders, bodyChanged: { length?: boolean; encoding?: boolean } = {}): OutgoingHttpHeaders {
   const named = connectionNamed(upstream);
   const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(upstream)) {
+  for (const name in upstream) {
+    const value = upstream[name];
     if (value === undefined || isHop(name, named)) continue;
     if (bodyChanged.length && name === 'content-length') continue;
     if (bodyChanged.encoding && name === 'content-encoding') continue;

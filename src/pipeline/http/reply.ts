@@ -24,17 +24,28 @@ export class BodyTooLarge extends Error {
 }
 
 /** Reads a whole body, refusing more than `limit` bytes (checked against Content-Length first, then as bytes arrive). */
-export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   const declared = Number(req.headers['content-length'] ?? 0);
-  if (declared > limit) throw new BodyTooLarge(limit);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw new BodyTooLarge(limit);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks, size);
+  if (declared > limit) return Promise.reject(new BodyTooLarge(limit));
+  // Plain listeners rather than an async iterator: no iterator, promise and stream wrapper per request.
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let ended = false;
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) return void chunks.push(chunk);
+      req.off('data', onData);
+      reject(new BodyTooLarge(limit));
+    };
+    req.on('data', onData);
+    req.once('end', () => {
+      ended = true;
+      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+    });
+    req.once('error', reject);
+    req.once('close', () => { if (!ended) reject(new Error('the body ended before it was complete')); });
+  });
 }
 
 /** Status for a refusal rule: the adapters share one mapping so the same refusal reads the same everywhere. */

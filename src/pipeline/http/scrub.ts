@@ -1,5 +1,7 @@
 // Defence in depth: if an upstream ever echoes its own credential (an echo endpoint, a debug page), the agent never sees it.
-import { Transform, type TransformCallback } from 'node:stream';
+import type { RelayStep } from './relay.ts';
+
+const EMPTY = Buffer.alloc(0);
 
 /**
  * What replaces a credential: a marker of exactly its length, so Content-Length and any binary framing stay valid.
@@ -10,30 +12,31 @@ export function scrubbed(length: number): string {
 }
 
 /**
- * Replaces every occurrence of the given strings in a byte stream. Only the longest tail that could start a credential
- * is held back between chunks, so streamed responses (SSE) still flow event by event.
+ * Replaces every occurrence of the given strings in a byte stream (a relay step). Only the longest tail that could start
+ * a credential is held back between chunks, so streamed responses (SSE) still flow event by event.
  */
-export class CredentialScrubber extends Transform {
+export class CredentialScrubber implements RelayStep {
   private readonly needles: Buffer[];
-  private held: Buffer = Buffer.alloc(0);
+  private held: Buffer = EMPTY;
 
   constructor(values: string[]) {
-    super();
     this.needles = values.map((v) => Buffer.from(v));
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback) {
+  push(chunk: Buffer): Buffer {
+    if (!this.needles.length) return chunk;
     const data = this.held.length ? Buffer.concat([this.held, chunk]) : chunk;
     const clean = scrubBuffer(data, this.needles);
     const keep = partialTail(clean, this.needles);
-    this.held = Buffer.from(clean.subarray(clean.length - keep)); // a copy to keep, so the upstream's buffer can be reused
-    if (clean.length - keep > 0) this.push(clean.subarray(0, clean.length - keep));
-    done();
+    // A copy to keep, so the upstream's buffer can be reused.
+    this.held = keep ? Buffer.from(clean.subarray(clean.length - keep)) : EMPTY;
+    return keep ? clean.subarray(0, clean.length - keep) : clean;
   }
 
-  override _flush(done: TransformCallback) {
-    if (this.held.length) this.push(this.held);
-    done();
+  end(): Buffer {
+    const held = this.held;
+    this.held = EMPTY;
+    return held;
   }
 }
 
@@ -58,13 +61,15 @@ export function scrubBuffer(data: Buffer, needles: Buffer[]): Buffer {
   return Buffer.concat(out);
 }
 
-export const scrubText = (text: string, values: string[]) => values.reduce((t, v) => t.split(v).join(scrubbed(Buffer.byteLength(v))), text);
+export const scrubText = (text: string, values: string[]) => values.reduce((t, v) => (t.includes(v) ? t.split(v).join(scrubbed(Buffer.byteLength(v))) : t), text);
 
 /** Length of the longest suffix of `data` that is a proper prefix of some needle. */
 function partialTail(data: Buffer, needles: Buffer[]): number {
   let best = 0;
   for (const n of needles) {
     for (let k = Math.min(n.length - 1, data.length); k > best; k--) {
+      // Most tails cannot start a needle at all: one byte read rules them out before a comparison.
+      if (data[data.length - k] !== n[0]) continue;
       if (data.compare(n, 0, k, data.length - k, data.length) === 0) { best = k; break; }
     }
   }

@@ -11,18 +11,20 @@ export const SESSION_IDLE_MS = 5 * 60_000;
 /** Last-use times are written at most this often per token, not on every request. */
 const TOUCH_EVERY_MS = 30_000;
 
-/** One request in flight: `abort` cuts it (revocation, shutdown); `done` must be called when it ends. */
+/** One request in flight; `done` must be called when it ends. Its `onAbort` is told when it is cut (revocation, shutdown). */
 export interface InFlight {
   ctx: RequestContext;
-  signal: AbortSignal;
   done(): void;
 }
 
 interface Entry {
   live: LiveSession;
-  inflight: Map<AbortController, (reason: string) => void>;
+  /** The `onAbort` of each request in flight. */
+  inflight: Set<(reason: string) => void>;
   idle?: NodeJS.Timeout;
   touched: number;
+  /** Every request of the session shares it: it names the same token, session and connection. */
+  ctx: RequestContext;
 }
 
 export class TokenSessions {
@@ -44,15 +46,12 @@ export class TokenSessions {
     entry.idle = undefined;
     const now = Date.now();
     if (now - entry.touched > TOUCH_EVERY_MS) { this.services.tokens.touch(token.id); entry.touched = now; }
-    const controller = new AbortController();
     const e = entry;
-    e.inflight.set(controller, onAbort);
-    const r = e.live.record;
+    e.inflight.add(onAbort);
     return {
-      ctx: { who: { tokenId: token.id, label: token.label, role: token.role, runId: r.runId ?? undefined, step: r.step ?? undefined }, sessionId: r.id, connection: this.connection },
-      signal: controller.signal,
+      ctx: e.ctx,
       done: () => {
-        if (!e.inflight.delete(controller) || e.inflight.size || this.byKey.get(key) !== e) return;
+        if (!e.inflight.delete(onAbort) || e.inflight.size || this.byKey.get(key) !== e) return;
         e.idle = setTimeout(() => this.end(key, 'idle'), this.idleMs);
         e.idle.unref();
       },
@@ -65,11 +64,13 @@ export class TokenSessions {
   }
 
   private open(key: string, token: TokenRecord, correlation: Correlation, client: string): Entry {
-    const entry: Entry = { inflight: new Map(), touched: Date.now(), live: undefined as unknown as LiveSession };
+    const entry = { inflight: new Set(), touched: Date.now() } as Entry;
     entry.live = this.services.sessions.open(
       { tokenId: token.id, label: token.label, role: token.role, connection: this.connection, protocol: this.protocol, client, runId: correlation.runId, step: correlation.step },
       (reason) => this.cut(key, entry, reason),
     );
+    const r = entry.live.record;
+    entry.ctx = { who: { tokenId: token.id, label: token.label, role: token.role, runId: r.runId ?? undefined, step: r.step ?? undefined }, sessionId: r.id, connection: this.connection };
     this.services.tokens.touch(token.id);
     this.byKey.set(key, entry);
     return entry;
@@ -79,9 +80,8 @@ export class TokenSessions {
   private cut(key: string, entry: Entry, reason: string) {
     if (this.byKey.get(key) === entry) this.byKey.delete(key);
     clearTimeout(entry.idle);
-    for (const [controller, onAbort] of entry.inflight) {
+    for (const onAbort of entry.inflight) {
       try { onAbort(reason); } catch { /* keep cutting the others */ }
-      controller.abort(new Error(reason));
     }
     entry.inflight.clear();
   }

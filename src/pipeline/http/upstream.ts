@@ -1,7 +1,7 @@
-// The upstream client both adapters use: one request, a deadline for the answer, an idle limit on the body, clear failures.
+// The upstream client both adapters use: one request, a deadline for the answer, a cutoff (revocation, client gone), clear failures.
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type OutgoingHttpHeaders } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 
 /** Why an upstream call failed, already as the status the agent gets: 502 bad gateway, 504 timeout. */
@@ -21,7 +21,30 @@ export interface UpstreamCall {
   /** A whole (inspected, maybe rewritten) body, or the agent's request streamed through. */
   body?: Buffer | Readable;
   timeoutMs: number;
-  signal: AbortSignal;
+  cutoff: Cutoff;
+}
+
+/**
+ * Cuts one request's upstream exchange: revocation, shutdown, or the agent going away. An AbortSignal would do, but it
+ * costs an event target per request (and AbortSignal.any to combine two); this is one reason and one hook.
+ */
+export class Cutoff {
+  reason: string | undefined;
+  private hook: (() => void) | undefined;
+
+  cut(reason: string) {
+    if (this.reason !== undefined) return;
+    this.reason = reason;
+    const hook = this.hook;
+    this.hook = undefined;
+    hook?.();
+  }
+
+  /** Runs `hook` when the request is cut (at once if it already is); a later hook replaces an earlier one. */
+  onCut(hook: () => void) {
+    if (this.reason !== undefined) hook();
+    else this.hook = hook;
+  }
 }
 
 /** Keep-alive agents, one pair per listener, so a hot path reuses upstream connections. */
@@ -36,13 +59,18 @@ export type UpstreamAgents = ReturnType<typeof upstreamAgents>;
 export function callUpstream(call: UpstreamCall, agents: UpstreamAgents, connection: string): Promise<IncomingMessage> {
   return new Promise((resolve, reject) => {
     const https = call.url.protocol === 'https:';
-    const req = (https ? httpsRequest : httpRequest)(call.url, {
-      path: call.path, method: call.method, headers: call.headers, agent: https ? agents.https : agents.http, signal: call.signal,
+    const { hostname, port } = call.url;
+    const req = (https ? httpsRequest : httpRequest)({
+      // Options rather than the URL: Node would convert the URL to these on every request.
+      protocol: call.url.protocol, hostname: hostname.startsWith('[') ? hostname.slice(1, -1) : hostname, port,
+      path: call.path, method: call.method, headers: call.headers, agent: https ? agents.https : agents.http,
     }, (res) => {
       clearTimeout(timer);
       resolve(res);
     });
     const timer = setTimeout(() => req.destroy(new UpstreamFailure(504, `the upstream of connection "${connection}" did not answer within ${call.timeoutMs} ms`, 'upstream.timeout')), call.timeoutMs);
+    // Cutting the request also ends its response body, which fails whatever is relaying it.
+    call.cutoff.onCut(() => req.destroy(new UpstreamFailure(502, 'request aborted', 'aborted')));
     req.on('error', (err) => {
       clearTimeout(timer);
       reject(classify(err, connection));
@@ -56,7 +84,6 @@ export function callUpstream(call: UpstreamCall, agents: UpstreamAgents, connect
 export function classify(err: unknown, connection: string): UpstreamFailure {
   if (err instanceof UpstreamFailure) return err;
   const e = err as NodeJS.ErrnoException;
-  if (e.name === 'AbortError') return new UpstreamFailure(502, 'request aborted', 'aborted');
   const what = `the upstream of connection "${connection}"`;
   switch (e.code) {
     case 'ECONNREFUSED': return new UpstreamFailure(502, `${what} refused the connection (is it running?)`, 'upstream.refused');
@@ -72,34 +99,6 @@ export function classify(err: unknown, connection: string): UpstreamFailure {
       }
       if (e.message === 'socket hang up') return new UpstreamFailure(502, `${what} closed the connection without answering`, 'upstream.reset');
       return new UpstreamFailure(502, `${what} failed: ${e.code ?? e.message}`, 'upstream.error');
-  }
-}
-
-/** Passes bytes through and fails the stream if none arrive for `ms`: a stalled upstream body must not hold a client forever. */
-export class IdleLimit extends Transform {
-  private timer: NodeJS.Timeout;
-  /** Bytes passed through (for the audit). */
-  bytes = 0;
-
-  constructor(ms: number, private readonly onIdle: () => Error) {
-    super();
-    this.timer = setTimeout(() => this.destroy(this.onIdle()), ms);
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback) {
-    this.timer.refresh();
-    this.bytes += chunk.length;
-    done(null, chunk);
-  }
-
-  override _flush(done: TransformCallback) {
-    clearTimeout(this.timer);
-    done();
-  }
-
-  override _destroy(err: Error | null, done: (err: Error | null) => void) {
-    clearTimeout(this.timer);
-    done(err);
   }
 }
 

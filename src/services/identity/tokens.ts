@@ -1,4 +1,5 @@
 // Tokens: one narrow, revocable credential per chain step. Minted once, stored only as hashes.
+import * as crypto from 'node:crypto';
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { scramVerifier } from '../../adapters/postgres/auth/scram.ts';
 import type { Store, TokenRecord } from '../store/store.ts';
@@ -9,7 +10,17 @@ const TOKEN_PATTERN = /^gth_[A-Za-z0-9_-]{43}$/;
 /** Tokens carry 256 bits of entropy, so SCRAM's salt and iteration count guard nothing; PostgreSQL's defaults keep clients happy. */
 const SCRAM_ITERATIONS = 4096;
 
-export const hashToken = (token: string) => createHash('sha256').update(token).digest('hex');
+/** Tokens are hashed on every request: one-shot hashing (Node ≥ 20.12) is several times cheaper than a Hash object. */
+export const hashToken: (token: string) => string = typeof crypto.hash === 'function'
+  ? (token) => crypto.hash('sha256', token, 'hex')
+  : (token) => createHash('sha256').update(token).digest('hex');
+
+/**
+ * How long a checked token is trusted from memory before the store is read again. Revocations made through this process,
+ * and those `watch` picks up from others, evict it at once; this bounds a revocation made elsewhere when nobody watches.
+ */
+const CHECK_CACHE_MS = 1_000;
+const CHECK_CACHE_MAX = 10_000;
 
 /**
  * SCRAM needs the salt before the client proves anything, and several live tokens may share a label
@@ -31,6 +42,8 @@ export type RevocationListener = (tokenId: string) => void;
 export class Tokens {
   private readonly listeners = new Set<RevocationListener>();
   private watchTimer?: NodeJS.Timeout;
+  /** Live tokens recently checked, by hash: a request then costs one hash and a map lookup, not a store read. */
+  private readonly checked = new Map<string, { record: TokenRecord; until: number }>();
 
   constructor(private readonly store: Store, private readonly roles: ReadonlySet<string>) {}
 
@@ -62,8 +75,15 @@ export class Tokens {
   check(token: string, now = Date.now()): TokenCheck {
     if (!TOKEN_PATTERN.test(token)) return { ok: false, reason: 'unknown' };
     const hash = hashToken(token);
+    const cached = this.checked.get(hash);
+    if (cached && cached.until > now) return this.status(cached.record, now);
     const record = this.store.tokenByHash(hash);
     if (!record || !timingSafeEqual(Buffer.from(record.hash), Buffer.from(hash))) return { ok: false, reason: 'unknown' };
+    if (record.revokedAt === null) {
+      this.checked.delete(hash); // re-inserted last, so the oldest entries go first
+      if (this.checked.size >= CHECK_CACHE_MAX) this.checked.delete(this.checked.keys().next().value!);
+      this.checked.set(hash, { record, until: Date.now() + CHECK_CACHE_MS });
+    }
     return this.status(record, now);
   }
 
@@ -102,6 +122,7 @@ export class Tokens {
   revoke(id: string): boolean {
     const done = this.store.revokeToken(id, Date.now());
     if (done) this.emit(id);
+    else this.forget(id); // revoked elsewhere first: not trusted from memory either
     return done;
   }
 
@@ -129,6 +150,11 @@ export class Tokens {
   }
 
   private emit(id: string) {
+    this.forget(id);
     for (const l of this.listeners) l(id);
+  }
+
+  private forget(id: string) {
+    for (const [hash, { record }] of this.checked) if (record.id === id) this.checked.delete(hash);
   }
 }
