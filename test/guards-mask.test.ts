@@ -152,6 +152,7 @@ describe('createStreamRedactor', () => {
     'password = "correct horse battery staple" done',
     'IBAN GB82 WEST 1234 5698 7654 32, phone +44 20 7123 4567.',
     '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQDAC4AWkdwKYSd8\n-----END PRIVATE KEY----- ok',
+    'user = "ann"\napi_key = \'Zx8Kq2Lm9Pw4Rt7Vb3\' and `done`',
   ];
 
   for (const text of TEXTS) {

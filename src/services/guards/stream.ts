@@ -34,6 +34,7 @@ const PARTIAL_PEM_HEADER = /-{1,5}(?:B(?:E(?:G(?:I(?:N(?: [A-Z0-9 ]*)?)?)?)?)?)?
 
 const PEM_FOOTER = /-----END [A-Z0-9 ]+-----/;
 
+const isQuote = (c: number) => c === 34 || c === 39 || c === 96; // " ' `
 const isSpace = (c: number) => c === 32 || (c >= 9 && c <= 13) || c === 0xa0 || c === 0x2028 || c === 0x2029;
 
 const startOfRun = (text: string, end: number) => {
@@ -60,15 +61,19 @@ function holdFrom(text: string): number {
   }
   cut = Math.min(cut, i);
 
-  const lastLine = text.lastIndexOf('\n') + 1;
+  // One step back over the last line finds where it starts and its last quote (lastIndexOf is a slow runtime call).
+  let lastLine = text.length;
+  let quote = -1;
+  for (; lastLine > 0 && text.charCodeAt(lastLine - 1) !== 10; lastLine--) {
+    if (quote < 0 && isQuote(text.charCodeAt(lastLine - 1))) quote = lastLine - 1;
+  }
   // The opening quote of an unfinished value is the last quote of the line; its keyword stands just before it.
-  const quote = Math.max(text.lastIndexOf('"'), text.lastIndexOf("'"), text.lastIndexOf('`'));
-  const openQuote = quote >= lastLine && OPEN_QUOTED_SECRET.exec(text.slice(Math.max(lastLine, quote - 80)));
+  const openQuote = quote >= 0 && OPEN_QUOTED_SECRET.exec(text.slice(Math.max(lastLine, quote - 80)));
   if (openQuote) cut = Math.min(cut, text.length - openQuote[0].length);
   const pemHeader = text.indexOf('-', Math.max(lastLine, text.length - 48)) >= 0 && PARTIAL_PEM_HEADER.exec(text.slice(Math.max(lastLine, text.length - 48)));
   if (pemHeader) cut = Math.min(cut, text.length - pemHeader[0].length);
-  // A private key is held whole until its END line: a key must not leave in pieces.
-  const begin = text.lastIndexOf('-----BEGIN ');
+  // A private key is held whole until its END line: a key must not leave in pieces. (includes() first: it is fast.)
+  const begin = text.includes('-----BEGIN ') ? text.lastIndexOf('-----BEGIN ') : -1;
   if (begin >= 0 && !PEM_FOOTER.test(text.slice(begin))) cut = Math.min(cut, begin);
   return cut;
 }

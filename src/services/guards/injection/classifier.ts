@@ -1,6 +1,6 @@
 // The statistical layer: logistic regression over hashed words and 4-grams plus named features (rules, signals, source, length).
 // The model file is produced by scripts/guards-train-injection.ts; weights ship quantised to int8.
-import { hashedFeatures, type SparseVector } from './features.ts';
+import { hashedDot, hashedFeatures, type SparseVector } from './features.ts';
 
 export type Source = 'user' | 'document';
 
@@ -43,17 +43,36 @@ const SOURCE_SEED: Record<Source, number> = { user: 0x5bd1e995, document: 0x27d4
  * domain adaptation): "Write a script that…" is a request from a user but an injection inside a document.
  */
 export function featuresOf(folded: string, rules: readonly string[], source: Source, model: Pick<Model, 'hashBits'>): Features {
-  return {
-    hashed: hashedFeatures(folded, model.hashBits, SOURCE_SEED[source]),
-    named: [...rules, ...rules.map((rule) => `${source}:${rule}`), `source:${source}`, `${source}:length:${lengthBucket(folded.length)}`],
-  };
+  return { hashed: hashedFeatures(folded, model.hashBits, SOURCE_SEED[source]), named: namedFeatures(folded, rules, source) };
 }
 
-export function logit(model: Model, features: Features): number {
-  let z = model.bias;
-  const { indices, values } = features.hashed;
-  for (let i = 0; i < indices.length; i++) z += model.weights[indices[i]] * values[i];
-  for (const name of features.named) z += model.named[name] ?? 0;
+/**
+ * The per-source names (`user:dan-persona`, `source:user`, `user:length:2`), each built once: a string made afresh
+ * for every line of a document would have to be hashed again for every lookup.
+ */
+const OWN_NAMES: Record<Source, Map<string, string>> = { user: new Map(), document: new Map() };
+const SOURCE_NAME: Record<Source, string> = { user: 'source:user', document: 'source:document' };
+const LENGTH_NAMES: Record<Source, string[]> = {
+  user: [0, 1, 2, 3, 4, 5].map((bucket) => `user:length:${bucket}`),
+  document: [0, 1, 2, 3, 4, 5].map((bucket) => `document:length:${bucket}`),
+};
+
+function ownName(source: Source, rule: string): string {
+  let name = OWN_NAMES[source].get(rule);
+  if (name === undefined) OWN_NAMES[source].set(rule, (name = `${source}:${rule}`));
+  return name;
+}
+
+const namedFeatures = (folded: string, rules: readonly string[], source: Source) =>
+  [...rules, ...rules.map((rule) => ownName(source, rule)), SOURCE_NAME[source], LENGTH_NAMES[source][lengthBucket(folded.length)]];
+
+/**
+ * The model's log-odds for a text: the bias, then the weights of `featuresOf(…)` in order, summed as the hashed
+ * features are made — scanning never needs the vector itself. Bit for bit what summing over `featuresOf` gives (tested).
+ */
+export function logit(model: Model, folded: string, rules: readonly string[], source: Source): number {
+  let z = hashedDot(folded, model.hashBits, SOURCE_SEED[source], model.weights, model.bias);
+  for (const name of namedFeatures(folded, rules, source)) z += model.named[name] ?? 0;
   return z;
 }
 

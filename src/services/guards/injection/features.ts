@@ -28,17 +28,22 @@ export const isWordChar = (text: string, i: number) => {
   return (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 39 || (c >= 128 && LETTER_OR_DIGIT.test(text[i]));
 };
 
-/** Scratch space reused across calls: hashing allocates only the vector it returns. */
+/** Scratch space reused across calls: hashing allocates only the vector it returns, and scoring not even that. */
 let scratch = new Uint32Array(4096);
 
+/** Where hashText left its hashes in `scratch`: words and word pairs from 0, 4-grams from `gramBase`. */
+interface Hashes {
+  words: number;
+  grams: number;
+  gramBase: number;
+}
+
 /**
- * `folded` is the leetspeak-folded normalised text, `ownSeed` picks the source's private buckets. One pass over the
- * text feeds both families: word hashes grow character by character, and the last four UTF-16 codes (runs of white
- * space read as one space) fit in two integers, so a 4-gram is hashed without looking back.
+ * Hashes the words, word pairs and 4-grams of lower-cased `text` into `scratch` (valid until the next call). One pass
+ * feeds both families: word hashes grow character by character, and the last four UTF-16 codes (runs of white space
+ * read as one space) fit in two integers, so a 4-gram is hashed without looking back.
  */
-export function hashedFeatures(folded: string, hashBits: number, ownSeed: number): SparseVector {
-  const text = folded.toLowerCase();
-  const mask = (1 << hashBits) - 1;
+function hashText(text: string): Hashes {
   // Words and word pairs fill the scratch space from the front, 4-grams from the middle.
   if (scratch.length < 3 * text.length + 2) scratch = new Uint32Array(6 * text.length + 2);
   const gramBase = 2 * text.length + 2;
@@ -71,14 +76,22 @@ export function hashedFeatures(folded: string, hashBits: number, ownSeed: number
     low = (low << 16) | (space ? 32 : c);
     if (++seen >= 4) scratch[gramBase + grams++] = mix(Math.imul(high, GOLDEN) ^ low);
   }
+  return { words, grams, gramBase };
+}
 
+/**
+ * The hashed features of `folded` (the leetspeak-folded normalised text); `ownSeed` picks the source's private buckets.
+ * Each hash feeds two buckets. Low bits pick the shared bucket and the top bit the sign, so collisions cancel out on
+ * average instead of piling up; the source's own bucket comes from the same hash, multiplied again.
+ */
+export function hashedFeatures(folded: string, hashBits: number, ownSeed: number): SparseVector {
+  const { words, grams, gramBase } = hashText(folded.toLowerCase());
+  const mask = (1 << hashBits) - 1;
   const indices = new Int32Array(2 * (words + grams));
   const values = new Float32Array(2 * (words + grams));
   const wordScale = words ? 1 / Math.sqrt(words) : 0;
   const gramScale = grams ? 1 / Math.sqrt(grams) : 0;
   for (let k = 0, n = 0; k < words + grams; k++) {
-    // Low bits pick the shared bucket and the top bit the sign, so collisions cancel out on average instead of
-    // piling up; the source's own bucket comes from the same hash, multiplied again.
     const h = k < words ? scratch[k] : scratch[gramBase + k - words];
     const scale = k < words ? wordScale : gramScale;
     indices[n] = h & mask;
@@ -88,4 +101,24 @@ export function hashedFeatures(folded: string, hashBits: number, ownSeed: number
     values[n++] = own & 1 ? -scale : scale;
   }
   return { indices, values };
+}
+
+/**
+ * `z` plus the dot product of `weights` with `hashedFeatures(folded, …)`, without building the vector: scanning needs
+ * only the sum. The same terms in the same order — scales rounded to float32 as the vector stores them — so the result
+ * is bit-identical (tested).
+ */
+export function hashedDot(folded: string, hashBits: number, ownSeed: number, weights: Float32Array, z: number): number {
+  const { words, grams, gramBase } = hashText(folded.toLowerCase());
+  const mask = (1 << hashBits) - 1;
+  const wordScale = Math.fround(words ? 1 / Math.sqrt(words) : 0);
+  const gramScale = Math.fround(grams ? 1 / Math.sqrt(grams) : 0);
+  for (let k = 0; k < words + grams; k++) {
+    const h = k < words ? scratch[k] : scratch[gramBase + k - words];
+    const scale = k < words ? wordScale : gramScale;
+    z += weights[h & mask] * (h >>> 31 ? -scale : scale);
+    const own = (Math.imul(h, GOLDEN) ^ ownSeed) >>> 0;
+    z += weights[(own >>> 8) & mask] * (own & 1 ? -scale : scale);
+  }
+  return z;
 }

@@ -38,40 +38,42 @@ const LEET: Record<string, string> = { '0': 'o', '1': 'i', '3': 'e', '4': 'a', '
 const isLetter = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122);
 const isLeet = (c: number) => c === 48 || c === 49 || c === 51 || c === 52 || c === 53 || c === 55 || c === 64 || c === 36; // 0 1 3 4 5 7 @ $
 const isDigit = (c: number) => c >= 48 && c <= 57;
-/** Quick test before the loop: most prose has no leet character touching a letter. */
-const LEET_NEXT_TO_LETTER = /[A-Za-z][013457@$]|[013457@$][A-Za-z]/;
+const isWordPart = (c: number) => isLetter(c) || isLeet(c) || isDigit(c);
+/**
+ * A leet character touching a letter. Every leetspeak word has one (it mixes both kinds and nothing else), so only the
+ * words around these are examined; most text has none. Starts at the leet character, which is rare, not at the letter.
+ */
+const LEET_NEXT_TO_LETTER = /[013457@$](?:(?<=[A-Za-z].)|(?=[A-Za-z]))/g;
 
 /**
  * Folds leetspeak words: letters and leet characters only, both present, three or more. Identifiers with other
  * digits (`utf8`, `sha256`, `9fceb02d`) and plain numbers are left alone. Returns the text and the words it made.
  */
-function foldLeet(text: string): { folded: string; words: string[] } {
+export function foldLeet(text: string): { folded: string; words: string[] } {
   const words: string[] = [];
-  if (!LEET_NEXT_TO_LETTER.test(text)) return { folded: text, words };
   let out = '';
   let from = 0;
-  for (let i = 0; i < text.length;) {
-    const c = text.charCodeAt(i);
-    if (!isLetter(c) && !isLeet(c) && !isDigit(c)) {
-      i++;
-      continue;
-    }
-    const start = i;
+  LEET_NEXT_TO_LETTER.lastIndex = 0;
+  for (let m = LEET_NEXT_TO_LETTER.exec(text); m; m = LEET_NEXT_TO_LETTER.exec(text)) {
+    let start = m.index;
+    while (start > 0 && isWordPart(text.charCodeAt(start - 1))) start--;
+    let end = m.index + 1;
+    while (end < text.length && isWordPart(text.charCodeAt(end))) end++;
+    LEET_NEXT_TO_LETTER.lastIndex = end; // one look at each word
     let letters = 0;
     let leet = 0;
     let other = 0;
-    for (; i < text.length; i++) {
-      const d = text.charCodeAt(i);
-      if (isLetter(d)) letters++;
-      else if (isLeet(d)) leet++;
-      else if (isDigit(d)) other++;
-      else break;
+    for (let i = start; i < end; i++) {
+      const c = text.charCodeAt(i);
+      if (isLetter(c)) letters++;
+      else if (isLeet(c)) leet++;
+      else other++;
     }
-    if (letters === 0 || leet === 0 || other > 0 || i - start < 3) continue;
-    const word = text.slice(start, i).replace(/[013457@$]/g, (ch) => LEET[ch]);
+    if (letters === 0 || leet === 0 || other > 0 || end - start < 3) continue;
+    const word = text.slice(start, end).replace(/[013457@$]/g, (ch) => LEET[ch]);
     words.push(word.toLowerCase());
     out += text.slice(from, start) + word;
-    from = i;
+    from = end;
   }
   return { folded: words.length ? out + text.slice(from) : text, words };
 }
@@ -80,8 +82,34 @@ const NON_ASCII = /[^\x00-\x7F]/;
 /** base64 and base64url: letters, digits, + / - _. */
 const isBase64Char = (c: number) =>
   (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 43 || c === 47 || c === 45 || c === 95;
+const MIN_BASE64_RUN = 16;
 const HEX_RUN = /(?:\\x)?[0-9a-fA-F]{2}(?:[ :]?(?:\\x)?[0-9a-fA-F]{2}){11,}/g;
+/** Every character a HEX_RUN match can hold, and the shortest match (12 pairs): such matches lie within these runs. */
+const isHexRunChar = (c: number) => (c >= 48 && c <= 57) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102) || c === 32 || c === 58 || c === 92 || c === 120;
+const MIN_HEX_RUN = 24;
 const PERCENT_RUN = /(?:%[0-9a-fA-F]{2}){4,}/g;
+
+/**
+ * Start and end of each maximal run of at least `min` characters that are `member`s, in order. Only every `min`-th
+ * character is probed while outside a run: no run that long fits between two probes that are not members, so the
+ * words of prose are mostly skipped unread.
+ */
+function runsOf(text: string, member: (c: number) => boolean, min: number): number[] {
+  const runs: number[] = [];
+  for (let probe = min - 1; probe < text.length;) {
+    if (!member(text.charCodeAt(probe))) {
+      probe += min;
+      continue;
+    }
+    let start = probe;
+    while (start > 0 && member(text.charCodeAt(start - 1))) start--;
+    let end = probe + 1;
+    while (end < text.length && member(text.charCodeAt(end))) end++;
+    if (end - start >= min) runs.push(start, end);
+    probe = end + min;
+  }
+  return runs;
+}
 
 /** Decoded bytes count as a hidden message only if they read as text: printable, with words and spaces. */
 function readable(decoded: string): boolean {
@@ -90,20 +118,33 @@ function readable(decoded: string): boolean {
   return printable / decoded.length > 0.95 && /[A-Za-z]{2,}[^A-Za-z]+[A-Za-z]{2,}/.test(decoded) && /\s/.test(decoded);
 }
 
+/**
+ * The base64 runs (16+ characters) and hex runs (12+ bytes, optionally spaced or `\x`-prefixed) of `text`, in order:
+ * what might be an encoded message. Found by a char loop rather than by regexes that would retry inside every word;
+ * the hex regex runs only on stretches of its own characters long enough to hold a match.
+ */
+export function encodedRuns(text: string): { base64: string[]; hex: string[] } {
+  const base64: string[] = [];
+  const hex: string[] = [];
+  const base64Runs = runsOf(text, isBase64Char, MIN_BASE64_RUN);
+  for (let k = 0; k < base64Runs.length; k += 2) base64.push(text.slice(base64Runs[k], base64Runs[k + 1]));
+  const hexRuns = runsOf(text, isHexRunChar, MIN_HEX_RUN);
+  for (let k = 0; k < hexRuns.length; k += 2) {
+    for (const m of text.slice(hexRuns[k], hexRuns[k + 1]).matchAll(HEX_RUN)) hex.push(m[0]);
+  }
+  return { base64, hex };
+}
+
 /** Base64, hex and percent-encoded payloads that decode to readable text. */
 function decodePayloads(text: string): string[] {
   const found: string[] = [];
-  // Runs of 16+ base64 characters, found by a char loop: a regex would retry inside every word.
-  for (let i = 0; i < text.length; i++) {
-    if (!isBase64Char(text.charCodeAt(i))) continue;
-    const start = i;
-    while (i < text.length && isBase64Char(text.charCodeAt(i))) i++;
-    if (i - start < 16) continue;
-    const decoded = Buffer.from(text.slice(start, i).replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8');
+  const { base64, hex } = encodedRuns(text);
+  for (const run of base64) {
+    const decoded = Buffer.from(run.replace(/-/g, '+').replace(/_/g, '/'), 'base64').toString('utf8');
     if (readable(decoded)) found.push(decoded);
   }
-  for (const m of text.matchAll(HEX_RUN)) {
-    const decoded = Buffer.from(m[0].replace(/\\x|[ :]/g, ''), 'hex').toString('utf8');
+  for (const run of hex) {
+    const decoded = Buffer.from(run.replace(/\\x|[ :]/g, ''), 'hex').toString('utf8');
     if (readable(decoded)) found.push(decoded);
   }
   for (const m of text.matchAll(PERCENT_RUN)) {

@@ -4,6 +4,9 @@ import type { Source } from './classifier.ts';
 import { isWordChar } from './features.ts';
 import type { Normalized } from './normalize.ts';
 
+/** Groups of words: a text has them when it has a word of every group. */
+export type WordGroups = readonly (readonly string[])[];
+
 export interface Rule {
   name: string;
   /** Prior log-odds contribution when the rule matches. */
@@ -16,9 +19,11 @@ export interface Rule {
   /**
    * Groups of words; every match contains a word of each group (as a whole word), so the regex only runs when the
    * text has them all — "ignore" and "instructions", say. Looking words up in a set is far cheaper than running two
-   * dozen regexes over code and logs full of "return" and "ignore". Absent: the rule always runs.
+   * dozen regexes over code and logs full of "return" and "ignore". Absent: the rule always runs. A pattern whose
+   * alternatives need different words lists groups per alternative (`anyOf`), and runs when one alternative's are all
+   * there: one set for all would let a common word of any alternative ("system", "say", "break") run it.
    */
-  triggers?: readonly (readonly string[])[];
+  triggers?: WordGroups | { anyOf: readonly WordGroups[] };
 }
 
 const IGNORE_WORDS = ['ignore', 'disregard', 'forget', 'skip', 'override', 'bypass', 'neglect', 'abandon', 'discard', 'drop', 'erase', 'nevermind'];
@@ -74,7 +79,15 @@ export const RULES: readonly Rule[] = [
     name: 'prompt-echo',
     weight: 2,
     pattern: /\b(?:repeat|print|output|copy|return|spell check)\s+(?:the\s+)?(?:text|words|everything|all|content|previous instructions)\s+(?:above|before|so far)?|\bsystem_?prompt\b|<\s*system_prompt\s*>|\binitiali[sz]ation string\b|\b(?:start|begin)\s+your\s+(?:answer|reply|response)\s+with\s+['"“]?(?:my|the)\s+instructions/,
-    triggers: [['repeat', 'print', 'output', 'copy', 'return', 'spell', 'system', 'systemprompt', 'initialization', 'initialisation', 'start', 'begin']],
+    triggers: {
+      anyOf: [
+        [['repeat', 'print', 'output', 'copy', 'return', 'spell'], ['text', 'words', 'everything', 'all', 'content', 'previous']],
+        [['system'], ['prompt']], // system_prompt: `_` ends a word
+        [['systemprompt']],
+        [['initialization', 'initialisation'], ['string']],
+        [['start', 'begin'], ['your']],
+      ],
+    },
   },
   {
     name: 'dan-persona',
@@ -111,13 +124,25 @@ export const RULES: readonly Rule[] = [
     name: 'never-refuse',
     weight: 2.5,
     pattern: /\b(?:never|not|don't|do not|cannot|can't|won't|will not|must not)\s+(?:ever\s+)?(?:refuse|decline|reject|say no|deny)\b|\bnever\s+(?:say|tell)\s+(?:me\s+)?(?:that\s+)?(?:you|it)\s+(?:can(?:'|no)?t|are unable|is unable)|\bwithout\s+(?:any\s+)?(?:warnings?|disclaimers?|apolog(?:y|ies|i[sz]e|i[sz]ing))\b|\b(?:always|must)\s+(?:answer|respond|comply|reply)\b[^.!?\n]{0,30}?\b(?:no matter|regardless|any|every|whatever)\b/,
-    triggers: [['never', 'not', "don't", 'do', 'cannot', "can't", "won't", 'will', 'must', 'without', 'always'], ['refuse', 'decline', 'reject', 'no', 'deny', 'say', 'tell', 'warning', 'warnings', 'disclaimer', 'disclaimers', 'apology', 'apologies', 'apologize', 'apologise', 'apologizing', 'apologising', 'answer', 'respond', 'comply', 'reply']],
+    triggers: {
+      anyOf: [
+        [['never', 'not', "don't", 'do', 'cannot', "can't", "won't", 'will', 'must'], ['refuse', 'decline', 'reject', 'say', 'deny']],
+        [['never'], ['say', 'tell']],
+        [['without'], ['warning', 'warnings', 'disclaimer', 'disclaimers', 'apology', 'apologies', 'apologize', 'apologise', 'apologizing', 'apologising']],
+        [['always', 'must'], ['answer', 'respond', 'comply', 'reply'], ['no', 'regardless', 'any', 'every', 'whatever']],
+      ],
+    },
   },
   {
     name: 'role-play-jailbreak',
     weight: 1.5,
     pattern: new RegExp(String.raw`\b(?:pretend|act|roleplay|role-play|play the role of|behave|simulate)\s+(?:to be\s+|as\s+(?:if\s+)?(?:you\s+(?:are|were)\s+)?|like\s+)?(?:an?\s+)?(?:\w+\s+){0,3}?(?:${AI}|character|persona|entity|simulator|version of (?:yourself|chatgpt))\b|\bstay\s+in\s+character\b|\bbreak(?:ing)?\s+character\b`),
-    triggers: [['pretend', 'act', 'roleplay', 'role', 'play', 'behave', 'simulate', 'stay', 'break', 'breaking'], [...AI_WORDS, 'character', 'persona', 'entity', 'simulator', 'version']],
+    triggers: {
+      anyOf: [
+        [['pretend', 'act', 'roleplay', 'role', 'play', 'behave', 'simulate'], [...AI_WORDS, 'character', 'persona', 'entity', 'simulator', 'version']],
+        [['stay', 'break', 'breaking'], ['character']],
+      ],
+    },
   },
   {
     name: 'dual-response',
@@ -203,16 +228,39 @@ const isWord = isWordChar;
 /** Every word the rules spell out: leetspeak is only worth re-checking when folding produced one of them. */
 const RULE_VOCABULARY = new Set(RULES.flatMap((r) => r.pattern.source.toLowerCase().match(/[a-z]{3,}/g) ?? []));
 
-/** Trigger groups numbered across all rules, and for each word the groups it satisfies. */
-const GROUPS_OF_WORD = new Map<string, number[]>();
-let groupCount = 0;
-const GROUPS_OF_RULE = RULES.map((rule) => (rule.triggers ?? []).map((group) => {
-  for (const word of group) GROUPS_OF_WORD.set(word, [...(GROUPS_OF_WORD.get(word) ?? []), groupCount]);
-  return groupCount++;
-}));
+const FNV_BASIS = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+const APOSTROPHE = 39;
+const hashStep = (hash: number, c: number) => Math.imul(hash ^ c, FNV_PRIME);
+/** A word's hash as a Map key: a small integer, which a Map looks up fastest. */
+const keyOf = (hash: number) => hash & 0x3fffffff;
 
-function markGroups(present: Uint8Array, word: string): void {
-  const groups = GROUPS_OF_WORD.get(word);
+/** Trigger groups numbered across all rules, and for each word's hash (FNV-1a) the groups it satisfies. */
+const GROUPS_OF_WORD = new Map<number, number[]>();
+/** Low 16 bits of every trigger word's hash: most words of a text are rejected by one load, without a Map lookup. */
+const MAYBE_TRIGGER = new Uint8Array(1 << 16);
+let groupCount = 0;
+/** Per rule, its alternatives' trigger groups as numbers; a rule without triggers has one alternative needing none. */
+const TRIGGERS_OF_RULE: number[][][] = RULES.map(({ triggers }) => {
+  const alternatives = triggers === undefined ? [[]] : 'anyOf' in triggers ? triggers.anyOf : [triggers];
+  return alternatives.map((groups) => groups.map((group) => {
+    for (const word of group) {
+      let hash = FNV_BASIS;
+      for (let i = 0; i < word.length; i++) hash = hashStep(hash, word.charCodeAt(i));
+      GROUPS_OF_WORD.set(keyOf(hash), [...(GROUPS_OF_WORD.get(keyOf(hash)) ?? []), groupCount]);
+      MAYBE_TRIGGER[hash & 0xffff] = 1;
+    }
+    return groupCount++;
+  }));
+});
+
+/**
+ * Words are looked up by hash, so the words of a text are never sliced into strings. A collision can only make a
+ * rule's regex run when it need not; it never skips one.
+ */
+function markGroups(present: Uint8Array, hash: number): void {
+  if (MAYBE_TRIGGER[hash & 0xffff] === 0) return;
+  const groups = GROUPS_OF_WORD.get(keyOf(hash));
   if (groups) for (const group of groups) present[group] = 1;
 }
 
@@ -224,25 +272,39 @@ function groupsPresent(lower: string): Uint8Array {
   const present = new Uint8Array(groupCount);
   for (let i = 0; i < lower.length; i++) {
     if (!isWord(lower, i)) continue;
-    const start = i;
-    while (i < lower.length && isWord(lower, i)) i++;
-    const word = lower.slice(start, i).replace(/^'+|'+$/g, ''); // 'quoted' words
+    while (lower.charCodeAt(i) === APOSTROPHE) i++; // an opening quote
+    // One pass over the word hashes it without closing quotes, and its part before the first inner apostrophe.
+    let hash = FNV_BASIS;
+    let word = FNV_BASIS;
+    let beforeApostrophe = FNV_BASIS;
+    let apostrophe = false;
+    let inner = false;
+    for (; i < lower.length && isWord(lower, i); i++) {
+      const c = lower.charCodeAt(i);
+      if (c === APOSTROPHE && !apostrophe) {
+        apostrophe = true;
+        beforeApostrophe = hash;
+      } else if (c !== APOSTROPHE && apostrophe) {
+        inner = true;
+      }
+      hash = hashStep(hash, c);
+      if (c !== APOSTROPHE) word = hash;
+    }
     markGroups(present, word);
-    const apostrophe = word.indexOf("'");
-    if (apostrophe > 0) markGroups(present, word.slice(0, apostrophe));
+    if (inner) markGroups(present, beforeApostrophe);
   }
   return present;
 }
 
-function triggered(groups: readonly number[], present: Uint8Array): boolean {
-  for (const group of groups) if (present[group] !== 1) return false;
-  return true;
+/** Whether the words present complete the trigger groups of any alternative. */
+function triggered(alternatives: readonly (readonly number[])[], present: Uint8Array): boolean {
+  return alternatives.some((groups) => groups.every((group) => present[group] === 1));
 }
 
-/** The rules evaluated for each source, each with its trigger groups. */
-const RULES_FOR: Record<Source, { rule: Rule; groups: number[] }[]> = {
-  user: RULES.flatMap((rule, i) => (!rule.source || rule.source === 'user' ? [{ rule, groups: GROUPS_OF_RULE[i] }] : [])),
-  document: RULES.flatMap((rule, i) => (!rule.source || rule.source === 'document' ? [{ rule, groups: GROUPS_OF_RULE[i] }] : [])),
+/** The rules evaluated for each source, each with its alternatives' trigger groups. */
+const RULES_FOR: Record<Source, { rule: Rule; triggers: number[][] }[]> = {
+  user: RULES.flatMap((rule, i) => (!rule.source || rule.source === 'user' ? [{ rule, triggers: TRIGGERS_OF_RULE[i] }] : [])),
+  document: RULES.flatMap((rule, i) => (!rule.source || rule.source === 'document' ? [{ rule, triggers: TRIGGERS_OF_RULE[i] }] : [])),
 };
 
 /** Names of the rules that match the normalised text (or only its leetspeak-folded form) from `source`, then the signals. */
@@ -254,10 +316,10 @@ export function matchRules(n: Normalized, source: Source): string[] {
   const foldedLower = leetMatters ? n.folded.toLowerCase() : lower;
   const foldedPresent = leetMatters ? groupsPresent(foldedLower) : present;
   let leet = false;
-  for (const { rule, groups } of RULES_FOR[source]) {
-    if (triggered(groups, present) && rule.pattern.test(rule.cased ? n.text : lower)) {
+  for (const { rule, triggers } of RULES_FOR[source]) {
+    if (triggered(triggers, present) && rule.pattern.test(rule.cased ? n.text : lower)) {
       hits.push(rule.name);
-    } else if (leetMatters && triggered(groups, foldedPresent) && rule.pattern.test(rule.cased ? n.folded : foldedLower)) {
+    } else if (leetMatters && triggered(triggers, foldedPresent) && rule.pattern.test(rule.cased ? n.folded : foldedLower)) {
       hits.push(rule.name);
       leet = true;
     }

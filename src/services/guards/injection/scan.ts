@@ -1,7 +1,7 @@
 // Prompt-injection scanning: normalise, match rules, score with the classifier. Reports a score and the rules that
 // fired; whether to block, flag or let through is the policy's decision, never this module's.
 import { readFileSync } from 'node:fs';
-import { decodeModel, featuresOf, logit, sigmoid, type Model, type ModelFile, type Source } from './classifier.ts';
+import { decodeModel, logit, sigmoid, type Model, type ModelFile, type Source } from './classifier.ts';
 import { normalize, type Normalized } from './normalize.ts';
 import { matchRules } from './rules.ts';
 
@@ -55,7 +55,7 @@ export function segments(n: Normalized): Normalized[] {
   return out;
 }
 
-const scoreOf = (model: Model, folded: string, rules: string[], source: Source) => sigmoid(logit(model, featuresOf(folded, rules, source, model)));
+const scoreOf = (model: Model, folded: string, rules: string[], source: Source) => sigmoid(logit(model, folded, rules, source));
 
 /**
  * Scores `text` with a given model; the trainer uses this to calibrate thresholds exactly as they will be applied.
