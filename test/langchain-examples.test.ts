@@ -11,11 +11,11 @@ before(async () => { t = await startLangchainDemo(); });
 after(async () => { await t?.close(); });
 
 /** Only what a user's shell would hold: the admin URL and key `npm start` prints, plus what the example asks for. */
-const example = (name: string, args: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<RunResult> =>
+const example = (name: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, onStdout?: (soFar: string) => void): Promise<RunResult> =>
   run(process.execPath, ['--import', 'tsx', `examples/${name}.ts`, ...args], {
     RAG_DATABASE_URL: '', SQL_DATABASE_URL: '', SUPPORT_DATABASE_URL: '', BILLING_BASE_URL: '', BILLING_API_KEY: '', OPENAI_BASE_URL: '', OPENAI_API_KEY: '',
     GATEHOUSE_URL: t.admin.url, GATEHOUSE_ADMIN_KEY: t.admin.key, ...env,
-  }, 60_000);
+  }, 60_000, onStdout);
 
 const runIdOf = (stdout: string) => /run ([0-9a-f-]{36})/.exec(stdout)?.[1];
 
@@ -46,11 +46,13 @@ test('support-agent.ts: the injected instructions are refused and the run\'s SQL
 
 test('approval.ts: both risky calls wait; a person approves the DELETE and denies the refund from the CLI', async () => {
   const config = t.config('assistant');
-  const child = example('approval', ['1'], { SUPPORT_DATABASE_URL: config.supportDatabaseUrl });
+  let printed = '';
+  const child = example('approval', ['1'], { SUPPORT_DATABASE_URL: config.supportDatabaseUrl }, (soFar) => { printed = soFar; });
+  // A person decides on what the example showed them: both requests held, and both printed.
   let held: ApprovalRecord[] = [];
-  for (let i = 0; i < 500 && held.length < 2; i++) {
+  for (let i = 0; i < 500 && (held.length < 2 || !held.every((a) => printed.includes(`held: ${a.id}`))); i++) {
     held = t.gateway.services.approvals.list('pending');
-    if (held.length < 2) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 20));
   }
   assert.equal(held.length, 2, 'the DELETE and the refund were held');
   const del = held.find((a) => a.protocol === 'postgres')!;

@@ -35,7 +35,8 @@ export function summarize(p: Profile, top = 35) {
   console.log(`busy ${(busy / 1e6).toFixed(2)} s of ${(total / 1e6).toFixed(2)} s sampled (percentages are of busy time)\n\nself time:`);
   for (const [l, t] of [...selfBy].filter(([l]) => !l.startsWith('(idle)')).sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${pct(t)}  ${l}`);
   console.log('\ninclusive time (gateway code):');
-  for (const [l, t] of [...inclBy].filter(([l]) => /src\//.test(l)).sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${pct(t)}  ${l}`);
+  // Our code: src/ when run from source, the runtime bundle (dist/runtime/) when run as the gateway runs.
+  for (const [l, t] of [...inclBy].filter(([l]) => /src\/|dist\/runtime\//.test(l)).sort((a, b) => b[1] - a[1]).slice(0, top)) console.log(`${pct(t)}  ${l}`);
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
