@@ -5,7 +5,7 @@
 // `enqueue` leaves the commit to the end of the current turn of the event loop (setImmediate), so every session that
 // judged a statement in that turn shares one commit, and `durable()` says when that commit has landed. Callers that
 // forward an effect wait for it first: audit before effect holds for queued records too.
-import * as crypto from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { AuditRow } from '../store/audit-table.ts';
 import type { AuditEvent, AuditRecord, Store } from '../store/store.ts';
 
@@ -15,10 +15,8 @@ const MAX_BATCH = 512;
 /** How long a deferred record may wait for a commit to ride along with. */
 const DEFER_MS = 5;
 
-/** One-shot SHA-256 (crypto.hash, Node ≥ 20.12) where available: half the cost of a Hash object per record. */
-const sha256: (text: string) => string = typeof crypto.hash === 'function'
-  ? (text) => crypto.hash('sha256', text, 'hex')
-  : (text) => crypto.createHash('sha256').update(text).digest('hex');
+/** One-shot hashing: half the cost of a Hash object per record. */
+const sha256 = (text: string) => hash('sha256', text, 'hex');
 
 /** The hashed form of a record: the JSON array of its fields, data last. Verification recomputes exactly this. */
 function recordHash(prevHash: string, r: Omit<AuditRecord, 'hash' | 'prevHash'>): string {
@@ -171,14 +169,14 @@ export class AuditLog {
     // output is that output again, so splicing the data text into the array text gives the identical body.
     const head = JSON.stringify([seq, ts, kind, sessionId, tokenId, connection, verdict]);
     const prevHash = this.lastHash;
-    const hash = sha256(`${prevHash}\n${head.slice(0, -1)},${dataJson}]`);
+    const digest = sha256(`${prevHash}\n${head.slice(0, -1)},${dataJson}]`);
     // A plain literal of one shape (no spread): this runs twice per statement. The data is parsed back so the record
     // holds exactly what is stored and read back (no undefined, no class instances).
-    const record: AuditRecord = { seq, ts, kind, sessionId, tokenId, connection, verdict, data: JSON.parse(dataJson) as Record<string, unknown>, prevHash, hash };
+    const record: AuditRecord = { seq, ts, kind, sessionId, tokenId, connection, verdict, data: JSON.parse(dataJson) as Record<string, unknown>, prevHash, hash: digest };
     this.seq = seq;
-    this.lastHash = hash;
+    this.lastHash = digest;
     this.batch.records.push(record);
-    this.batch.rows.push([seq, ts, kind, sessionId, tokenId, connection, verdict, dataJson, prevHash, hash]);
+    this.batch.rows.push([seq, ts, kind, sessionId, tokenId, connection, verdict, dataJson, prevHash, digest]);
     return record;
   }
 }

@@ -1,6 +1,5 @@
 // Tokens: one narrow, revocable credential per chain step. Minted once, stored only as hashes.
-import * as crypto from 'node:crypto';
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { createHash, hash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { scramVerifier } from '../../adapters/postgres/auth/scram.ts';
 import type { Store, TokenRecord } from '../store/store.ts';
 
@@ -10,10 +9,8 @@ const TOKEN_PATTERN = /^gth_[A-Za-z0-9_-]{43}$/;
 /** Tokens carry 256 bits of entropy, so SCRAM's salt and iteration count guard nothing; PostgreSQL's defaults keep clients happy. */
 const SCRAM_ITERATIONS = 4096;
 
-/** Tokens are hashed on every request: one-shot hashing (Node ≥ 20.12) is several times cheaper than a Hash object. */
-export const hashToken: (token: string) => string = typeof crypto.hash === 'function'
-  ? (token) => crypto.hash('sha256', token, 'hex')
-  : (token) => createHash('sha256').update(token).digest('hex');
+/** Tokens are hashed on every request: one-shot hashing is several times cheaper than a Hash object. */
+export const hashToken = (token: string) => hash('sha256', token, 'hex');
 
 /**
  * How long a checked token is trusted from memory before the store is read again. Revocations made through this process,
