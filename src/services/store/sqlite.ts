@@ -3,6 +3,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { chainedAuditInserter } from './audit-table.ts';
+import { startCheckpointer } from './checkpointer.ts';
 import type { ApprovalRecord, AuditRecord, SessionFilter, SessionRecord, Store, TokenRecord } from './store.ts';
 
 const migrations: string[] = [
@@ -66,7 +67,8 @@ const toAudit = (r: StoredAudit): AuditRecord => ({
   verdict: r.verdict, data: JSON.parse(r.data) as Record<string, unknown>, prevHash: r.prev_hash, hash: r.hash,
 });
 
-export function openSqliteStore(path: string): Store {
+/** `log` hears of trouble that does not stop the store (the background checkpointer failing). */
+export function openSqliteStore(path: string, log: (line: string) => void = () => undefined): Store {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
   // WAL + NORMAL: a commit survives a killed process (kill -9); only an OS crash can lose the last commits.
@@ -78,6 +80,13 @@ export function openSqliteStore(path: string): Store {
     for (let v = version; v < migrations.length; v++) db.exec(migrations[v]);
     db.pragma(`user_version = ${migrations.length}`);
   })();
+  // Checkpoints run on a background thread (checkpointer.ts); should it stop, this connection takes them over again.
+  const checkpointer = path === ':memory:' ? undefined : startCheckpointer(path, (reason) => {
+    if (!db.open) return;
+    db.pragma('wal_autocheckpoint = 1000');
+    log(`store: checkpoints are back on the event loop: ${reason}`);
+  });
+  if (checkpointer) db.pragma('wal_autocheckpoint = 0');
 
   const q = {
     getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
@@ -159,6 +168,9 @@ export function openSqliteStore(path: string): Store {
     }))(),
     usage: (scope, period) => q.usage.get(scope, period)?.tokens ?? 0,
     addUsage: (scope, period, tokens, at) => q.addUsage.get(scope, period, tokens, at)!.tokens,
-    close: () => db.close(),
+    close: () => {
+      db.close();
+      checkpointer?.stop();
+    },
   };
 }
