@@ -29,15 +29,15 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-export function openStore(config: Config, baseDir = process.cwd(), log?: (line: string) => void) {
+export function openStore(config: Config, baseDir = process.cwd()) {
   if (!config.store.startsWith('sqlite:')) throw new Error(`store ${config.store}: only sqlite: is supported in this release`);
   const path = config.store.slice('sqlite:'.length);
-  return openSqliteStore(path === ':memory:' || isAbsolute(path) ? path : resolve(baseDir, path), log);
+  return openSqliteStore(path === ':memory:' || isAbsolute(path) ? path : resolve(baseDir, path));
 }
 
 export async function startGateway(config: Config, opts: GatewayOptions = {}): Promise<Gateway> {
   const log = opts.log ?? ((line: string) => console.error(line));
-  const store = openStore(config, opts.baseDir, log);
+  const store = openStore(config, opts.baseDir);
   const secret = Buffer.from(config.secret ?? store.getMeta('secret') ?? createSecret(store), 'utf8');
   const audit = new AuditLog(store);
   const tokens = new Tokens(store, new Set(Object.keys(config.roles)));

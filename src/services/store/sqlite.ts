@@ -3,7 +3,6 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { chainedAuditInserter } from './audit-table.ts';
-import { startCheckpointer } from './checkpointer.ts';
 import type { ApprovalRecord, AuditRecord, SessionFilter, SessionRecord, Store, TokenRecord } from './store.ts';
 
 const migrations: string[] = [
@@ -67,8 +66,7 @@ const toAudit = (r: StoredAudit): AuditRecord => ({
   verdict: r.verdict, data: JSON.parse(r.data) as Record<string, unknown>, prevHash: r.prev_hash, hash: r.hash,
 });
 
-/** `log` hears of trouble that does not stop the store (the background checkpointer failing). */
-export function openSqliteStore(path: string, log: (line: string) => void = () => undefined): Store {
+export function openSqliteStore(path: string): Store {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
   const db = new Database(path);
   // WAL + NORMAL: a commit survives a killed process (kill -9); only an OS crash can lose the last commits.
@@ -80,13 +78,6 @@ export function openSqliteStore(path: string, log: (line: string) => void = () =
     for (let v = version; v < migrations.length; v++) db.exec(migrations[v]);
     db.pragma(`user_version = ${migrations.length}`);
   })();
-  // Checkpoints run on a background thread (checkpointer.ts); should it stop, this connection takes them over again.
-  const checkpointer = path === ':memory:' ? undefined : startCheckpointer(path, (reason) => {
-    if (!db.open) return;
-    db.pragma('wal_autocheckpoint = 1000');
-    log(`store: checkpoints are back on the event loop: ${reason}`);
-  });
-  if (checkpointer) db.pragma('wal_autocheckpoint = 0');
 
   const q = {
     getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
@@ -168,9 +159,6 @@ export function openSqliteStore(path: string, log: (line: string) => void = () =
     }))(),
     usage: (scope, period) => q.usage.get(scope, period)?.tokens ?? 0,
     addUsage: (scope, period, tokens, at) => q.addUsage.get(scope, period, tokens, at)!.tokens,
-    close: () => {
-      db.close();
-      checkpointer?.stop();
-    },
+    close: () => db.close(),
   };
 }
