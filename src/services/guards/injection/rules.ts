@@ -73,7 +73,7 @@ export const RULES: readonly Rule[] = [
     name: 'system-prompt-leak',
     weight: 2.5,
     pattern: new RegExp(String.raw`\b${LEAK_VERBS}\b[^.!?\n]{0,40}?\b(?:your|its|initial|original|hidden|secret|full|entire|above|previous|starting|system|pre)\s*(?:(?:system|initial|original|hidden|secret|starting|full|entire|previous|above)\s+)*(?:prompt|instructions|system\s+message|configuration|directives|pre-?prompt|initiali[sz]ation)\b|\bwhat\s+(?:were|are|have)\s+you\s+(?:been\s+)?(?:told|instructed|programmed)\b|\bbefore\s+(?:this|our)\s+conversation\s+(?:started|began)\b`),
-    triggers: [[...LEAK_WORDS, 'what', "what's", 'before'], ['prompt', 'instructions', 'message', 'configuration', 'directives', 'preprompt', 'initialization', 'initialisation', 'told', 'instructed', 'programmed', 'conversation']],
+    triggers: [[...LEAK_WORDS, 'what', "what's", 'before'], ['prompt', 'systemprompt', 'instructions', 'message', 'configuration', 'directives', 'preprompt', 'initialization', 'initialisation', 'told', 'instructed', 'programmed', 'conversation']],
   },
   {
     name: 'prompt-echo',
