@@ -6,10 +6,9 @@
 // judged a statement in that turn shares one commit, and `durable()` says when that commit has landed. Callers that
 // forward an effect wait for it first: audit before effect holds for queued records too.
 import { hash } from 'node:crypto';
-import type { AuditRow } from '../store/audit-table.ts';
+import { GENESIS, type AuditRow } from '../store/audit-table.ts';
 import type { AuditEvent, AuditRecord, Store } from '../store/store.ts';
 
-const GENESIS = '0'.repeat(64);
 /** A batch larger than this is committed at once rather than at the end of the turn, bounding memory and latency. */
 const MAX_BATCH = 512;
 /** How long a deferred record may wait for a commit to ride along with. */

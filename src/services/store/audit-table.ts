@@ -7,7 +7,8 @@ import type Database from 'better-sqlite3';
  */
 export type AuditRow = [number, number, string, string | null, string | null, string | null, string | null, string, string, string];
 
-const GENESIS = '0'.repeat(64);
+/** The previous hash of the first record. */
+export const GENESIS = '0'.repeat(64);
 
 /**
  * Inserts a batch of rows in one transaction, all or none, and only if the batch continues the stored chain (its first
