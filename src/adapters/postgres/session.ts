@@ -118,7 +118,8 @@ export class PostgresSession {
 
   private drainClient() {
     const out: Buffer[] = [];
-    for (const frame of this.d.clientReader) {
+    const reader = this.d.clientReader;
+    for (let frame = reader.next(); frame; frame = reader.next()) {
       const step = this.onClientFrame(frame);
       if (step === 'close') { this.flushUpstream(out); this.end('client terminated'); return; }
       if (step instanceof Held || step instanceof Committing) {
@@ -316,7 +317,7 @@ export class PostgresSession {
     const reader = this.d.upstreamReader;
     if (chunk.length) reader.push(chunk);
     const out: Buffer[] = [];
-    for (const frame of reader) {
+    for (let frame = reader.next(); frame; frame = reader.next()) {
       const reply = this.onUpstreamFrame(frame);
       if (reply !== null) out.push(reply ?? frame.raw);
     }

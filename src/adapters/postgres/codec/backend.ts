@@ -112,7 +112,7 @@ export function parseAuthentication(body: Buffer): AuthenticationRequest {
 
 export function parseRowDescription(body: Buffer): FieldDescription[] {
   const cursor = new Cursor(body, 'RowDescription');
-  const fields = Array.from({ length: cursor.uint16() }, (): FieldDescription => {
+  const fields = cursor.list((): FieldDescription => {
     const name = cursor.cstring();
     const tableOid = cursor.uint32();
     const columnAttr = cursor.int16();

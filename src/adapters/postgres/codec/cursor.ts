@@ -34,6 +34,14 @@ export class Cursor {
     return value;
   }
 
+  /** A uint16 count, then that many items read by `read` (a plain loop: Array.from over a length is slower per row). */
+  list<T>(read: () => T): T[] {
+    const count = this.uint16();
+    const items = new Array<T>(count);
+    for (let i = 0; i < count; i++) items[i] = read();
+    return items;
+  }
+
   /** Counts (parameters, columns, formats) are unsigned 16-bit: PostgreSQL allows up to 65535 parameters. */
   uint16(): number {
     this.need(2);

@@ -80,7 +80,7 @@ export function parseParse(body: Buffer): ParseMessage {
   const cursor = new Cursor(body, 'Parse');
   const name = cursor.cstring();
   const text = cursor.cstring();
-  const paramTypes = Array.from({ length: cursor.uint16() }, () => cursor.uint32());
+  const paramTypes = cursor.list(() => cursor.uint32());
   cursor.end();
   return { name, text, paramTypes };
 }
@@ -90,7 +90,7 @@ export function parseBind(body: Buffer): BindMessage {
   const portal = cursor.cstring();
   const statement = cursor.cstring();
   const paramFormats = formatCodes(cursor);
-  const params = Array.from({ length: cursor.uint16() }, () => cursor.nullableBytes());
+  const params = cursor.list(() => cursor.nullableBytes());
   if (paramFormats.length > 1 && paramFormats.length !== params.length) {
     throw cursor.error(`${paramFormats.length} parameter formats for ${params.length} parameters`);
   }
@@ -138,7 +138,7 @@ export function parseSASLResponse(body: Buffer): Buffer {
 }
 
 function formatCodes(cursor: Cursor): FormatCode[] {
-  return Array.from({ length: cursor.uint16() }, () => {
+  return cursor.list(() => {
     const code = cursor.int16();
     if (code !== Format.Text && code !== Format.Binary) throw cursor.error(`format code ${code}`);
     return code;
