@@ -5,13 +5,16 @@ import { empty, errorPanel, fill, h, option } from '../dom.ts';
 import { clock, dateTime, duration } from '../format.ts';
 
 const KEEP = 500;
+/** How long a newly arrived decision stays marked (the arrival animation's length), whatever re-renders meanwhile. */
+const FRESH_MS = 1_600;
 const verdicts: DecisionVerdict[] = ['allowed', 'refused', 'masked', 'held'];
 const verdictText: Record<DecisionVerdict, string> = { allowed: 'Allowed', refused: 'Refused', masked: 'Masked', held: 'Held' };
 
 export function decisionsView(ctx: Ctx): View {
   const decisions = new Map<number, Decision>();
   const filter = { connection: '', token: '', verdicts: new Set<DecisionVerdict>() };
-  let fresh = new Set<number>();
+  /** Newly arrived decisions: seq → until when they are marked. Its outcome arriving a moment later must not unmark it. */
+  const fresh = new Map<number, number>();
 
   const connectionSelect = h('select.select', { 'aria-label': 'Connection', onchange: () => { filter.connection = connectionSelect.value; render(); } });
   const tokenSelect = h('select.select', { 'aria-label': 'Token', onchange: () => { filter.token = tokenSelect.value; render(); } });
@@ -71,7 +74,8 @@ export function decisionsView(ctx: Ctx): View {
     } else {
       fill(list, shown.map(row));
     }
-    fresh = new Set();
+    const now = performance.now();
+    for (const [seq, until] of fresh) if (until <= now) fresh.delete(seq);
   }
 
   function row(d: Decision): HTMLElement {
@@ -85,7 +89,7 @@ export function decisionsView(ctx: Ctx): View {
     ].filter(Boolean).join(' · ') : '';
     const target = d.sessionId ? `#/sessions/${d.sessionId}` : undefined;
     return h(target ? 'a' : 'div', {
-      class: `decision verdict-${d.verdict}${fresh.has(d.seq) ? ' fresh' : ''}`, href: target, 'data-seq': String(d.seq), 'data-verdict': d.verdict,
+      class: `decision verdict-${d.verdict}${(fresh.get(d.seq) ?? 0) > performance.now() ? ' fresh' : ''}`, href: target, 'data-seq': String(d.seq), 'data-verdict': d.verdict,
     },
       h('span.decision-time', { title: dateTime(d.ts) }, clock(d.ts)),
       h('span.badge', { class: d.verdict }, verdictText[d.verdict]),
@@ -115,7 +119,7 @@ export function decisionsView(ctx: Ctx): View {
   let filtersStale = false;
   const offDecision = ctx.live.on('decision', (d) => {
     if (!decisions.has(d.seq)) {
-      fresh.add(d.seq);
+      fresh.set(d.seq, performance.now() + FRESH_MS);
       filtersStale = true;
     }
     decisions.set(d.seq, d);
