@@ -134,7 +134,7 @@ test('credential scrubbing survives any chunk split and keeps lengths', () => {
   const whole = scrubBuffer(Buffer.from(text), values.map((v) => Buffer.from(v))).toString();
   for (let a = 1; a < text.length; a++) {
     for (let b = a; b < text.length; b++) {
-      const scrubber = new CredentialScrubber(values);
+      const scrubber = new CredentialScrubber(values.map((v) => Buffer.from(v)));
       const chunks = [text.slice(0, a), text.slice(a, b), text.slice(b)].map((s) => Buffer.from(s));
       const result = Buffer.concat([...chunks.map((c) => scrubber.push(c)), scrubber.end()]).toString();
       assert.ok(!result.includes(secret), `cut at ${a}, ${b}`);

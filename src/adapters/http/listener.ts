@@ -9,8 +9,8 @@ import { awaitApproval } from '../../pipeline/http/approval.ts';
 import { admit } from '../../pipeline/http/auth.ts';
 import { clientResponseHeaders, credentialValues, rewriteLocation, upstreamRequestHeaders } from '../../pipeline/http/hop.ts';
 import { BodyTooLarge, readBody, sendJson, statusForRule } from '../../pipeline/http/reply.ts';
-import { Relay, type RelayStep } from '../../pipeline/http/relay.ts';
-import { CredentialScrubber, scrubBuffer, scrubText } from '../../pipeline/http/scrub.ts';
+import { relayUpstream, type Relay, type RelayStep } from '../../pipeline/http/relay.ts';
+import { scrubBuffer, scrubText } from '../../pipeline/http/scrub.ts';
 import { METHODS, startServer } from '../../pipeline/http/server.ts';
 import { TokenSessions, type InFlight } from '../../pipeline/http/sessions.ts';
 import { normaliseTarget } from '../../pipeline/http/target.ts';
@@ -183,12 +183,7 @@ export async function startHttpListener(name: string, conn: HttpConnection, serv
 
     const status = upstream.statusCode ?? 502;
     let relay: Relay | undefined;
-    /** Created only where a body is streamed through: its idle timer runs from construction. */
-    const relayBody = (...steps: RelayStep[]) => {
-      if (credentials.length) steps.unshift(new CredentialScrubber(credentials));
-      relay = new Relay(upstream, res, { steps, idleMs: conn.timeout_ms, onIdle: () => new UpstreamFailure(504, `the upstream of connection "${name}" stalled for ${conn.timeout_ms} ms`, 'upstream.timeout') });
-      return relay.done;
-    };
+    const relayBody = (...steps: RelayStep[]) => (relay = relayUpstream(upstream, res, name, { timeoutMs: conn.timeout_ms, needles }, steps)).done;
     const scrubHeaders = (h: OutgoingHttpHeaders) => {
       rewriteLocation(h, base, req.headers.host);
       if (!credentials.length) return h;

@@ -11,8 +11,8 @@ import { awaitApproval } from '../../pipeline/http/approval.ts';
 import { admit } from '../../pipeline/http/auth.ts';
 import { clientResponseHeaders, credentialValues, upstreamRequestHeaders } from '../../pipeline/http/hop.ts';
 import { BodyTooLarge, readBody, sendJson, statusForRule } from '../../pipeline/http/reply.ts';
-import { Relay, type RelayStep } from '../../pipeline/http/relay.ts';
-import { CredentialScrubber, scrubBuffer, scrubText } from '../../pipeline/http/scrub.ts';
+import { relayUpstream, type RelayStep } from '../../pipeline/http/relay.ts';
+import { scrubBuffer, scrubText } from '../../pipeline/http/scrub.ts';
 import { METHODS, startServer } from '../../pipeline/http/server.ts';
 import { TokenSessions } from '../../pipeline/http/sessions.ts';
 import { normaliseTarget } from '../../pipeline/http/target.ts';
@@ -204,11 +204,7 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
 
     const status = upstream.statusCode ?? 502;
     const type = String(upstream.headers['content-type'] ?? '');
-    /** Created only where a body is streamed through: its idle timer runs from construction. */
-    const relay = (...steps: RelayStep[]) => new Relay(upstream, res, {
-      steps: [new CredentialScrubber(credentials), ...steps], idleMs: conn.timeout_ms,
-      onIdle: () => new UpstreamFailure(504, `the upstream of connection "${name}" stalled for ${conn.timeout_ms} ms`, 'upstream.timeout'),
-    }).done;
+    const relay = (...steps: RelayStep[]) => relayUpstream(upstream, res, name, { timeoutMs: conn.timeout_ms, needles }, steps).done;
     const promptChars = prompt.reduce((n, p) => n + p.text.length, 0);
     const made: TextRedactor[] = [];
     const settle = (usage: Usage | undefined, completion: string, extra: Record<string, unknown> = {}) => {

@@ -2,6 +2,8 @@
 // per step costs stream objects, listeners and (on Node 20) an Error and an AbortError per request even when all goes
 // well; a relay is a few listeners and one timer, and writes what each upstream chunk became as soon as it arrives.
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { CredentialScrubber } from './scrub.ts';
+import { UpstreamFailure } from './upstream.ts';
 
 /** One rewriting step: `push` returns what a chunk becomes (empty to hold it back), `end` what is still held. */
 export interface RelayStep {
@@ -73,3 +75,14 @@ export class Relay {
 }
 
 const asBuffer = (x: Buffer | string) => (typeof x === 'string' ? Buffer.from(x) : x);
+
+/**
+ * An upstream body on its way to the agent, as both gateways relay it: the connection's own credentials scrubbed first
+ * (`needles`), then `steps`; a 504 if the upstream stalls for `timeoutMs`. Its idle timer runs from construction.
+ */
+export function relayUpstream(upstream: IncomingMessage, res: ServerResponse, connection: string, o: { timeoutMs: number; needles: readonly Buffer[] }, steps: RelayStep[] = []): Relay {
+  return new Relay(upstream, res, {
+    steps: [new CredentialScrubber(o.needles), ...steps], idleMs: o.timeoutMs,
+    onIdle: () => new UpstreamFailure(504, `the upstream of connection "${connection}" stalled for ${o.timeoutMs} ms`, 'upstream.timeout'),
+  });
+}

@@ -16,12 +16,10 @@ export function scrubbed(length: number): string {
  * a credential is held back between chunks, so streamed responses (SSE) still flow event by event.
  */
 export class CredentialScrubber implements RelayStep {
-  private readonly needles: Buffer[];
   private held: Buffer = EMPTY;
 
-  constructor(values: string[]) {
-    this.needles = values.map((v) => Buffer.from(v));
-  }
+  /** `needles`: the credentials as bytes, made once per listener. */
+  constructor(private readonly needles: readonly Buffer[]) {}
 
   push(chunk: Buffer): Buffer {
     if (!this.needles.length) return chunk;
@@ -41,7 +39,7 @@ export class CredentialScrubber implements RelayStep {
 }
 
 /** Replaces the needles in one buffer (for bodies that are already whole); the length never changes. */
-export function scrubBuffer(data: Buffer, needles: Buffer[]): Buffer {
+export function scrubBuffer(data: Buffer, needles: readonly Buffer[]): Buffer {
   if (!needles.length) return data;
   let out: Buffer[] | undefined;
   let from = 0;
@@ -64,7 +62,7 @@ export function scrubBuffer(data: Buffer, needles: Buffer[]): Buffer {
 export const scrubText = (text: string, values: string[]) => values.reduce((t, v) => (t.includes(v) ? t.split(v).join(scrubbed(Buffer.byteLength(v))) : t), text);
 
 /** Length of the longest suffix of `data` that is a proper prefix of some needle. */
-function partialTail(data: Buffer, needles: Buffer[]): number {
+function partialTail(data: Buffer, needles: readonly Buffer[]): number {
   let best = 0;
   for (const n of needles) {
     for (let k = Math.min(n.length - 1, data.length); k > best; k--) {

@@ -68,17 +68,7 @@ export class AuditLog {
    * batch was full and committed at once, this throws).
    */
   enqueue(event: AuditEvent): AuditRecord {
-    const record = this.chain(event);
-    // A full batch commits now; if that fails the record is not in the chain, so the caller hears of it here.
-    if (this.batch.records.length >= MAX_BATCH) this.flush();
-    else if (!this.scheduled) {
-      this.scheduled = true;
-      setImmediate(() => {
-        this.scheduled = false;
-        try { this.flush(); } catch { /* reported through durable() */ }
-      });
-    }
-    return record;
+    return this.queue(event, 'turn');
   }
 
   /**
@@ -87,15 +77,7 @@ export class AuditLog {
    * killed in that window loses the result record, never a request record.
    */
   defer(event: AuditEvent): AuditRecord {
-    const record = this.chain(event);
-    if (this.batch.records.length >= MAX_BATCH) this.flush();
-    else if (!this.scheduled && !this.deferred) {
-      this.deferred = setTimeout(() => {
-        this.deferred = undefined;
-        try { this.flush(); } catch { /* a lost result record leaves the chain intact */ }
-      }, DEFER_MS).unref();
-    }
-    return record;
+    return this.queue(event, 'soon');
   }
 
   /** Committed records after `afterSeq` (of one session if given), deferred ones included: a reader sees its own writes. */
@@ -153,6 +135,31 @@ export class AuditLog {
   subscribe(listener: AuditListener): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);
+  }
+
+  /** Chains a record and makes sure a commit will carry it: at the end of this turn, or within DEFER_MS at the latest. */
+  private queue(event: AuditEvent, by: 'turn' | 'soon'): AuditRecord {
+    const record = this.chain(event);
+    // A full batch commits now; if that fails the record is not in the chain, so the caller hears of it here.
+    if (this.batch.records.length >= MAX_BATCH) this.flush();
+    else if (by === 'turn' && !this.scheduled) {
+      this.scheduled = true;
+      setImmediate(() => {
+        this.scheduled = false;
+        this.flushQuietly();
+      });
+    } else if (!this.scheduled && !this.deferred) {
+      this.deferred = setTimeout(() => {
+        this.deferred = undefined;
+        this.flushQuietly();
+      }, DEFER_MS).unref();
+    }
+    return record;
+  }
+
+  /** A scheduled commit: its failure reaches the waiters through durable() (a lost result record leaves the chain intact). */
+  private flushQuietly() {
+    try { this.flush(); } catch { /* reported through durable() */ }
   }
 
   private chain(event: AuditEvent): AuditRecord {
