@@ -97,7 +97,14 @@ export interface PgGateway {
   close(): Promise<void>;
 }
 
-export async function startPgGateway(database: string, opts: { tls?: 'off' | 'self-signed'; store?: string; approvals?: string; fresh?: boolean } = {}): Promise<PgGateway> {
+/**
+ * Test databases are suffixed with GATEHOUSE_TEST_DB_SUFFIX when it is set, so two checkouts can run their suites
+ * against the same server at once without dropping each other's databases.
+ */
+export const testDatabase = (name: string) => `${name}${process.env.GATEHOUSE_TEST_DB_SUFFIX ?? ''}`;
+
+export async function startPgGateway(name: string, opts: { tls?: 'off' | 'self-signed'; store?: string; approvals?: string; fresh?: boolean } = {}): Promise<PgGateway> {
+  const database = testDatabase(name);
   if (opts.fresh !== false) await freshDatabase(database);
   const yaml = `
 admin:
