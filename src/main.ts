@@ -2,10 +2,12 @@
 import { randomBytes } from 'node:crypto';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { startAdmin } from './admin/api.ts';
-import type { Config } from './config/schema.ts';
+import type { Config, Connection } from './config/schema.ts';
 import { startPostgresListener } from './adapters/postgres/listener.ts';
 import { startHttpListener } from './adapters/http/listener.ts';
 import { startLlmListener } from './adapters/llm/listener.ts';
+import type { AdapterServices, StartListener } from './pipeline/adapter.ts';
+import { Gate } from './pipeline/gate.ts';
 import { createContentGuards } from './pipeline/guards.ts';
 import { Approvals } from './services/approvals/approvals.ts';
 import { notifyWebhooks } from './services/approvals/webhooks.ts';
@@ -23,11 +25,18 @@ export interface GatewayOptions {
 }
 
 export interface Gateway {
-  services: Services;
+  services: AdapterServices;
   listeners: Listener[];
   adminUrl: string;
   close(): Promise<void>;
 }
+
+/** One line per connection kind: how its listener starts. */
+const LISTENERS: { [K in Connection['kind']]: StartListener<Extract<Connection, { kind: K }>> } = {
+  postgres: startPostgresListener,
+  http: startHttpListener,
+  llm: startLlmListener,
+};
 
 export function openStore(config: Config, baseDir = process.cwd()) {
   if (!config.store.startsWith('sqlite:')) throw new Error(`store ${config.store}: only sqlite: is supported in this release`);
@@ -45,16 +54,16 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const approvals = new Approvals(store, audit, config.approvals, secret);
   const consoleUrl = config.approvals.console_url ?? `http://${config.admin.listen}`;
   approvals.onChange((record) => { if (record.status === 'pending' && record.decisions.length === 0) void notifyWebhooks(config.approvals, consoleUrl, record, log); });
-  const services: Services = { config, store, audit, tokens, sessions, approvals, throttle: new AuthThrottle(), secret, guards: createContentGuards(secret), log };
+  const shared: Services = { config, store, audit, tokens, sessions, approvals, throttle: new AuthThrottle(), secret, guards: createContentGuards(secret), log };
+  const services: AdapterServices = { ...shared, gate: new Gate(shared) };
   tokens.watch();
   audit.append({ kind: 'gateway.start', data: { connections: Object.keys(config.connections) } });
 
   const listeners: Listener[] = [];
   try {
     for (const [name, connection] of Object.entries(config.connections)) {
-      if (connection.kind === 'postgres') listeners.push(await startPostgresListener(name, connection, services));
-      else if (connection.kind === 'http') listeners.push(await startHttpListener(name, connection, services));
-      else listeners.push(await startLlmListener(name, connection, services));
+      const start = LISTENERS[connection.kind] as StartListener;
+      listeners.push(await start(name, connection, services));
     }
     const admin = await startAdmin(services, listeners);
     log(`gatehouse: admin API and console on ${admin.url}`);

@@ -1,14 +1,11 @@
 // The one order every adapter follows: facts → policy → audit (before anything is forwarded) → verdict.
 import type { AuditLog } from '../services/audit/log.ts';
 import type { AuditEvent, AuditRecord } from '../services/store/store.ts';
-import type { Facts, Who } from './facts.ts';
+import type { Facts } from './facts.ts';
+import type { RequestContext } from './gate.ts';
 import { deny, type Verdict } from './verdict.ts';
 
-export interface RequestContext {
-  who: Who;
-  sessionId: string;
-  connection: string;
-}
+export type { RequestContext };
 
 export interface Judged {
   verdict: Verdict;

@@ -1,0 +1,325 @@
+// The gate: the one path every request of every protocol takes — who asks, what policy says, a human if it must, the
+// audit record committed, and only then an outcome the adapter renders in its own wire format.
+//
+//   admit / authenticate ─▶ open ─▶ pass: facts ─policy─▶ verdict ─▶ (hold ─▶ wait ─▶ audit the approval)
+//                                        └─ request record, durable ─▶ forward { obligations, done } | refuse | held
+//
+// Adapters never touch tokens, sessions, approvals or the audit log themselves: approvals, "the audit record could not
+// be written" refusals and revocation cut-offs are written here, once.
+import type { Grant } from '../config/schema.ts';
+import type { HoldRequest, Outcome as ApprovalOutcome } from '../services/approvals/approvals.ts';
+import type { Services } from '../services/services.ts';
+import type { AuditEvent, AuditRecord, TokenRecord } from '../services/store/store.ts';
+import type { Facts, Who } from './facts.ts';
+import { deny, type Obligations, type Verdict } from './verdict.ts';
+
+/** The session a request belongs to: every record the gate writes for it carries these. */
+export interface RequestContext {
+  who: Who;
+  sessionId: string;
+  connection: string;
+}
+
+export type AdmissionFailure = 'missing' | 'unknown' | 'expired' | 'revoked' | 'throttled' | 'no-grant';
+
+export type Admission<G extends Grant> =
+  | { ok: true; token: TokenRecord; grant: G }
+  | { ok: false; reason: AdmissionFailure; message: string; token?: TokenRecord };
+
+/** Where a credential came from: the address is what failed attempts are throttled by, with the user name given. */
+export interface Presented {
+  address: string;
+  user?: string;
+}
+
+export interface SessionStart {
+  token: TokenRecord;
+  connection: string;
+  protocol: string;
+  /** `address:port` of the agent, for the session list. */
+  client: string;
+  runId?: string | null;
+  step?: string | null;
+}
+
+/** One request to judge: its facts, the adapter's pure policy over them, and what binds an approval to it. */
+export interface Ask<F extends Facts> {
+  facts: F;
+  policy: (facts: F) => Verdict;
+  /** Everything that makes the request what it is (an approval covers exactly this); defaults to the summary. */
+  exact?: string;
+  /** Extra fields for the request's audit record (method, endpoint, guard notes...). */
+  detail?: Record<string, unknown>;
+}
+
+export interface Forward {
+  kind: 'forward';
+  grant: string;
+  obligations: Obligations;
+  /** Records what came of the request (rows, status, duration, an upstream error). Call it once, when it is done. */
+  done(result: Record<string, unknown>): void;
+}
+
+export interface Refuse {
+  kind: 'refuse';
+  rule: string;
+  /** Why, for the agent: names the missing grant or the rule. Adapters add their protocol's framing. */
+  message: string;
+  /** The approval request this refusal is about (denied, expired, withdrawn, or still pending in async mode). */
+  approval?: string;
+}
+
+export interface Held {
+  kind: 'held';
+  approval: string;
+  /** Settles when people have decided (or the request timed out or was withdrawn). */
+  settled: Promise<Forward | Refuse>;
+  /** The agent gave up (cancel, disconnect): the approval request is withdrawn and `settled` refuses. */
+  withdraw(reason: string): void;
+  /**
+   * Stop waiting but leave the request pending: once approved, the identical request asked again passes once. For
+   * protocols whose clients give up on slow answers (MCP tool calls), after answering "awaiting approval".
+   */
+  detach(): void;
+}
+
+export type Outcome = Forward | Refuse | Held;
+
+/** Refusal rules an adapter may want to render specially. */
+export const APPROVAL_PENDING = 'approval.pending';
+export const AUDIT_UNAVAILABLE = 'audit.unavailable';
+
+const FAILURE_MESSAGES: Record<'unknown' | 'expired' | 'revoked', string> = {
+  unknown: 'is not a valid Gatehouse token',
+  expired: 'has expired',
+  revoked: 'has been revoked',
+};
+
+export class Gate {
+  constructor(private readonly services: Services) {}
+
+  /**
+   * A bearer credential (Authorization: Bearer, Redis AUTH, Proxy-Authorization): checks the token, throttles failures,
+   * audits refusals, and finds the role's grant on `connection`.
+   */
+  async admit<G extends Grant>(connection: string, presented: Presented & { secret?: string }): Promise<Admission<G>> {
+    const { tokens, throttle } = this.services;
+    const { secret, ...from } = presented;
+    if (throttle.blocked(from.address)) return this.refuseAuth(connection, from, 'throttled', 'too many failed authentication attempts from this address; try again later');
+    if (!secret) return this.refuseAuth(connection, from, 'missing', 'missing Gatehouse token');
+    const check = tokens.check(secret);
+    if (!check.ok) {
+      throttle.fail(from.address);
+      return this.refuseAuth(connection, from, check.reason, `the token ${FAILURE_MESSAGES[check.reason]}`);
+    }
+    return this.grantOf<G>(connection, check.token, from);
+  }
+
+  /**
+   * Challenge-response protocols (SCRAM, MySQL's password exchanges): `verify` picks, among the live tokens this user
+   * name may mean, the one whose verifier the client's proof matches. The dead ones are tried next, only to say
+   * precisely why a real token fails (revoked or expired) instead of "password authentication failed".
+   */
+  async authenticate<G extends Grant>(connection: string, from: Presented & { user: string }, verify: (candidates: TokenRecord[]) => TokenRecord | undefined): Promise<Admission<G>> {
+    const { tokens, throttle } = this.services;
+    if (throttle.blocked(from.address)) return this.refuseAuth(connection, from, 'throttled', 'too many failed authentication attempts from this address; try again later');
+    const token = verify(tokens.scramCandidates(from.user));
+    if (token && tokens.status(token).ok) return this.grantOf<G>(connection, token, from);
+    throttle.fail(from.address);
+    const dead = tokens.deadTokensForUser(from.user);
+    const match = token ?? (dead.length ? verify(dead) : undefined);
+    if (match) {
+      const why = match.revokedAt !== null ? 'revoked' : 'expired';
+      return this.refuseAuth(connection, from, why, `token ${match.id} (${match.label}) has been ${why}`, match);
+    }
+    return this.refuseAuth(connection, from, 'unknown', `password authentication failed for user "${from.user}"`);
+  }
+
+  /**
+   * Opens a session, audited before it exists (so this rejects when the audit is unavailable). `onCut` is told why when
+   * the gateway ends it — revocation, shutdown — and must end the session's live traffic in its protocol at once.
+   */
+  async open(start: SessionStart, onCut: (reason: string) => void): Promise<GateSession> {
+    const { token } = start;
+    let session: GateSession | undefined;
+    const live = this.services.sessions.open(
+      { tokenId: token.id, label: token.label, role: token.role, connection: start.connection, protocol: start.protocol, client: start.client, runId: start.runId ?? null, step: start.step ?? null },
+      (reason) => {
+        session?.withdrawHeld(reason);
+        onCut(reason);
+      },
+    );
+    this.services.tokens.touch(token.id);
+    const r = live.record;
+    session = new GateSession(this.services, token, start.protocol, {
+      who: { tokenId: token.id, label: token.label, role: token.role, runId: r.runId ?? undefined, step: r.step ?? undefined },
+      sessionId: r.id,
+      connection: start.connection,
+    });
+    return session;
+  }
+
+  private grantOf<G extends Grant>(connection: string, token: TokenRecord, from: Presented): Admission<G> {
+    const grant = this.services.config.roles[token.role]?.[connection] as G | undefined;
+    if (grant) return { ok: true, token, grant };
+    return this.refuseAuth(connection, from, 'no-grant', `role "${token.role}" has no grant on connection "${connection}"`, token);
+  }
+
+  private refuseAuth<G extends Grant>(connection: string, from: Presented, reason: AdmissionFailure, message: string, token?: TokenRecord): Admission<G> {
+    const kind = reason === 'throttled' ? 'auth.throttled' : reason === 'no-grant' ? 'auth.refused' : 'auth.failure';
+    try {
+      this.services.audit.append({
+        kind, tokenId: token?.id ?? null, connection, verdict: 'deny',
+        data: { client: from.address, reason, message, ...(from.user !== undefined ? { user: from.user } : {}) },
+      });
+    } catch { /* refused either way */ }
+    return { ok: false, reason, message, ...(token ? { token } : {}) };
+  }
+}
+
+/** One agent session (a database connection, an HTTP token/run/step, an MCP session): judges its requests in order. */
+export class GateSession {
+  private readonly held = new Map<string, HeldState>();
+  private closed = false;
+
+  constructor(private readonly services: Services, readonly token: TokenRecord, readonly protocol: string, readonly ctx: RequestContext) {}
+
+  /**
+   * Judges one request and queues its record for the next group commit; resolves once the record is committed. Several
+   * requests may be passed in one turn of the event loop (a pipeline): their records share one commit. Never rejects.
+   */
+  pass<F extends Facts>(ask: Ask<F>): Promise<Outcome> {
+    const verdict = verdictOf(ask);
+    const { audit } = this.services;
+    let record: AuditRecord;
+    try {
+      record = audit.enqueue(requestEvent(this.ctx, ask.facts, verdict, ask.detail));
+    } catch (err) {
+      return Promise.resolve(auditUnavailable(err));
+    }
+    const durable = audit.durable();
+    const settle = () => this.settle(verdict, record, ask.facts.summary, ask.exact);
+    return durable ? durable.then(settle, auditUnavailable) : Promise.resolve(settle());
+  }
+
+  /** Ends the session (the client left, or the adapter closed it); a request still waiting for a human is withdrawn. */
+  close(reason: string) {
+    if (this.closed) return;
+    this.closed = true;
+    this.withdrawHeld(reason);
+    this.services.sessions.close(this.ctx.sessionId, reason);
+  }
+
+  /** Withdraws every request of this session still waiting for a human (revocation, disconnect). */
+  withdrawHeld(reason: string) {
+    for (const h of [...this.held.values()]) h.withdraw(reason);
+  }
+
+  private settle(verdict: Verdict, record: AuditRecord, summary: string, exact = summary): Outcome {
+    if (verdict.kind === 'deny') return { kind: 'refuse', rule: verdict.rule, message: verdict.message };
+    if (verdict.kind === 'allow') return this.forward(verdict.grant, verdict.obligations, record);
+    const { approvals } = this.services;
+    const request: HoldRequest = {
+      token: this.token, connection: this.ctx.connection, protocol: this.protocol, sessionId: this.ctx.sessionId,
+      runId: this.ctx.who.runId, step: this.ctx.who.step, summary, exact, reason: verdict.reason,
+    };
+    let pending: ReturnType<typeof approvals.hold>;
+    try {
+      // An approval given earlier for this exact request (async retry, an approval window) lets it through once.
+      if (approvals.consume(request)) return this.forward(verdict.grant, verdict.obligations, record);
+      pending = approvals.hold(request);
+    } catch (err) {
+      return auditUnavailable(err);
+    }
+    const id = pending.record.id;
+    if (approvals.mode === 'async') {
+      return { kind: 'refuse', rule: APPROVAL_PENDING, approval: id, message: `${verdict.reason}; approval request ${id} is pending — send the identical request again once it is approved` };
+    }
+    const state = new HeldState(id, pending.outcome, approvals, this.held);
+    this.held.set(id, state);
+    return {
+      kind: 'held',
+      approval: id,
+      settled: state.decided.then((o) => this.afterApproval(o, verdict.grant, verdict.obligations, record)),
+      withdraw: (reason) => state.withdraw(reason),
+      detach: () => state.detach(),
+    };
+  }
+
+  private afterApproval(o: ApprovalOutcome | 'detached', grant: string, obligations: Obligations, record: AuditRecord): Forward | Refuse {
+    if (o === 'detached') return { kind: 'refuse', rule: APPROVAL_PENDING, message: 'nobody waits for this approval any more' };
+    if (!o.approved) return { kind: 'refuse', rule: `approval.${o.record.status}`, approval: o.record.id, message: o.message.replace(/^Gatehouse: /, '') };
+    try {
+      this.services.audit.append({ kind: 'approval.forwarded', sessionId: this.ctx.sessionId, tokenId: this.token.id, connection: this.ctx.connection, data: { id: o.record.id, summary: o.record.summary } });
+    } catch (err) {
+      return auditUnavailable(err);
+    }
+    this.services.approvals.markUsed(o.record);
+    return this.forward(grant, obligations, record);
+  }
+
+  private forward(grant: string, obligations: Obligations, record: AuditRecord): Forward {
+    const { audit } = this.services;
+    const ctx = this.ctx;
+    return {
+      kind: 'forward', grant, obligations,
+      done(result) {
+        try {
+          audit.defer({ kind: 'result', sessionId: ctx.sessionId, tokenId: ctx.who.tokenId, connection: ctx.connection, data: { request: record.seq, ...result } });
+        } catch {
+          // A lost outcome leaves the chain intact (a failed batch is rolled back whole); the request record says what ran.
+        }
+      },
+    };
+  }
+}
+
+/** A request waiting for people: withdrawn by the agent, or detached so a retry can use the approval later. */
+class HeldState {
+  readonly decided: Promise<ApprovalOutcome | 'detached'>;
+  private detachNow!: () => void;
+
+  constructor(readonly id: string, outcome: Promise<ApprovalOutcome>, private readonly approvals: Services['approvals'], private readonly registry: Map<string, HeldState>) {
+    const detached = new Promise<'detached'>((resolve) => { this.detachNow = () => resolve('detached'); });
+    this.decided = Promise.race([outcome, detached]).finally(() => registry.delete(id));
+  }
+
+  withdraw(reason: string) {
+    if (!this.registry.has(this.id)) return;
+    this.approvals.withdraw(this.id, reason);
+  }
+
+  detach() {
+    this.registry.delete(this.id);
+    this.detachNow();
+  }
+}
+
+function verdictOf<F extends Facts>(ask: Ask<F>): Verdict {
+  try {
+    return ask.facts.unknown ? deny('unknown', `Gatehouse could not understand this request: ${ask.facts.unknown}`) : ask.policy(ask.facts);
+  } catch (err) {
+    return deny('policy.error', `Gatehouse policy failed on this request: ${(err as Error).message}`);
+  }
+}
+
+function requestEvent(ctx: RequestContext, facts: Facts, verdict: Verdict, detail: Record<string, unknown> = {}): AuditEvent {
+  return {
+    kind: 'request',
+    sessionId: ctx.sessionId,
+    tokenId: ctx.who.tokenId,
+    connection: ctx.connection,
+    verdict: verdict.kind,
+    data: {
+      protocol: facts.protocol,
+      effect: facts.effect,
+      summary: facts.summary,
+      targets: facts.targets,
+      ...(verdict.kind === 'allow' ? { grant: verdict.grant } : verdict.kind === 'deny' ? { rule: verdict.rule, message: verdict.message } : { grant: verdict.grant, reason: verdict.reason }),
+      ...detail,
+    },
+  };
+}
+
+const auditUnavailable = (err: unknown): Refuse =>
+  ({ kind: 'refuse', rule: AUDIT_UNAVAILABLE, message: `the audit record could not be written (${(err as Error).message})` });
