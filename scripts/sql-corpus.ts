@@ -3,10 +3,11 @@
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { analyzeSql } from '../src/adapters/postgres/sql/analyze.ts';
-import { loadCatalog, offlineCatalog, type SqlCatalog } from '../src/adapters/postgres/sql/catalog.ts';
-import type { SqlStatement } from '../src/adapters/postgres/sql/types.ts';
+import { loadCatalog, offlineCatalog } from '../src/adapters/postgres/sql/catalog.ts';
+import type { SqlCatalog } from '../src/services/policy/sql/catalog.ts';
+import type { SqlStatement } from '../src/services/policy/sql/facts.ts';
 import { sqlGrant } from '../src/config/schema.ts';
-import { decideSqlAll } from '../src/services/policy/sql.ts';
+import { decideSqlAll } from '../src/services/policy/sql/decide.ts';
 
 /** A statement taking longer than this counts as a hang. */
 const hangMs = 1000;

@@ -8,7 +8,7 @@ import { startHttpListener } from './adapters/http/listener.ts';
 import { startLlmListener } from './adapters/llm/listener.ts';
 import type { AdapterServices, StartListener } from './pipeline/adapter.ts';
 import { Gate } from './pipeline/gate.ts';
-import { createContentGuards } from './pipeline/guards.ts';
+import { createContentGuards } from './pipeline/content-guards.ts';
 import { Approvals } from './services/approvals/approvals.ts';
 import { notifyWebhooks } from './services/approvals/webhooks.ts';
 import { AuditLog } from './services/audit/log.ts';
@@ -54,8 +54,8 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const approvals = new Approvals(store, audit, config.approvals, secret);
   const consoleUrl = config.approvals.console_url ?? `http://${config.admin.listen}`;
   approvals.onChange((record) => { if (record.status === 'pending' && record.decisions.length === 0) void notifyWebhooks(config.approvals, consoleUrl, record, log); });
-  const shared: Services = { config, store, audit, tokens, sessions, approvals, throttle: new AuthThrottle(), secret, guards: createContentGuards(secret), log };
-  const services: AdapterServices = { ...shared, gate: new Gate(shared) };
+  const shared: Services = { config, store, audit, tokens, sessions, approvals, throttle: new AuthThrottle(), secret, log };
+  const services: AdapterServices = { ...shared, gate: new Gate(shared), guards: createContentGuards(secret) };
   tokens.watch();
   audit.append({ kind: 'gateway.start', data: { connections: Object.keys(config.connections) } });
 

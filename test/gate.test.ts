@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { APPROVAL_PENDING, AUDIT_UNAVAILABLE, Gate, type Forward, type Held, type Outcome } from '../src/pipeline/gate.ts';
-import type { Facts } from '../src/pipeline/facts.ts';
-import { allow, deny, hold } from '../src/pipeline/verdict.ts';
+import type { Facts } from '../src/services/policy/facts.ts';
+import { allow, deny, hold } from '../src/services/policy/verdict.ts';
 import { verifyAudit } from '../src/services/audit/log.ts';
 import type { HttpGrant } from '../src/config/schema.ts';
 import type { TokenRecord } from '../src/services/store/store.ts';

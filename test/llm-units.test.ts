@@ -8,7 +8,7 @@ import { chatDialect } from '../src/adapters/llm/openai.ts';
 import { anthropicDialect } from '../src/adapters/llm/anthropic.ts';
 import { compileDenyRules, decideLlm, modelAllowed } from '../src/adapters/llm/policy.ts';
 import { SseParser, serialize } from '../src/adapters/llm/sse.ts';
-import { createContentGuards, GUARDS_OFF } from '../src/pipeline/guards.ts';
+import { createContentGuards, GUARDS_OFF } from '../src/pipeline/content-guards.ts';
 import type { TokenRecord } from '../src/services/store/store.ts';
 
 const STREAM = 'event: a\ndata: {"x":1}\n\n: keep-alive\n\ndata: line1\ndata: line2\r\n\r\ndata: [DONE]\n\n';

@@ -5,9 +5,9 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import pg from 'pg';
 import {
-  SCRAM_SHA_256, ScramError, createScramClient, md5Password, saslPrep, scramVerifier, serverFirst, verifyClientFinal,
-  type ScramCandidate, type ScramServerState,
+  SCRAM_SHA_256, ScramError, createScramClient, md5Password, serverFirst, verifyClientFinal, type ScramCandidate, type ScramServerState,
 } from '../src/adapters/postgres/auth/scram.ts';
+import { saslPrep, scramVerifier } from '../src/services/identity/scram-keys.ts';
 import * as be from '../src/adapters/postgres/codec/backend.ts';
 import * as fe from '../src/adapters/postgres/codec/frontend.ts';
 import { ProtocolError } from '../src/adapters/postgres/codec/cursor.ts';

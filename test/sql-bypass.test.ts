@@ -3,10 +3,11 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { analyzeSql } from '../src/adapters/postgres/sql/analyze.ts';
-import { createCatalog, type Volatility } from '../src/adapters/postgres/sql/catalog.ts';
-import type { SqlStatement } from '../src/adapters/postgres/sql/types.ts';
+import { createCatalog } from '../src/adapters/postgres/sql/catalog.ts';
+import type { Volatility } from '../src/services/policy/sql/catalog.ts';
+import type { SqlStatement } from '../src/services/policy/sql/facts.ts';
 import { sqlGrant } from '../src/config/schema.ts';
-import { decideSql, decideSqlAll } from '../src/services/policy/sql.ts';
+import { decideSql, decideSqlAll } from '../src/services/policy/sql/decide.ts';
 
 /** A hand-built upstream: PostgreSQL 15's volatility for every function used below (see sql-catalog.test.ts for the real one). */
 const volatilities: Record<string, Volatility> = {

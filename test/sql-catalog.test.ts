@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { analyzeSql } from '../src/adapters/postgres/sql/analyze.ts';
-import { loadCatalog, type SqlCatalog } from '../src/adapters/postgres/sql/catalog.ts';
+import { loadCatalog } from '../src/adapters/postgres/sql/catalog.ts';
+import type { SqlCatalog } from '../src/services/policy/sql/catalog.ts';
 import { sqlGrant } from '../src/config/schema.ts';
-import { decideSqlAll } from '../src/services/policy/sql.ts';
+import { decideSqlAll } from '../src/services/policy/sql/decide.ts';
 
 describe('the catalog of a real PostgreSQL', () => {
   const client = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 5000 });

@@ -7,11 +7,12 @@ import { ConfigError, formatProblem, lineOfPath, loadConfigFile } from '../confi
 import type { HttpGrant, LlmGrant, SqlGrant } from '../config/schema.ts';
 import { explainHttp } from '../adapters/http/policy.ts';
 import { explainLlm } from '../adapters/llm/policy.ts';
-import type { Verdict } from '../pipeline/verdict.ts';
+import type { Verdict } from '../services/policy/verdict.ts';
 import { analyzeSql } from '../adapters/postgres/sql/analyze.ts';
-import { loadCatalog, offlineCatalog, type SqlCatalog } from '../adapters/postgres/sql/catalog.ts';
+import { loadCatalog, offlineCatalog } from '../adapters/postgres/sql/catalog.ts';
+import type { SqlCatalog } from '../services/policy/sql/catalog.ts';
 import { parseUpstreamUrl } from '../adapters/postgres/upstream.ts';
-import { decideSql } from '../services/policy/sql.ts';
+import { decideSql } from '../services/policy/sql/decide.ts';
 import { CliError } from './client.ts';
 import { printJson } from './output.ts';
 

@@ -1,9 +1,9 @@
 // The one order every adapter follows: facts → policy → audit (before anything is forwarded) → verdict.
 import type { AuditLog } from '../services/audit/log.ts';
 import type { AuditEvent, AuditRecord } from '../services/store/store.ts';
-import type { Facts } from './facts.ts';
+import type { Facts } from '../services/policy/facts.ts';
 import type { RequestContext } from './gate.ts';
-import { deny, type Verdict } from './verdict.ts';
+import { deny, type Verdict } from '../services/policy/verdict.ts';
 
 export type { RequestContext };
 

@@ -10,8 +10,8 @@ import type { Grant } from '../config/schema.ts';
 import type { HoldRequest, Outcome as ApprovalOutcome } from '../services/approvals/approvals.ts';
 import type { Services } from '../services/services.ts';
 import type { AuditEvent, AuditRecord, TokenRecord } from '../services/store/store.ts';
-import type { Facts, Who } from './facts.ts';
-import { deny, type Obligations, type Verdict } from './verdict.ts';
+import type { Facts, Who } from '../services/policy/facts.ts';
+import { deny, type Obligations, type Verdict } from '../services/policy/verdict.ts';
 
 /** The session a request belongs to: every record the gate writes for it carries these. */
 export interface RequestContext {

@@ -1,6 +1,5 @@
 // The shared services one gateway process hands to every adapter (built once, in main.ts).
 import type { Config } from '../config/schema.ts';
-import type { ContentGuards } from '../pipeline/guards.ts';
 import type { Approvals } from './approvals/approvals.ts';
 import type { AuditLog } from './audit/log.ts';
 import type { AuthThrottle } from './identity/throttle.ts';
@@ -18,8 +17,6 @@ export interface Services {
   throttle: AuthThrottle;
   /** Key for keyed hashing (masking pseudonyms); stable across restarts. */
   secret: Buffer;
-  /** Content guards (secrets, PII, prompt injection) as the HTTP and LLM adapters apply them. */
-  guards: ContentGuards;
   log: (line: string) => void;
 }
 

@@ -3,8 +3,8 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { HttpConnection, HttpGrant } from '../../config/schema.ts';
 import { judgeDurably, recordOutcome } from '../../pipeline/enforce.ts';
-import type { Effect, Facts } from '../../pipeline/facts.ts';
-import type { GuardNote } from '../../pipeline/guards.ts';
+import type { Effect, Facts } from '../../services/policy/facts.ts';
+import type { GuardNote } from '../../pipeline/content-guards.ts';
 import { awaitApproval } from '../../pipeline/http/approval.ts';
 import { admit } from '../../pipeline/http/auth.ts';
 import { clientResponseHeaders, credentialValues, rewriteLocation, upstreamRequestHeaders } from '../../pipeline/http/hop.ts';
@@ -15,8 +15,9 @@ import { METHODS, startServer } from '../../pipeline/http/server.ts';
 import { TokenSessions, type InFlight } from '../../pipeline/http/sessions.ts';
 import { normaliseTarget } from '../../pipeline/http/target.ts';
 import { callUpstream, Cutoff, UpstreamFailure, upstreamAgents, upstreamPath } from '../../pipeline/http/upstream.ts';
-import { deny, type Verdict } from '../../pipeline/verdict.ts';
-import type { Listener, Services } from '../../services/services.ts';
+import { deny, type Verdict } from '../../services/policy/verdict.ts';
+import type { AdapterServices } from '../../pipeline/adapter.ts';
+import type { Listener } from '../../services/services.ts';
 import type { TokenRecord } from '../../services/store/store.ts';
 import { decideHttp, needsBody, type HttpAsk } from './policy.ts';
 import { RateLimiter, parseRate } from './rate.ts';
@@ -30,7 +31,7 @@ const NO_BODY_STATUS = (status: number) => status < 200 || status === 204 || sta
 export const errorBody = (code: string, message: string, extra: Record<string, unknown> = {}) =>
   ({ error: { type: code.startsWith('upstream') ? 'upstream_error' : 'gatehouse_refused', code, message: `Gatehouse: ${message}`, ...extra } });
 
-export async function startHttpListener(name: string, conn: HttpConnection, services: Services): Promise<Listener> {
+export async function startHttpListener(name: string, conn: HttpConnection, services: AdapterServices): Promise<Listener> {
   const base = new URL(conn.upstream);
   if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new Error(`connection ${name}: upstream must be http:// or https://`);
   // Grants compile at start-up: a rule that cannot compile stops the gateway, not the first request.

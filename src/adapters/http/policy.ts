@@ -1,6 +1,6 @@
 // HTTP policy: which allow rule covers a request (method, normalised path, query, JSON body), and whether it waits for a human.
 import type { HttpGrant } from '../../config/schema.ts';
-import { allow, deny, hold, type Verdict } from '../../pipeline/verdict.ts';
+import { allow, deny, hold, type Verdict } from '../../services/policy/verdict.ts';
 import { METHODS } from '../../pipeline/http/server.ts';
 import { normaliseTarget } from '../../pipeline/http/target.ts';
 import { compileGrant, ruleMatches, valuesAt, type CompiledGrant, type CompiledRule } from './rules.ts';

@@ -4,7 +4,7 @@ import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { HttpGrant } from '../../config/schema.ts';
-import { guardsActive, mergeNotes, type ContentGuards, type GuardNote, type GuardPolicy, type TextRedactor } from '../../pipeline/guards.ts';
+import { guardsActive, mergeNotes, type ContentGuards, type GuardNote, type GuardPolicy, type TextRedactor } from '../../pipeline/content-guards.ts';
 import type { RelayStep } from '../../pipeline/http/relay.ts';
 import { BodyTooLarge } from '../../pipeline/http/reply.ts';
 

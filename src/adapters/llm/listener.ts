@@ -4,8 +4,8 @@ import { createHash } from 'node:crypto';
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { LlmConnection, LlmGrant } from '../../config/schema.ts';
 import { judgeDurably, recordOutcome } from '../../pipeline/enforce.ts';
-import type { Facts, Target } from '../../pipeline/facts.ts';
-import { mergeNotes, redacting, type GuardNote, type TextRedactor } from '../../pipeline/guards.ts';
+import type { Facts, Target } from '../../services/policy/facts.ts';
+import { mergeNotes, redacting, type GuardNote, type TextRedactor } from '../../pipeline/content-guards.ts';
 import { correlationFromMetadata } from '../../pipeline/correlation.ts';
 import { awaitApproval } from '../../pipeline/http/approval.ts';
 import { admit } from '../../pipeline/http/auth.ts';
@@ -17,8 +17,9 @@ import { METHODS, startServer } from '../../pipeline/http/server.ts';
 import { TokenSessions } from '../../pipeline/http/sessions.ts';
 import { normaliseTarget } from '../../pipeline/http/target.ts';
 import { callUpstream, Cutoff, UpstreamFailure, upstreamAgents } from '../../pipeline/http/upstream.ts';
-import { deny, type Verdict } from '../../pipeline/verdict.ts';
-import type { Listener, Services } from '../../services/services.ts';
+import { deny, type Verdict } from '../../services/policy/verdict.ts';
+import type { AdapterServices } from '../../pipeline/adapter.ts';
+import type { Listener } from '../../services/services.ts';
 import type { TokenRecord } from '../../services/store/store.ts';
 import { budgetScope, charge, spent } from './budget.ts';
 import { estimateTokens, isObject, type Endpoint, type LlmRequest, type Usage } from './call.ts';
@@ -35,7 +36,7 @@ const PREVIEW = 80;
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
-export async function startLlmListener(name: string, conn: LlmConnection, services: Services): Promise<Listener> {
+export async function startLlmListener(name: string, conn: LlmConnection, services: AdapterServices): Promise<Listener> {
   const base = new URL(conn.upstream);
   if (base.protocol !== 'http:' && base.protocol !== 'https:') throw new Error(`connection ${name}: upstream must be http:// or https://`);
   const errorOf = errorShape(conn.flavor);

@@ -1,6 +1,6 @@
 // LLM policy: model, tools, output cap, prompt content rules, guards and budget, judged in that order; approvals hold.
 import type { LlmGrant } from '../../config/schema.ts';
-import { allow, deny, hold, type Verdict } from '../../pipeline/verdict.ts';
+import { allow, deny, hold, type Verdict } from '../../services/policy/verdict.ts';
 import type { Endpoint } from './call.ts';
 
 export interface LlmAsk {

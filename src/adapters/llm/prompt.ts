@@ -1,7 +1,7 @@
 // The prompt on its way out: content rules and guards read it as the agent wrote it, the output cap is applied, and
 // only then is it redacted, so neither the upstream nor the audit ever holds what the guards redact.
 import type { LlmGrant } from '../../config/schema.ts';
-import { guardsActive, redacting, type ContentGuards, type GuardNote } from '../../pipeline/guards.ts';
+import { guardsActive, redacting, type ContentGuards, type GuardNote } from '../../pipeline/content-guards.ts';
 import type { LlmRequest } from './call.ts';
 import { scanRole } from './openai.ts';
 import type { compileDenyRules, LlmAsk } from './policy.ts';

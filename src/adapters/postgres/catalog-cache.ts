@@ -1,9 +1,10 @@
 // What the gateway must know about the upstream's catalog, loaded with its own credentials and refreshed periodically.
 import pg from 'pg';
 import type { SqlGrant } from '../../config/schema.ts';
-import type { MaskStrategy } from '../../pipeline/verdict.ts';
+import type { MaskStrategy } from '../../services/guards/types.ts';
 import type { Services } from '../../services/services.ts';
-import { loadCatalog, type SqlCatalog } from './sql/catalog.ts';
+import type { SqlCatalog } from '../../services/policy/sql/catalog.ts';
+import { loadCatalog } from './sql/catalog.ts';
 import type { MaskIndex } from './results.ts';
 import { UpstreamError, type UpstreamTarget } from './upstream.ts';
 

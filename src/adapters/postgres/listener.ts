@@ -5,7 +5,8 @@ import { TLSSocket, type SecureContext } from 'node:tls';
 import type { PostgresConnection, SqlGrant } from '../../config/schema.ts';
 import { splitHostPort } from '../../config/address.ts';
 import { correlationFromApplicationName } from '../../pipeline/correlation.ts';
-import type { Listener, Services } from '../../services/services.ts';
+import type { AdapterServices } from '../../pipeline/adapter.ts';
+import type { Listener } from '../../services/services.ts';
 import type { TokenRecord } from '../../services/store/store.ts';
 import { serverFirst, verifyClientFinal } from './auth/scram.ts';
 import {
@@ -31,7 +32,7 @@ class Refusal extends Error {
 
 interface CancelTarget { pid: number; key: Buffer; session?: PostgresSession }
 
-export async function startPostgresListener(name: string, conn: PostgresConnection, services: Services): Promise<Listener> {
+export async function startPostgresListener(name: string, conn: PostgresConnection, services: AdapterServices): Promise<Listener> {
   const tlsContext = await serverTlsContext(conn.tls);
   const upstream = parseUpstreamUrl(conn.upstream, conn.upstream_tls);
   const catalogs = new CatalogCache(upstream, services, name);

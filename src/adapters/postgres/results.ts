@@ -1,6 +1,7 @@
 // The response path for rows: masks cells by their source column, applies content guards, caps row counts, keeps a sample for replay.
-import { mergeNotes, redacting, type ContentGuards, type GuardNote, type GuardPolicy } from '../../pipeline/guards.ts';
-import type { MaskStrategy, Obligations } from '../../pipeline/verdict.ts';
+import { mergeNotes, redacting, type ContentGuards, type GuardNote, type GuardPolicy } from '../../pipeline/content-guards.ts';
+import type { MaskStrategy } from '../../services/guards/types.ts';
+import type { Obligations } from '../../services/policy/verdict.ts';
 import { maskValue } from '../../services/guards/index.ts';
 import { dataRow, parseDataRow } from './codec/backend.ts';
 import type { FieldDescription } from './codec/backend.ts';

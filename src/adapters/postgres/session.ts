@@ -7,12 +7,12 @@
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { judgeQueued, recordOutcome, type RequestContext } from '../../pipeline/enforce.ts';
-import type { Obligations, Verdict } from '../../pipeline/verdict.ts';
+import type { Obligations, Verdict } from '../../services/policy/verdict.ts';
 import type { SqlGrant } from '../../config/schema.ts';
-import type { Services } from '../../services/services.ts';
-import { decideSqlAll } from '../../services/policy/sql.ts';
+import type { AdapterServices } from '../../pipeline/adapter.ts';
+import { decideSqlAll } from '../../services/policy/sql/decide.ts';
 import { analyzeSql, sqlFacts, type SqlAnalysis, type SqlStatement } from './sql/analyze.ts';
-import type { SqlCatalog } from './sql/catalog.ts';
+import type { SqlCatalog } from '../../services/policy/sql/catalog.ts';
 import { Backend, Frontend } from './codec/messages.ts';
 import { FrameReader, type Frame } from './codec/reader.ts';
 import { ProtocolError } from './codec/cursor.ts';
@@ -22,7 +22,7 @@ import {
   parseRowDescription, type FieldDescription,
 } from './codec/backend.ts';
 import { ResultShaper, type MaskIndex, type ResultGuards } from './results.ts';
-import { guardsActive, type GuardNote } from '../../pipeline/guards.ts';
+import { guardsActive, type GuardNote } from '../../pipeline/content-guards.ts';
 import type { Outcome } from '../../services/approvals/approvals.ts';
 import type { TokenRecord } from '../../services/store/store.ts';
 
@@ -65,7 +65,7 @@ interface PreparedStatement { statement: SqlStatement; obligations: Obligations;
 interface Portal { prepared: PreparedStatement; formats: number[] }
 
 export interface SessionDeps {
-  services: Services;
+  services: AdapterServices;
   ctx: RequestContext;
   token: TokenRecord;
   grant: SqlGrant;

@@ -1,5 +1,4 @@
 // Defence in depth: if an upstream ever echoes its own credential (an echo endpoint, a debug page), the agent never sees it.
-import type { RelayStep } from './relay.ts';
 
 const EMPTY = Buffer.alloc(0);
 
@@ -15,7 +14,7 @@ export function scrubbed(length: number): string {
  * Replaces every occurrence of the given strings in a byte stream (a relay step). Only the longest tail that could start
  * a credential is held back between chunks, so streamed responses (SSE) still flow event by event.
  */
-export class CredentialScrubber implements RelayStep {
+export class CredentialScrubber {
   private held: Buffer = EMPTY;
 
   /** `needles`: the credentials as bytes, made once per listener. */

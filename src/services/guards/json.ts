@@ -1,8 +1,7 @@
 // Masks parsed JSON: values picked by JSON path get their rule's strategy; with `detect`, every other string leaf is
 // redacted by content. The input is never mutated; unchanged subtrees are shared with the result.
-import type { MaskStrategy } from '../../pipeline/verdict.ts';
 import { maskValue, redact } from './mask.ts';
-import type { DetectorType } from './types.ts';
+import type { DetectorType, MaskStrategy } from './types.ts';
 
 /** One step of a path: `.name` / `['name']`, `[3]`, `.*` / `[*]`, and `..name` / `..*` (any depth). */
 export type PathSegment =

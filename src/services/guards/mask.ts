@@ -1,8 +1,7 @@
 // Masking strategies: what replaces a detected span or a whole field value. Deterministic for a given key.
 import { createHmac } from 'node:crypto';
-import type { MaskStrategy } from '../../pipeline/verdict.ts';
 import { detect } from './detectors.ts';
-import type { DetectorType, Finding } from './types.ts';
+import type { DetectorType, Finding, MaskStrategy } from './types.ts';
 
 export interface MaskOptions {
   /** HMAC key for `hash` pseudonyms (the gateway's `secret`); at least 16 bytes. */

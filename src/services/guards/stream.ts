@@ -1,9 +1,8 @@
 // Redacts text that arrives in chunks (streamed LLM completions): everything that can no longer be part of a match is
 // emitted at once; only a tail that a match could still need is held back until the next chunk or flush().
-import type { MaskStrategy } from '../../pipeline/verdict.ts';
 import { CONTEXT_CHARS, detect } from './detectors.ts';
 import { assertKey, maskAs, type MaskOptions } from './mask.ts';
-import type { Finding } from './types.ts';
+import type { Finding, MaskStrategy } from './types.ts';
 
 export interface StreamRedactor {
   /** Feeds a chunk; returns the masked text that is now safe to send (possibly empty). */

@@ -21,3 +21,6 @@ export interface Finding {
 export const PII: ReadonlySet<DetectorType> = new Set(PII_TYPES);
 export const SECRETS: ReadonlySet<DetectorType> = new Set(SECRET_TYPES);
 export const ALL_TYPES: ReadonlySet<DetectorType> = new Set([...PII_TYPES, ...SECRET_TYPES]);
+
+/** How a masked value is rewritten: hidden, partly shown, pseudonymised (keyed hash), or nulled. */
+export type MaskStrategy = 'redact' | 'partial' | 'hash' | 'null';

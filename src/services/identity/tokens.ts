@@ -1,6 +1,6 @@
 // Tokens: one narrow, revocable credential per chain step. Minted once, stored only as hashes.
 import { createHash, hash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { scramVerifier } from '../../adapters/postgres/auth/scram.ts';
+import { scramVerifier } from './scram-keys.ts';
 import type { Store, TokenRecord } from '../store/store.ts';
 
 /** Recognisable prefix so secret scanners can find leaked tokens; 32 random bytes follow (256 bits). */

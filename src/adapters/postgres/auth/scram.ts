@@ -3,17 +3,10 @@
 // Messages are the SASL payload text; framing them into Authentication / SASLResponse messages is the codec's job.
 // md5Password lives here too: it is the upstream login's other password answer.
 
-import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { hmac, KEY_BYTES, saltedPassword, sha256 } from '../../../services/identity/scram-keys.ts';
 
 export const SCRAM_SHA_256 = 'SCRAM-SHA-256';
-
-/** What a server stores instead of a password. */
-export interface ScramVerifier {
-  salt: Buffer;
-  iterations: number;
-  storedKey: Buffer;
-  serverKey: Buffer;
-}
 
 /** One verifier the proof may match; `id` is returned when it does. */
 export interface ScramCandidate {
@@ -45,14 +38,8 @@ export class ScramError extends Error {
 
 // PostgreSQL's SCRAM_RAW_NONCE_LEN; base64 of 18 bytes is 24 printable characters with no ','.
 const NONCE_BYTES = 18;
-const KEY_BYTES = 32;
 const PRINTABLE = /^[\x21-\x2b\x2d-\x7e]+$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
-export function scramVerifier(password: string, salt: Buffer, iterations: number): ScramVerifier {
-  const salted = saltedPassword(password, salt, iterations);
-  return { salt, iterations, storedKey: sha256(hmac(salted, 'Client Key')), serverKey: hmac(salted, 'Server Key') };
-}
 
 // ---- server ----
 
@@ -184,33 +171,6 @@ export function md5Password(user: string, password: string, salt: Buffer): strin
 }
 
 // ---- shared ----
-
-/**
- * SASLprep as far as PostgreSQL needs it. PostgreSQL passes pure-ASCII passwords through untouched
- * (the fast path here) and uses the raw password whenever full SASLprep fails. For non-ASCII we apply
- * RFC 4013's mappings and NFKC, as libpq and node-postgres do, but not its prohibited-output and bidi
- * checks: a password PostgreSQL would reject there (and therefore use raw) is hashed differently here.
- * Gatehouse tokens are ASCII, so only a non-ASCII upstream password could meet that edge.
- */
-export function saslPrep(password: string): string {
-  if (/^[\x00-\x7f]*$/.test(password)) return password;
-  return password
-    .replace(/[\u00a0\u1680\u2000-\u200b\u202f\u205f\u3000]/g, ' ') // RFC 3454 C.1.2: non-ASCII spaces
-    .replace(/[\u00ad\u034f\u1806\u180b-\u180d\u200c\u200d\u2060\ufe00-\ufe0f\ufeff]/g, '') // B.1: mapped to nothing
-    .normalize('NFKC');
-}
-
-function saltedPassword(password: string, salt: Buffer, iterations: number): Buffer {
-  return pbkdf2Sync(saslPrep(password), salt, iterations, KEY_BYTES, 'sha256');
-}
-
-function hmac(key: Buffer, text: string): Buffer {
-  return createHmac('sha256', key).update(text).digest();
-}
-
-function sha256(data: Buffer): Buffer {
-  return createHash('sha256').update(data).digest();
-}
 
 function xor(a: Buffer, b: Buffer): Buffer {
   const out = Buffer.allocUnsafe(a.length);

@@ -3,9 +3,9 @@ import type { Node } from 'libpg-query';
 import { classify, unknownStatement } from './classify.ts';
 import { Lru } from './lru.ts';
 import { parseStatements } from './parse.ts';
-import type { SqlAnalysis, SqlKind, SqlStatement } from './types.ts';
+import type { SqlAnalysis, SqlKind, SqlStatement } from '../../../services/policy/sql/facts.ts';
 
-export type * from './types.ts';
+export type * from '../../../services/policy/sql/facts.ts';
 export { sqlFacts } from './facts.ts';
 
 /** Larger inputs are refused unparsed: it bounds parse time and memory, and no agent statement needs more. */

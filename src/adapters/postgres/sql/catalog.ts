@@ -1,26 +1,6 @@
-// What policy must know about the upstream database: where unqualified names resolve, and which functions are built-in and how volatile.
+// PostgreSQL's catalog as the SQL policy sees it: name resolution as PostgreSQL does it, read from the upstream.
 import { z } from 'zod';
-
-/** pg_proc.provolatile: immutable, stable, volatile. */
-export type Volatility = 'i' | 's' | 'v';
-
-export interface CatalogFunction {
-  schema: string;
-  name: string;
-  /** Defined in pg_catalog or information_schema, i.e. shipped with PostgreSQL. */
-  builtin: boolean;
-  /** The most volatile of the name's overloads: a call could reach any of them. */
-  volatility: Volatility;
-}
-
-export interface SqlCatalog {
-  /** The first existing schema of the upstream search_path: where an unqualified table name lives (normally `public`). */
-  readonly defaultSchema: string;
-  /** As PostgreSQL resolves it: qualified names as written; an unqualified one to pg_catalog if it has that relation, else the default schema. */
-  resolveRelation(schema: string | null, name: string): { schema: string; name: string };
-  /** The function a call names, or undefined when the upstream has none by that name. */
-  resolveFunction(schema: string | null, name: string): CatalogFunction | undefined;
-}
+import type { CatalogFunction, SqlCatalog, Volatility } from '../../../services/policy/sql/catalog.ts';
 
 export interface CatalogData {
   /** `current_schemas(false)`: the search_path schemas that exist, in order. */

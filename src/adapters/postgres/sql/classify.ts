@@ -4,10 +4,10 @@ import type {
   ExecuteStmt, ExplainStmt, FetchStmt, GrantStmt, LockStmt, Node, PrepareStmt, RangeVar, RefreshMatViewStmt,
   SelectStmt, TransactionStmt, VacuumRelation, VacuumStmt, VariableSetStmt, VariableShowStmt, ViewStmt,
 } from 'libpg-query';
-import type { Effect } from '../../../pipeline/facts.ts';
+import type { Effect } from '../../../services/policy/facts.ts';
 import { classifySet, classifyTransaction } from './settings.ts';
 import { Collector, definitionScope, nodeOf, statementScope, type Collected, type Scope } from './walk.ts';
-import type { SqlKind, SqlNeed, SqlStatement } from './types.ts';
+import type { SqlKind, SqlNeed, SqlStatement } from '../../../services/policy/sql/facts.ts';
 
 type Body = Record<string, unknown>;
 

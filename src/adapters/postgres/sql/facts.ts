@@ -1,6 +1,6 @@
 // Turns an SQL analysis into the protocol-neutral Facts the audit log records.
-import type { Effect, Facts, Target } from '../../../pipeline/facts.ts';
-import type { SqlAnalysis, SqlStatement } from './types.ts';
+import type { Effect, Facts, Target } from '../../../services/policy/facts.ts';
+import type { SqlAnalysis, SqlStatement } from '../../../services/policy/sql/facts.ts';
 
 /** Higher is more consequential; the request's effect is its most consequential statement's. */
 const effectRank: Record<Effect, number> = { session: 0, complete: 0, read: 1, write: 2, ddl: 3, call: 4, unknown: 5 };

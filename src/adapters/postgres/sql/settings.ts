@@ -1,7 +1,7 @@
 // Reads SET / RESET / BEGIN / SET TRANSACTION: which setting, which value, which grant it needs, and whether it asks for READ WRITE.
 import type { A_Const, TransactionStmt, VariableSetStmt } from 'libpg-query';
 import { nodeOf } from './walk.ts';
-import type { SqlKind, SqlNeed, SqlSetting } from './types.ts';
+import type { SqlKind, SqlNeed, SqlSetting } from '../../../services/policy/sql/facts.ts';
 
 /**
  * Settings any role may change: formatting, names and timeouts. None widens access, changes which

@@ -3,7 +3,7 @@ import type {
   A_Const, Alias, ColumnRef, CommonTableExpr, DeleteStmt, FuncCall, InsertStmt, JoinExpr, MergeStmt, RangeVar, ResTarget,
   ReturningClause, SelectStmt, SortBy, SubLink, UpdateStmt, WithClause,
 } from 'libpg-query';
-import type { RelationAccess, SqlColumnRef, SqlColumnRefs, SqlFunction, SqlRelation, SqlRelationSource } from './types.ts';
+import type { RelationAccess, SqlColumnRef, SqlColumnRefs, SqlFunction, SqlRelation, SqlRelationSource } from '../../../services/policy/sql/facts.ts';
 
 type Body = Record<string, unknown>;
 

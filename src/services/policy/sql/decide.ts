@@ -1,13 +1,13 @@
 // decideSql: judges one analysed SQL statement against a role's grant on a connection (PRODUCT.md, "What a SQL grant means"). Pure.
-import type { SqlGrant } from '../../config/schema.ts';
-import { allow, deny, hold, type Obligations, type Verdict } from '../../pipeline/verdict.ts';
-import type { SqlCatalog } from '../../adapters/postgres/sql/catalog.ts';
-import type { RelationAccess, SqlAnalysis, SqlNeed, SqlStatement } from '../../adapters/postgres/sql/types.ts';
-import { catalogRelationAccess } from './sql-catalog-relations.ts';
-import { functionProblem } from './sql-functions.ts';
-import { compileGrant, nameKey, type CompiledGrant } from './sql-grant.ts';
-import { maskProblem } from './sql-mask.ts';
-import { formatIdentifier, formatQualified, grantName } from './sql-names.ts';
+import type { SqlGrant } from '../../../config/schema.ts';
+import { allow, deny, hold, type Obligations, type Verdict } from '../verdict.ts';
+import type { SqlCatalog } from './catalog.ts';
+import type { RelationAccess, SqlAnalysis, SqlNeed, SqlStatement } from './facts.ts';
+import { catalogRelationAccess } from './catalog-relations.ts';
+import { functionProblem } from './functions.ts';
+import { compileGrant, nameKey, type CompiledGrant } from './grant.ts';
+import { maskProblem } from './mask.ts';
+import { formatIdentifier, formatQualified, grantName } from './names.ts';
 
 export interface SqlDecisionContext {
   role: string;

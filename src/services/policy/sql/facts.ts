@@ -1,5 +1,5 @@
 // What the SQL analyser says about a statement: the data policy judges and the audit records.
-import type { Effect } from '../../../pipeline/facts.ts';
+import type { Effect } from '../facts.ts';
 import type { sqlStatementKinds } from '../../../config/schema.ts';
 
 /** What a statement is, precisely enough for policy to judge it. */

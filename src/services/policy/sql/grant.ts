@@ -1,8 +1,8 @@
 // A SQL grant compiled against the upstream catalog: every name resolved once, so each decision is a few set lookups.
-import type { SqlGrant } from '../../config/schema.ts';
-import type { MaskStrategy } from '../../pipeline/verdict.ts';
-import type { SqlCatalog } from '../../adapters/postgres/sql/catalog.ts';
-import { parseName } from './sql-names.ts';
+import type { SqlGrant } from '../../../config/schema.ts';
+import type { MaskStrategy } from '../../guards/types.ts';
+import type { SqlCatalog } from './catalog.ts';
+import { parseName } from './names.ts';
 
 /** A resolved (schema, name) as a map key; NUL cannot occur in a PostgreSQL identifier. */
 export const nameKey = (schema: string, name: string) => `${schema}\0${name}`;

@@ -1,7 +1,7 @@
 // The guards hook adapters call on requests and responses: the grant's guard modes turned into block / redact / flag.
 // Guards only report findings; this module applies a grant's modes to them, and adapters render the outcome.
 import * as lib from '../services/guards/index.ts';
-import type { MaskStrategy } from './verdict.ts';
+import type { MaskStrategy } from '../services/guards/types.ts';
 
 export type GuardMode = 'block' | 'redact' | 'flag' | 'off';
 export interface GuardPolicy { injection: GuardMode; secrets: GuardMode; pii: GuardMode }

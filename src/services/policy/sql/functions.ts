@@ -1,5 +1,5 @@
 // Which functions a statement may call without naming them in the grant's `functions`, and why the others are refused.
-import type { CatalogFunction } from '../../adapters/postgres/sql/catalog.ts';
+import type { CatalogFunction } from './catalog.ts';
 
 /**
  * Built-ins that are stable or immutable, so volatility alone would allow them, yet they run SQL text or

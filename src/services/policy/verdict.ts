@@ -1,6 +1,5 @@
 // Verdict: what policy decided, as data. Each adapter renders it in its own protocol.
-
-export type MaskStrategy = 'redact' | 'partial' | 'hash' | 'null';
+import type { MaskStrategy } from '../guards/types.ts';
 
 /** Things the enforcer must do on the way back when a request is allowed. */
 export interface Obligations {

@@ -1,8 +1,8 @@
 // Masked columns may leave only as bare output columns, which the enforcer masks by RowDescription; any other use would leak their values.
-import type { SqlCatalog } from '../../adapters/postgres/sql/catalog.ts';
-import type { SqlStatement } from '../../adapters/postgres/sql/types.ts';
-import { nameKey, type CompiledGrant } from './sql-grant.ts';
-import { formatIdentifier, formatQualified } from './sql-names.ts';
+import type { SqlCatalog } from './catalog.ts';
+import type { SqlStatement } from './facts.ts';
+import { nameKey, type CompiledGrant } from './grant.ts';
+import { formatIdentifier, formatQualified } from './names.ts';
 
 interface MaskedRelation {
   schema: string;
