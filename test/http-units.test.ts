@@ -148,13 +148,13 @@ test('credential scrubbing survives any chunk split and keeps lengths', () => {
 test('hop-by-hop headers never cross; the agent token and forwarding claims are replaced', () => {
   const token = 'gth_' + 'a'.repeat(43);
   const out = upstreamRequestHeaders({
-    host: 'gw:8081', connection: 'keep-alive, x-secret-hop', 'keep-alive': 'timeout=5', 'x-secret-hop': '1', te: 'trailers', trailer: 'x',
+    host: 'attacker.example', connection: 'keep-alive, x-secret-hop', 'keep-alive': 'timeout=5', 'x-secret-hop': '1', te: 'trailers', trailer: 'x',
     upgrade: 'h2c', 'proxy-authorization': 'Basic x', 'proxy-connection': 'close', authorization: `Bearer ${token}`, 'x-api-key': token,
     'x-smuggled': `prefix ${token}`, 'x-forwarded-for': '6.6.6.6', forwarded: 'for=6.6.6.6', 'x-gatehouse-run-id': 'r1', accept: 'application/json',
-  }, { token, upstreamHost: 'billing:9000', inject: { Authorization: 'Bearer real' }, clientAddress: '127.0.0.1' });
+  }, { token, upstreamHost: 'billing:9000', inject: { Authorization: 'Bearer real' }, clientAddress: '127.0.0.1', forwardedHost: 'gw:8081' });
   assert.deepEqual(out, {
     accept: 'application/json', authorization: 'Bearer real', host: 'billing:9000',
     'x-forwarded-for': '127.0.0.1', 'x-forwarded-proto': 'http', 'x-forwarded-host': 'gw:8081',
-  });
+  }, "X-Forwarded-Host is the gateway's own address, never the agent's Host header");
   assert.deepEqual(clientResponseHeaders({ connection: 'x-a', 'x-a': '1', 'transfer-encoding': 'chunked', 'content-type': 'text/plain', 'content-length': '3' }, { length: true }), { 'content-type': 'text/plain' });
 });

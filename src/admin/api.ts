@@ -38,7 +38,12 @@ export async function startAdmin(services: Services, listeners: Listener[], opts
 
   const route = router({
     ...web.routes,
-    'GET /v1/health': (_req, res) => sendJson(res, 200, { ok: true, listeners: listeners.map((l) => ({ name: l.name, kind: l.kind, address: l.address })) }),
+    // Unauthenticated callers learn only that the gateway is up; listener names and addresses are for administrators.
+    'GET /v1/health': (req, res) => {
+      let admin = true;
+      try { authApprover(req); } catch { admin = false; }
+      sendJson(res, 200, admin ? { ok: true, listeners: listeners.map((l) => ({ name: l.name, kind: l.kind, address: l.address })) } : { ok: true });
+    },
     'GET /v1/openapi.json': (_req, res) => sendJson(res, 200, openapi),
     'POST /v1/tokens': async (req, res) => {
       const admin = auth(req);

@@ -58,7 +58,7 @@ export const openapi = {
   },
   security: [{ adminKey: [] }, { consoleSession: [] }],
   paths: {
-    '/v1/health': { get: { summary: 'Liveness and listeners', security: [], responses: { 200: { description: 'ok' } } } },
+    '/v1/health': { get: { summary: 'Liveness; listeners (name, kind, address) only with an admin key', security: [], responses: { 200: { description: 'ok' } } } },
     '/v1/tokens': {
       get: { summary: 'List tokens', responses: { 200: { description: 'tokens', ...json({ type: 'object', properties: { tokens: { type: 'array', items: ref('Token') } } }) }, ...errors } },
       post: {

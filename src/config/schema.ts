@@ -32,6 +32,11 @@ export const httpConnection = z.strictObject({
   timeout_ms: z.number().int().positive().default(30_000),
   /** Largest request/response body Gatehouse will buffer when it must inspect or mask one. */
   max_inspect_bytes: z.number().int().positive().default(4 * 1024 * 1024),
+  /**
+   * X-HTTP-Method-Override, X-HTTP-Method, X-Method-Override, X-Original-URL, X-Rewrite-URL and `?_method=`: `refuse`
+   * such requests, `strip` the headers, or `honour` them (forwarded, and judged as the method and path they name).
+   */
+  override_headers: z.enum(['refuse', 'strip', 'honour']).default('refuse'),
 });
 
 export const llmConnection = z.strictObject({

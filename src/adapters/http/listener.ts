@@ -8,24 +8,25 @@ import type { GuardNote } from '../../pipeline/content-guards.ts';
 import { awaitApproval } from '../../pipeline/http/approval.ts';
 import { admit } from '../../pipeline/http/auth.ts';
 import { clientResponseHeaders, credentialValues, rewriteLocation, upstreamRequestHeaders } from '../../pipeline/http/hop.ts';
+import { ACCEPT_WHEN_SCANNING, decodedBody, mayHaveBody, type Decoded } from '../../pipeline/http/coding.ts';
 import { BodyTooLarge, readBody, sendJson, statusForRule } from '../../pipeline/http/reply.ts';
 import { relayUpstream, type Relay, type RelayStep } from '../../pipeline/http/relay.ts';
 import { scrubBuffer, scrubText } from '../../pipeline/http/scrub.ts';
 import { METHODS, startServer } from '../../pipeline/http/server.ts';
 import { TokenSessions, type InFlight } from '../../pipeline/http/sessions.ts';
+import { effectiveRequest } from '../../pipeline/http/overrides.ts';
 import { normaliseTarget } from '../../pipeline/http/target.ts';
 import { callUpstream, Cutoff, UpstreamFailure, upstreamAgents, upstreamPath } from '../../pipeline/http/upstream.ts';
 import { deny, type Verdict } from '../../services/policy/verdict.ts';
 import type { AdapterServices } from '../../pipeline/adapter.ts';
 import type { Listener } from '../../services/services.ts';
 import type { TokenRecord } from '../../services/store/store.ts';
-import { decideHttp, needsBody, type HttpAsk } from './policy.ts';
+import { decideHttp, judgedBody, needsBody, type HttpAsk } from './policy.ts';
 import { RateLimiter, parseRate } from './rate.ts';
 import { inspectResponse, mustInspect } from './respond.ts';
 import { compileGrant, type CompiledGrant } from './rules.ts';
 
 const EFFECT: Record<string, Effect> = { GET: 'read', HEAD: 'read', OPTIONS: 'read', POST: 'write', PUT: 'write', PATCH: 'write', DELETE: 'write' };
-const NO_BODY_STATUS = (status: number) => status < 200 || status === 204 || status === 304;
 
 /** Gatehouse's own error body: `code` names the rule, so an agent (or its developer) knows which grant is missing. */
 export const errorBody = (code: string, message: string, extra: Record<string, unknown> = {}) =>
@@ -50,6 +51,8 @@ export async function startHttpListener(name: string, conn: HttpConnection, serv
   const credentials = credentialValues(conn.headers);
   const needles = credentials.map((c) => Buffer.from(c));
   const sessions = new TokenSessions(services, name, 'http');
+  /** This listener's own address, once bound (X-Forwarded-Host). */
+  let self = '';
 
   async function handle(req: IncomingMessage, res: ServerResponse) {
     const client = req.socket.remoteAddress ?? 'unknown';
@@ -89,29 +92,31 @@ export async function startHttpListener(name: string, conn: HttpConnection, serv
 
   async function serve(req: IncomingMessage, res: ServerResponse, c: Call) {
     const started = performance.now();
-    const method = req.method!;
-    const target = normaliseTarget(req.url ?? '');
+    // What is forwarded is the request line; what is judged is what the upstream will run (see overrides.ts).
+    const wire = normaliseTarget(req.url ?? '');
+    const effective = effectiveRequest(req.method!, req.url ?? '', req.headers, conn.override_headers);
+    const method = effective.ok ? effective.method : req.method!;
+    const target = effective.ok && effective.url !== req.url ? normaliseTarget(effective.url) : wire;
     const path = target.ok ? target.path : (req.url ?? '').split('?')[0];
     const query = target.ok ? target.query : null;
+    const unknown = !target.ok ? target.reason : !wire.ok ? wire.reason : undefined;
     const facts: Facts = {
       protocol: 'http', connection: name, effect: EFFECT[method] ?? 'unknown',
       summary: `${method} ${path}${query !== null ? `?${query}` : ''}`,
       targets: [{ kind: 'path', name: path, access: method }],
-      ...(target.ok ? {} : { unknown: target.reason }),
+      ...(unknown ? { unknown } : {}),
     };
     const ask: HttpAsk = { role: c.role, connection: name, method, path, query };
     const requestGuards = c.grant.guards.secrets === 'block' || c.grant.guards.secrets === 'flag' || c.grant.guards.pii === 'block' || c.grant.guards.pii === 'flag';
     const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
     let body: Buffer | undefined;
-    let early: Verdict | undefined;
+    let early: Verdict | undefined = effective.ok ? undefined : deny('request.override', effective.reason);
     const notes: GuardNote[] = [];
-    if (target.ok && hasBody && (requestGuards || needsBody(ask, c.compiled.compiled))) {
+    if (!early && target.ok && hasBody && (requestGuards || needsBody(ask, c.compiled.compiled))) {
       try {
         body = await readBody(req, conn.max_inspect_bytes);
         const type = String(req.headers['content-type'] ?? '');
-        if (/^application\/(?:[\w.+-]*\+)?json\b/i.test(type)) {
-          try { ask.body = { json: JSON.parse(body.toString('utf8')) }; } catch { ask.body = { invalid: 'the body is not valid JSON' }; }
-        } else ask.body = { invalid: `content-type is "${type || 'missing'}"` };
+        ask.body = judgedBody(type, body);
         if (requestGuards) {
           const scan = services.guards.scan(body.toString('utf8'), { ...c.grant.guards, injection: 'off' }, 'user');
           notes.push(...scan.notes);
@@ -163,8 +168,11 @@ export async function startHttpListener(name: string, conn: HttpConnection, serv
       recordOutcome(services.audit, c.flight.ctx, record?.seq, { protocol: 'http', ms: Math.round(performance.now() - started), ...data });
 
     const inspect = mustInspect(c.grant);
-    const headers = upstreamRequestHeaders(req.headers, { token: c.token, upstreamHost: base.host, inject: conn.headers, clientAddress: c.client });
-    if (inspect) headers['accept-encoding'] = 'identity';
+    // Bodies that are scanned (inspection, or the credential scrubber) are asked for unencoded, and decoded if sent anyway.
+    const scanning = inspect || needles.length > 0;
+    const headers = upstreamRequestHeaders(req.headers, { token: c.token, upstreamHost: base.host, inject: conn.headers, clientAddress: c.client, forwardedHost: self, drop: effective.ok ? effective.drop : [] });
+    if (effective.ok) Object.assign(headers, effective.set);
+    if (scanning) headers['accept-encoding'] = ACCEPT_WHEN_SCANNING;
     if (body) headers['content-length'] = String(body.length);
     else if (req.headers['content-length'] !== undefined) headers['content-length'] = req.headers['content-length'];
     // A streamed body on a method Node would not chunk by default must be framed explicitly, never sent raw.
@@ -172,7 +180,7 @@ export async function startHttpListener(name: string, conn: HttpConnection, serv
     let upstream: IncomingMessage;
     try {
       upstream = await callUpstream({
-        url: base, path: upstreamPath(base, path, query), method, headers, timeoutMs: conn.timeout_ms, cutoff: c.cutoff,
+        url: base, path: upstreamPath(base, wire.ok ? wire.path : path, wire.ok ? wire.query : query), method: req.method!, headers, timeoutMs: conn.timeout_ms, cutoff: c.cutoff,
         body: body ?? (hasBody ? req : undefined),
       }, agents, name);
     } catch (err) {
@@ -183,8 +191,15 @@ export async function startHttpListener(name: string, conn: HttpConnection, serv
     }
 
     const status = upstream.statusCode ?? 502;
+    const decoded: Decoded = scanning && mayHaveBody(req.method!, status) ? decodedBody(upstream) : { ok: true, body: upstream, decoded: false };
+    if (!decoded.ok) {
+      upstream.destroy();
+      outcome({ status: 502, upstreamStatus: status, error: decoded.message, rule: 'upstream.encoding' });
+      return sendJson(res, 502, errorBody('upstream.encoding', decoded.message));
+    }
+    const from = decoded.body;
     let relay: Relay | undefined;
-    const relayBody = (...steps: RelayStep[]) => (relay = relayUpstream(upstream, res, name, { timeoutMs: conn.timeout_ms, needles }, steps)).done;
+    const relayBody = (...steps: RelayStep[]) => (relay = relayUpstream(from, res, name, { timeoutMs: conn.timeout_ms, needles }, steps)).done;
     const scrubHeaders = (h: OutgoingHttpHeaders) => {
       rewriteLocation(h, base, req.headers.host);
       if (!credentials.length) return h;
@@ -195,8 +210,8 @@ export async function startHttpListener(name: string, conn: HttpConnection, serv
       return h;
     };
     try {
-      if (inspect && method !== 'HEAD' && !NO_BODY_STATUS(status)) {
-        const inspected = await inspectResponse(upstream, c.grant, services.guards, conn.max_inspect_bytes);
+      if (inspect && mayHaveBody(req.method!, status)) {
+        const inspected = await inspectResponse(upstream.headers, from, c.grant, services.guards, conn.max_inspect_bytes);
         if (inspected.kind === 'refuse') {
           upstream.destroy();
           outcome({ status: 502, upstreamStatus: status, error: inspected.message, rule: inspected.rule, ...(inspected.notes.length ? { guards: inspected.notes } : {}) });
@@ -208,12 +223,12 @@ export async function startHttpListener(name: string, conn: HttpConnection, serv
           res.end(out);
           return outcome({ status, bytes: out.length, masked: inspected.masked, ...(inspected.notes.length ? { guards: inspected.notes } : {}) });
         }
-        res.writeHead(status, scrubHeaders(clientResponseHeaders(upstream.headers, { length: true })));
+        res.writeHead(status, scrubHeaders(clientResponseHeaders(upstream.headers, { length: true, encoding: decoded.decoded })));
         await relayBody(inspected.step);
         const found = inspected.redactor.notes();
         return outcome({ status, bytes: relay?.bytes, masked: found.reduce((n, x) => n + x.count, 0), ...(found.length ? { guards: found } : {}) });
       }
-      res.writeHead(status, scrubHeaders(clientResponseHeaders(upstream.headers)));
+      res.writeHead(status, scrubHeaders(clientResponseHeaders(upstream.headers, { length: decoded.decoded, encoding: decoded.decoded })));
       await relayBody();
       outcome({ status, bytes: relay?.bytes });
     } catch (err) {
@@ -225,6 +240,7 @@ export async function startHttpListener(name: string, conn: HttpConnection, serv
   }
 
   const server = await startServer(conn.listen, handle, (err) => services.log(`http ${name}: ${err.stack}`));
+  self = server.address;
   return {
     name,
     kind: 'http',

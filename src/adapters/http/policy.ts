@@ -2,6 +2,7 @@
 import type { HttpGrant } from '../../config/schema.ts';
 import { allow, deny, hold, type Verdict } from '../../services/policy/verdict.ts';
 import { METHODS } from '../../pipeline/http/server.ts';
+import { foldKey, parseStrictJson } from '../../pipeline/http/strict-json.ts';
 import { normaliseTarget } from '../../pipeline/http/target.ts';
 import { compileGrant, ruleMatches, valuesAt, type CompiledGrant, type CompiledRule } from './rules.ts';
 
@@ -21,6 +22,18 @@ export function needsBody(ask: HttpAsk, grant: CompiledGrant): boolean {
   const candidates = grant.allow.filter((r) => ruleMatches(r, ask.method, ask.path));
   if (candidates.some((r) => !r.body && !queryProblem(r, ask.query))) return false;
   return candidates.some((r) => r.body);
+}
+
+/**
+ * A request body as body rules judge it: JSON (UTF-8, the only charset JSON has: RFC 8259 §8.1) that every upstream parser
+ * reads the same way (see strict-json.ts), or the reason it cannot be judged.
+ */
+export function judgedBody(contentType: string, body: Buffer): NonNullable<HttpAsk['body']> {
+  if (!/^application\/(?:[\w.+-]*\+)?json\b/i.test(contentType)) return { invalid: `content-type is "${contentType || 'missing'}"` };
+  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType)?.[1];
+  if (charset && !/^utf-?8$/i.test(charset)) return { invalid: `charset "${charset}" (JSON bodies are UTF-8)` };
+  const parsed = parseStrictJson(body.toString('utf8'));
+  return parsed.ok ? { json: parsed.value } : { invalid: parsed.reason };
 }
 
 export function decideHttp(ask: HttpAsk, grant: CompiledGrant, raw: HttpGrant): Verdict {
@@ -45,10 +58,13 @@ export function decideHttp(ask: HttpAsk, grant: CompiledGrant, raw: HttpGrant): 
 function queryProblem(rule: CompiledRule, query: string | null): string | undefined {
   if (!rule.query) return undefined;
   const params = new URLSearchParams(query ?? '');
-  const seen = new Set<string>();
+  // Servers disagree on repeated parameters (first, last, a list) and some match names case-insensitively.
+  const seen = new Map<string, string>();
   for (const [name, value] of params) {
-    if (seen.has(name)) return `query parameter "${name}" at most once (repeated parameters are ambiguous)`;
-    seen.add(name);
+    const prior = seen.get(foldKey(name));
+    if (prior === name) return `query parameter "${name}" at most once (repeated parameters are ambiguous)`;
+    if (prior !== undefined) return `query parameters "${prior}" and "${name}" not both (names that differ only in case are ambiguous)`;
+    seen.set(foldKey(name), name);
     const check = rule.query.get(name);
     if (!check) return `no query parameter "${name}" (allowed: ${[...rule.query.keys()].join(', ') || 'none'})`;
     const why = check(value);
@@ -83,9 +99,6 @@ export function explainHttp(request: string, grant: HttpGrant | undefined, role:
   if (!METHODS.has(m[1])) return deny('request.method', `method ${m[1]} is not accepted (methods are case-sensitive: ${[...METHODS].join(', ')})`);
   const target = normaliseTarget(m[2]);
   if (!target.ok) return deny('unknown', `Gatehouse could not understand this request: ${target.reason}`);
-  let parsed: HttpAsk['body'];
-  if (body !== undefined) {
-    try { parsed = { json: JSON.parse(body) }; } catch { parsed = { invalid: 'the body is not valid JSON' }; }
-  }
+  const parsed = body === undefined ? undefined : judgedBody('application/json', Buffer.from(body));
   return decideHttp({ role, connection, method: m[1], path: target.path, query: target.query, body: parsed }, compileGrant(grant), grant);
 }

@@ -1,12 +1,10 @@
 // The response path of an HTTP grant: stream through untouched, or inspect (mask JSON fields, redact, scan) within max_inspect_bytes.
-import type { IncomingMessage } from 'node:http';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
 import type { HttpGrant } from '../../config/schema.ts';
 import { guardsActive, mergeNotes, type ContentGuards, type GuardNote, type GuardPolicy, type TextRedactor } from '../../pipeline/content-guards.ts';
 import type { RelayStep } from '../../pipeline/http/relay.ts';
-import { BodyTooLarge } from '../../pipeline/http/reply.ts';
+import { BodyTooLarge, readBody } from '../../pipeline/http/reply.ts';
 
 /** What the response path must do for this grant. */
 export const mustInspect = (grant: HttpGrant) => Object.keys(grant.mask).length > 0 || guardsActive(grant.guards);
@@ -20,30 +18,30 @@ export type Inspected =
   | { kind: 'stream'; step: RelayStep; redactor: TextRedactor }
   | { kind: 'refuse'; rule: string; message: string; notes: GuardNote[] };
 
-/** Decides how to inspect a response, reading it whole when it must (JSON, text). */
-export async function inspectResponse(res: IncomingMessage, grant: HttpGrant, guards: ContentGuards, limit: number): Promise<Inspected> {
-  const type = String(res.headers['content-type'] ?? '');
+/** Decides how to inspect a response (`body` already decoded: see pipeline/http/coding.ts), reading it whole when it must (JSON, text). */
+export async function inspectResponse(headers: IncomingHttpHeaders, body: Readable, grant: HttpGrant, guards: ContentGuards, limit: number): Promise<Inspected> {
+  const type = String(headers['content-type'] ?? '');
   const fieldMasks = Object.keys(grant.mask).length > 0;
   const policy: GuardPolicy = grant.guards;
-  if (isEventStream(type) && !fieldMasks && policy.injection === 'off' && !res.headers['content-encoding']) {
+  if (isEventStream(type) && !fieldMasks && policy.injection === 'off') {
     const redactor = guards.streamRedactor(policy);
     if (redactor) return { kind: 'stream', step: redactingStep(redactor), redactor };
   }
   const refuse = (message: string): Inspected => ({ kind: 'refuse', rule: 'http.inspect', message, notes: [] });
   if (!isJson(type) && !(isText(type) && !fieldMasks)) {
     // An empty body (a redirect, a 201 with only a Location) has nothing to mask or scan; any byte of one is refused.
-    if (await isEmpty(res)) return { kind: 'whole', body: Buffer.alloc(0), contentType: type, masked: 0, notes: [] };
+    if (await isEmpty(body)) return { kind: 'whole', body: Buffer.alloc(0), contentType: type, masked: 0, notes: [] };
     return refuse(`the response is "${type || 'untyped'}", which Gatehouse cannot ${fieldMasks ? 'mask (field masks apply to JSON)' : 'inspect'}; it was withheld`);
   }
-  let body: Buffer;
+  let whole: Buffer;
   try {
-    body = await readDecoded(res, limit);
+    whole = await readBody(body, limit);
   } catch (err) {
     if (err instanceof BodyTooLarge) return { kind: 'refuse', rule: 'max_inspect_bytes', message: `the upstream response exceeds max_inspect_bytes (${limit} bytes) and must be inspected; it was withheld`, notes: [] };
     throw err;
   }
   try {
-    return inspectText(body, type, grant, guards);
+    return inspectText(whole, type, grant, guards);
   } catch (err) {
     // A masking or scanning failure withholds the response rather than letting it through unmasked.
     return { kind: 'refuse', rule: 'http.inspect', message: `Gatehouse could not inspect the response (${(err as Error).message}); it was withheld`, notes: [] };
@@ -72,31 +70,12 @@ function inspectText(body: Buffer, type: string, grant: HttpGrant, guards: Conte
 }
 
 /** True when the body ends before its first byte; stops reading at the first byte otherwise. */
-function isEmpty(res: IncomingMessage): Promise<boolean> {
+function isEmpty(body: Readable): Promise<boolean> {
   return new Promise((resolve, reject) => {
-    res.once('data', () => { res.pause(); resolve(false); });
-    res.once('end', () => resolve(true));
-    res.once('error', reject);
+    body.once('data', () => { body.pause(); resolve(false); });
+    body.once('end', () => resolve(true));
+    body.once('error', reject);
   });
-}
-
-/** Reads a response whole, undoing gzip/deflate/br so detectors see the real text. */
-async function readDecoded(res: IncomingMessage, limit: number): Promise<Buffer> {
-  const encoding = String(res.headers['content-encoding'] ?? 'identity').toLowerCase().trim();
-  const decoder = encoding === 'gzip' || encoding === 'x-gzip' ? createGunzip() : encoding === 'deflate' ? createInflate() : encoding === 'br' ? createBrotliDecompress() : encoding === 'identity' ? undefined : null;
-  if (decoder === null) throw new Error(`the upstream used Content-Encoding "${encoding}", which Gatehouse cannot decode`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  const collect = new Transform({
-    transform(chunk: Buffer, _e, done) {
-      size += chunk.length;
-      if (size > limit) return done(new BodyTooLarge(limit));
-      chunks.push(chunk);
-      done();
-    },
-  });
-  await (decoder ? pipeline(res, decoder, collect) : pipeline(res, collect));
-  return Buffer.concat(chunks, size);
 }
 
 /** Redacts a text stream (SSE from a plain HTTP API) as it flows; UTF-8 sequences split across chunks are kept whole. */

@@ -44,19 +44,25 @@ export function compileRule(rule: HttpRule): CompiledRule {
   return compiled;
 }
 
-/** `*` is one non-empty segment (or part of one: `*.json`), `**` any number of segments; a trailing slash is not significant. */
+/**
+ * `*` is one non-empty segment (or part of one: `*.json`), `**` any number of segments. A trailing slash names a different
+ * resource (RFC 3986 §6.2.3: servers may route `/a` and `/a/` apart), so `/invoices/*` does not match `/invoices/42/`;
+ * a rule ending in a slash matches only that form, and a trailing `**` matches both.
+ */
 function globToRegex(glob: string, text: string): RegExp {
   const norm = normaliseTarget(glob);
   if (!norm.ok || norm.query !== null) throw new Error(`HTTP rule "${text}": ${norm.ok ? 'rules match paths; constrain the query with the { rule, query } form' : norm.reason}`);
   const escape = (s: string) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+  const segments = norm.path.split('/').filter(Boolean);
   let re = '';
-  for (const seg of norm.path.split('/').filter(Boolean)) {
+  for (const seg of segments) {
     if (seg === '**') re += '(?:/[^/]+)*';
     else if (seg === '*') re += '/[^/]+';
     else if (seg.includes('**')) throw new Error(`HTTP rule "${text}": ** must be a whole segment`);
     else re += '/' + seg.split('*').map(escape).join('[^/]*');
   }
-  return new RegExp(`^${re || ''}/?$`);
+  const tail = segments.at(-1) === '**' ? '/?' : norm.path.endsWith('/') ? '/' : '';
+  return new RegExp(`^${re}${tail || (re ? '' : '/')}$`);
 }
 
 export const ruleMatches = (rule: CompiledRule, method: string, path: string) => (rule.method === '*' || rule.method === method) && rule.pattern.test(path);

@@ -10,11 +10,14 @@ import { correlationFromMetadata } from '../../pipeline/correlation.ts';
 import { awaitApproval } from '../../pipeline/http/approval.ts';
 import { admit } from '../../pipeline/http/auth.ts';
 import { clientResponseHeaders, credentialValues, upstreamRequestHeaders } from '../../pipeline/http/hop.ts';
+import { ACCEPT_WHEN_SCANNING, decodedBody, mayHaveBody, type Decoded } from '../../pipeline/http/coding.ts';
 import { BodyTooLarge, readBody, sendJson, statusForRule } from '../../pipeline/http/reply.ts';
 import { relayUpstream, type RelayStep } from '../../pipeline/http/relay.ts';
 import { scrubBuffer, scrubText } from '../../pipeline/http/scrub.ts';
 import { METHODS, startServer } from '../../pipeline/http/server.ts';
 import { TokenSessions } from '../../pipeline/http/sessions.ts';
+import { effectiveRequest } from '../../pipeline/http/overrides.ts';
+import { parseStrictJson } from '../../pipeline/http/strict-json.ts';
 import { normaliseTarget } from '../../pipeline/http/target.ts';
 import { callUpstream, Cutoff, UpstreamFailure, upstreamAgents } from '../../pipeline/http/upstream.ts';
 import { deny, type Verdict } from '../../services/policy/verdict.ts';
@@ -54,6 +57,8 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
   const credentials = credentialValues(conn.headers);
   const needles = credentials.map((c) => Buffer.from(c));
   const sessions = new TokenSessions(services, name, 'llm');
+  /** This listener's own address, once bound (X-Forwarded-Host). */
+  let self = '';
   const fail = (res: ServerResponse, status: number, code: string, message: string, headers: Record<string, string> = {}) =>
     sendJson(res, status, errorOf(status, code, message), headers);
   const sseError = (code: string, message: string) =>
@@ -119,7 +124,9 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
     const endpoint: Endpoint = hit?.endpoint ?? 'chat';
     const dialect = hit?.dialect;
     let early: Verdict | undefined;
+    const overridden = effectiveRequest(method, req.url ?? '', req.headers, 'refuse');
     if (!target.ok) early = deny('request.target', target.reason);
+    else if (!overridden.ok) early = deny('request.override', overridden.reason);
     else if (!hit) early = deny('llm.endpoint', `${method} ${path} is not served on LLM connection "${name}" (served: ${served(conn.flavor).join(', ')})`);
 
     // The body: read whole (it must be inspected), parsed, and described flavour-neutrally.
@@ -127,13 +134,14 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
     let call: LlmRequest | undefined;
     if (!early && dialect) {
       try {
-        const raw = await readBody(req, conn.max_inspect_bytes);
-        const json: unknown = JSON.parse(raw.toString('utf8'));
-        if (isObject(json)) body = json;
+        const parsed = parseStrictJson((await readBody(req, conn.max_inspect_bytes)).toString('utf8'));
+        if (!parsed.ok) early = deny('request.json', parsed.reason);
+        else if (isObject(parsed.value)) body = parsed.value;
         else early = deny('request.json', 'the request body must be a JSON object');
       } catch (err) {
-        early = err instanceof BodyTooLarge ? deny('max_inspect_bytes', err.message) : deny('request.json', 'the request body is not valid JSON');
-        if (err instanceof BodyTooLarge) res.shouldKeepAlive = false;
+        if (!(err instanceof BodyTooLarge)) throw err;
+        early = deny('max_inspect_bytes', err.message);
+        res.shouldKeepAlive = false;
       }
       if (body) call = dialect.parse(endpoint, body);
     }
@@ -189,8 +197,8 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
 
     const outcome = (data: Record<string, unknown>) =>
       recordOutcome(services.audit, c.ctx, record?.seq, { protocol: 'llm', ms: Math.round(performance.now() - started), ...(ask.model ? { model: ask.model } : {}), ...data });
-    const headers = upstreamRequestHeaders(req.headers, { token: c.secret, upstreamHost: base.host, inject: conn.headers, clientAddress: c.client, drop: DROP_HEADERS });
-    headers['accept-encoding'] = 'identity';
+    const headers = upstreamRequestHeaders(req.headers, { token: c.secret, upstreamHost: base.host, inject: conn.headers, clientAddress: c.client, forwardedHost: self, drop: DROP_HEADERS });
+    headers['accept-encoding'] = ACCEPT_WHEN_SCANNING;
     const payload = body ? Buffer.from(JSON.stringify(body)) : undefined;
     if (payload) { headers['content-length'] = String(payload.length); headers['content-type'] = 'application/json'; }
     let upstream: IncomingMessage;
@@ -205,7 +213,15 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
 
     const status = upstream.statusCode ?? 502;
     const type = String(upstream.headers['content-type'] ?? '');
-    const relay = (...steps: RelayStep[]) => relayUpstream(upstream, res, name, { timeoutMs: conn.timeout_ms, needles }, steps).done;
+    // Completions are read, and credentials scrubbed, as the agent's client will decode them.
+    const decoded: Decoded = mayHaveBody(method, status) ? decodedBody(upstream) : { ok: true, body: upstream, decoded: false };
+    if (!decoded.ok) {
+      upstream.destroy();
+      outcome({ status: 502, upstreamStatus: status, error: decoded.message });
+      return fail(res, 502, 'upstream.encoding', decoded.message);
+    }
+    const from = decoded.body;
+    const relay = (...steps: RelayStep[]) => relayUpstream(from, res, name, { timeoutMs: conn.timeout_ms, needles }, steps).done;
     const promptChars = prompt.reduce((n, p) => n + p.text.length, 0);
     const made: TextRedactor[] = [];
     const settle = (usage: Usage | undefined, completion: string, extra: Record<string, unknown> = {}) => {
@@ -245,13 +261,13 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
       const json = /^application\/(?:[\w.+-]*\+)?json\b/i.test(type);
       if (status >= 400 || !json || !(dialect || endpoint === 'models')) {
         // Upstream errors and anything else pass through (credentials scrubbed), with Gatehouse's framing.
-        res.writeHead(status, scrubHeaders(clientResponseHeaders(upstream.headers)));
+        res.writeHead(status, scrubHeaders(clientResponseHeaders(upstream.headers, { length: decoded.decoded, encoding: decoded.decoded })));
         await relay();
         return settle(undefined, '', status >= 400 ? { upstreamError: true } : {});
       }
       let raw: Buffer;
       try {
-        raw = await readBody(upstream, conn.max_inspect_bytes);
+        raw = await readBody(from, conn.max_inspect_bytes);
       } catch (err) {
         upstream.destroy();
         if (!(err instanceof BodyTooLarge)) throw err;
@@ -292,6 +308,7 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
   }
 
   const server = await startServer(conn.listen, handle, (err) => services.log(`llm ${name}: ${err.stack}`));
+  self = server.address;
   return {
     name,
     kind: 'llm',

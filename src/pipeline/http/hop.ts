@@ -33,6 +33,11 @@ export interface ForwardOptions {
   /** Configured upstream headers (credentials): set last, so the agent cannot override them. */
   inject: Record<string, string>;
   clientAddress: string;
+  /**
+   * The gateway's own address for X-Forwarded-Host. Never the agent's Host header: upstreams build absolute links
+   * (redirects, password-reset mails) from it, and the agent must not choose where those point.
+   */
+  forwardedHost: string;
   /** Further request headers to drop (lower-case), e.g. provider org/project selectors. */
   drop?: readonly string[];
 }
@@ -52,7 +57,7 @@ export function upstreamRequestHeaders(incoming: IncomingHttpHeaders, opts: Forw
   // The agent is untrusted: forwarding claims are replaced, never appended to.
   out['x-forwarded-for'] = opts.clientAddress;
   out['x-forwarded-proto'] = 'http';
-  if (incoming.host) out['x-forwarded-host'] = incoming.host;
+  out['x-forwarded-host'] = opts.forwardedHost;
   return out;
 }
 

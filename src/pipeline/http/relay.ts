@@ -1,7 +1,8 @@
 // Streams an upstream response body to the agent through synchronous rewriting steps. stream.pipeline with a Transform
 // per step costs stream objects, listeners and (on Node 20) an Error and an AbortError per request even when all goes
 // well; a relay is a few listeners and one timer, and writes what each upstream chunk became as soon as it arrives.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import { CredentialScrubber } from './scrub.ts';
 import { UpstreamFailure } from './upstream.ts';
 
@@ -24,7 +25,7 @@ export class Relay {
   /** Settles once the agent's response is finished; rejects if either side fails first (the caller destroys what is left). */
   readonly done: Promise<void>;
 
-  constructor(from: IncomingMessage, to: ServerResponse, private readonly o: RelayOptions) {
+  constructor(from: Readable, to: ServerResponse, private readonly o: RelayOptions) {
     this.done = new Promise((resolve, reject) => {
       let settled = false;
       const settle = (err?: Error) => {
@@ -80,7 +81,7 @@ const asBuffer = (x: Buffer | string) => (typeof x === 'string' ? Buffer.from(x)
  * An upstream body on its way to the agent, as both gateways relay it: the connection's own credentials scrubbed first
  * (`needles`), then `steps`; a 504 if the upstream stalls for `timeoutMs`. Its idle timer runs from construction.
  */
-export function relayUpstream(upstream: IncomingMessage, res: ServerResponse, connection: string, o: { timeoutMs: number; needles: readonly Buffer[] }, steps: RelayStep[] = []): Relay {
+export function relayUpstream(upstream: Readable, res: ServerResponse, connection: string, o: { timeoutMs: number; needles: readonly Buffer[] }, steps: RelayStep[] = []): Relay {
   return new Relay(upstream, res, {
     steps: [new CredentialScrubber(o.needles), ...steps], idleMs: o.timeoutMs,
     onIdle: () => new UpstreamFailure(504, `the upstream of connection "${connection}" stalled for ${o.timeoutMs} ms`, 'upstream.timeout'),

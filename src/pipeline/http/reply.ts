@@ -1,5 +1,6 @@
 // Gatehouse's own HTTP answers (refusals, upstream failures) and bounded body reads.
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 
 /** Sends a JSON answer; if the response already started (a stream), the only honest signal left is cutting it. */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) {
@@ -24,8 +25,8 @@ export class BodyTooLarge extends Error {
 }
 
 /** Reads a whole body, refusing more than `limit` bytes (checked against Content-Length first, then as bytes arrive). */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  const declared = Number(req.headers['content-length'] ?? 0);
+export function readBody(req: Readable & { headers?: IncomingHttpHeaders }, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers?.['content-length'] ?? 0);
   if (declared > limit) return Promise.reject(new BodyTooLarge(limit));
   // Plain listeners rather than an async iterator: no iterator, promise and stream wrapper per request.
   return new Promise((resolve, reject) => {
