@@ -69,10 +69,10 @@ const decide = (g: ReturnType<typeof grantOf>, method: string, target: string, b
   return decideHttp({ role: 'r', connection: 'c', method, path: t.path, query: t.query, ...(body === undefined ? {} : { body: { json: body } }) }, g.compiled, g.raw);
 };
 
-test('glob rules: * is one segment, ** any number, methods are exact', () => {
-  const g = grantOf({ allow: ['GET /invoices/*', 'POST /refunds', 'GET /files/**', 'GET /reports/*.csv', 'DELETE /tmp/*/x'] });
-  const allowed = ['GET /invoices/42', 'GET /invoices/42/', 'POST /refunds', 'GET /files', 'GET /files/a/b/c', 'GET /reports/q1.csv', 'DELETE /tmp/a/x'];
-  const refused = ['GET /invoices', 'GET /invoices/', 'GET /invoices/42/lines', 'POST /invoices/42', 'HEAD /invoices/42', 'PUT /refunds', 'GET /refunds', 'GET /reports/q1.json', 'GET /filesx', 'DELETE /tmp/x'];
+test('glob rules: * is one segment, ** any number, methods are exact, a trailing slash is another resource', () => {
+  const g = grantOf({ allow: ['GET /invoices/*', 'POST /refunds', 'GET /files/**', 'GET /reports/*.csv', 'DELETE /tmp/*/x', 'GET /dirs/*/'] });
+  const allowed = ['GET /invoices/42', 'POST /refunds', 'GET /files', 'GET /files/', 'GET /files/a/b/c', 'GET /files/a/b/', 'GET /reports/q1.csv', 'DELETE /tmp/a/x', 'GET /dirs/a/'];
+  const refused = ['GET /invoices', 'GET /invoices/', 'GET /invoices/42/', 'GET /refunds/', 'GET /dirs/a', 'GET /invoices/42/lines', 'POST /invoices/42', 'HEAD /invoices/42', 'PUT /refunds', 'GET /refunds', 'GET /reports/q1.json', 'GET /filesx', 'DELETE /tmp/x'];
   for (const r of allowed) { const [m, p] = r.split(' '); assert.equal(decide(g, m, p).kind, 'allow', r); }
   for (const r of refused) {
     const [m, p] = r.split(' ');
