@@ -24,6 +24,17 @@ export const postgresConnection = z.strictObject({
   upstream_tls: z.enum(['disable', 'prefer', 'require']).default('prefer'),
 });
 
+/** Fairness and deadlines, the same for every HTTP-speaking connection (see pipeline/http/fairness.ts and deadline.ts). */
+const httpLimits = {
+  /** Upstream connections this listener opens at most; when all are busy they go round-robin between tokens. */
+  upstream_pool: z.number().int().positive().default(256),
+  /** Requests one token may have in flight on this connection; more are refused with 429. */
+  max_concurrent_per_token: z.number().int().positive().default(32),
+  /** A request's headers must arrive within this, its body within `body_timeout_ms` after them (else 408). */
+  header_timeout_ms: z.number().int().positive().default(10_000),
+  body_timeout_ms: z.number().int().positive().default(60_000),
+};
+
 export const httpConnection = z.strictObject({
   kind: z.literal('http'),
   listen: hostPort,
@@ -37,6 +48,7 @@ export const httpConnection = z.strictObject({
    * such requests, `strip` the headers, or `honour` them (forwarded, and judged as the method and path they name).
    */
   override_headers: z.enum(['refuse', 'strip', 'honour']).default('refuse'),
+  ...httpLimits,
 });
 
 export const llmConnection = z.strictObject({
@@ -49,6 +61,7 @@ export const llmConnection = z.strictObject({
   /** Audit prompts/completions in full, or only their SHA-256 digests. */
   audit_content: z.enum(['full', 'digest']).default('full'),
   max_inspect_bytes: z.number().int().positive().default(8 * 1024 * 1024),
+  ...httpLimits,
 });
 
 export const connection = z.discriminatedUnion('kind', [postgresConnection, httpConnection, llmConnection]);

@@ -9,7 +9,9 @@ import { awaitApproval } from '../../pipeline/http/approval.ts';
 import { admit } from '../../pipeline/http/auth.ts';
 import { clientResponseHeaders, credentialValues, rewriteLocation, upstreamRequestHeaders } from '../../pipeline/http/hop.ts';
 import { ACCEPT_WHEN_SCANNING, decodedBody, mayHaveBody, type Decoded } from '../../pipeline/http/coding.ts';
-import { BodyTooLarge, readBody, sendJson, statusForRule } from '../../pipeline/http/reply.ts';
+import { auditHeaderTimeout, bodyDeadline, bodyTimeoutReason } from '../../pipeline/http/deadline.ts';
+import { FairShare, type Slot } from '../../pipeline/http/fairness.ts';
+import { BodyCut, BodyTooLarge, readBody, sendJson, statusForRule } from '../../pipeline/http/reply.ts';
 import { relayUpstream, type Relay, type RelayStep } from '../../pipeline/http/relay.ts';
 import { scrubBuffer, scrubText } from '../../pipeline/http/scrub.ts';
 import { METHODS, startServer } from '../../pipeline/http/server.ts';
@@ -47,7 +49,8 @@ export async function startHttpListener(name: string, conn: HttpConnection, serv
       throw new Error(`roles.${role}.${name}: ${(err as Error).message}`);
     }
   }
-  const agents = upstreamAgents();
+  const agents = upstreamAgents(conn.upstream_pool);
+  const share = new FairShare(conn.max_concurrent_per_token, conn.upstream_pool);
   const credentials = credentialValues(conn.headers);
   const needles = credentials.map((c) => Buffer.from(c));
   const sessions = new TokenSessions(services, name, 'http');
@@ -78,9 +81,13 @@ export async function startHttpListener(name: string, conn: HttpConnection, serv
       return sendJson(res, 503, errorBody('session.unavailable', `the session could not be recorded (${(err as Error).message})`));
     }
     res.once('close', () => { if (!res.writableFinished) cutoff.cut('the client went away'); });
+    const slot = share.enter(token.id);
+    const clearDeadline = bodyDeadline(req, conn.body_timeout_ms, cutoff);
     try {
-      await serve(req, res, { token: admission.secret, tokenId: token.id, record: token, role: token.role, grant, compiled, flight, client, cutoff });
+      await serve(req, res, { token: admission.secret, tokenId: token.id, record: token, role: token.role, grant, compiled, flight, client, cutoff, slot });
     } finally {
+      clearDeadline();
+      slot?.leave();
       flight.done();
     }
   }
@@ -88,7 +95,21 @@ export async function startHttpListener(name: string, conn: HttpConnection, serv
   interface Call {
     token: string; tokenId: string; record: TokenRecord; role: string; grant: HttpGrant; compiled: { compiled: CompiledGrant; rate?: RateLimiter };
     flight: InFlight; client: string; cutoff: Cutoff;
+    /** Undefined when the token already has its most requests in flight. */
+    slot: Slot | undefined;
   }
+
+  const crowded = () => deny('request.concurrency', `this token already has ${conn.max_concurrent_per_token} requests in flight on connection "${name}" (max_concurrent_per_token)`);
+  const deadline = bodyTimeoutReason(conn.body_timeout_ms);
+  const timedOut = (err: unknown) => err instanceof BodyCut && err.message === deadline;
+  const outcomeOf = (c: Call, seq: number | undefined, started: number) => (data: Record<string, unknown>) =>
+    recordOutcome(services.audit, c.flight.ctx, seq, { protocol: 'http', ms: Math.round(performance.now() - started), ...data });
+  /** A body that missed its deadline after the request was judged: 408, recorded as the request's result. */
+  const timeoutAnswer = (res: ServerResponse, outcome: (data: Record<string, unknown>) => void) => {
+    outcome({ status: 408, error: deadline });
+    res.shouldKeepAlive = false;
+    sendJson(res, 408, errorBody('request.timeout', deadline), { connection: 'close' });
+  };
 
   async function serve(req: IncomingMessage, res: ServerResponse, c: Call) {
     const started = performance.now();
@@ -110,11 +131,11 @@ export async function startHttpListener(name: string, conn: HttpConnection, serv
     const requestGuards = c.grant.guards.secrets === 'block' || c.grant.guards.secrets === 'flag' || c.grant.guards.pii === 'block' || c.grant.guards.pii === 'flag';
     const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined;
     let body: Buffer | undefined;
-    let early: Verdict | undefined = effective.ok ? undefined : deny('request.override', effective.reason);
+    let early: Verdict | undefined = !c.slot ? crowded() : effective.ok ? undefined : deny('request.override', effective.reason);
     const notes: GuardNote[] = [];
     if (!early && target.ok && hasBody && (requestGuards || needsBody(ask, c.compiled.compiled))) {
       try {
-        body = await readBody(req, conn.max_inspect_bytes);
+        body = await readBody(req, conn.max_inspect_bytes, c.cutoff);
         const type = String(req.headers['content-type'] ?? '');
         ask.body = judgedBody(type, body);
         if (requestGuards) {
@@ -123,8 +144,11 @@ export async function startHttpListener(name: string, conn: HttpConnection, serv
           if (scan.block) early = deny(scan.block.rule, scan.block.message);
         }
       } catch (err) {
-        if (!(err instanceof BodyTooLarge)) throw err;
-        early = deny('max_inspect_bytes', err.message);
+        if (!timedOut(err)) {
+          if (err instanceof BodyCut) return; // revoked or gone: already answered
+          if (!(err instanceof BodyTooLarge)) throw err;
+        }
+        early = err instanceof BodyTooLarge ? deny('max_inspect_bytes', err.message) : deny('request.timeout', (err as Error).message);
         res.shouldKeepAlive = false;
       }
     }
@@ -143,6 +167,7 @@ export async function startHttpListener(name: string, conn: HttpConnection, serv
     });
     if (verdict.kind === 'deny') {
       const status = statusForRule(verdict.rule);
+      if (verdict.rule === 'request.concurrency') retryAfter = 1;
       return sendJson(res, status, errorBody(verdict.rule, verdict.message, verdict.rule === 'http.allow' ? { needed: `${method} ${path}` } : {}),
         status === 429 ? { 'retry-after': String(retryAfter) } : {});
     }
@@ -150,10 +175,12 @@ export async function startHttpListener(name: string, conn: HttpConnection, serv
       // The approval binds to this exact request, body included, so the body is read (bounded) before anyone decides.
       if (!body && hasBody) {
         try {
-          body = await readBody(req, conn.max_inspect_bytes);
+          body = await readBody(req, conn.max_inspect_bytes, c.cutoff);
         } catch (err) {
-          if (!(err instanceof BodyTooLarge)) throw err;
           res.shouldKeepAlive = false;
+          if (timedOut(err)) return timeoutAnswer(res, outcomeOf(c, record?.seq, started));
+          if (err instanceof BodyCut) return;
+          if (!(err instanceof BodyTooLarge)) throw err;
           return sendJson(res, 413, errorBody('max_inspect_bytes', err.message));
         }
       }
@@ -164,8 +191,7 @@ export async function startHttpListener(name: string, conn: HttpConnection, serv
       });
       if (!proceed) return;
     }
-    const outcome = (data: Record<string, unknown>) =>
-      recordOutcome(services.audit, c.flight.ctx, record?.seq, { protocol: 'http', ms: Math.round(performance.now() - started), ...data });
+    const outcome = outcomeOf(c, record?.seq, started);
 
     const inspect = mustInspect(c.grant);
     // Bodies that are scanned (inspection, or the credential scrubber) are asked for unencoded, and decoded if sent anyway.
@@ -179,12 +205,14 @@ export async function startHttpListener(name: string, conn: HttpConnection, serv
     else if (hasBody) headers['transfer-encoding'] = 'chunked';
     let upstream: IncomingMessage;
     try {
+      await c.slot!.upstream(c.cutoff, conn.timeout_ms);
       upstream = await callUpstream({
         url: base, path: upstreamPath(base, wire.ok ? wire.path : path, wire.ok ? wire.query : query), method: req.method!, headers, timeoutMs: conn.timeout_ms, cutoff: c.cutoff,
         body: body ?? (hasBody ? req : undefined),
       }, agents, name);
     } catch (err) {
       const f = err instanceof UpstreamFailure ? err : new UpstreamFailure(502, (err as Error).message, 'upstream.error');
+      if (c.cutoff.reason === deadline) return timeoutAnswer(res, outcome);
       outcome({ error: f.message, status: f.status });
       if (c.cutoff.reason !== undefined) return void res.destroy();
       return sendJson(res, f.status, errorBody(f.code, f.message));
@@ -239,7 +267,9 @@ export async function startHttpListener(name: string, conn: HttpConnection, serv
     }
   }
 
-  const server = await startServer(conn.listen, handle, (err) => services.log(`http ${name}: ${err.stack}`));
+  const server = await startServer(conn.listen, handle, (err) => services.log(`http ${name}: ${err.stack}`), {
+    headerTimeoutMs: conn.header_timeout_ms, onHeaderTimeout: auditHeaderTimeout(services.audit, name, conn.header_timeout_ms),
+  });
   self = server.address;
   return {
     name,

@@ -11,7 +11,9 @@ import { awaitApproval } from '../../pipeline/http/approval.ts';
 import { admit } from '../../pipeline/http/auth.ts';
 import { clientResponseHeaders, credentialValues, upstreamRequestHeaders } from '../../pipeline/http/hop.ts';
 import { ACCEPT_WHEN_SCANNING, decodedBody, mayHaveBody, type Decoded } from '../../pipeline/http/coding.ts';
-import { BodyTooLarge, readBody, sendJson, statusForRule } from '../../pipeline/http/reply.ts';
+import { auditHeaderTimeout, bodyDeadline, bodyTimeoutReason } from '../../pipeline/http/deadline.ts';
+import { FairShare, type Slot } from '../../pipeline/http/fairness.ts';
+import { BodyCut, BodyTooLarge, readBody, sendJson, statusForRule } from '../../pipeline/http/reply.ts';
 import { relayUpstream, type RelayStep } from '../../pipeline/http/relay.ts';
 import { scrubBuffer, scrubText } from '../../pipeline/http/scrub.ts';
 import { METHODS, startServer } from '../../pipeline/http/server.ts';
@@ -53,7 +55,9 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
       throw new Error(`roles.${role}.${name}.deny: ${(err as Error).message}`);
     }
   }
-  const agents = upstreamAgents();
+  const agents = upstreamAgents(conn.upstream_pool);
+  const share = new FairShare(conn.max_concurrent_per_token, conn.upstream_pool);
+  const deadline = bodyTimeoutReason(conn.body_timeout_ms);
   const credentials = credentialValues(conn.headers);
   const needles = credentials.map((c) => Buffer.from(c));
   const sessions = new TokenSessions(services, name, 'llm');
@@ -98,18 +102,24 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
       return fail(res, 503, 'session.unavailable', `the session could not be recorded (${(err as Error).message})`);
     }
     res.once('close', () => { if (!res.writableFinished) cutoff.cut('the client went away'); });
+    const slot = share.enter(admission.token.id);
+    const clearDeadline = bodyDeadline(req, conn.body_timeout_ms, cutoff);
     try {
       await serve(req, res, {
-        secret: admission.secret, token: admission.token, grant: admission.grant, ctx: flight.ctx, client, cutoff,
+        secret: admission.secret, token: admission.token, grant: admission.grant, ctx: flight.ctx, client, cutoff, slot,
         setRewriter: (r) => { rewriter = r; }, cut: () => cut,
       });
     } finally {
+      clearDeadline();
+      slot?.leave();
       flight.done();
     }
   }
 
   interface Call {
     secret: string; token: TokenRecord; grant: LlmGrant; ctx: ReturnType<TokenSessions['begin']>['ctx']; client: string; cutoff: Cutoff;
+    /** Undefined when the token already has its most requests in flight. */
+    slot: Slot | undefined;
     setRewriter(r: SseRewriter): void;
     cut(): string | undefined;
   }
@@ -125,7 +135,8 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
     const dialect = hit?.dialect;
     let early: Verdict | undefined;
     const overridden = effectiveRequest(method, req.url ?? '', req.headers, 'refuse');
-    if (!target.ok) early = deny('request.target', target.reason);
+    if (!c.slot) early = deny('request.concurrency', `this token already has ${conn.max_concurrent_per_token} requests in flight on connection "${name}" (max_concurrent_per_token)`);
+    else if (!target.ok) early = deny('request.target', target.reason);
     else if (!overridden.ok) early = deny('request.override', overridden.reason);
     else if (!hit) early = deny('llm.endpoint', `${method} ${path} is not served on LLM connection "${name}" (served: ${served(conn.flavor).join(', ')})`);
 
@@ -134,13 +145,14 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
     let call: LlmRequest | undefined;
     if (!early && dialect) {
       try {
-        const parsed = parseStrictJson((await readBody(req, conn.max_inspect_bytes)).toString('utf8'));
+        const parsed = parseStrictJson((await readBody(req, conn.max_inspect_bytes, c.cutoff)).toString('utf8'));
         if (!parsed.ok) early = deny('request.json', parsed.reason);
         else if (isObject(parsed.value)) body = parsed.value;
         else early = deny('request.json', 'the request body must be a JSON object');
       } catch (err) {
-        if (!(err instanceof BodyTooLarge)) throw err;
-        early = deny('max_inspect_bytes', err.message);
+        if (err instanceof BodyCut && err.message !== deadline) return; // revoked or gone: already answered
+        if (!(err instanceof BodyTooLarge) && !(err instanceof BodyCut)) throw err;
+        early = err instanceof BodyTooLarge ? deny('max_inspect_bytes', err.message) : deny('request.timeout', deadline);
         res.shouldKeepAlive = false;
       }
       if (body) call = dialect.parse(endpoint, body);
@@ -183,7 +195,8 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
     });
     if (verdict.kind === 'deny') {
       const status = verdict.rule === 'llm.endpoint' ? 404 : statusForRule(verdict.rule);
-      const retry: Record<string, string> = status === 429 && ask.budget?.resetsAt ? { 'retry-after': String(Math.max(1, Math.ceil((ask.budget.resetsAt - Date.now()) / 1000))) } : {};
+      const retry: Record<string, string> = verdict.rule === 'request.concurrency' ? { 'retry-after': '1' }
+        : status === 429 && ask.budget?.resetsAt ? { 'retry-after': String(Math.max(1, Math.ceil((ask.budget.resetsAt - Date.now()) / 1000))) } : {};
       return fail(res, status, verdict.rule, verdict.message, retry);
     }
     if (verdict.kind === 'hold') {
@@ -203,6 +216,7 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
     if (payload) { headers['content-length'] = String(payload.length); headers['content-type'] = 'application/json'; }
     let upstream: IncomingMessage;
     try {
+      await c.slot!.upstream(c.cutoff, conn.timeout_ms);
       upstream = await callUpstream({ url: base, path: upstreamLlmPath(base, path, target.ok ? target.query : null), method, headers, body: payload, timeoutMs: conn.timeout_ms, cutoff: c.cutoff }, agents, name);
     } catch (err) {
       const f = err instanceof UpstreamFailure ? err : new UpstreamFailure(502, (err as Error).message, 'upstream.error');
@@ -307,7 +321,9 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
     }
   }
 
-  const server = await startServer(conn.listen, handle, (err) => services.log(`llm ${name}: ${err.stack}`));
+  const server = await startServer(conn.listen, handle, (err) => services.log(`llm ${name}: ${err.stack}`), {
+    headerTimeoutMs: conn.header_timeout_ms, onHeaderTimeout: auditHeaderTimeout(services.audit, name, conn.header_timeout_ms),
+  });
   self = server.address;
   return {
     name,

@@ -19,7 +19,11 @@ export async function startBillingApi(opts: { port?: number; key?: string } = {}
   const requests: SeenRequest[] = [];
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
-    for await (const c of req as AsyncIterable<Buffer>) chunks.push(c);
+    try {
+      for await (const c of req as AsyncIterable<Buffer>) chunks.push(c);
+    } catch {
+      return; // the request was cut before its body was complete: there is nothing to answer
+    }
     const body = Buffer.concat(chunks);
     requests.push({ method: req.method!, url: req.url!, headers: req.headers, body: body.length > 65536 ? `<${body.length} bytes>` : body.toString('utf8') });
     if (opts.key && req.headers.authorization !== `Bearer ${opts.key}`) return json(res, 401, { error: 'billing: missing or wrong API key' });

@@ -56,14 +56,23 @@ export interface GatewayServer {
   close(): Promise<void>;
 }
 
+export interface ServerOptions {
+  /** A request's headers must arrive within this (a slowloris that trickles headers gets 408). */
+  headerTimeoutMs: number;
+  /** Told of each header timeout, for the audit: no token is known yet, only the client address. */
+  onHeaderTimeout(client: string): void;
+}
+
 /** Starts a strict HTTP/1.1 server on `listen`; requests reach `handler` only if their framing is unambiguous. */
-export async function startServer(listen: string, handler: Handler, onError: (err: Error) => void): Promise<GatewayServer> {
+export async function startServer(listen: string, handler: Handler, onError: (err: Error) => void, opts: ServerOptions): Promise<GatewayServer> {
   const server = createServer({
     insecureHTTPParser: false,
     requireHostHeader: true,
     joinDuplicateHeaders: false,
-    headersTimeout: 30_000,
-    // Streamed requests and responses can run long; upstream timeouts and revocation bound them instead.
+    headersTimeout: opts.headerTimeoutMs,
+    // Node checks the header deadline on this interval (30 s by default), so it is checked often enough to mean it.
+    connectionsCheckingInterval: Math.min(1_000, opts.headerTimeoutMs),
+    // Streamed requests and responses can run long; the body deadline (deadline.ts), upstream timeouts and revocation bound them instead.
     requestTimeout: 0,
     keepAliveTimeout: 5_000,
     maxHeaderSize: 32 * 1024,
@@ -84,6 +93,7 @@ export async function startServer(listen: string, handler: Handler, onError: (er
     });
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
+    if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') opts.onHeaderTimeout(socket.remoteAddress ?? 'unknown');
     if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
     writeRaw(socket, status, { error: { type: 'bad_request', code: err.code ?? 'parse', message: `Gatehouse: ${PARSER_ERRORS[err.code ?? ''] ?? 'malformed HTTP request'}` } });

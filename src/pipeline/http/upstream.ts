@@ -47,10 +47,13 @@ export class Cutoff {
   }
 }
 
-/** Keep-alive agents, one pair per listener, so a hot path reuses upstream connections. */
-export function upstreamAgents() {
-  const http = new HttpAgent({ keepAlive: true, maxSockets: 256 });
-  const https = new HttpsAgent({ keepAlive: true, maxSockets: 256 });
+/**
+ * Keep-alive agents, one pair per listener, so a hot path reuses upstream connections. `pool` is also the FairShare's
+ * size, so requests wait in its round-robin line, never in the agent's first-come queue.
+ */
+export function upstreamAgents(pool: number) {
+  const http = new HttpAgent({ keepAlive: true, maxSockets: pool });
+  const https = new HttpsAgent({ keepAlive: true, maxSockets: pool });
   return { http, https, destroy() { http.destroy(); https.destroy(); } };
 }
 export type UpstreamAgents = ReturnType<typeof upstreamAgents>;
