@@ -69,8 +69,10 @@ test("one token's slow requests do not delay another token's fast one (per-token
   const slow = gw.mint('agent', 'slow').token;
   const fast = gw.mint('agent', 'fast').token;
   // More slow requests than the whole upstream pool: without a per-token cap they would take every socket.
-  const flood = Array.from({ length: 300 }, () => send(gw.url('billing'), 'GET', '/slow?ms=2500', bearer(slow)).catch((e: Error) => ({ status: -1, error: e, json: undefined, headers: {} })));
-  await sleep(400);
+  const flood = Array.from({ length: 300 }, () => send(gw.url('billing'), 'GET', '/slow?ms=4000', bearer(slow)).catch((e: Error) => ({ status: -1, error: e, json: undefined, headers: {} })));
+  // Once all 300 have been admitted (token checks and audit records take the CPU a while), the fast one arrives.
+  await waitFor(() => auditRecords(gw).filter((a) => a.kind === 'request' && a.data.rule === 'request.concurrency').length >= 268 || undefined, 3000);
+  await sleep(200);
   const t0 = performance.now();
   const r = await send(gw.url('billing'), 'GET', '/invoices/42', bearer(fast));
   const waited = performance.now() - t0;
