@@ -44,7 +44,7 @@ roles:
   strict:
     openai: { models: [gpt-4o-mini], max_tokens: 10, max_tokens_mode: reject }
   budgeted:
-    openai: { models: [gpt-4o-mini], budget: { tokens: 60, per: token } }
+    openai: { models: [gpt-4o-mini], budget: { tokens: 150, per: token } }
   team:
     openai: { models: [gpt-4o-mini], budget: { tokens: 30, per: day } }
   flagger:
@@ -193,11 +193,12 @@ test('a token budget runs out mid-conversation, and survives a gateway restart',
   } catch (e) { err = e; }
   assert.ok(turns >= 2 && turns < 20, `the budget should end the conversation after a few turns (ended after ${turns})`);
   assert.ok(err instanceof OpenAI.APIError && err.status === 403 && err.code === 'llm.budget', String(err));
-  assert.match((err as Error).message, /spent its budget of 60 tokens/);
+  assert.match((err as Error).message, /budget of 150 tokens cannot cover this call/);
   await g.close();
   g = await startGateway(config(), { log: () => {} });
   try {
-    const again = new OpenAI({ baseURL: url(), apiKey: minted.token, maxRetries: 0 }).chat.completions.create({ model: 'gpt-4o-mini', messages: user('hi') });
+    // What was spent survives the restart: the turn refused before is refused again.
+    const again = new OpenAI({ baseURL: url(), apiKey: minted.token, maxRetries: 0 }).chat.completions.create({ model: 'gpt-4o-mini', messages });
     await assert.rejects(again, (e: unknown) => e instanceof OpenAI.APIError && e.code === 'llm.budget');
   } finally {
     await g.close();
@@ -206,7 +207,8 @@ test('a token budget runs out mid-conversation, and survives a gateway restart',
 
 test('a role budget per day answers 429 with Retry-After until the window resets', async () => {
   const a = client('team');
-  await a.chat.completions.create({ model: 'gpt-4o-mini', messages: user('say: one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen seventeen eighteen nineteen twenty') });
+  // The reservation (prompt estimate + output) lowers the cap to what is left: 23 of the 26 words are generated, 26 tokens spent.
+  await a.chat.completions.create({ model: 'gpt-4o-mini', messages: user('count: 26') });
   const res = await fetch(`${gw.url('openai')}/v1/chat/completions`, {
     method: 'POST', headers: { authorization: `Bearer ${gw.mint('team').token}`, 'content-type': 'application/json' },
     body: JSON.stringify({ model: 'gpt-4o-mini', messages: user('hi') }),

@@ -55,14 +55,15 @@ test('request slots cover every text the model reads, and token-id prompts are u
       { role: 'tool', content: 'tool out' },
     ], tools: [{ type: 'function', function: { name: 'f' } }],
   };
-  const call = chatDialect.parse('chat', body);
-  assert.deepEqual(call.slots.map((s) => [s.role, s.get()]), [['system', 'sys'], ['user', 'part'], ['assistant', '{"a":1}'], ['tool', 'tool out']]);
+  const opts = { forwardUnknown: false, betas: [] };
+  const call = chatDialect.parse('chat', body, opts);
+  assert.deepEqual(call.slots.map((s) => [s.role, s.get()]), [['system', 'sys'], ['user', 'part'], ['assistant', 'f'], ['assistant', '{"a":1}'], ['tool', 'tool out'], ['tools', 'f']]);
   assert.deepEqual(call.tools, ['f']);
   call.slots[1].set('changed');
   assert.equal((body.messages[1].content as { text: string }[])[0].text, 'changed');
-  assert.match(chatDialect.parse('completions', { model: 'm', prompt: [1, 2, 3] }).uninspectable!, /token ids/);
-  const a = anthropicDialect.parse('messages', { model: 'c', system: [{ type: 'text', text: 'S' }], messages: [{ role: 'user', content: [{ type: 'tool_result', tool_use_id: 't', content: [{ type: 'text', text: 'R' }] }] }], tools: [{ name: 'lookup' }] });
-  assert.deepEqual(a.slots.map((s) => [s.role, s.get()]), [['system', 'S'], ['tool', 'R']]);
+  assert.match(chatDialect.parse('completions', { model: 'm', prompt: [1, 2, 3] }, opts).uninspectable!, /token ids/);
+  const a = anthropicDialect.parse('messages', { model: 'c', system: [{ type: 'text', text: 'S' }], messages: [{ role: 'user', content: [{ type: 'tool_result', tool_use_id: 't', content: [{ type: 'text', text: 'R' }] }] }], tools: [{ name: 'lookup' }] }, opts);
+  assert.deepEqual(a.slots.map((s) => [s.role, s.get()]), [['system', 'S'], ['tool', 'R'], ['tools', 'lookup']]);
   assert.deepEqual(a.tools, ['lookup']);
 });
 
@@ -88,7 +89,7 @@ test('policy order and rules: model patterns, tools, caps, deny phrases and rege
   assert.equal(decideLlm({ ...ask, tools: ['t1'] }, g).kind, 'hold');
   assert.deepEqual(decideLlm({ ...ask, tools: ['t2'] }, g), { kind: 'deny', rule: 'llm.tools', message: 'tool "t2" may not be offered to the model (granted tools: t1)' });
   assert.equal((decideLlm({ ...ask, model: undefined }, g) as { rule: string }).rule, 'llm.model');
-  assert.equal((decideLlm({ ...ask, budget: { spent: 10, limit: 10, per: 'token' } }, g) as { rule: string }).rule, 'llm.budget');
+  assert.equal((decideLlm({ ...ask, budget: { spent: 10, need: 1, limit: 10, per: 'token' } }, g) as { rule: string }).rule, 'llm.budget');
   assert.equal((decideLlm({ ...ask, uninspectable: 'x' }, llmGrant.parse({ models: ['gpt-4o-mini'] })) as { rule: string }).rule, 'llm.uninspectable');
   assert.equal(decideLlm({ ...ask, uninspectable: 'x' }, llmGrant.parse({ models: ['gpt-4o-mini'], guards: { injection: 'off', secrets: 'off', pii: 'off' } })).kind, 'allow');
   const rules = compileDenyRules(['Launch Codes', '/\\bssn\\b/i']);

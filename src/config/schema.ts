@@ -61,6 +61,11 @@ export const llmConnection = z.strictObject({
   /** Audit prompts/completions in full, or only their SHA-256 digests. */
   audit_content: z.enum(['full', 'digest']).default('full'),
   max_inspect_bytes: z.number().int().positive().default(8 * 1024 * 1024),
+  /**
+   * Request fields and beta flags the dialect's inventory does not know: `refuse` them (default), or `forward` them with
+   * every string inside scanned as text the model reads.
+   */
+  unknown_fields: z.enum(['refuse', 'forward']).default('refuse'),
   ...httpLimits,
 });
 
@@ -146,19 +151,32 @@ export const httpGrant = z.strictObject({
   }).default({ injection: 'off', secrets: 'off', pii: 'off' }),
 });
 
+/**
+ * The injection guard of an LLM grant: a mode (`injection: block`), or `{ mode, spotlight }` where `spotlight` marks
+ * untrusted content (tool results) for the model: `true`/`datamark` interleaves a marker, `encode` base64-encodes it.
+ */
+const injectionGuard = z.union([
+  guardMode,
+  z.strictObject({ mode: guardMode.default('block'), spotlight: z.union([z.boolean(), z.enum(['datamark', 'encode'])]).default(false) }),
+]).transform((g) => (typeof g === 'string' ? { mode: g, spotlight: 'off' as const } : { mode: g.mode, spotlight: g.spotlight === true ? 'datamark' as const : g.spotlight === false ? 'off' as const : g.spotlight }));
+
 export const llmGrant = z.strictObject({
   models: nameList.default([]),
   max_tokens: z.number().int().positive().optional(),
   max_tokens_mode: z.enum(['reject', 'clamp']).default('clamp'),
+  /** Completions per request (`n`, `best_of`); more are refused. */
+  max_choices: z.number().int().positive().default(1),
   budget: z.strictObject({ tokens: z.number().int().positive(), per: z.enum(['hour', 'day', 'week', 'month', 'token']) }).optional(),
   /** Tool/function names the model may be offered; absent means none. */
   tools: nameList.default([]),
+  /** Capabilities requested outside `tools` (mcp_servers, container, web_search, code_execution, files, computer_use, web_fetch). */
+  capabilities: nameList.default([]),
   approve: nameList.default([]),
   guards: z.strictObject({
-    injection: guardMode.default('block'),
+    injection: injectionGuard.prefault('block'),
     secrets: guardMode.default('redact'),
     pii: guardMode.default('off'),
-  }).default({ injection: 'block', secrets: 'redact', pii: 'off' }),
+  }).prefault({}).transform(({ injection, ...rest }) => ({ ...rest, injection: injection.mode, spotlight: injection.spotlight })),
   /** Prompt content rules: literal phrases or `/regex/flags`; a match refuses the request. */
   deny: nameList.default([]),
 });

@@ -1,24 +1,8 @@
 // The Anthropic dialect (`/v1/messages`): system + content blocks in, content blocks and message_* stream events out.
-import { asArray, isObject, jsonSlot, stringSlot, type Dialect, type LlmRequest, type StreamHandler, type StreamOptions, type TextRedactorLike, type TextSlot, type Usage } from './call.ts';
+import { asArray, isObject, jsonSlot, stringSlot, type Dialect, type StreamHandler, type StreamOptions, type TextRedactorLike, type TextSlot, type Usage } from './call.ts';
+import { BETAS, MESSAGES } from './inventory/anthropic.ts';
+import { inventory } from './inventory/walk.ts';
 import { rewritten, type SseEvent } from './sse.ts';
-
-function blockSlots(blocks: unknown, role: string, req: LlmRequest): TextSlot[] {
-  const slots: TextSlot[] = [];
-  for (const b of asArray(blocks)) {
-    if (!isObject(b)) continue;
-    if (b.type === 'text') slots.push(...stringSlot(b, 'text', role));
-    else if (b.type === 'tool_use' || b.type === 'server_tool_use') slots.push(...jsonSlot(b, 'input', role));
-    else if (b.type === 'tool_result') {
-      slots.push(...stringSlot(b, 'content', 'tool'), ...blockSlots(b.content, 'tool', req));
-    } else if (b.type === 'document') {
-      const source = isObject(b.source) ? b.source : {};
-      if (source.type === 'text') slots.push(...stringSlot(source, 'data', role));
-      else if (source.type === 'content') slots.push(...blockSlots(source.content, role, req));
-      else req.uninspectable ??= `a ${String(source.type)} document cannot be inspected`;
-    }
-  }
-  return slots;
-}
 
 const usageOf = (u: unknown): Usage | undefined => {
   if (!isObject(u)) return undefined;
@@ -95,23 +79,21 @@ export function anthropicError(status: number, code: string, message: string) {
   return { type: 'error', error: { type, message: `Gatehouse: ${message}`, code } };
 }
 
+const ANTHROPIC_BETA = { header: 'anthropic-beta', known: BETAS };
+
 export const anthropicDialect: Dialect = {
-  parse(endpoint, body) {
-    const req: LlmRequest = {
+  beta: ANTHROPIC_BETA,
+  parse(endpoint, body, opts) {
+    const walked = inventory(body, MESSAGES, opts, ANTHROPIC_BETA);
+    return {
       model: typeof body.model === 'string' ? body.model : undefined,
       stream: body.stream === true,
       maxTokenFields: body.max_tokens !== undefined && body.max_tokens !== null ? ['max_tokens'] : [],
       capField: endpoint === 'messages' ? 'max_tokens' : undefined,
       tools: asArray(body.tools).filter(isObject).map((t) => String(t.name ?? t.type)),
-      slots: [],
+      slots: walked.slots, uninspectable: walked.opaque, unknown: walked.unknown, capabilities: walked.capabilities,
+      choices: 1,
     };
-    req.slots = [...stringSlot(body, 'system', 'system'), ...blockSlots(body.system, 'system', req)];
-    for (const m of asArray(body.messages)) {
-      if (!isObject(m)) continue;
-      const role = typeof m.role === 'string' ? m.role : 'user';
-      req.slots.push(...stringSlot(m, 'content', role), ...blockSlots(m.content, role, req));
-    }
-    return req;
   },
   prepareStream: () => true, // usage always arrives in message_start / message_delta
   usage: (_endpoint, json) => (isObject(json) ? usageOf(json.usage) : undefined),
@@ -125,5 +107,9 @@ export const anthropicDialect: Dialect = {
     return slots;
   },
   stream: (_endpoint, opts) => messagesStream(opts),
+  instruct(body, note) {
+    if (Array.isArray(body.system)) body.system.unshift({ type: 'text', text: note });
+    else body.system = typeof body.system === 'string' && body.system ? `${note}\n\n${body.system}` : note;
+  },
   error: anthropicError,
 };

@@ -2,6 +2,7 @@
 // `per: hour|day|week|month` is shared by every token of the role on this connection, in UTC calendar windows.
 import type { LlmGrant } from '../../config/schema.ts';
 import type { Store, TokenRecord } from '../../services/store/store.ts';
+import type { LlmRequest } from './call.ts';
 
 export interface BudgetScope {
   scope: string;
@@ -45,3 +46,61 @@ function window(per: 'hour' | 'day' | 'week' | 'month', d: Date): [string, numbe
 export const spent = (store: Store, b: BudgetScope) => store.usage(b.scope, b.period);
 
 export const charge = (store: Store, b: BudgetScope, tokens: number) => store.addUsage(b.scope, b.period, Math.max(0, Math.round(tokens)), Date.now());
+
+/**
+ * Tokens reserved by calls in flight, per budget window: a call reserves what it can spend at most before it is
+ * forwarded and releases it once its real usage is charged, so concurrent calls cannot all spend the same remainder.
+ * Kept in memory: gateway processes sharing a store each reserve against it on their own.
+ */
+export class BudgetLedger {
+  private readonly held = new Map<string, number>();
+
+  reserved(b: BudgetScope): number {
+    return this.held.get(`${b.scope}\n${b.period}`) ?? 0;
+  }
+
+  /** Reserves `tokens`; the returned function releases them (once). */
+  hold(b: BudgetScope, tokens: number): () => void {
+    const key = `${b.scope}\n${b.period}`;
+    this.held.set(key, (this.held.get(key) ?? 0) + tokens);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.held.get(key) ?? 0) - tokens;
+      if (left > 0) this.held.set(key, left);
+      else this.held.delete(key);
+    };
+  }
+}
+
+/**
+ * A prompt's reservation: an upper estimate rather than the 4-characters-a-token average, since text in other scripts
+ * runs nearer one token a character — ASCII characters / 4, one token per other character, 4 per text (message framing).
+ */
+export function promptReservation(texts: string[]): number {
+  let tokens = 0;
+  for (const t of texts) {
+    let ascii = 0;
+    for (let i = 0; i < t.length; i++) if (t.charCodeAt(i) < 0x80) ascii++;
+    tokens += Math.ceil(ascii / 4) + (t.length - ascii) + 4;
+  }
+  return tokens;
+}
+
+/**
+ * What a call can spend at most: its prompt reservation plus its output cap for each choice. When the request names no
+ * output cap, or one larger than what is left of the budget allows, the cap is lowered to fit (`capped` says so).
+ */
+export function planSpend(call: LlmRequest, body: Record<string, unknown>, available: number): { need: number; capped?: string } {
+  const prompt = promptReservation(call.slots.map((s) => s.get()));
+  const choices = typeof call.choices === 'number' && Number.isInteger(call.choices) && call.choices > 0 ? call.choices : 1;
+  const fields = call.maxTokenFields.length ? call.maxTokenFields : call.capField ? [call.capField] : [];
+  if (!fields.length) return { need: prompt };
+  const asked = Math.min(...fields.map((f) => (typeof body[f] === 'number' ? body[f] as number : Infinity)));
+  const room = Math.floor((available - prompt) / choices);
+  if (room < 1) return { need: prompt + choices * (Number.isFinite(asked) ? asked : 1) };
+  if (asked <= room) return { need: prompt + choices * asked };
+  for (const f of fields) body[f] = room;
+  return { need: prompt + choices * room, capped: `${fields.join(', ')}=${room} (what is left of the budget)` };
+}

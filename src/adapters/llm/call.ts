@@ -12,6 +12,8 @@ export interface TextSlot {
   role: string;
   get(): string;
   set(text: string): void;
+  /** The text is a JSON value's serialisation (tool schemas, structured inputs): rewrites must keep it JSON. */
+  json?: boolean;
 }
 
 export interface LlmRequest {
@@ -22,9 +24,23 @@ export interface LlmRequest {
   /** Where a cap goes when the body names none; undefined for endpoints that produce no output tokens. */
   capField?: string;
   tools: string[];
+  /** Every text the model will read, as the dialect's inventory finds it (inventory/). */
   slots: TextSlot[];
   /** Set when part of the prompt cannot be read (token arrays, files): refused whenever content rules apply. */
   uninspectable?: string;
+  /** Request fields and beta flags the inventory does not know, each with what was wrong. */
+  unknown: string[];
+  /** Capabilities the request asks for outside the tools list (remote MCP servers, containers, web search). */
+  capabilities: { name: string; where: string }[];
+  /** Completions generated per request (`n`, `best_of`): output is reserved and capped for each. */
+  choices: unknown;
+}
+
+/** How a dialect reads a request: whether unknown fields are forwarded (and scanned whole), and the beta flags sent. */
+export interface ParseOptions {
+  forwardUnknown: boolean;
+  /** The values of the dialect's beta header (`anthropic-beta`, `openai-beta`), split at commas. */
+  betas: string[];
 }
 
 /** Rewrites a streamed response event by event: redacts completions, reads usage, collects what the agent saw. */
@@ -50,13 +66,17 @@ export interface StreamOptions {
 
 /** What one API flavour knows about its bodies. */
 export interface Dialect {
-  parse(endpoint: Endpoint, body: Record<string, unknown>): LlmRequest;
+  /** The header carrying beta flags, and the flags Gatehouse knows (the capability each grants, or null). */
+  beta: { header: string; known: Record<string, string | null> };
+  parse(endpoint: Endpoint, body: Record<string, unknown>, opts: ParseOptions): LlmRequest;
   /** Prepares a streamed request (e.g. asks for usage); says whether the agent asked for usage itself. */
   prepareStream(endpoint: Endpoint, body: Record<string, unknown>): boolean;
   usage(endpoint: Endpoint, json: unknown): Usage | undefined;
   /** Completion texts of a whole response, rewritable. */
   completion(endpoint: Endpoint, json: unknown): TextSlot[];
   stream(endpoint: Endpoint, opts: StreamOptions): StreamHandler;
+  /** Puts a note before everything else the model reads (the spotlighting note): a system message or instruction. */
+  instruct(body: Record<string, unknown>, note: string): void;
   /** The agent-facing error body in this provider's shape (so its SDK reports the message). */
   error(status: number, code: string, message: string): unknown;
 }

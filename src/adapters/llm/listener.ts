@@ -26,7 +26,7 @@ import { deny, type Verdict } from '../../services/policy/verdict.ts';
 import type { AdapterServices } from '../../pipeline/adapter.ts';
 import type { Listener } from '../../services/services.ts';
 import type { TokenRecord } from '../../services/store/store.ts';
-import { budgetScope, charge, spent } from './budget.ts';
+import { BudgetLedger, budgetScope, charge, planSpend, spent } from './budget.ts';
 import { estimateTokens, isObject, type Endpoint, type LlmRequest, type Usage } from './call.ts';
 import { errorShape, route, served, upstreamLlmPath } from './endpoints.ts';
 import { compileDenyRules, decideLlm, modelAllowed, type LlmAsk } from './policy.ts';
@@ -40,6 +40,8 @@ const DROP_HEADERS = ['openai-organization', 'openai-project'];
 const PREVIEW = 80;
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
+/** A beta header's flags (`a,b` or repeated headers), trimmed. */
+const betaFlags = (value: string | string[] | undefined) => [value ?? []].flat().flatMap((v) => v.split(',')).map((f) => f.trim()).filter(Boolean);
 
 export async function startLlmListener(name: string, conn: LlmConnection, services: AdapterServices): Promise<Listener> {
   const base = new URL(conn.upstream);
@@ -57,6 +59,7 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
   }
   const agents = upstreamAgents(conn.upstream_pool);
   const share = new FairShare(conn.max_concurrent_per_token, conn.upstream_pool);
+  const ledger = new BudgetLedger();
   const deadline = bodyTimeoutReason(conn.body_timeout_ms);
   const credentials = credentialValues(conn.headers);
   const needles = credentials.map((c) => Buffer.from(c));
@@ -103,13 +106,15 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
     }
     res.once('close', () => { if (!res.writableFinished) cutoff.cut('the client went away'); });
     const slot = share.enter(admission.token.id);
+    const release: (() => void)[] = [];
     const clearDeadline = bodyDeadline(req, conn.body_timeout_ms, cutoff);
     try {
       await serve(req, res, {
-        secret: admission.secret, token: admission.token, grant: admission.grant, ctx: flight.ctx, client, cutoff, slot,
+        secret: admission.secret, token: admission.token, grant: admission.grant, ctx: flight.ctx, client, cutoff, slot, release,
         setRewriter: (r) => { rewriter = r; }, cut: () => cut,
       });
     } finally {
+      for (const r of release) r();
       clearDeadline();
       slot?.leave();
       flight.done();
@@ -120,6 +125,8 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
     secret: string; token: TokenRecord; grant: LlmGrant; ctx: ReturnType<TokenSessions['begin']>['ctx']; client: string; cutoff: Cutoff;
     /** Undefined when the token already has its most requests in flight. */
     slot: Slot | undefined;
+    /** Run when the request is over, whatever happened: budget reservations are released. */
+    release: (() => void)[];
     setRewriter(r: SseRewriter): void;
     cut(): string | undefined;
   }
@@ -155,21 +162,31 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
         early = err instanceof BodyTooLarge ? deny('max_inspect_bytes', err.message) : deny('request.timeout', deadline);
         res.shouldKeepAlive = false;
       }
-      if (body) call = dialect.parse(endpoint, body);
+      if (body) call = dialect.parse(endpoint, body, { forwardUnknown: conn.unknown_fields === 'forward', betas: betaFlags(req.headers[dialect.beta.header]) });
     }
 
-    const ask: LlmAsk = { role: token.role, connection: name, endpoint, model: hit?.modelId ?? call?.model, tools: call?.tools ?? [] };
+    const ask: LlmAsk = {
+      role: token.role, connection: name, endpoint, model: hit?.modelId ?? call?.model, tools: call?.tools ?? [],
+      ...(call ? { capabilities: call.capabilities, choices: call.choices, ...(conn.unknown_fields === 'refuse' ? { unknown: call.unknown } : {}) } : {}),
+    };
     let notes: GuardNote[] = [];
     let caps: Caps = { clamped: [] };
+    let spotlighted = 0;
     let clientWantsUsage = true;
     if (call && body) {
-      const review = reviewPrompt(call, body, grant, denyRules.get(token.role) ?? [], services.guards);
+      const review = reviewPrompt(call, body, grant, denyRules.get(token.role) ?? [], services.guards, (note) => dialect!.instruct(body!, note));
       Object.assign(ask, review.ask);
-      ({ notes, caps } = review);
+      ({ notes, caps, spotlighted } = review);
       if (call.stream) clientWantsUsage = dialect!.prepareStream(endpoint, body);
     }
+    // The budget is reserved when the call is judged (below, in the same turn), so calls in flight cannot all spend one remainder.
     const budget = FREE.has(endpoint) ? undefined : budgetScope(grant, token, name);
-    if (budget) ask.budget = { spent: spent(services.store, budget), limit: budget.limit, per: budget.per, resetsAt: budget.resetsAt };
+    if (budget) {
+      const used = spent(services.store, budget) + ledger.reserved(budget);
+      const plan = call && body ? planSpend(call, body, budget.limit - used) : { need: 1 };
+      if (plan.capped) caps.budget = plan.capped;
+      ask.budget = { spent: used, need: plan.need, limit: budget.limit, per: budget.per, resetsAt: budget.resetsAt };
+    }
 
     const prompt = call?.slots.map((s) => ({ role: s.role, text: s.get() })) ?? [];
     const full = conn.audit_content === 'full';
@@ -183,15 +200,23 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
     const guardNotes = mergeNotes(notes);
     // An agent may tag the body's metadata instead of (or as well as) the headers the session was keyed by.
     const tagged = correlationFromMetadata(body?.metadata);
-    const { verdict, record } = await judgeDurably(services.audit, c.ctx, facts, () => early ?? decideLlm(ask, grant), {
+    const decide = () => {
+      const v = early ?? decideLlm(ask, grant);
+      if (v.kind !== 'deny' && budget && ask.budget) c.release.push(ledger.hold(budget, ask.budget.need));
+      return v;
+    };
+    const { verdict, record } = await judgeDurably(services.audit, c.ctx, facts, decide, {
       endpoint, client: c.client,
       ...(tagged.runId || tagged.step ? { runId: tagged.runId, step: tagged.step } : {}),
       ...(ask.model ? { model: ask.model } : {}),
       ...(call ? { stream: call.stream, tools: ask.tools } : {}),
       ...(call && full ? { prompt } : call ? { promptSha256: sha256(JSON.stringify(prompt)) } : {}),
-      ...(caps.clamped.length || caps.set ? { maxTokens: caps } : {}),
+      ...(caps.clamped.length || caps.set || caps.budget ? { maxTokens: caps } : {}),
+      ...(call?.unknown.length ? { unknownFields: call.unknown } : {}),
+      ...(call?.capabilities.length ? { capabilities: call.capabilities.map((x) => x.name) } : {}),
+      ...(spotlighted ? { spotlighted } : {}),
       ...(guardNotes.length ? { guards: guardNotes } : {}),
-      ...(ask.budget ? { budget: { spent: ask.budget.spent, limit: ask.budget.limit, per: ask.budget.per } } : {}),
+      ...(ask.budget ? { budget: { spent: ask.budget.spent, reserve: ask.budget.need, limit: ask.budget.limit, per: ask.budget.per } } : {}),
     });
     if (verdict.kind === 'deny') {
       const status = verdict.rule === 'llm.endpoint' ? 404 : statusForRule(verdict.rule);

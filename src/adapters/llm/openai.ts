@@ -1,42 +1,14 @@
 // The OpenAI dialect for chat completions, legacy completions and embeddings (the Responses API is in responses.ts).
 import {
   asArray, isObject, stringSlot,
-  type Dialect, type Endpoint, type LlmRequest, type StreamHandler, type StreamOptions, type TextRedactorLike, type TextSlot, type Usage,
+  type Dialect, type Endpoint, type StreamHandler, type StreamOptions, type TextRedactorLike, type TextSlot, type Usage,
 } from './call.ts';
+import { CHAT, COMPLETIONS, EMBEDDINGS } from './inventory/chat.ts';
+import { inventory, type Fields } from './inventory/walk.ts';
 import { rewritten, type SseEvent } from './sse.ts';
 
-/** Whose words a message holds, for the injection scan: tool output and earlier model output are documents. */
-export const scanRole = (role: string) => (role === 'tool' || role === 'function' || role === 'assistant' ? 'document' : 'user');
-
-function chatSlots(body: Record<string, unknown>, req: LlmRequest): TextSlot[] {
-  const slots: TextSlot[] = [];
-  for (const m of asArray(body.messages)) {
-    if (!isObject(m)) continue;
-    const role = typeof m.role === 'string' ? m.role : 'user';
-    slots.push(...stringSlot(m, 'content', role));
-    for (const part of asArray(m.content)) {
-      if (!isObject(part)) continue;
-      if (part.type === 'text') slots.push(...stringSlot(part, 'text', role));
-      else if (part.type === 'file' || part.type === 'input_audio') req.uninspectable ??= `a ${part.type} content part cannot be inspected`;
-    }
-    for (const call of asArray(m.tool_calls)) if (isObject(call) && isObject(call.function)) slots.push(...stringSlot(call.function, 'arguments', role));
-    if (isObject(m.function_call)) slots.push(...stringSlot(m.function_call, 'arguments', role));
-  }
-  return slots;
-}
-
-/** `prompt` / `input` as strings or lists of strings; token-id arrays cannot be read. */
-function promptSlots(body: Record<string, unknown>, key: string, req: LlmRequest): TextSlot[] {
-  const value = body[key];
-  if (typeof value === 'string') return stringSlot(body, key, 'user');
-  if (!Array.isArray(value)) return [];
-  const slots: TextSlot[] = [];
-  value.forEach((item, i) => {
-    if (typeof item === 'string') slots.push({ role: 'user', get: () => value[i] as string, set: (t) => { value[i] = t; } });
-    else req.uninspectable ??= `${key} given as token ids cannot be inspected`;
-  });
-  return slots;
-}
+/** Whose words a message holds, for the injection scan: tool output, tool definitions and earlier model output are documents. */
+export const scanRole = (role: string) => (role === 'tool' || role === 'function' || role === 'assistant' || role === 'tools' ? 'document' : 'user');
 
 function toolNames(body: Record<string, unknown>): string[] {
   const names: string[] = [];
@@ -49,20 +21,25 @@ function toolNames(body: Record<string, unknown>): string[] {
   return names;
 }
 
+/** OpenAI sends no beta flags on these endpoints: any it is given is unknown. */
+const OPENAI_BETA = { header: 'openai-beta', known: {} };
+const FIELDS: Partial<Record<Endpoint, Fields>> = { chat: CHAT, completions: COMPLETIONS, embeddings: EMBEDDINGS };
+
 /** Chat completions, legacy completions and embeddings. */
 export const chatDialect: Dialect = {
-  parse(endpoint, body) {
-    const req: LlmRequest = {
+  beta: OPENAI_BETA,
+  parse(endpoint, body, opts) {
+    const walked = inventory(body, FIELDS[endpoint] ?? CHAT, opts, OPENAI_BETA);
+    return {
       model: typeof body.model === 'string' ? body.model : undefined,
       stream: body.stream === true,
       maxTokenFields: ['max_tokens', 'max_completion_tokens'].filter((f) => body[f] !== undefined && body[f] !== null),
       capField: endpoint === 'embeddings' ? undefined : 'max_tokens',
       tools: endpoint === 'chat' ? toolNames(body) : [],
-      slots: [],
+      slots: walked.slots, uninspectable: walked.opaque, unknown: walked.unknown, capabilities: walked.capabilities,
+      // best_of completions are generated (and billed) server-side for each one returned.
+      choices: endpoint === 'embeddings' ? 1 : endpoint === 'completions' && body.best_of != null ? body.best_of : body.n ?? 1,
     };
-    req.slots = endpoint === 'chat' ? chatSlots(body, req) : promptSlots(body, endpoint === 'embeddings' ? 'input' : 'prompt', req);
-    if (endpoint === 'completions') req.slots.push(...stringSlot(body, 'suffix', 'user'));
-    return req;
   },
   prepareStream(_endpoint, body) {
     const options = isObject(body.stream_options) ? body.stream_options : {};
@@ -91,6 +68,9 @@ export const chatDialect: Dialect = {
     return slots;
   },
   stream: (endpoint, opts) => chatStream(endpoint, opts),
+  instruct(body, note) {
+    if (Array.isArray(body.messages)) body.messages.unshift({ role: 'system', content: note });
+  },
   error: (status, code, message) => openaiError(status, code, message),
 };
 

@@ -15,7 +15,14 @@ export interface LlmAsk {
   /** The first deny rule the prompt matched. */
   denyRule?: string;
   guardBlock?: { rule: string; message: string };
-  budget?: { spent: number; limit: number; per: string; resetsAt?: number };
+  /** Capabilities asked for outside the tools list (request fields, beta flags). */
+  capabilities?: { name: string; where: string }[];
+  /** Fields the dialect's inventory does not know, when the connection refuses them. */
+  unknown?: string[];
+  /** Completions asked for per request (`n`, `best_of`). */
+  choices?: unknown;
+  /** `spent`: charged and reserved by calls in flight; `need`: what this call can spend at most (see budget.ts). */
+  budget?: { spent: number; need: number; limit: number; per: string; resetsAt?: number };
 }
 
 /** `gpt-4o*`-style model patterns; exact names otherwise. */
@@ -47,15 +54,24 @@ export function decideLlm(ask: LlmAsk, grant: LlmGrant): Verdict {
   if (ask.endpoint === 'model') return allow(`model ${ask.model}`);
   const tool = ask.tools.find((t) => !grant.tools.includes(t));
   if (tool) return deny('llm.tools', `tool "${tool}" may not be offered to the model (granted tools: ${grant.tools.join(', ') || 'none'})`);
+  const power = ask.capabilities?.find((c) => !grant.capabilities.includes(c.name));
+  if (power) return deny('llm.capability', `${power.where} asks for the capability "${power.name}", which role "${ask.role}" is not granted on connection "${ask.connection}" (granted capabilities: ${grant.capabilities.join(', ') || 'none'})`);
+  if (ask.unknown?.length) {
+    return deny('request.field', `${ask.unknown.slice(0, 3).join('; ')}${ask.unknown.length > 3 ? ` and ${ask.unknown.length - 3} more` : ''}: Gatehouse refuses what it cannot read (this connection has unknown_fields: refuse)`);
+  }
+  if (ask.choices !== undefined && ask.choices !== 1 && !(Number.isInteger(ask.choices) && (ask.choices as number) >= 1 && (ask.choices as number) <= grant.max_choices)) {
+    return deny('llm.choices', `${JSON.stringify(ask.choices)} completions per request exceeds the grant's max_choices ${grant.max_choices}`);
+  }
   if (ask.overCap) return deny('llm.max_tokens', `${ask.overCap.field} ${JSON.stringify(ask.overCap.value)} exceeds the grant's max_tokens ${grant.max_tokens}`);
   if (ask.uninspectable && contentRulesApply(grant)) return deny('llm.uninspectable', `${ask.uninspectable}, and this grant's content rules must read every prompt`);
   if (ask.denyRule) return deny('llm.deny', `the prompt matches the deny rule ${JSON.stringify(ask.denyRule)}`);
   if (ask.guardBlock) return deny(ask.guardBlock.rule, ask.guardBlock.message);
-  if (ask.budget && ask.budget.spent >= ask.budget.limit) {
+  if (ask.budget && ask.budget.spent + ask.budget.need > ask.budget.limit) {
     const b = ask.budget;
+    const used = `${b.spent} spent or reserved by calls in flight; this call needs up to ${b.need}`;
     return b.resetsAt === undefined
-      ? deny('llm.budget', `this token has spent its budget of ${b.limit} tokens (${b.spent} used)`)
-      : deny('llm.budget.window', `role "${ask.role}" has spent its budget of ${b.limit} tokens per ${b.per} (${b.spent} used); it resets at ${new Date(b.resetsAt).toISOString()}`);
+      ? deny('llm.budget', `this token's budget of ${b.limit} tokens cannot cover this call (${used})`)
+      : deny('llm.budget.window', `role "${ask.role}"'s budget of ${b.limit} tokens per ${b.per} cannot cover this call (${used}); it resets at ${new Date(b.resetsAt).toISOString()}`);
   }
   const needsApproval = [ask.model, ...ask.tools].find((n) => grant.approve.includes(n));
   if (needsApproval) return hold(`model ${ask.model}`, `"${needsApproval}" is listed in approve`);

@@ -1,23 +1,9 @@
 // The OpenAI Responses API (`/v1/responses`): instructions + input items in, output items and typed stream events out.
-import { asArray, isObject, stringSlot, type Dialect, type LlmRequest, type StreamHandler, type StreamOptions, type TextRedactorLike, type TextSlot, type Usage } from './call.ts';
+import { asArray, isObject, stringSlot, type Dialect, type StreamHandler, type StreamOptions, type TextRedactorLike, type TextSlot, type Usage } from './call.ts';
+import { RESPONSES } from './inventory/responses.ts';
+import { inventory } from './inventory/walk.ts';
 import { openaiError } from './openai.ts';
 import { rewritten, type SseEvent } from './sse.ts';
-
-function inputSlots(body: Record<string, unknown>, req: LlmRequest): TextSlot[] {
-  const slots: TextSlot[] = [...stringSlot(body, 'instructions', 'system'), ...stringSlot(body, 'input', 'user')];
-  for (const item of asArray(body.input)) {
-    if (!isObject(item)) continue;
-    const role = typeof item.role === 'string' ? item.role : item.type === 'function_call_output' ? 'tool' : 'assistant';
-    slots.push(...stringSlot(item, 'content', role), ...stringSlot(item, 'output', role), ...stringSlot(item, 'arguments', role));
-    for (const part of asArray(item.content)) {
-      if (!isObject(part)) continue;
-      if (part.type === 'input_text' || part.type === 'output_text') slots.push(...stringSlot(part, 'text', role));
-      else if (part.type === 'input_file') req.uninspectable ??= 'an input_file part cannot be inspected';
-    }
-  }
-  if (isObject(body.prompt)) req.uninspectable ??= 'stored prompt templates cannot be inspected';
-  return slots;
-}
 
 /** Output texts of a response object (whole, or as repeated in `response.completed`). */
 function outputSlots(response: unknown): TextSlot[] {
@@ -100,22 +86,29 @@ function responsesStream(opts: StreamOptions): StreamHandler {
   };
 }
 
+const RESPONSES_BETA = { header: 'openai-beta', known: {} };
+
 export const responsesDialect: Dialect = {
-  parse(_endpoint, body) {
-    const req: LlmRequest = {
+  beta: RESPONSES_BETA,
+  parse(_endpoint, body, opts) {
+    const walked = inventory(body, RESPONSES, opts, RESPONSES_BETA);
+    return {
       model: typeof body.model === 'string' ? body.model : undefined,
       stream: body.stream === true,
       maxTokenFields: body.max_output_tokens !== undefined && body.max_output_tokens !== null ? ['max_output_tokens'] : [],
       capField: 'max_output_tokens',
       tools: asArray(body.tools).filter(isObject).map((t) => (t.type === 'function' || t.type === 'custom' ? String(t.name) : t.type === 'mcp' ? `mcp:${String(t.server_label)}` : String(t.type))),
-      slots: [],
+      slots: walked.slots, uninspectable: walked.opaque, unknown: walked.unknown, capabilities: walked.capabilities,
+      choices: 1,
     };
-    req.slots = inputSlots(body, req);
-    return req;
   },
   prepareStream: () => true, // usage always arrives in response.completed
   usage: (_endpoint, json) => usageOf(json),
   completion: (_endpoint, json) => outputSlots(json),
   stream: (_endpoint, opts) => responsesStream(opts),
+  instruct(body, note) {
+    if (Array.isArray(body.input)) body.input.unshift({ role: 'system', content: note });
+    else body.instructions = typeof body.instructions === 'string' && body.instructions ? `${note}\n\n${body.instructions}` : note;
+  },
   error: openaiError,
 };
