@@ -18,6 +18,9 @@ export interface PromptReview {
   spotlighted: number;
 }
 
+/** Detector types that judge by surrounding words rather than by the value's own shape. */
+const CONTEXTUAL = new Set(['generic_secret']);
+
 /** Counts findings of the secrets and PII guards. */
 const found = (notes: GuardNote[]) => notes.reduce((n, x) => n + (x.guard === 'injection' ? 0 : x.count), 0);
 
@@ -66,9 +69,10 @@ function joined(call: LlmRequest, grant: LlmGrant, rules: ReturnType<typeof comp
   ask.denyRule ??= rules.find((r) => r.test(text))?.rule;
   if (grant.guards.secrets === 'off' && grant.guards.pii === 'off') return;
   const scan = guards.scan(text, { ...grant.guards, injection: 'off' }, 'user');
+  // generic_secret reads key=value context, which joining texts end to end invents: only self-evident shapes count here.
+  const note = scan.notes.find((n) => n.guard !== 'injection' && n.types.some((t) => !CONTEXTUAL.has(t)));
   const split = found(scan.notes) - (redacting(grant.guards) ? 0 : perPart);
-  if (split <= 0) return;
-  const note = scan.notes.find((n) => n.guard !== 'injection')!;
+  if (!note || split <= 0) return;
   notes.push({ ...note, count: split, types: note.types.map((t) => `${t} (split across parts)`) });
   if (scan.notes.some((n) => n.mode === 'block' || n.mode === 'redact')) {
     ask.guardBlock ??= { rule: `guards.${note.guard}`, message: `the request carries ${note.guard === 'secrets' ? 'a secret' : 'personal data'} (${note.types.join(', ')}) split across message parts, which cannot be redacted in place; the ${note.guard} guard refuses it` };

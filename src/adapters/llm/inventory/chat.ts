@@ -33,7 +33,7 @@ export const CHAT: Fields = {
     developer: object({ content, name: text() }),
     user: object({ content, name: text() }),
     assistant: object({ content, name: text(), refusal: text(), tool_calls: list(toolCall), function_call: call, audio: plain }),
-    tool: object({ content, tool_call_id: plain }),
+    tool: object({ content, tool_call_id: plain, name: text() }),
     function: object({ content, name: text() }),
   })),
   tools: definitions,
