@@ -148,6 +148,14 @@ test('unknown fields and shapes are refused; a connection that forwards them sti
   assert.match(err.message, /messages\[0\]\.content \(object is not a shape/);
   await refused(chat('agent', { messages: [{ role: 'user', content: [{ type: 'input_text', text: 'hi' }] }] }), 400, 'request.field');
   await refused(chat('agent', { messages: [{ role: 'narrator', content: 'hi' }] }), 400, 'request.field');
+  // Names that exist on every object must not pass for known fields.
+  for (const name of ['constructor', 'toString', 'hasOwnProperty', '__proto__']) {
+    const res = await fetch(`${gw.url('openai')}/v1/chat/completions`, {
+      method: 'POST', headers: { authorization: `Bearer ${gw.mint('agent').token}`, 'content-type': 'application/json' },
+      body: `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi","${name}":"${ATTACK}"}],"${name}":{"x":"${ATTACK}"}}`,
+    });
+    assert.deepEqual([res.status, (await errorOf(res)).code], [400, 'request.field'], name);
+  }
   // Forwarded: the unknown field arrives, its secret redacted and its injection caught.
   const secret = 'ghp_a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8';
   await chat('agent', { messages: user('say: ok'), extra: { note: `token ${secret}` } }, 'lenient');

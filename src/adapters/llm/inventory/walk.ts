@@ -128,7 +128,8 @@ export function walk(body: Record<string, unknown>, root: Fields, role: string, 
       if (f.k === 'role' && typeof value[name] === 'string' && f.values.includes(value[name] as string)) r = value[name] as string;
     }
     for (const name of Object.keys(value)) {
-      const f = field.fields[name] ?? (name === tag ? plain : field.rest);
+      // Own properties only: `constructor` or `__proto__` must not find Object.prototype's members.
+      const f = Object.prototype.hasOwnProperty.call(field.fields, name) ? field.fields[name] : name === tag ? plain : field.rest;
       const sub = path ? `${path}.${name}` : name;
       if (f) visit(f, value, name, sub, r);
       else unknown(sub, 'not a field Gatehouse understands here', value, name, r);
