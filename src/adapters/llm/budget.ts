@@ -97,7 +97,8 @@ export function planSpend(call: LlmRequest, body: Record<string, unknown>, avail
   const choices = typeof call.choices === 'number' && Number.isInteger(call.choices) && call.choices > 0 ? call.choices : 1;
   const fields = call.maxTokenFields.length ? call.maxTokenFields : call.capField ? [call.capField] : [];
   if (!fields.length) return { need: prompt };
-  const asked = Math.min(...fields.map((f) => (typeof body[f] === 'number' ? body[f] as number : Infinity)));
+  // The largest of the fields present: providers differ in which one they obey (max_tokens or max_completion_tokens).
+  const asked = Math.max(...fields.map((f) => (typeof body[f] === 'number' ? body[f] as number : Infinity)));
   const room = Math.floor((available - prompt) / choices);
   if (room < 1) return { need: prompt + choices * (Number.isFinite(asked) ? asked : 1) };
   if (asked <= room) return { need: prompt + choices * asked };
