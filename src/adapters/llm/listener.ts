@@ -158,8 +158,9 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
         else early = deny('request.json', 'the request body must be a JSON object');
       } catch (err) {
         if (err instanceof BodyCut && err.message !== deadline) return; // revoked or gone: already answered
-        if (!(err instanceof BodyTooLarge) && !(err instanceof BodyCut)) throw err;
-        early = err instanceof BodyTooLarge ? deny('max_inspect_bytes', err.message) : deny('request.timeout', deadline);
+        early = err instanceof BodyTooLarge ? deny('max_inspect_bytes', err.message)
+          : err instanceof BodyCut ? deny('request.timeout', deadline)
+          : deny('request.json', `the request body could not be read (${(err as Error).message})`);
         res.shouldKeepAlive = false;
       }
       if (body) call = dialect.parse(endpoint, body, { forwardUnknown: conn.unknown_fields === 'forward', betas: betaFlags(req.headers[dialect.beta.header]) });
