@@ -2,6 +2,7 @@
 // Usage: spawned by bench/lib/gateway.ts, bundled by scripts/runtime.js, with an IPC channel and a <config.yaml> argument.
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { pino } from 'pino';
 import { parseConfig } from '../src/config/load.ts';
 import { startGateway } from '../src/main.ts';
 
@@ -22,7 +23,7 @@ const send = (m: FromChild) => process.send!(m);
 
 try {
   const config = parseConfig(readFileSync(file, 'utf8'), file);
-  const gateway = await startGateway(config, { baseDir: dirname(resolve(file)), log: () => undefined });
+  const gateway = await startGateway(config, { baseDir: dirname(resolve(file)), log: pino({ level: 'silent' }) });
   process.on('message', async (m: ToChild) => {
     if (m.type === 'mint') {
       const { token } = gateway.services.tokens.mint({ role: m.role, label: m.label, ttlSeconds: 3600, createdBy: 'bench' });

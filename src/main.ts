@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { startAdmin } from './admin/api.ts';
 import type { Config, Connection } from './config/schema.ts';
+import { configSecrets } from './config/secrets.ts';
 import { startPostgresListener } from './adapters/postgres/listener.ts';
 import { startHttpListener } from './adapters/http/listener.ts';
 import { startLlmListener } from './adapters/llm/listener.ts';
@@ -17,18 +18,25 @@ import { Tokens } from './services/identity/tokens.ts';
 import type { Listener, Services } from './services/services.ts';
 import { Sessions } from './services/sessions/sessions.ts';
 import { openSqliteStore } from './services/store/sqlite.ts';
+import { createLogger, type Logger } from './services/telemetry/logger.ts';
+import { Metrics } from './services/telemetry/metrics.ts';
 
 export interface GatewayOptions {
   /** Directory relative store paths are resolved against (the config file's). */
   baseDir?: string;
-  log?: (line: string) => void;
+  /** Structured logs; by default JSON lines on standard error at `log_level`, scrubbed of the config's secrets. */
+  log?: Logger;
 }
 
 export interface Gateway {
   services: AdapterServices;
   listeners: Listener[];
   adminUrl: string;
-  close(): Promise<void>;
+  /**
+   * Stops the gateway and flushes the audit. With `drainMs`, gracefully: the listeners stop accepting, requests in flight
+   * may finish for up to that long (readiness says "draining" meanwhile), then whatever is left is cut.
+   */
+  close(drainMs?: number): Promise<void>;
 }
 
 /** One line per connection kind: how its listener starts. */
@@ -45,18 +53,28 @@ export function openStore(config: Config, baseDir = process.cwd()) {
 }
 
 export async function startGateway(config: Config, opts: GatewayOptions = {}): Promise<Gateway> {
-  const log = opts.log ?? ((line: string) => console.error(line));
+  const log = opts.log ?? createLogger({ level: config.log_level, secrets: configSecrets(config) });
+  const metrics = new Metrics(log);
   const store = openStore(config, opts.baseDir);
   const secret = Buffer.from(config.secret ?? store.getMeta('secret') ?? createSecret(store), 'utf8');
-  const audit = new AuditLog(store);
+  const audit = new AuditLog(store, metrics);
   const tokens = new Tokens(store, new Set(Object.keys(config.roles)));
   const sessions = new Sessions(store, audit, tokens);
   const approvals = new Approvals(store, audit, config.approvals, secret);
   const consoleUrl = config.approvals.console_url ?? `http://${config.admin.listen}`;
   approvals.onChange((record) => { if (record.status === 'pending' && record.decisions.length === 0) void notifyWebhooks(config.approvals, consoleUrl, record, log); });
-  const shared: Services = { config, store, audit, tokens, sessions, approvals, throttle: new AuthThrottle(), secret, log };
+  const shared: Services = { config, store, audit, tokens, sessions, approvals, throttle: new AuthThrottle(), secret, log, metrics };
   const services: AdapterServices = { ...shared, gate: new Gate(shared), guards: createContentGuards(secret) };
-  tokens.watch();
+  metrics.observe({
+    auditQueue: () => audit.queued,
+    heldApprovals: () => approvals.held,
+    liveSessions: () => sessions.liveRecords(),
+    revocationLagSeconds: () => tokens.revocationLag() / 1000,
+  });
+  tokens.watch(undefined, (err) => {
+    metrics.storeError('revocations');
+    log.warn({ err }, 'cannot read revocations from the store');
+  });
   audit.append({ kind: 'gateway.start', data: { connections: Object.keys(config.connections) } });
 
   const listeners: Listener[] = [];
@@ -65,27 +83,48 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       const start = LISTENERS[connection.kind] as StartListener;
       listeners.push(await start(name, connection, services));
     }
-    const admin = await startAdmin(services, listeners);
-    log(`gatehouse: admin API and console on ${admin.url}`);
-    for (const l of listeners) log(`gatehouse: ${l.kind} connection "${l.name}" on ${l.address}`);
+    let draining = false;
+    const admin = await startAdmin(services, listeners, { draining: () => draining });
+    log.info({ url: admin.url }, 'admin API and console listening');
+    for (const l of listeners) log.info({ connection: l.name, kind: l.kind, address: l.address }, 'connection listening');
+    const stop = async (drainMs: number) => {
+      draining = true;
+      if (drainMs > 0) {
+        log.info({ drainMs, sessions: [...sessions.liveRecords()].length }, 'draining: accepting nothing new, letting requests in flight finish');
+        const drained = await within(drainMs, Promise.all(listeners.map((l) => (l.drain ? l.drain() : l.close()))));
+        if (!drained) log.warn({ sessions: [...sessions.liveRecords()].length }, 'drain deadline reached: cutting what is left');
+      }
+      sessions.terminateAll('gateway shutting down');
+      await Promise.all([...listeners.map((l) => l.close()), admin.close()]);
+      tokens.stop();
+      approvals.stop();
+      audit.append({ kind: 'gateway.stop' });
+      store.close();
+      log.info('stopped');
+    };
+    let stopped: Promise<void> | undefined;
     return {
       services,
       listeners,
       adminUrl: admin.url,
-      async close() {
-        sessions.terminateAll('gateway shutting down');
-        await Promise.all([...listeners.map((l) => l.close()), admin.close()]);
-        tokens.stop();
-        approvals.stop();
-        audit.append({ kind: 'gateway.stop' });
-        store.close();
-      },
+      close: (drainMs = 0) => (stopped ??= stop(drainMs)),
     };
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()));
     tokens.stop();
     store.close();
     throw err;
+  }
+}
+
+/** Whether `work` settled within `ms` (it goes on either way). */
+async function within(ms: number, work: Promise<unknown>): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<false>((resolve) => { timer = setTimeout(() => resolve(false), ms); });
+  try {
+    return await Promise.race([work.then(() => true, () => true), late]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

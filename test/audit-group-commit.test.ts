@@ -12,6 +12,8 @@ import { allow } from '../src/services/policy/verdict.ts';
 import { AuditLog, verifyAudit } from '../src/services/audit/log.ts';
 import { openSqliteStore } from '../src/services/store/sqlite.ts';
 import { breakAuditWrites } from './support/audit.ts';
+import { Metrics } from '../src/services/telemetry/metrics.ts';
+import { silent } from './support/log.ts';
 
 const fresh = () => openSqliteStore(join(mkdtempSync(join(tmpdir(), 'gh-group-')), 'g.db'));
 const ctx = { who: { tokenId: 'tok_1', label: 'rag', role: 'retriever' }, sessionId: 'ses_1', connection: 'crm' };
@@ -50,7 +52,7 @@ test('a failed group commit rejects durable(), rolls the chain back, and the nex
   const log = new AuditLog(store);
   log.append({ kind: 'gateway.start' });
   const restore = breakAuditWrites(store);
-  const judged = judgeQueued(log, ctx, facts, () => allow('roles.retriever.crm', {}));
+  const judged = judgeQueued({ audit: log, metrics: new Metrics(silent) }, ctx, facts, () => allow('roles.retriever.crm', {}));
   assert.equal(judged.verdict.kind, 'allow');
   await assert.rejects(judged.durable!, /disk full/);
   restore();

@@ -13,6 +13,7 @@ import type { Driver } from './conformance/driver.ts';
 import { http } from './conformance/http.ts';
 import { llm } from './conformance/llm.ts';
 import { postgres } from './conformance/postgres.ts';
+import { silent } from './support/log.ts';
 
 const DRIVERS: Driver[] = [postgres, http, llm];
 
@@ -35,7 +36,7 @@ admin:
 store: "sqlite::memory:"
 approvals: { timeout: 2s }
 ${yaml}`;
-      gw = await startGateway(parseConfig(config, 'conformance'), { log: () => undefined });
+      gw = await startGateway(parseConfig(config, 'conformance'), { log: silent });
       address = gw.listeners[0].address;
     });
     after(async () => {

@@ -11,6 +11,7 @@ import { ConsoleSessions } from '../src/admin/console/sessions.ts';
 import { parseConfig } from '../src/config/load.ts';
 import { startGateway } from '../src/main.ts';
 import { ADMIN_KEY, APPROVER_KEY, failure, startPgGateway, type PgGateway } from './support/pg.ts';
+import { silent } from './support/log.ts';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const ARTIFACTS = 'test-artifacts/console';
@@ -480,7 +481,7 @@ roles:
     openai: { models: [gpt-4o-mini] }
   no-grants: {}
 `, 'console-test');
-  const gateway = await startGateway(config, { log: () => undefined });
+  const gateway = await startGateway(config, { log: silent });
   const context = await browser.newContext({ viewport: { width: 1320, height: 860 } });
   try {
     const page = await context.newPage();

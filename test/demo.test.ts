@@ -5,6 +5,7 @@ import OpenAI from 'openai';
 import pg from 'pg';
 import { startDemo } from '../src/demo/demo.ts';
 import { failure } from './support/pg.ts';
+import { silent } from './support/log.ts';
 
 let demo: Awaited<ReturnType<typeof startDemo>>;
 const address = (name: string) => demo.gateway.listeners.find((l) => l.name === name)!.address;
@@ -15,7 +16,7 @@ const connect = async (label: 'rag' | 'support' | 'analyst') => {
   return c;
 };
 
-before(async () => { demo = await startDemo({ adminPort: 0, crmPort: 0, billingPort: 0, openaiPort: 0, log: () => undefined }); });
+before(async () => { demo = await startDemo({ adminPort: 0, crmPort: 0, billingPort: 0, openaiPort: 0, log: silent }); });
 after(async () => { await demo?.close(); });
 
 test('the printed instructions carry working tokens and the admin key', () => {

@@ -10,6 +10,7 @@ import { parseConfig } from '../src/config/load.ts';
 import { startGateway } from '../src/main.ts';
 import { startBillingApi, type BillingApi } from '../src/demo/upstreams/billing.ts';
 import { auditRecords, gateway, send } from './helpers/gateway.ts';
+import { silent } from './support/log.ts';
 
 const KEY = 'billing-upstream-key-5e1d0c';
 let billing: BillingApi;
@@ -167,7 +168,7 @@ store: "sqlite::memory:"
 connections:
   billing: { kind: http, listen: 127.0.0.1:0, upstream: ${billing.url} }
 `, 'test', {});
-  const g = await startGateway(config, { log: () => {} });
+  const g = await startGateway(config, { log: silent });
   try {
     const anonymous = await (await fetch(`${g.adminUrl}/v1/health`)).json();
     assert.deepEqual(anonymous, { ok: true });

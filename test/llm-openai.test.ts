@@ -14,6 +14,7 @@ import { startGateway } from '../src/main.ts';
 import { startLlmUpstream, type LlmUpstream } from '../src/demo/upstreams/llm.ts';
 import { auditRecords, gateway, waitFor } from './helpers/gateway.ts';
 import { breakAuditWrites } from './support/audit.ts';
+import { silent } from './support/log.ts';
 
 const KEY = 'sk-upstream-real-key-2c9d8e7f6a5b';
 let llm: LlmUpstream;
@@ -178,7 +179,7 @@ test('max_tokens: clamped to the cap (both fields), or rejected in reject mode',
 test('a token budget runs out mid-conversation, and survives a gateway restart', async () => {
   const file = join(dir, 'budget.db');
   const config = () => parseConfig(`admin:\n  listen: 127.0.0.1:0\nstore: sqlite:${file}\n${yaml()}`, 'test', { OPENAI_KEY: KEY });
-  let g = await startGateway(config(), { log: () => {} });
+  let g = await startGateway(config(), { log: silent });
   const minted = g.services.tokens.mint({ role: 'budgeted', label: 'conv', ttlSeconds: 3600, createdBy: 'test' });
   const url = () => `http://${g.listeners.find((l) => l.name === 'openai')!.address}/v1`;
   const messages: OpenAI.ChatCompletionMessageParam[] = [];
@@ -195,7 +196,7 @@ test('a token budget runs out mid-conversation, and survives a gateway restart',
   assert.ok(err instanceof OpenAI.APIError && err.status === 403 && err.code === 'llm.budget', String(err));
   assert.match((err as Error).message, /budget of 150 tokens cannot cover this call/);
   await g.close();
-  g = await startGateway(config(), { log: () => {} });
+  g = await startGateway(config(), { log: silent });
   try {
     // What was spent survives the restart: the turn refused before is refused again.
     const again = new OpenAI({ baseURL: url(), apiKey: minted.token, maxRetries: 0 }).chat.completions.create({ model: 'gpt-4o-mini', messages });

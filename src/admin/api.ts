@@ -11,6 +11,7 @@ import { createConsole, type ConsoleOptions } from './console/console.ts';
 import { setSecurityHeaders } from './console/headers.ts';
 import { HttpError, readJson, router, sendJson } from './http.ts';
 import { openapi } from './openapi.ts';
+import { probeRoutes } from './probes.ts';
 import type { TokenView } from './console/wire.ts';
 
 const approvalStatuses = new Set<string>(['pending', 'approved', 'denied', 'expired', 'withdrawn', 'failed', 'used']);
@@ -22,7 +23,12 @@ export const tokenView = (t: TokenRecord, now = Date.now()): TokenView => ({
   status: t.revokedAt !== null ? 'revoked' : t.expiresAt <= now ? 'expired' : 'active',
 });
 
-export async function startAdmin(services: Services, listeners: Listener[], opts: ConsoleOptions = {}) {
+export interface AdminOptions extends ConsoleOptions {
+  /** True once a graceful shutdown began (readiness then fails, so load balancers stop sending traffic). */
+  draining?: () => boolean;
+}
+
+export async function startAdmin(services: Services, listeners: Listener[], opts: AdminOptions = {}) {
   const { config, tokens, store, audit } = services;
   const web = createConsole(services, listeners, opts);
   /** Bearer key (CLI) or console session (browser, with CSRF checks on state changes): see auth.ts. */
@@ -38,6 +44,7 @@ export async function startAdmin(services: Services, listeners: Listener[], opts
 
   const route = router({
     ...web.routes,
+    ...probeRoutes(services, { draining: opts.draining ?? (() => false), authenticate: (req) => web.auth.authenticate(req, 'admin', 'approver') }),
     // Unauthenticated callers learn only that the gateway is up; listener names and addresses are for administrators.
     'GET /v1/health': (req, res) => {
       let admin = true;
@@ -149,7 +156,7 @@ export async function startAdmin(services: Services, listeners: Listener[], opts
       if (res.headersSent) res.destroy();
       else if (err instanceof HttpError) sendJson(res, err.status, { error: err.message });
       else {
-        services.log(`admin API error: ${(err as Error).stack}`);
+        services.log.error({ err }, 'admin API request failed');
         sendJson(res, 500, { error: 'internal error' });
       }
     }

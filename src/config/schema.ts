@@ -207,9 +207,15 @@ export const config = z.strictObject({
   admin: z.strictObject({
     listen: hostPort.default('127.0.0.1:7070'),
     keys: z.array(adminKey).default([]),
-  }).default({ listen: '127.0.0.1:7070', keys: [] }),
+    /** `/metrics` for Prometheus: `admin` asks for an admin key (any of admin.keys), `public` serves anyone who reaches admin.listen. */
+    metrics: z.enum(['admin', 'public']).default('admin'),
+  }).default({ listen: '127.0.0.1:7070', keys: [], metrics: 'admin' }),
   store: z.string().regex(/^(sqlite:|postgres(ql)?:\/\/)/, 'expected sqlite:PATH or postgres://...').default('sqlite:./gatehouse.db'),
   approvals: approvalsConfig.default({ timeout: '15m', mode: 'wait', required: 1, webhooks: [] }),
+  /** On SIGTERM, how long requests in flight may take to finish before what is left is cut. */
+  drain_timeout: duration.default('25s'),
+  /** Structured (JSON) log level; each request's line is at `debug`. */
+  log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** A secret for keyed hashing (masking pseudonyms); generated and kept in the store when absent. */
   secret: z.string().min(16).optional(),
   connections: z.record(z.string().regex(/^[a-z][a-z0-9_-]*$/, 'connection names are lower-case identifiers'), connection).default({}),

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../config/load.ts';
 import { startGateway } from '../main.ts';
+import type { Logger } from '../services/telemetry/logger.ts';
 import { demoRoles, demoSchema } from './seed.ts';
 import { startBillingApi } from './upstreams/billing.ts';
 import { startLlmUpstream } from './upstreams/llm.ts';
@@ -15,7 +16,8 @@ export interface DemoOptions {
   crmPort?: number;
   billingPort?: number;
   openaiPort?: number;
-  log?: (line: string) => void;
+  /** Structured logs; by default only warnings and errors, on standard error (the demo's own output is on standard out). */
+  log?: Logger;
 }
 
 export async function startDemo(opts: DemoOptions = {}) {
@@ -39,6 +41,7 @@ export async function startDemo(opts: DemoOptions = {}) {
   const adminKey = 'demo-' + randomBytes(16).toString('hex');
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-demo-'));
   const yaml = `
+log_level: warn
 admin:
   listen: 127.0.0.1:${opts.adminPort ?? 7070}
   keys:

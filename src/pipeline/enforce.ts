@@ -1,5 +1,5 @@
 // The one order every adapter follows: facts → policy → audit (before anything is forwarded) → verdict.
-import type { AuditLog } from '../services/audit/log.ts';
+import type { Services } from '../services/services.ts';
 import type { AuditEvent, AuditRecord } from '../services/store/store.ts';
 import type { Facts } from '../services/policy/facts.ts';
 import type { RequestContext } from './gate.ts';
@@ -25,19 +25,26 @@ export interface QueuedJudged extends Judged {
  * the event loop share one transaction. The caller holds back what the verdict allows until `durable` resolves, and
  * refuses it if `durable` rejects: audit before effect, at a fraction of the commits.
  */
-export function judgeQueued(audit: AuditLog, ctx: RequestContext, facts: Facts, decide: () => Verdict, detail: Record<string, unknown> = {}): QueuedJudged {
+export function judgeQueued({ audit, metrics }: Pick<Services, 'audit' | 'metrics'>, ctx: RequestContext, facts: Facts, decide: () => Verdict, detail: Record<string, unknown> = {}): QueuedJudged {
+  // Operations (services/telemetry): a request id in the record and the log line; the verdict counted once committed.
+  const seen = metrics.request(ctx.connection, facts.protocol, ctx.sessionId);
   const verdict = verdictOf(facts, decide);
   try {
-    const record = audit.enqueue(requestEvent(ctx, facts, verdict, detail));
-    return { verdict, record, durable: audit.durable() };
+    const record = audit.enqueue(requestEvent(ctx, facts, verdict, { ...detail, requestId: seen.id }));
+    const durable = audit.durable();
+    const end = () => seen.end(verdict.kind === 'allow' ? 'forward' : verdict.kind === 'deny' ? 'refuse' : 'held', verdict.kind === 'deny' ? verdict.rule : undefined);
+    if (durable) durable.then(end, () => seen.end('refuse', 'audit.unavailable'));
+    else end();
+    return { verdict, record, durable };
   } catch (err) {
+    seen.end('refuse', 'audit.unavailable');
     return { verdict: auditUnavailable(err), record: null };
   }
 }
 
 /** `judgeQueued` for callers that can wait: resolves once the record is committed, or refuses if it could not be. */
-export async function judgeDurably(audit: AuditLog, ctx: RequestContext, facts: Facts, decide: () => Verdict, detail: Record<string, unknown> = {}): Promise<Judged> {
-  const judged = judgeQueued(audit, ctx, facts, decide, detail);
+export async function judgeDurably(services: Pick<Services, 'audit' | 'metrics'>, ctx: RequestContext, facts: Facts, decide: () => Verdict, detail: Record<string, unknown> = {}): Promise<Judged> {
+  const judged = judgeQueued(services, ctx, facts, decide, detail);
   try {
     await judged.durable;
   } catch (err) {
@@ -50,7 +57,7 @@ export async function judgeDurably(audit: AuditLog, ctx: RequestContext, facts: 
  * Records what came of an allowed request (rows, duration, upstream error) once it is done. Best effort: the request
  * already happened, and its request record is committed. Deferred to ride along with the next commit: nothing waits for it.
  */
-export function recordOutcome(audit: AuditLog, ctx: RequestContext, requestSeq: number | undefined, outcome: Record<string, unknown>) {
+export function recordOutcome(audit: Services['audit'], ctx: RequestContext, requestSeq: number | undefined, outcome: Record<string, unknown>) {
   try {
     audit.defer({ kind: 'result', sessionId: ctx.sessionId, tokenId: ctx.who.tokenId, connection: ctx.connection, data: { request: requestSeq, ...outcome } });
   } catch {

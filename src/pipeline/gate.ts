@@ -189,6 +189,12 @@ export class GateSession {
    * requests may be passed in one turn of the event loop (a pipeline): their records share one commit. Never rejects.
    */
   pass<F extends Facts>(ask: Ask<F>): Promise<Outcome> {
+    // Operations (services/telemetry): a request id in the record and the log line; the outcome counted and timed.
+    const seen = this.services.metrics.request(this.ctx.connection, this.protocol, this.ctx.sessionId);
+    return this.judge({ ...ask, detail: { ...ask.detail, requestId: seen.id } }).then((o) => (seen.end(o.kind, o.kind === 'refuse' ? o.rule : undefined), o));
+  }
+
+  private judge<F extends Facts>(ask: Ask<F>): Promise<Outcome> {
     const verdict = verdictOf(ask);
     const { audit } = this.services;
     let record: AuditRecord;

@@ -5,6 +5,7 @@ import { cancelRequest } from '../../src/adapters/postgres/codec/frontend.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { startGateway, type Gateway } from '../../src/main.ts';
 import { run } from './run.ts';
+import { silent } from './log.ts';
 
 export const PG = { host: '127.0.0.1', port: 5432, user: 'postgres' };
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
@@ -122,7 +123,7 @@ connections:
     tls: ${opts.tls ?? 'self-signed'}
     upstream_tls: disable
 ${rolesYaml}`;
-  const gateway = await startGateway(parseConfig(yaml, 'test'), { log: () => undefined });
+  const gateway = await startGateway(parseConfig(yaml, 'test'), { log: silent });
   const address = gateway.listeners[0].address;
   const port = Number(address.split(':').at(-1));
   const clients: pg.Client[] = [];

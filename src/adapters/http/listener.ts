@@ -162,7 +162,7 @@ export async function startHttpListener(name: string, conn: HttpConnection, serv
       retryAfter = taken.retryAfter;
       return deny('http.rate', `rate limit ${c.grant.rate} reached for this token; retry in ${retryAfter}s`);
     };
-    const { verdict, record } = await judgeDurably(services.audit, c.flight.ctx, facts, decide, {
+    const { verdict, record } = await judgeDurably(services, c.flight.ctx, facts, decide, {
       method, path, ...(query !== null ? { query } : {}), client: c.client, ...(notes.length ? { guards: notes } : {}),
     });
     if (verdict.kind === 'deny') {
@@ -267,7 +267,7 @@ export async function startHttpListener(name: string, conn: HttpConnection, serv
     }
   }
 
-  const server = await startServer(conn.listen, handle, (err) => services.log(`http ${name}: ${err.stack}`), {
+  const server = await startServer(conn.listen, handle, (err) => services.log.error({ err, connection: name }, 'http request failed'), {
     headerTimeoutMs: conn.header_timeout_ms, onHeaderTimeout: auditHeaderTimeout(services.audit, name, conn.header_timeout_ms),
   });
   self = server.address;

@@ -206,7 +206,7 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
       if (v.kind !== 'deny' && budget && ask.budget) c.release.push(ledger.hold(budget, ask.budget.need));
       return v;
     };
-    const { verdict, record } = await judgeDurably(services.audit, c.ctx, facts, decide, {
+    const { verdict, record } = await judgeDurably(services, c.ctx, facts, decide, {
       endpoint, client: c.client,
       ...(tagged.runId || tagged.step ? { runId: tagged.runId, step: tagged.step } : {}),
       ...(ask.model ? { model: ask.model } : {}),
@@ -347,7 +347,7 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
     }
   }
 
-  const server = await startServer(conn.listen, handle, (err) => services.log(`llm ${name}: ${err.stack}`), {
+  const server = await startServer(conn.listen, handle, (err) => services.log.error({ err, connection: name }, 'llm request failed'), {
     headerTimeoutMs: conn.header_timeout_ms, onHeaderTimeout: auditHeaderTimeout(services.audit, name, conn.header_timeout_ms),
   });
   self = server.address;

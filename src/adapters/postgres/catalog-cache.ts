@@ -95,7 +95,7 @@ export class CatalogCache {
       }
       return { sql, columns, viewReads, at: Date.now() };
     } catch (err) {
-      this.services.log(`postgres ${this.name}: cannot load the upstream catalog: ${(err as Error).message}`);
+      this.services.log.warn({ err, connection: this.name }, 'cannot load the upstream catalog');
       throw new UpstreamError(`upstream catalog unavailable (${(err as Error).message})`);
     } finally {
       await client.end().catch(() => undefined);

@@ -46,7 +46,7 @@ export async function startPostgresListener(name: string, conn: PostgresConnecti
     socket.on('error', () => socket.destroy());
     accept(socket).catch((err: Error) => {
       const refusal = err instanceof Refusal ? err : err instanceof ProtocolError ? new Refusal('08P01', `Gatehouse: ${err.message}`) : err instanceof UpstreamError ? new Refusal(err.code, `Gatehouse: ${err.message}`) : undefined;
-      if (!refusal) services.log(`postgres ${name}: ${err.stack}`);
+      if (!refusal) services.log.error({ err, connection: name }, 'postgres connection failed');
       if (!socket.destroyed) socket.end(errorResponse({ severity: 'FATAL', code: refusal?.code ?? 'XX000', message: refusal?.message ?? 'Gatehouse internal error' }));
     });
   });

@@ -280,7 +280,7 @@ export class PostgresSession {
   private judgeStatements(analysis: SqlAnalysis, text: string): { verdict: Verdict; seq?: number; durable?: Promise<void> } {
     const { services, ctx, grant, catalog } = this.d;
     const facts = sqlFacts(analysis, ctx.connection, text);
-    const judged = judgeQueued(services.audit, ctx, facts, () => {
+    const judged = judgeQueued(services, ctx, facts, () => {
       const verdict = decideSqlAll(analysis, { role: ctx.who.role, connection: ctx.connection, grant, catalog, prepared: this.preparedSql });
       return verdict.kind === 'deny' ? verdict : this.maskedViewRead(analysis) ?? verdict;
     });
@@ -474,7 +474,7 @@ export class PostgresSession {
     } catch (err) {
       if (err instanceof ProtocolError) this.fatal('08P01', `Gatehouse: ${err.message}`);
       else {
-        this.d.services.log(`postgres session ${this.d.ctx.sessionId}: ${(err as Error).stack}`);
+        this.d.services.log.error({ err, connection: this.d.ctx.connection, sessionId: this.d.ctx.sessionId }, 'postgres session failed');
         this.fatal('XX000', 'Gatehouse internal error; the session was closed');
       }
     }

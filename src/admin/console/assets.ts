@@ -3,6 +3,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import type { Logger } from '../../services/telemetry/logger.ts';
 import { BUNDLE_FILE, WEB_DIR, buildBundle, sourcesModified } from './bundle.ts';
 
 interface Asset { body: Buffer; type: string; etag: string }
@@ -24,7 +25,7 @@ export class ConsoleAssets {
   private readonly cache = new Map<string, Asset>();
   private bundle?: Promise<Asset>;
 
-  constructor(private readonly log: (line: string) => void = () => undefined) {}
+  constructor(private readonly log: Logger) {}
 
   async serve(req: IncomingMessage, res: ServerResponse, path: string) {
     const found = path === BUNDLE_PATH ? await this.script() : this.file(path);
@@ -56,7 +57,7 @@ export class ConsoleAssets {
       }
       const started = performance.now();
       const text = await buildBundle();
-      this.log(`gatehouse: console bundle built in memory in ${Math.round(performance.now() - started)} ms (run \`npm run build:console\` to build it once at install)`);
+      this.log.info({ ms: Math.round(performance.now() - started) }, 'console bundle built in memory (run `npm run build:console` to build it once at install)');
       return asset(text, 'text/javascript; charset=utf-8');
     })();
     this.bundle.catch(() => { this.bundle = undefined; });

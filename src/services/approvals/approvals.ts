@@ -54,6 +54,11 @@ export class Approvals {
     return this.config.mode;
   }
 
+  /** Requests this process holds for a human decision now. */
+  get held(): number {
+    return this.waiting.size;
+  }
+
   /**
    * An approval that already covers this exact request (async retry after approval, or an approval window);
    * it is consumed here, so a single-use approval lets one request through, once.

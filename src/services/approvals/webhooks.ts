@@ -2,6 +2,7 @@
 import { createHmac } from 'node:crypto';
 import type { ApprovalsConfig } from '../../config/schema.ts';
 import type { ApprovalRecord } from '../store/store.ts';
+import type { Logger } from '../telemetry/logger.ts';
 
 /** `sha256=<hex>` of `<timestamp>.<body>`: the timestamp is signed too, so a captured message cannot be replayed later. */
 export function signWebhook(secret: string, timestamp: string, body: string): string {
@@ -24,7 +25,7 @@ export function webhookBody(format: 'json' | 'slack', record: ApprovalRecord, co
 }
 
 /** Sends a new request to every configured webhook; failures are reported, never block the request. */
-export function notifyWebhooks(config: ApprovalsConfig, consoleUrl: string, record: ApprovalRecord, log: (line: string) => void): Promise<void[]> {
+export function notifyWebhooks(config: ApprovalsConfig, consoleUrl: string, record: ApprovalRecord, log: Logger): Promise<void[]> {
   return Promise.all(config.webhooks.map(async (hook) => {
     const body = webhookBody(hook.format, record, consoleUrl);
     const timestamp = String(Math.floor(Date.now() / 1000));
@@ -35,9 +36,9 @@ export function notifyWebhooks(config: ApprovalsConfig, consoleUrl: string, reco
         body,
         signal: AbortSignal.timeout(5000),
       });
-      if (!res.ok) log(`approval webhook ${new URL(hook.url).host}: HTTP ${res.status}`);
+      if (!res.ok) log.warn({ approval: record.id, host: new URL(hook.url).host, status: res.status }, 'approval webhook refused the notification');
     } catch (err) {
-      log(`approval webhook ${new URL(hook.url).host}: ${(err as Error).message}`);
+      log.warn({ approval: record.id, host: new URL(hook.url).host, err }, 'approval webhook unreachable');
     }
   }));
 }

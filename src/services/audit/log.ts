@@ -8,6 +8,7 @@
 import { hash } from 'node:crypto';
 import { GENESIS, type AuditRow } from '../store/audit-table.ts';
 import type { AuditEvent, AuditRecord, Store } from '../store/store.ts';
+import type { Metrics } from '../telemetry/metrics.ts';
 
 /** A batch larger than this is committed at once rather than at the end of the turn, bounding memory and latency. */
 const MAX_BATCH = 512;
@@ -45,7 +46,8 @@ export class AuditLog {
   private deferred?: NodeJS.Timeout;
   private readonly listeners = new Set<AuditListener>();
 
-  constructor(private readonly store: Store) {
+  /** `metrics` hears of every commit (its duration and size) and of every commit the store refuses. */
+  constructor(private readonly store: Store, private readonly metrics?: Pick<Metrics, 'auditCommitted' | 'storeError'>) {
     const last = store.lastAudit();
     this.seq = this.committedSeq = last?.seq ?? 0;
     this.lastHash = this.committedHash = last?.hash ?? GENESIS;
@@ -110,14 +112,17 @@ export class AuditLog {
       this.deferred = undefined;
     }
     this.batch = { records: [], rows: [] };
+    const started = performance.now();
     try {
       this.store.appendAudit(batch.rows);
     } catch (err) {
+      this.metrics?.storeError('audit');
       this.seq = this.committedSeq;
       this.lastHash = this.committedHash;
       batch.done?.reject(err as Error);
       throw err;
     }
+    this.metrics?.auditCommitted((performance.now() - started) / 1000, batch.records.length);
     const last = batch.records[batch.records.length - 1];
     this.committedSeq = last.seq;
     this.committedHash = last.hash;
@@ -129,6 +134,11 @@ export class AuditLog {
         }
       }
     }
+  }
+
+  /** Records chained but not committed yet. */
+  get queued(): number {
+    return this.batch.records.length;
   }
 
   /** Live feed of committed records (console, `audit tail --follow`). Returns the unsubscribe function. */

@@ -39,6 +39,8 @@ export type RevocationListener = (tokenId: string) => void;
 export class Tokens {
   private readonly listeners = new Set<RevocationListener>();
   private watchTimer?: NodeJS.Timeout;
+  /** When the revocation watch last read the store: revocations made elsewhere before then have been applied. */
+  private caughtUpAt = Date.now();
   /** Live tokens recently checked, by hash: a request then costs one hash and a map lookup, not a store read. */
   private readonly checked = new Map<string, { record: TokenRecord; until: number }>();
 
@@ -128,22 +130,38 @@ export class Tokens {
     return () => this.listeners.delete(listener);
   }
 
-  /** Picks up revocations made by other processes or nodes sharing the store. */
-  watch(intervalMs = 250) {
+  /**
+   * Picks up revocations made by other processes or nodes sharing the store. A poll the store fails is reported to
+   * `onError` and tried again at the next interval; meanwhile `revocationLag` grows.
+   */
+  watch(intervalMs = 250, onError: (err: Error) => void = () => undefined) {
     let since = Date.now() - intervalMs;
     const seen = new Set<string>();
-    this.watchTimer = setInterval(() => {
+    this.caughtUpAt = Date.now();
+    const poll = async () => {
       const now = Date.now();
-      for (const { id } of this.store.revokedSince(since - 5_000)) {
-        if (!seen.has(id)) { seen.add(id); this.emit(id); }
+      try {
+        for (const { id } of await this.store.revokedSince(since - 5_000)) {
+          if (!seen.has(id)) { seen.add(id); this.emit(id); }
+        }
+        since = this.caughtUpAt = now;
+      } catch (err) {
+        onError(err as Error);
       }
-      since = now;
-    }, intervalMs);
-    this.watchTimer.unref();
+      // One poll at a time, whatever the store's latency.
+      if (this.watchTimer) this.watchTimer = setTimeout(poll, intervalMs).unref();
+    };
+    this.watchTimer = setTimeout(poll, intervalMs).unref();
+  }
+
+  /** Milliseconds since the store was last read for revocations (how stale this process's view of them may be). */
+  revocationLag(now = Date.now()): number {
+    return now - this.caughtUpAt;
   }
 
   stop() {
-    clearInterval(this.watchTimer);
+    clearTimeout(this.watchTimer);
+    this.watchTimer = undefined;
   }
 
   private emit(id: string) {

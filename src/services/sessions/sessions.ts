@@ -43,6 +43,11 @@ export class Sessions {
     this.audit.append({ kind: 'session.close', sessionId: id, tokenId: session.record.tokenId, connection: session.record.connection, data: { reason } });
   }
 
+  /** The sessions open in this process now. */
+  *liveRecords(): Iterable<SessionRecord> {
+    for (const s of this.live.values()) yield s.record;
+  }
+
   terminateToken(tokenId: string, reason: string) {
     for (const s of [...this.live.values()]) {
       if (s.record.tokenId !== tokenId) continue;
