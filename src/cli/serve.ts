@@ -1,35 +1,62 @@
-// `gatehouse serve` (a config file) and `gatehouse demo` (the embedded default, what `npm start` runs).
-import type { Command } from 'commander';
+// `gatehouse serve` (a config file; `--workers N` processes) and `gatehouse demo` (the embedded default, what `npm start` runs).
+import cluster from 'node:cluster';
+import { InvalidArgumentError, type Command } from 'commander';
 import { loadConfigFile } from '../config/load.ts';
-import { configDir, startGateway, type Gateway } from '../main.ts';
+import { parseDuration } from '../config/duration.ts';
+import { configSecrets } from '../config/secrets.ts';
+import { configDir, startGateway } from '../main.ts';
 import { startDemo } from '../demo/demo.ts';
+import { createLogger, type Logger } from '../services/telemetry/logger.ts';
+import { checkWorkersStore, superviseWorkers, workerReady } from './workers.ts';
 
 export function serveCommands(program: Command) {
   program.command('serve')
     .description('run the gateway with a config file')
     .requiredOption('--config <file>', 'gatehouse.yaml')
-    .action(async (o: { config: string }) => {
+    .option('--workers <n>', 'gateway processes sharing the listeners, to use several cores (needs store: postgres://...)', processCount, 1)
+    .action(async (o: { config: string; workers: number }) => {
       const config = loadConfigFile(o.config);
+      checkWorkersStore(config, o.workers);
+      if (o.workers > 1 && cluster.isPrimary) return superviseWorkers(o.workers, createLogger({ level: config.log_level, secrets: configSecrets(config) }));
       const gateway = await startGateway(config, { baseDir: configDir(o.config) });
-      stopOnSignal(gateway);
+      const drainMs = parseDuration(config.drain_timeout) * 1000;
+      stopOnSignal(() => gateway.close(drainMs), gateway.services.log);
+      if (cluster.isWorker) workerReady();
     });
   program.command('demo')
     .description('run an embedded demo: in-process PostgreSQL, demo HTTP API and LLM, tokens for three chain steps')
     .action(async () => {
       const demo = await startDemo();
       process.stdout.write(demo.instructions);
-      stopOnSignal(demo);
+      stopOnSignal(() => demo.close(), demo.gateway.services.log);
     });
 }
 
-function stopOnSignal(gateway: Pick<Gateway, 'close'>) {
+/**
+ * SIGTERM (or SIGINT) stops gracefully: `close` drains, then the process exits 0 (1 if stopping failed). A second signal
+ * exits at once. In a worker of `serve --workers`, SIGINT is left to the primary, which relays it as SIGTERM: a terminal's
+ * Ctrl-C reaches every process of the group, and would otherwise count twice.
+ */
+function stopOnSignal(close: () => Promise<void>, log: Logger) {
   let stopping = false;
-  const stop = () => {
-    if (stopping) process.exit(1);
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) {
+      log.warn({ signal }, 'second signal: exiting at once');
+      process.exit(1);
+    }
     stopping = true;
-    process.stderr.write('gatehouse: shutting down\n');
-    gateway.close().then(() => process.exit(0), (err: Error) => { process.stderr.write(`${err.stack}\n`); process.exit(1); });
+    log.info({ signal }, 'shutting down');
+    close().then(() => process.exit(0), (err: Error) => {
+      log.error({ err }, 'shutdown failed');
+      process.exit(1);
+    });
   };
-  process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  process.on('SIGINT', cluster.isWorker ? () => undefined : stop);
+}
+
+function processCount(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('expected a whole number of processes, 1 or more');
+  return n;
 }

@@ -275,6 +275,7 @@ export async function startHttpListener(name: string, conn: HttpConnection, serv
     name,
     kind: 'http',
     address: server.address,
+    drain: server.drain,
     async close() {
       sessions.closeAll('gateway shutting down');
       await server.close();

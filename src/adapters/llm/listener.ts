@@ -355,6 +355,7 @@ export async function startLlmListener(name: string, conn: LlmConnection, servic
     name,
     kind: 'llm',
     address: server.address,
+    drain: server.drain,
     async close() {
       sessions.closeAll('gateway shutting down');
       await server.close();

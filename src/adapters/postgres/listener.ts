@@ -39,6 +39,9 @@ export async function startPostgresListener(name: string, conn: PostgresConnecti
   /** Our (pid, key) handed to each client → the upstream backend's, so CancelRequest reaches the right query. */
   const cancels = new Map<string, CancelTarget>();
   const sockets = new Set<Socket>();
+  /** Sessions past authentication, so a graceful shutdown can end each once it is idle. */
+  const sessions = new Set<PostgresSession>();
+  let draining = false;
 
   const server: Server = createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
@@ -130,6 +133,9 @@ export async function startPostgresListener(name: string, conn: PostgresConnecti
       upstreamReader: up.reader,
     });
     cancelTarget.session = session;
+    sessions.add(session);
+    socket.once('close', () => sessions.delete(session!));
+    if (draining) session.drain();
   }
 
   /** SCRAM-SHA-256 with the token as password; every candidate token for this user name is checked. */
@@ -196,6 +202,11 @@ export async function startPostgresListener(name: string, conn: PostgresConnecti
     name,
     kind: 'postgres',
     address: typeof address === 'object' && address ? `${address.address}:${address.port}` : conn.listen,
+    drain: () => new Promise<void>((resolve) => {
+      draining = true;
+      server.close(() => resolve());
+      for (const s of sessions) s.drain();
+    }),
     close: () => new Promise<void>((resolve) => {
       for (const s of sockets) s.destroy();
       server.close(() => resolve());

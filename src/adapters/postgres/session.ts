@@ -29,6 +29,7 @@ import type { TokenRecord } from '../../services/store/store.ts';
 /** Fails to parse upstream on purpose: the upstream then behaves exactly as after any failed statement. */
 const REFUSED_SQL = '/* refused by gatehouse */ REFUSED';
 const INSUFFICIENT_PRIVILEGE = '42501';
+const IDLE = 0x49; // 'I': ReadyForQuery outside a transaction
 const QUERY_CANCELED = '57014';
 
 /** A refusal as the client will see it: 42501 unless a code says otherwise (a withdrawn request is a cancel). */
@@ -88,6 +89,10 @@ export class PostgresSession {
   private readonly portals = new Map<string, Portal>();
   private closed = false;
   private held?: Held | Committing;
+  /** Transaction status of the last ReadyForQuery ('I' idle, 'T' in a transaction, 'E' failed one). */
+  private transaction = IDLE;
+  /** The gateway is shutting down: the session ends once nothing is in flight and no transaction is open. */
+  private draining = false;
 
   /** The grant's content guards on result values; undefined when all are off, so rows pass untouched. */
   private readonly resultGuards?: ResultGuards;
@@ -106,6 +111,16 @@ export class PostgresSession {
   /** Ends the session from the gateway's side (revocation, shutdown), telling the client why. */
   terminate(reason: string) {
     this.fatal('57P01', `terminating connection: ${reason}`);
+  }
+
+  /** Graceful shutdown: statements in flight and an open transaction may finish; then the session ends. */
+  drain() {
+    this.draining = true;
+    this.endIfIdle();
+  }
+
+  private endIfIdle() {
+    if (this.draining && !this.pending.length && !this.held && this.transaction === IDLE) this.terminate('the gateway is shutting down');
   }
 
   // ---- client → upstream ---------------------------------------------------------------------
@@ -322,6 +337,7 @@ export class PostgresSession {
       if (reply !== null) out.push(reply ?? frame.raw);
     }
     if (out.length) this.d.client.write(out.length === 1 ? Buffer.from(out[0]) : Buffer.concat(out));
+    if (this.draining) this.endIfIdle();
   }
 
   /** Returns what to send the client for this frame: undefined = unchanged, null = nothing. */
@@ -333,6 +349,7 @@ export class PostgresSession {
       case Backend.NotificationResponse:
         return undefined;
       case Backend.ReadyForQuery: {
+        this.transaction = frame.body[0];
         const done = this.pending.shift();
         if (done?.kind === 'query') this.finishQuery(done);
         else if (done?.kind !== 'sync') throw new ProtocolError('upstream sent ReadyForQuery out of turn');

@@ -53,8 +53,13 @@ export type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<voi
 export interface GatewayServer {
   server: Server;
   address: string;
+  /** Stops accepting; requests in flight finish (answered with `Connection: close`); resolves once every connection closed. */
+  drain(): Promise<void>;
   close(): Promise<void>;
 }
+
+/** While draining, how often connections that finished their request are closed (Node leaves them open for keep-alive). */
+const DRAIN_SWEEP_MS = 100;
 
 export interface ServerOptions {
   /** A request's headers must arrive within this (a slowloris that trickles headers gets 408). */
@@ -65,6 +70,7 @@ export interface ServerOptions {
 
 /** Starts a strict HTTP/1.1 server on `listen`; requests reach `handler` only if their framing is unambiguous. */
 export async function startServer(listen: string, handler: Handler, onError: (err: Error) => void, opts: ServerOptions): Promise<GatewayServer> {
+  let draining = false;
   const server = createServer({
     insecureHTTPParser: false,
     requireHostHeader: true,
@@ -77,6 +83,7 @@ export async function startServer(listen: string, handler: Handler, onError: (er
     keepAliveTimeout: 5_000,
     maxHeaderSize: 32 * 1024,
   }, (req, res) => {
+    if (draining) res.shouldKeepAlive = false;
     const problem = framingProblem(req);
     if (problem) {
       res.shouldKeepAlive = false;
@@ -110,6 +117,14 @@ export async function startServer(listen: string, handler: Handler, onError: (er
   return {
     server,
     address: `${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`,
+    drain: () => new Promise<void>((resolve) => {
+      draining = true;
+      const sweep = setInterval(() => server.closeIdleConnections(), DRAIN_SWEEP_MS);
+      server.close(() => {
+        clearInterval(sweep);
+        resolve();
+      });
+    }),
     close: () => new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();
