@@ -85,8 +85,8 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     }
     let draining = false;
     const admin = await startAdmin(services, listeners, { draining: () => draining });
-    log.info({ url: admin.url }, 'admin API and console listening');
     for (const l of listeners) log.info({ connection: l.name, kind: l.kind, address: l.address }, 'connection listening');
+    log.info({ url: admin.url }, 'admin API and console listening');
     const stop = async (drainMs: number) => {
       draining = true;
       if (drainMs > 0) {
