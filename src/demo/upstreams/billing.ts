@@ -15,7 +15,7 @@ const DOCS = [
   { id: 2, score: 0.71, payload: { title: 'Password reset', text: 'Use the Forgot password link.' } },
 ];
 
-export async function startBillingApi(opts: { port?: number; key?: string } = {}) {
+export async function startBillingApi(opts: { port?: number; key?: string; host?: string } = {}) {
   const requests: SeenRequest[] = [];
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
@@ -67,7 +67,7 @@ export async function startBillingApi(opts: { port?: number; key?: string } = {}
     if (route === 'GET /invoices/latest') { res.writeHead(302, { location: `http://${req.headers.host}/invoices/43` }); return res.end(); }
     return json(res, 404, { error: `billing: no route ${route}` });
   });
-  const api = await listenLocal(server, opts.port, requests);
+  const api = await listenLocal(server, opts.port, requests, opts.host);
   return api;
 
   async function events(res: ServerResponse, n: number, gap: number) {

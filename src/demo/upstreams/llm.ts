@@ -25,7 +25,7 @@ export function demoReply(prompt: string): string {
   return `Hello from the Gatehouse demo model. You said: "${prompt.slice(0, 120)}"`;
 }
 
-export async function startLlmUpstream(opts: { port?: number; key?: string } = {}) {
+export async function startLlmUpstream(opts: { port?: number; key?: string; host?: string } = {}) {
   const requests: SeenLlmRequest[] = [];
   const server = createServer(async (req, res) => {
     const chunks: Buffer[] = [];
@@ -78,7 +78,7 @@ export async function startLlmUpstream(opts: { port?: number; key?: string } = {
     }
     return json(res, 404, { error: { message: `no route POST ${path}` } });
   });
-  const api = await listenLocal(server, opts.port, requests);
+  const api = await listenLocal(server, opts.port, requests, opts.host);
   return api;
 
   /** Streams SSE events, pacing the text pieces like a model would. */
