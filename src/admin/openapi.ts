@@ -9,7 +9,7 @@ export const openapi = {
   openapi: '3.1.0',
   info: {
     title: 'Gatehouse admin API', version: '1',
-    description: 'Tokens, sessions, approvals and the audit trail of a Gatehouse gateway. Every endpoint except health, console sign-in and this document requires `Authorization: Bearer <admin key>`, '
+    description: 'Tokens, sessions, approvals and the audit trail of a Gatehouse gateway. Every endpoint except health, the probes (/healthz, /readyz), console sign-in and this document requires `Authorization: Bearer <admin key>`, '
       + 'or the web console\'s session cookie (from `POST /v1/console/login`); with the cookie, every state change must also carry the session\'s CSRF token in `X-CSRF-Token` and come from the console\'s own origin.',
   },
   components: {
@@ -19,6 +19,20 @@ export const openapi = {
     },
     schemas: {
       Error: { type: 'object', properties: { error: { type: 'string' } }, required: ['error'] },
+      Readiness: {
+        type: 'object',
+        properties: {
+          ready: { type: 'boolean' },
+          checks: {
+            type: 'object',
+            properties: {
+              listeners: { type: 'object', properties: { ok: { type: 'boolean' }, draining: { type: 'boolean' } } },
+              store: { type: 'object', properties: { ok: { type: 'boolean' } } },
+              revocations: { type: 'object', properties: { ok: { type: 'boolean' }, lagSeconds: { type: 'number' } } },
+            },
+          },
+        },
+      },
       Me: {
         type: 'object',
         properties: { name: { type: 'string' }, roles: { type: 'array', items: { enum: ['admin', 'approver'] } }, csrf: { type: 'string', description: 'send as X-CSRF-Token with state changes' }, expiresAt: { type: 'integer' }, secure: { type: 'boolean' } },
@@ -59,6 +73,23 @@ export const openapi = {
   security: [{ adminKey: [] }, { consoleSession: [] }],
   paths: {
     '/v1/health': { get: { summary: 'Liveness; listeners (name, kind, address) only with an admin key', security: [], responses: { 200: { description: 'ok' } } } },
+    '/healthz': { get: { summary: 'Liveness probe: the process answers', security: [], responses: { 200: { description: 'alive', ...json({ type: 'object', properties: { ok: { const: true } } }) } } } },
+    '/readyz': {
+      get: {
+        summary: 'Readiness probe: listeners up and not draining, store reachable, revocations caught up (nothing secret: no names, addresses or errors)',
+        security: [],
+        responses: {
+          200: { description: 'ready', ...json(ref('Readiness')) },
+          503: { description: 'not ready (see which check failed)', ...json(ref('Readiness')) },
+        },
+      },
+    },
+    '/metrics': {
+      get: {
+        summary: 'Prometheus metrics (any admin key; no key when admin.metrics is public)',
+        responses: { 200: { description: 'Prometheus text exposition format', content: { 'text/plain': { schema: { type: 'string' } } } }, 401: error, 403: error },
+      },
+    },
     '/v1/tokens': {
       get: { summary: 'List tokens', responses: { 200: { description: 'tokens', ...json({ type: 'object', properties: { tokens: { type: 'array', items: ref('Token') } } }) }, ...errors } },
       post: {
