@@ -17,10 +17,13 @@ export function serveCommands(program: Command) {
     .action(async (o: { config: string; workers: number }) => {
       const config = loadConfigFile(o.config);
       checkWorkersStore(config, o.workers);
-      if (o.workers > 1 && cluster.isPrimary) return superviseWorkers(o.workers, createLogger({ level: config.log_level, secrets: configSecrets(config) }));
-      const gateway = await startGateway(config, { baseDir: configDir(o.config) });
+      const log = createLogger({ level: config.log_level, secrets: configSecrets(config) });
+      if (o.workers > 1 && cluster.isPrimary) return superviseWorkers(o.workers, log);
+      // Signals are handled from the start: a SIGTERM during start-up stops the gateway as soon as it is up.
+      const starting = startGateway(config, { baseDir: configDir(o.config), log });
       const drainMs = parseDuration(config.drain_timeout) * 1000;
-      stopOnSignal(() => gateway.close(drainMs), gateway.services.log);
+      stopOnSignal(async () => (await starting).close(drainMs), log);
+      await starting;
       if (cluster.isWorker) workerReady();
     });
   program.command('demo')
