@@ -63,8 +63,8 @@ export function parseConfig(text: string, file = '<config>', env: NodeJS.Process
         problems.push(located(['roles', role, name], `unknown connection "${name}" (defined: ${[...kinds.keys()].join(', ') || 'none'})`));
         continue;
       }
-      if (kind !== 'postgres' && kind !== 'http' && kind !== 'llm') continue; // the connection's own error says why
-      const grant = grantSchemaFor[kind].safeParse(value ?? {});
+      if (typeof kind !== 'string' || !Object.hasOwn(grantSchemaFor, kind)) continue; // the connection's own error says why
+      const grant = grantSchemaFor[kind as keyof typeof grantSchemaFor].safeParse(value ?? {});
       if (grant.success) roles[role][name] = grant.data;
       else problems.push(...grant.error.issues.map((i) => fromIssue(['roles', role, name], i)));
     }
@@ -121,7 +121,7 @@ function nodeAt(doc: Document, path: (string | number)[]): { range?: [number, nu
 
 function issueMessage(issue: z.core.$ZodIssue): string {
   if (issue.code === 'unrecognized_keys') return `unknown key${issue.keys.length > 1 ? 's' : ''}: ${issue.keys.join(', ')}`;
-  if (issue.code === 'invalid_union' && 'discriminator' in issue) return `unknown kind (expected postgres, http or llm)`;
+  if (issue.code === 'invalid_union' && 'discriminator' in issue) return `unknown kind (expected ${Object.keys(grantSchemaFor).join(', ')})`;
   return issue.message;
 }
 

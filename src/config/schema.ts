@@ -69,6 +69,41 @@ export const llmConnection = z.strictObject({
   ...httpLimits,
 });
 
+/** An MCP server name: tools are exposed as `<server>__<tool>`, so a name never holds `__` (one server cannot shadow another). */
+const mcpServerName = z.string().regex(/^[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*$/, 'MCP server names are lower-case identifiers without "__" (tools are exposed as <server>__<tool>)');
+
+/** An upstream MCP server: reached over streamable HTTP (or legacy SSE), or spawned over stdio. */
+export const mcpServer = z.union([
+  z.strictObject({
+    url: z.string().url(),
+    transport: z.enum(['streamable-http', 'sse']).default('streamable-http'),
+    /** Sent on every request to the server (e.g. its API key); agents never see them. */
+    headers: z.record(z.string(), z.string()).default({}),
+  }),
+  z.strictObject({
+    /** The program and its arguments; a bare program name is looked up on the gateway's PATH at start-up. */
+    command: z.array(z.string().min(1)).min(1),
+    /** The child's whole environment: nothing of the gateway's own is passed on. */
+    env: z.record(z.string(), z.string()).default({}),
+    /** Working directory, relative to the config file's (the default). */
+    cwd: z.string().optional(),
+  }),
+]);
+
+export const mcpConnection = z.strictObject({
+  kind: z.literal('mcp'),
+  listen: hostPort,
+  servers: z.record(mcpServerName, mcpServer).refine((s) => Object.keys(s).length > 0, 'an MCP connection needs at least one server'),
+  /** How long one upstream request may take before the agent gets an error. */
+  timeout_ms: z.number().int().positive().default(30_000),
+  /** How long a tool call held for approval waits on the wire before it is answered "awaits approval" (agents retry). */
+  approval_wait_ms: z.number().int().positive().default(45_000),
+  /** Largest tool/resource/prompt result passed back to an agent. */
+  max_result_bytes: z.number().int().positive().default(1024 * 1024),
+  /** An agent's MCP session (and its stdio servers) ends after this long without a request. */
+  idle_timeout_ms: z.number().int().positive().default(10 * 60_000),
+});
+
 export const connection = z.discriminatedUnion('kind', [postgresConnection, httpConnection, llmConnection]);
 
 /** SQL statement kinds that are refused unless a grant names them (see services/policy/sql). */
@@ -104,17 +139,24 @@ export const sqlGrant = z.strictObject({
 
 const literal = z.union([z.string(), z.number(), z.boolean()]);
 /**
- * What a query parameter or JSON body field may hold: a literal (`"*"` means any value), a list of literals, or
- * `{ min, max, pattern, optional }`. Body fields must be present unless `optional: true`; query parameters may be absent.
+ * What a query parameter, JSON body field or tool argument may hold: a literal (`"*"` means any value), a list of
+ * literals, or `{ in, min, max, max_length, pattern, glob, optional }` (every key given must hold). Body fields and
+ * tool arguments must be present unless `optional: true`; query parameters may be absent.
  */
 export const valueConstraint = z.union([
   literal,
   z.array(literal).min(1),
   z.strictObject({
+    /** One of these literals (the same as the list form). */
+    in: z.array(literal).min(1).optional(),
     min: z.number().optional(),
     max: z.number().optional(),
+    /** A string of at most this many characters (UTF-16 code units). */
+    max_length: z.number().int().nonnegative().optional(),
     /** A regular expression the whole value must match (anchored). */
     pattern: z.string().optional(),
+    /** A plain path (no `.`/`..`/empty segments, backslashes or NUL) matching this glob: `*` one segment, `**` any. */
+    glob: z.string().min(1).optional(),
     optional: z.boolean().optional(),
   }),
 ]);
@@ -181,6 +223,38 @@ export const llmGrant = z.strictObject({
   deny: nameList.default([]),
 });
 
+/** One tool rule: a glob over exposed tool names (`search__*`), or `{ tool, args }` with constraints on its arguments. */
+export const toolRule = z.union([
+  z.string().min(1),
+  z.strictObject({
+    tool: z.string().min(1),
+    args: z.record(z.string().regex(/^\$/, 'argument constraints are JSON paths starting with $, e.g. $.repo'), valueConstraint).default({}),
+  }),
+]);
+
+export const mcpGrant = z.strictObject({
+  /** Tools the token may call (`<server>__<tool>` globs, `*` any characters; `<server>.<tool>` is read the same). */
+  call: z.array(toolRule).default([]),
+  /** Tools whose calls wait for a human (tool-name globs). */
+  approve: nameList.default([]),
+  /** Resource URIs the token may list and read (globs: `*` within a segment, `**` any number of segments). */
+  resources: nameList.default([]),
+  /** Prompts the token may list and get (`<server>__<prompt>` globs). */
+  prompts: nameList.default([]),
+  /**
+   * On results (tool output, resources, prompts): secrets/pii `redact` masks them in text content, `block` refuses the
+   * result, `flag` audits; injection `flag` audits instructions aimed at a model, `block` refuses the result.
+   */
+  guards: z.strictObject({
+    injection: guardMode.default('flag'),
+    secrets: guardMode.default('redact'),
+    pii: guardMode.default('off'),
+  }).default({ injection: 'flag', secrets: 'redact', pii: 'off' }),
+  /** Upstream servers may ask the agent's model for a completion (sampling) / ask its user for input (elicitation). */
+  sampling: z.boolean().default(false),
+  elicitation: z.boolean().default(false),
+});
+
 export const webhook = z.strictObject({
   url: z.string().url(),
   /** `json`: the approval request as JSON; `slack`: a Slack incoming-webhook message with a link. */
@@ -228,11 +302,15 @@ export type HttpGrant = z.infer<typeof httpGrant>;
 export type HttpRule = z.infer<typeof httpRule>;
 export type ValueConstraint = z.infer<typeof valueConstraint>;
 export type LlmGrant = z.infer<typeof llmGrant>;
+export type McpGrant = z.infer<typeof mcpGrant>;
+export type ToolRule = z.infer<typeof toolRule>;
 export type PostgresConnection = z.infer<typeof postgresConnection>;
 export type HttpConnection = z.infer<typeof httpConnection>;
 export type LlmConnection = z.infer<typeof llmConnection>;
+export type McpConnection = z.infer<typeof mcpConnection>;
+export type McpServer = z.infer<typeof mcpServer>;
 export type Connection = z.infer<typeof connection>;
-export type Grant = SqlGrant | HttpGrant | LlmGrant;
+export type Grant = SqlGrant | HttpGrant | LlmGrant | McpGrant;
 export type AdminKey = z.infer<typeof adminKey>;
 export type ApprovalsConfig = z.infer<typeof approvalsConfig>;
 
@@ -241,4 +319,4 @@ export interface Config extends Omit<z.infer<typeof config>, 'roles'> {
   roles: Record<string, Record<string, Grant>>;
 }
 
-export const grantSchemaFor = { postgres: sqlGrant, http: httpGrant, llm: llmGrant } as const;
+export const grantSchemaFor = { postgres: sqlGrant, http: httpGrant, llm: llmGrant, mcp: mcpGrant } as const;

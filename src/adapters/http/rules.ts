@@ -1,22 +1,17 @@
 // An HTTP grant compiled once at start-up: glob paths to regexes, query/body constraints to checks. Bad rules fail the start.
-import type { HttpGrant, HttpRule, ValueConstraint } from '../../config/schema.ts';
+import type { HttpGrant, HttpRule } from '../../config/schema.ts';
 import { normaliseTarget } from '../../pipeline/http/target.ts';
 import { METHODS } from '../../pipeline/http/server.ts';
-import { parseJsonPath } from '../../services/guards/index.ts';
+import { compileCheck, compileFields, type Check, type FieldRule } from '../../services/policy/constraints.ts';
 
-type PathSegment = ReturnType<typeof parseJsonPath>[number];
-
-/** Says why a value does not satisfy a constraint, or undefined when it does. */
-type Check = (value: unknown) => string | undefined;
-
-interface BodyField { path: string; segments: PathSegment[]; check: Check; optional: boolean }
+export { valuesAt } from '../../services/policy/constraints.ts';
 
 export interface CompiledRule {
   text: string;
   method: string;
   pattern: RegExp;
   query?: Map<string, Check>;
-  body?: BodyField[];
+  body?: FieldRule[];
 }
 
 export interface CompiledGrant {
@@ -34,13 +29,9 @@ export function compileRule(rule: HttpRule): CompiledRule {
   if (!m || (m[1] !== '*' && !METHODS.has(m[1]))) throw new Error(`HTTP rule "${text}" is not "METHOD /path" with METHOD one of ${[...METHODS].join(', ')} or *`);
   const compiled: CompiledRule = { text, method: m[1], pattern: globToRegex(m[2], text) };
   if (typeof rule !== 'string' && rule.query) {
-    compiled.query = new Map(Object.entries(rule.query).map(([name, c]) => [name, compileCheck(c, 'query')]));
+    compiled.query = new Map(Object.entries(rule.query).map(([name, c]) => [name, compileCheck(c, 'text')]));
   }
-  if (typeof rule !== 'string' && rule.body) {
-    compiled.body = Object.entries(rule.body).map(([path, c]) => ({
-      path, segments: parseJsonPath(path), check: compileCheck(c, 'body'), optional: typeof c === 'object' && !Array.isArray(c) && c.optional === true,
-    }));
-  }
+  if (typeof rule !== 'string' && rule.body) compiled.body = compileFields(rule.body, 'json');
   return compiled;
 }
 
@@ -66,51 +57,3 @@ function globToRegex(glob: string, text: string): RegExp {
 }
 
 export const ruleMatches = (rule: CompiledRule, method: string, path: string) => (rule.method === '*' || rule.method === method) && rule.pattern.test(path);
-
-function compileCheck(c: ValueConstraint, where: 'query' | 'body'): Check {
-  // Query values are strings; body values keep their JSON type, so `100` and `"100"` differ there.
-  const same = (a: unknown, lit: string | number | boolean) => (where === 'query' ? String(a) === String(lit) : a === lit);
-  const show = (v: unknown) => JSON.stringify(v);
-  if (c === '*') return (v) => (v === undefined || (typeof v === 'object' && v !== null) ? 'must be a value' : undefined);
-  if (Array.isArray(c)) return (v) => (c.some((lit) => same(v, lit)) ? undefined : `must be one of ${c.map(show).join(', ')}`);
-  if (typeof c !== 'object') return (v) => (same(v, c) ? undefined : `must be ${show(c)}`);
-  const pattern = c.pattern === undefined ? undefined : new RegExp(`^(?:${c.pattern})$`);
-  return (v) => {
-    if (c.min !== undefined || c.max !== undefined) {
-      const n = typeof v === 'number' ? v : where === 'query' && typeof v === 'string' && /^-?\d+(\.\d+)?$/.test(v) ? Number(v) : NaN;
-      if (!Number.isFinite(n)) return 'must be a number';
-      if (c.min !== undefined && n < c.min) return `must be at least ${c.min}`;
-      if (c.max !== undefined && n > c.max) return `must be at most ${c.max}`;
-    }
-    if (pattern && !((typeof v === 'string' || typeof v === 'number') && pattern.test(String(v)))) return `must match /${c.pattern}/`;
-    return undefined;
-  };
-}
-
-/** Every value a path picks out of a JSON document (none when it is absent). */
-export function valuesAt(doc: unknown, segments: PathSegment[]): unknown[] {
-  let current: unknown[] = [doc];
-  for (const seg of segments) {
-    const next: unknown[] = [];
-    for (const node of current) {
-      if (node === null || typeof node !== 'object') continue;
-      const own = (k: string | number) => Object.prototype.hasOwnProperty.call(node, k) ? [(node as Record<string, unknown>)[k]] : [];
-      if (seg.kind === 'child') next.push(...own(seg.name));
-      else if (seg.kind === 'index') next.push(...(Array.isArray(node) ? own(seg.index) : []));
-      else if (seg.kind === 'wildcard') next.push(...Object.values(node));
-      else next.push(...descendants(node, seg.name));
-    }
-    current = next;
-  }
-  return current;
-}
-
-function descendants(node: unknown, name: string | null): unknown[] {
-  if (node === null || typeof node !== 'object') return [];
-  const out: unknown[] = [];
-  for (const [k, v] of Object.entries(node)) {
-    if (name === null || k === name) out.push(v);
-    out.push(...descendants(v, name));
-  }
-  return out;
-}

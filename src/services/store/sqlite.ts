@@ -3,7 +3,7 @@ import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { chainedAuditInserter } from './audit-table.ts';
-import type { ApprovalRecord, AuditRecord, SessionFilter, SessionRecord, Store, TokenRecord } from './store.ts';
+import type { ApprovalRecord, AuditRecord, SessionFilter, SessionRecord, Store, TokenRecord, ToolPin } from './store.ts';
 
 const migrations: string[] = [
   `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -32,6 +32,10 @@ const migrations: string[] = [
      token_id TEXT NOT NULL, fingerprint TEXT NOT NULL, window_until INTEGER, record TEXT NOT NULL);
    CREATE INDEX approvals_status ON approvals(status, created_at);
    CREATE INDEX approvals_fingerprint ON approvals(fingerprint);`,
+  // 4: MCP tool definitions pinned against rug pulls.
+  `CREATE TABLE tool_pins (
+     server TEXT NOT NULL, source TEXT NOT NULL, tool TEXT NOT NULL, fingerprint TEXT NOT NULL, definition TEXT NOT NULL,
+     pinned_at INTEGER NOT NULL, PRIMARY KEY (server, source, tool));`,
 ];
 
 interface TokenRow {
@@ -112,6 +116,13 @@ export function openSqliteStore(path: string): Store {
       `SELECT record FROM approvals WHERE fingerprint = ? AND (status = 'approved' OR (status = 'used' AND window_until > ?))
        ORDER BY created_at DESC LIMIT 1`),
     pendingApprovals: db.prepare<[], { record: string }>(`SELECT record FROM approvals WHERE status = 'pending'`),
+    toolPins: db.prepare<[string, string], ToolPin>(
+      'SELECT server, source, tool, fingerprint, definition, pinned_at AS pinnedAt FROM tool_pins WHERE server = ? AND source = ? ORDER BY tool'),
+    toolPin: db.prepare<[string, string, string], ToolPin>(
+      'SELECT server, source, tool, fingerprint, definition, pinned_at AS pinnedAt FROM tool_pins WHERE server = ? AND source = ? AND tool = ?'),
+    pinTool: db.prepare('INSERT INTO tool_pins VALUES (@server, @source, @tool, @fingerprint, @definition, @pinnedAt) ON CONFLICT DO NOTHING'),
+    repinTool: db.prepare(`INSERT INTO tool_pins VALUES (@server, @source, @tool, @fingerprint, @definition, @pinnedAt)
+      ON CONFLICT DO UPDATE SET fingerprint = excluded.fingerprint, definition = excluded.definition, pinned_at = excluded.pinned_at`),
     lastAudit: db.prepare<[], StoredAudit>('SELECT * FROM audit ORDER BY seq DESC LIMIT 1'),
     readAudit: db.prepare<[number, number], StoredAudit>('SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?'),
     readSessionAudit: db.prepare<[string, number, number], StoredAudit>('SELECT * FROM audit WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
@@ -157,6 +168,12 @@ export function openSqliteStore(path: string): Store {
       q.updateApproval.run(approvalRow(a));
       return a;
     }))(),
+    toolPins: async (server, source) => q.toolPins.all(server, source),
+    pinTool: async (pin) => {
+      q.pinTool.run(pin);
+      return q.toolPin.get(pin.server, pin.source, pin.tool)!;
+    },
+    repinTool: async (pin) => void q.repinTool.run(pin),
     usage: (scope, period) => q.usage.get(scope, period)?.tokens ?? 0,
     addUsage: (scope, period, tokens, at) => q.addUsage.get(scope, period, tokens, at)!.tokens,
     close: () => db.close(),

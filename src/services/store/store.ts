@@ -95,7 +95,30 @@ export interface SessionFilter {
   limit?: number;
 }
 
-export interface Store {
+/** A tool as first seen, or as a person last accepted it: a later definition that differs is a rug pull until accepted. */
+export interface ToolPin {
+  /** The server's configured name and its URL or command line: never what the server says about itself. */
+  server: string;
+  source: string;
+  /** The tool's name on its server. */
+  tool: string;
+  /** SHA-256 (hex) of `definition`. */
+  fingerprint: string;
+  /** The canonical JSON of the pinned definition (kept to show what changed). */
+  definition: string;
+  pinnedAt: number;
+}
+
+/** Where tool pins live. Promise-returning, so a store on the network implements it as it stands. */
+export interface ToolPinStore {
+  toolPins(server: string, source: string): Promise<ToolPin[]>;
+  /** Stores the pin unless the tool is pinned already, and resolves to the stored one: the first sighting wins a race. */
+  pinTool(pin: ToolPin): Promise<ToolPin>;
+  /** Replaces a tool's pin once a person accepted its new definition. */
+  repinTool(pin: ToolPin): Promise<void>;
+}
+
+export interface Store extends ToolPinStore {
   getMeta(key: string): string | undefined;
   setMeta(key: string, value: string): void;
 

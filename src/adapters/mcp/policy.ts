@@ -1,0 +1,98 @@
+// MCP policy: which tools, resources and prompts a grant covers, whether a call's arguments hold, and whether it waits for a human.
+import type { McpGrant } from '../../config/schema.ts';
+import type { Facts } from '../../pipeline/facts.ts';
+import { allow, deny, hold, type Verdict } from '../../pipeline/verdict.ts';
+import { compileFields, fieldsProblem, type FieldRule } from '../../services/policy/constraints.ts';
+
+/** The separator between a server's name and its tool's (LLM function names reject dots). */
+export const SEPARATOR = '__';
+
+export interface ToolCallFacts extends Facts {
+  /** The exposed name, `<server>__<tool>`. */
+  tool: string;
+  /** The parsed arguments, exactly as they will be forwarded. */
+  args: Record<string, unknown>;
+  /** False when no visible tool has this name (it does not exist, or its change awaits a person). */
+  known: boolean;
+}
+
+interface NameRule { text: string; re: RegExp }
+interface CallRule extends NameRule { args?: FieldRule[] }
+
+export interface CompiledMcpGrant {
+  call: CallRule[];
+  approve: NameRule[];
+  resources: NameRule[];
+  prompts: NameRule[];
+}
+
+/** Compiles a grant once at start-up; a bad glob, path or regex stops the start, not the first call. */
+export function compileMcpGrant(grant: McpGrant, servers: string[]): CompiledMcpGrant {
+  const named = (text: string): NameRule => ({ text, re: nameGlob(exposedName(text, servers)) });
+  return {
+    call: grant.call.map((rule) => typeof rule === 'string'
+      ? named(rule)
+      : { ...named(rule.tool), ...(Object.keys(rule.args).length ? { args: compileFields(rule.args, 'json') } : {}) }),
+    approve: grant.approve.map(named),
+    resources: grant.resources.map((text) => ({ text, re: uriGlob(text) })),
+    prompts: grant.prompts.map(named),
+  };
+}
+
+/** Grants may spell `<server>.<tool>` (the configuration contract's first form): it means `<server>__<tool>`. */
+function exposedName(text: string, servers: string[]): string {
+  const dot = text.indexOf('.');
+  return dot > 0 && servers.includes(text.slice(0, dot)) ? `${text.slice(0, dot)}${SEPARATOR}${text.slice(dot + 1)}` : text;
+}
+
+export const mayCall = (g: CompiledMcpGrant, tool: string) => g.call.some((r) => r.re.test(tool));
+export const mayGetPrompt = (g: CompiledMcpGrant, prompt: string) => g.prompts.some((r) => r.re.test(prompt));
+export const mayReadResource = (g: CompiledMcpGrant, uri: string) => ambiguousUri(uri) === undefined && g.resources.some((r) => r.re.test(uri));
+
+/**
+ * A tool call: unknown and ungranted tools are refused alike (the agent is told the same, so existence is not
+ * revealed); a granted tool must satisfy the argument constraints of at least one rule naming it.
+ */
+export function decideToolCall(facts: ToolCallFacts, g: CompiledMcpGrant): Verdict {
+  const { tool } = facts;
+  if (!facts.known) return deny('mcp.tool', `no visible tool "${tool}" on connection "${facts.connection}"`);
+  const candidates = g.call.filter((r) => r.re.test(tool));
+  if (candidates.length === 0) return deny('mcp.call', `no call rule covers tool "${tool}"`);
+  const problems: string[] = [];
+  let matched: CallRule | undefined;
+  for (const rule of candidates) {
+    const problem = rule.args && fieldsProblem(facts.args, rule.args, 'argument');
+    if (!problem) { matched = rule; break; }
+    problems.push(`"${rule.text}" requires ${problem}`);
+  }
+  if (!matched) return deny('mcp.args', `${tool} is not allowed with these arguments: ${problems.join('; ')}`);
+  const approval = g.approve.find((r) => r.re.test(tool));
+  if (approval) return hold(approval.text, `approve rule "${approval.text}"`);
+  return allow(matched.text);
+}
+
+const escape = (s: string) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+
+/** Tool and prompt names: `*` is any run of characters. */
+function nameGlob(glob: string): RegExp {
+  return new RegExp(`^${glob.split('*').map(escape).join('.*')}$`);
+}
+
+/** Resource URIs: `**` any characters, `*` any within one `/` segment. */
+function uriGlob(glob: string): RegExp {
+  const why = ambiguousUri(glob.replace(/\*/g, 'x'));
+  if (why) throw new Error(`resource glob "${glob}": ${why}`);
+  return new RegExp(`^${glob.split('**').map((part) => part.split('*').map(escape).join('[^/]*')).join('.*')}$`);
+}
+
+/**
+ * Why a URI cannot be matched against a glob safely, or undefined. `docs/../secrets` or an encoded slash would match
+ * `docs/**` as text while the server reads elsewhere, so such URIs are refused rather than interpreted.
+ */
+export function ambiguousUri(uri: string): string | undefined {
+  if (/[\u0000-\u001f\u007f\\]/.test(uri)) return 'control characters and backslashes are not accepted';
+  if (/%(2e|2f|5c|00)/i.test(uri)) return 'encoded dots, slashes, backslashes or NUL are not accepted';
+  const path = uri.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '').split(/[?#]/)[0];
+  if (path.split('/').some((s) => s === '.' || s === '..')) return '"." and ".." segments are not accepted';
+  return undefined;
+}
