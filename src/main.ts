@@ -7,6 +7,7 @@ import { configSecrets } from './config/secrets.ts';
 import { startPostgresListener } from './adapters/postgres/listener.ts';
 import { startHttpListener } from './adapters/http/listener.ts';
 import { startLlmListener } from './adapters/llm/listener.ts';
+import { startMcpListener } from './adapters/mcp/listener.ts';
 import type { AdapterServices, StartListener } from './pipeline/adapter.ts';
 import { Gate } from './pipeline/gate.ts';
 import { createContentGuards } from './pipeline/content-guards.ts';
@@ -44,6 +45,7 @@ const LISTENERS: { [K in Connection['kind']]: StartListener<Extract<Connection, 
   postgres: startPostgresListener,
   http: startHttpListener,
   llm: startLlmListener,
+  mcp: startMcpListener,
 };
 
 export function openStore(config: Config, baseDir = process.cwd()) {

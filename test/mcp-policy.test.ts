@@ -1,7 +1,7 @@
 // MCP policy and the shared constraint language: grants, namespacing, list filtering, and the argument-constraint bypass table.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ambiguousUri, compileMcpGrant, decideToolCall, mayCall, mayGetPrompt, mayReadResource, type ToolCallFacts } from '../src/adapters/mcp/policy.ts';
+import { ambiguousUri, compileMcpGrant, decideToolCall, mayCall, mayListTemplate, promptRule, resourceRule, type ToolCallFacts } from '../src/adapters/mcp/policy.ts';
 import { canonicalJson } from '../src/adapters/kit/mcp/canonical.ts';
 import { mcpConnection, mcpGrant } from '../src/config/schema.ts';
 import { compileCheck, pathGlob, unnormalisedPath } from '../src/services/policy/constraints.ts';
@@ -22,8 +22,8 @@ test('unknown and ungranted tools are refused alike; granted ones pass, held one
   const unknown = decideToolCall(call('github__delete_repo', {}, false), researcher);
   const ungranted = decideToolCall(call('github__delete_repo', {}), researcher);
   assert.deepEqual([unknown.kind, ungranted.kind], ['deny', 'deny']);
-  assert.equal((unknown as { rule: string }).rule, 'mcp.tool');
-  assert.equal((ungranted as { rule: string }).rule, 'mcp.call');
+  assert.equal((unknown as { rule: string }).rule, 'mcp.tool.unknown');
+  assert.equal((ungranted as { rule: string }).rule, 'mcp.tool.ungranted');
   assert.equal(decideToolCall(call('search__query', { q: 'x' }), researcher).kind, 'allow');
   assert.equal(decideToolCall(call('github__get_issue', { n: 1 }), researcher).kind, 'allow');
   const held = decideToolCall(call('github__create_comment', { repo: 'acme/docs', body: 'thanks' }), researcher);
@@ -115,15 +115,18 @@ test('grants may spell <server>.<tool>; globs never cross from one server to ano
 });
 
 test('resources and prompts are filtered by their own globs; ambiguous URIs never match', () => {
-  assert.ok(mayReadResource(researcher, 'docs://acme/readme'));
-  assert.ok(mayReadResource(researcher, 'docs://acme/a/b/c'));
-  assert.ok(mayReadResource(researcher, 'docs://other/x/readme'));
+  assert.equal(resourceRule(researcher, 'docs://acme/readme'), 'docs://acme/**');
+  assert.ok(resourceRule(researcher, 'docs://acme/a/b/c'));
+  assert.equal(resourceRule(researcher, 'docs://other/x/readme'), 'docs://other/*/readme');
   for (const uri of ['docs://acme/../secrets', 'docs://acme/%2e%2e/secrets', 'docs://acme%2f..%2fsecrets', 'docs://acmex/readme', 'docs://other/x/y/readme', 'docs://acme\\..\\x', 'file:///etc/passwd']) {
-    assert.equal(mayReadResource(researcher, uri), false, uri);
+    assert.equal(resourceRule(researcher, uri), undefined, uri);
   }
   assert.match(ambiguousUri('docs://acme/./x')!, /segments/);
-  assert.ok(mayGetPrompt(researcher, 'search__summarize'));
-  assert.equal(mayGetPrompt(researcher, 'search__admin_only'), false);
+  assert.ok(promptRule(researcher, 'search__summarize'));
+  assert.equal(promptRule(researcher, 'search__admin_only'), undefined);
+  assert.ok(mayListTemplate(researcher, 'docs://acme/pages/{page}'));
+  assert.ok(mayListTemplate(researcher, 'docs://{org}/x'), 'a template that could produce granted URIs is listed; reads are judged one by one');
+  assert.equal(mayListTemplate(researcher, 'mail://{box}'), false);
   assert.throws(() => grantOf({ resources: ['docs://acme/../**'] }), /resource glob/);
 });
 

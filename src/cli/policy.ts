@@ -4,9 +4,10 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { lintConfig } from '../config/lint.ts';
 import { ConfigError, formatProblem, lineOfPath, loadConfigFile } from '../config/load.ts';
-import type { HttpGrant, LlmGrant, SqlGrant } from '../config/schema.ts';
+import type { HttpGrant, LlmGrant, McpGrant, SqlGrant } from '../config/schema.ts';
 import { explainHttp } from '../adapters/http/policy.ts';
 import { explainLlm } from '../adapters/llm/policy.ts';
+import { explainMcp } from '../adapters/mcp/policy.ts';
 import type { Verdict } from '../services/policy/verdict.ts';
 import { analyzeSql } from '../adapters/postgres/sql/analyze.ts';
 import { loadCatalog, offlineCatalog } from '../adapters/postgres/sql/catalog.ts';
@@ -51,7 +52,8 @@ export function policyCommands(program: Command) {
     .option('--request <request>', 'http: "METHOD /path?query", e.g. "GET /invoices/42"')
     .option('--body <json>', 'http: the JSON body, for rules with body constraints')
     .option('--model <name>', 'llm: the model asked for')
-    .option('--tool <names...>', 'llm: tool names offered to the model')
+    .option('--tool <names...>', 'llm: tool names offered to the model; mcp: the tool called (<server>__<tool>)')
+    .option('--args <json>', 'mcp: the tool call\'s arguments as a JSON object')
     .option('--max-tokens <n>', 'llm: the max_tokens asked for')
     .option('--json', 'JSON output')
     .action(async (o: ExplainOptions) => {
@@ -70,6 +72,10 @@ export function policyCommands(program: Command) {
         const what = `${o.model}${o.tool?.length ? ` with tools ${o.tool.join(', ')}` : ''}${maxTokens !== undefined ? `, max_tokens ${maxTokens}` : ''}`;
         return printVerdicts([{ statement: what, verdict: explainLlm(grant as LlmGrant | undefined, o.role, o.connection, { model: o.model, tools: o.tool, maxTokens }) }], o.json);
       }
+      if (connection.kind === 'mcp') {
+        if (o.tool?.length !== 1) throw new CliError('--tool <server>__<tool> (one) is required for mcp connections', 2);
+        return printVerdicts([{ statement: `${o.tool[0]} ${o.args ?? '{}'}`, verdict: explainMcp(grant as McpGrant | undefined, o.role, o.connection, Object.keys(connection.servers), o.tool[0], o.args) }], o.json);
+      }
       if (!o.sql) throw new CliError('--sql is required for postgres connections', 2);
       const catalog = o.offline ? undefined : await upstreamCatalog(connection.upstream, connection.upstream_tls).catch((err: Error) => {
         process.stderr.write(`note: upstream catalog unavailable (${err.message}); judging offline\n`);
@@ -87,7 +93,7 @@ export function policyCommands(program: Command) {
 
 interface ExplainOptions {
   config: string; role: string; connection: string; sql?: string; offline?: boolean; json?: boolean;
-  request?: string; body?: string; model?: string; tool?: string[]; maxTokens?: string;
+  request?: string; body?: string; model?: string; tool?: string[]; maxTokens?: string; args?: string;
 }
 
 /** One verdict per statement / request; exit code 1 unless all are allowed. */

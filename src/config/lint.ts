@@ -1,6 +1,6 @@
 // `policy check`: what a valid config can still get wrong — grants that can never match, unused pieces.
 import type { ConfigProblem } from './load.ts';
-import type { Config, HttpGrant, LlmGrant, SqlGrant } from './schema.ts';
+import type { Config, HttpGrant, LlmGrant, McpConnection, McpGrant, SqlGrant } from './schema.ts';
 
 export interface LintFinding extends ConfigProblem {
   severity: 'error' | 'warning';
@@ -23,6 +23,7 @@ export function lintConfig(config: Config): LintFinding[] {
       const kind = config.connections[name].kind;
       if (kind === 'postgres') lintSql(grant as SqlGrant, at, error, warn);
       else if (kind === 'http') lintHttp(grant as HttpGrant, at, error, warn);
+      else if (kind === 'mcp') lintMcp(grant as McpGrant, Object.keys((config.connections[name] as McpConnection).servers), at, warn);
       else lintLlm(grant as LlmGrant, at, warn);
     }
   }
@@ -69,4 +70,18 @@ function lintLlm(g: LlmGrant, at: string, warn: Report) {
     const m = /^\/(.*)\/([a-z]*)$/.exec(rule);
     if (m) try { new RegExp(m[1], m[2]); } catch (e) { warn(`${at}.deny.${i}`, `invalid regex: ${(e as Error).message}`); }
   });
+}
+
+function lintMcp(g: McpGrant, servers: string[], at: string, warn: Report) {
+  const names = g.call.map((r) => (typeof r === 'string' ? r : r.tool));
+  // A tool is `<server>__<tool>` (or `<server>.<tool>`): a name whose prefix is no configured server can never match.
+  const serverOf = (name: string) => /^([^_.*]+)(?:__|\.)/.exec(name)?.[1];
+  const check = (list: string[], key: string) => list.forEach((name, i) => {
+    const server = serverOf(name);
+    if (server !== undefined && !servers.includes(server)) warn(`${at}.${key}.${i}`, `"${name}" names no configured server (servers: ${servers.join(', ')}): it never matches`);
+  });
+  check(names, 'call');
+  check(g.approve, 'approve');
+  check(g.prompts, 'prompts');
+  if (!g.call.length) warn(`${at}.call`, 'no tools granted: every tool call will be refused');
 }

@@ -85,7 +85,7 @@ export const mcpServer = z.union([
     command: z.array(z.string().min(1)).min(1),
     /** The child's whole environment: nothing of the gateway's own is passed on. */
     env: z.record(z.string(), z.string()).default({}),
-    /** Working directory, relative to the config file's (the default). */
+    /** Working directory (relative paths: to the gateway's own); the gateway's own by default. */
     cwd: z.string().optional(),
   }),
 ]);
@@ -104,7 +104,7 @@ export const mcpConnection = z.strictObject({
   idle_timeout_ms: z.number().int().positive().default(10 * 60_000),
 });
 
-export const connection = z.discriminatedUnion('kind', [postgresConnection, httpConnection, llmConnection]);
+export const connection = z.discriminatedUnion('kind', [postgresConnection, httpConnection, llmConnection, mcpConnection]);
 
 /** SQL statement kinds that are refused unless a grant names them (see services/policy/sql). */
 export const sqlStatementKinds = [

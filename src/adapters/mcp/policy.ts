@@ -1,7 +1,7 @@
 // MCP policy: which tools, resources and prompts a grant covers, whether a call's arguments hold, and whether it waits for a human.
 import type { McpGrant } from '../../config/schema.ts';
-import type { Facts } from '../../pipeline/facts.ts';
-import { allow, deny, hold, type Verdict } from '../../pipeline/verdict.ts';
+import type { Facts } from '../../services/policy/facts.ts';
+import { allow, deny, hold, type Verdict } from '../../services/policy/verdict.ts';
 import { compileFields, fieldsProblem, type FieldRule } from '../../services/policy/constraints.ts';
 
 /** The separator between a server's name and its tool's (LLM function names reject dots). */
@@ -46,8 +46,29 @@ function exposedName(text: string, servers: string[]): string {
 }
 
 export const mayCall = (g: CompiledMcpGrant, tool: string) => g.call.some((r) => r.re.test(tool));
-export const mayGetPrompt = (g: CompiledMcpGrant, prompt: string) => g.prompts.some((r) => r.re.test(prompt));
-export const mayReadResource = (g: CompiledMcpGrant, uri: string) => ambiguousUri(uri) === undefined && g.resources.some((r) => r.re.test(uri));
+/** The prompt rule that covers `prompt`, if any. */
+export const promptRule = (g: CompiledMcpGrant, prompt: string) => g.prompts.find((r) => r.re.test(prompt))?.text;
+/** The resource rule that covers `uri`, if any; an ambiguous URI is covered by none. */
+export const resourceRule = (g: CompiledMcpGrant, uri: string) => (ambiguousUri(uri) === undefined ? g.resources.find((r) => r.re.test(uri))?.text : undefined);
+
+/**
+ * Whether to list a resource template: when its fixed prefix and some resource rule's could describe the same URIs.
+ * Listing is a courtesy; every read is judged on its own URI.
+ */
+export function mayListTemplate(g: CompiledMcpGrant, uriTemplate: string): boolean {
+  const prefix = uriTemplate.split('{')[0];
+  return g.resources.some((r) => {
+    const fixed = r.text.split('*')[0];
+    return fixed.startsWith(prefix) || prefix.startsWith(fixed);
+  });
+}
+
+/** What asking for a resource or prompt means: unknown and ungranted are refused alike. */
+export function decideNamed(kind: 'resource' | 'prompt', name: string, known: boolean, rule: string | undefined): Verdict {
+  if (!known) return deny(`mcp.${kind}.unknown`, `no visible ${kind} "${name}"`);
+  if (!rule) return deny(`mcp.${kind}.ungranted`, `no ${kind}s rule covers "${name}"`);
+  return allow(rule);
+}
 
 /**
  * A tool call: unknown and ungranted tools are refused alike (the agent is told the same, so existence is not
@@ -55,9 +76,9 @@ export const mayReadResource = (g: CompiledMcpGrant, uri: string) => ambiguousUr
  */
 export function decideToolCall(facts: ToolCallFacts, g: CompiledMcpGrant): Verdict {
   const { tool } = facts;
-  if (!facts.known) return deny('mcp.tool', `no visible tool "${tool}" on connection "${facts.connection}"`);
+  if (!facts.known) return deny('mcp.tool.unknown', `no visible tool "${tool}" on connection "${facts.connection}"`);
   const candidates = g.call.filter((r) => r.re.test(tool));
-  if (candidates.length === 0) return deny('mcp.call', `no call rule covers tool "${tool}"`);
+  if (candidates.length === 0) return deny('mcp.tool.ungranted', `no call rule covers tool "${tool}"`);
   const problems: string[] = [];
   let matched: CallRule | undefined;
   for (const rule of candidates) {
@@ -95,4 +116,14 @@ export function ambiguousUri(uri: string): string | undefined {
   const path = uri.replace(/^[a-z][a-z0-9+.-]*:\/\/[^/]*/i, '').split(/[?#]/)[0];
   if (path.split('/').some((s) => s === '.' || s === '..')) return '"." and ".." segments are not accepted';
   return undefined;
+}
+
+/** `policy explain --tool <server>__<tool> --args '{...}'`: the verdict a role's grant gives one call, assuming the tool exists. */
+export function explainMcp(grant: McpGrant | undefined, role: string, connection: string, servers: string[], tool: string, args = '{}'): Verdict {
+  if (!grant) return deny('grant.none', `role "${role}" has no grant on connection "${connection}"`);
+  let parsed: unknown;
+  try { parsed = JSON.parse(args); } catch { return deny('request.syntax', '--args is not valid JSON'); }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return deny('request.syntax', '--args must be a JSON object');
+  const facts: ToolCallFacts = { protocol: 'mcp', connection, effect: 'call', summary: tool, targets: [], tool, args: parsed as Record<string, unknown>, known: true };
+  return decideToolCall(facts, compileMcpGrant(grant, servers));
 }

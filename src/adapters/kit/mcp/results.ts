@@ -1,5 +1,5 @@
 // The response path of every MCP result (tool output, resource contents, prompt messages): a size cap, then the grant's guards.
-import { mergeNotes, type ContentGuards, type GuardNote, type GuardPolicy, redacting, guardsActive } from '../../../pipeline/guards.ts';
+import { mergeNotes, type ContentGuards, type GuardNote, type GuardPolicy, redacting, guardsActive } from '../../../pipeline/content-guards.ts';
 
 export type Guarded<T> =
   | { ok: true; value: T; bytes: number; notes: GuardNote[] }

@@ -6,8 +6,8 @@ import type { ServerSpec } from './servers.ts';
 export const CLIENT_INFO = { name: 'gatehouse', version: '0.1.0' };
 
 export interface UpstreamOptions {
-  /** What the gateway offers the server on this session's behalf (sampling, elicitation: only when granted). */
-  capabilities: ClientCapabilities;
+  /** What the gateway offers the server on this session's behalf (sampling, elicitation: only when granted), read at each connect. */
+  capabilities(): ClientCapabilities;
   /** Registers handlers (server-initiated requests, notifications) on a fresh client before it connects. */
   prepare(client: Client): void;
   /** How long connecting (spawn and initialize) may take. */
@@ -33,7 +33,7 @@ export class Upstream {
   }
 
   private async connect(): Promise<Client> {
-    const client = new Client(CLIENT_INFO, { capabilities: this.opts.capabilities });
+    const client = new Client(CLIENT_INFO, { capabilities: this.opts.capabilities() });
     this.opts.prepare(client);
     // Once this client's server went away, the next use connects again.
     client.onclose = () => {

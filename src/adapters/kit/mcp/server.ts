@@ -1,0 +1,150 @@
+// The agent-facing MCP endpoint any adapter serves tools on: `http://<listen>/mcp`, streamable HTTP, a bearer token on every request.
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { isInitializeRequest, type Implementation } from '@modelcontextprotocol/sdk/types.js';
+import type { Grant } from '../../../config/schema.ts';
+import type { AdapterServices } from '../../../pipeline/adapter.ts';
+import { correlationFromHeaders } from '../../../pipeline/correlation.ts';
+import type { AdmissionFailure, GateSession } from '../../../pipeline/gate.ts';
+import { BodyTooLarge, readBody, sendJson } from '../../../pipeline/http/reply.ts';
+import { startServer } from '../../../pipeline/http/server.ts';
+import type { Listener } from '../../../services/services.ts';
+import type { TokenRecord } from '../../../services/store/store.ts';
+import { attachHost, type HostSession, type SessionLimits } from './session.ts';
+
+export const MCP_PATH = '/mcp';
+/** The most a single JSON-RPC message from an agent may weigh. */
+const MAX_REQUEST_BYTES = 4 * 1024 * 1024;
+
+/** What an adapter gets for each new agent session, to build what that session may reach. */
+export interface OpenSession<G> {
+  token: TokenRecord;
+  grant: G;
+  gate: GateSession;
+  /** The agent-facing server: for requests to the agent (sampling, elicitation) and list-changed notifications. */
+  agent: Server;
+}
+
+export interface McpServing<G extends Grant> extends SessionLimits {
+  connection: string;
+  kind: string;
+  listen: string;
+  /** An agent session with no request for this long is closed. */
+  idleTimeoutMs: number;
+  info: Implementation;
+  open(session: OpenSession<G>): Promise<HostSession>;
+}
+
+interface Live {
+  tokenId: string;
+  transport: StreamableHTTPServerTransport;
+  agent: Server;
+  gate: GateSession;
+  host: HostSession;
+  idle?: NodeJS.Timeout;
+  ended: boolean;
+}
+
+const STATUS: Record<AdmissionFailure, number> = { missing: 401, unknown: 401, expired: 401, revoked: 401, throttled: 429, 'no-grant': 403 };
+
+/** A JSON-RPC error as the HTTP answer itself (before any MCP session exists to carry it). */
+function rpcError(res: ServerResponse, status: number, rule: string, message: string, headers: Record<string, string> = {}) {
+  sendJson(res, status, { jsonrpc: '2.0', id: null, error: { code: -32000, message: `Gatehouse: ${message}`, data: { rule } } }, headers);
+}
+
+export async function serveMcp<G extends Grant>(services: AdapterServices, opts: McpServing<G>): Promise<Listener> {
+  const { gate } = services;
+  const sessions = new Map<string, Live>();
+
+  const end = async (live: Live, reason: string) => {
+    if (live.ended) return;
+    live.ended = true;
+    clearTimeout(live.idle);
+    if (live.transport.sessionId) sessions.delete(live.transport.sessionId);
+    // Closing the transport ends its open streams at once and aborts calls in flight (their approvals are withdrawn).
+    await live.transport.close().catch(() => {});
+    await live.host.close(reason).catch((err: Error) => services.log(`mcp ${opts.connection}: closing a session: ${err.message}`));
+    live.gate.close(reason);
+  };
+  const touch = (live: Live) => {
+    clearTimeout(live.idle);
+    live.idle = setTimeout(() => void end(live, 'idle'), opts.idleTimeoutMs);
+    live.idle.unref();
+  };
+
+  async function handle(req: IncomingMessage, res: ServerResponse) {
+    const url = req.url ?? '';
+    if (url !== MCP_PATH && !url.startsWith(`${MCP_PATH}?`)) return rpcError(res, 404, 'request.path', `MCP is served at ${MCP_PATH}`);
+    const address = req.socket.remoteAddress ?? 'unknown';
+    const auth = /^Bearer +(\S+) *$/i.exec(req.headers.authorization ?? '');
+    const admission = await gate.admit<G>(opts.connection, { secret: auth?.[1], address });
+    if (!admission.ok) {
+      const message = admission.reason === 'missing' ? 'missing Gatehouse token: send "Authorization: Bearer <token>"' : admission.message;
+      return rpcError(res, STATUS[admission.reason], `token.${admission.reason}`, message, STATUS[admission.reason] === 401 ? { 'www-authenticate': 'Bearer realm="gatehouse"' } : {});
+    }
+    let body: unknown;
+    if (req.method === 'POST') {
+      try {
+        body = JSON.parse((await readBody(req, MAX_REQUEST_BYTES)).toString('utf8'));
+      } catch (err) {
+        if (err instanceof BodyTooLarge) return rpcError(res, 413, 'request.size', `a message may weigh at most ${MAX_REQUEST_BYTES} bytes`, { connection: 'close' });
+        return sendJson(res, 400, { jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error: the body is not JSON' } });
+      }
+    }
+    const id = req.headers['mcp-session-id'];
+    if (id !== undefined) {
+      const live = typeof id === 'string' ? sessions.get(id) : undefined;
+      // Another token's session is as unknown as a made-up id: sessions are not shared, nor their existence revealed.
+      if (!live || live.tokenId !== admission.token.id) return rpcError(res, 404, 'session.unknown', 'no such MCP session (it ended, or belongs to another token); initialize a new one');
+      touch(live);
+      return live.transport.handleRequest(req, res, body);
+    }
+    if (req.method !== 'POST' || !isInitializeRequest(body)) return rpcError(res, 400, 'session.missing', 'send initialize first, then the mcp-session-id it returns with every request');
+    return initialize(req, res, body, admission.token, admission.grant, address);
+  }
+
+  async function initialize(req: IncomingMessage, res: ServerResponse, body: unknown, token: TokenRecord, grant: G, address: string) {
+    const correlation = correlationFromHeaders(req.headers);
+    let live: Live | undefined;
+    let session: GateSession;
+    try {
+      session = await gate.open(
+        { token, connection: opts.connection, protocol: opts.kind, client: `${address}:${req.socket.remotePort ?? 0}`, runId: correlation.runId, step: correlation.step },
+        (reason) => { if (live) void end(live, reason); },
+      );
+    } catch (err) {
+      return rpcError(res, 503, 'audit.unavailable', `the session could not be recorded (${(err as Error).message})`);
+    }
+    const agent = new Server(opts.info, { capabilities: {} });
+    let host: HostSession;
+    try {
+      host = await opts.open({ token, grant, gate: session, agent });
+    } catch (err) {
+      session.close('the session could not start');
+      throw err;
+    }
+    attachHost(agent, host, session, services.guards, opts);
+    const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      onsessioninitialized: (sid) => { sessions.set(sid, live!); touch(live!); },
+    });
+    live = { tokenId: token.id, transport, agent, gate: session, host, ended: false };
+    transport.onclose = () => void end(live!, 'the agent closed the session');
+    await agent.connect(transport);
+    await transport.handleRequest(req, res, body);
+    if (!transport.sessionId) await end(live, 'initialize failed');
+  }
+
+  const server = await startServer(opts.listen, handle, (err) => services.log(`mcp ${opts.connection}: ${err.stack}`));
+  return {
+    name: opts.connection,
+    kind: opts.kind,
+    address: server.address,
+    async close() {
+      await Promise.all([...sessions.values()].map((live) => end(live, 'gateway shutting down')));
+      await server.close();
+    },
+  };
+}
