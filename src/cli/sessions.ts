@@ -63,7 +63,7 @@ export function renderReplay(s: SessionRecord, events: AuditRecord[], maxRows = 
 }
 
 function renderResult(data: Record<string, unknown>, maxRows: number): string[] {
-  if (data.protocol === 'http' || data.protocol === 'llm') return renderExchange(data);
+  if (data.protocol === 'http' || data.protocol === 'llm' || data.protocol === 'mcp') return renderExchange(data);
   const statements = (data.statements as StatementResult[] | undefined) ?? [data as unknown as StatementResult];
   const lines: string[] = [];
   for (const st of statements) {
@@ -80,7 +80,7 @@ function renderResult(data: Record<string, unknown>, maxRows: number): string[] 
 
 const COMPLETION_PREVIEW = 300;
 
-/** An HTTP or LLM outcome: status, size or token usage, timing, masking, and the completion the agent saw. */
+/** An HTTP, LLM or MCP outcome: status, size or token usage, timing, masking, and the completion or tool output the agent saw. */
 function renderExchange(d: Record<string, unknown>): string[] {
   const parts: string[] = [String(d.status ?? '-')];
   const usage = d.usage as { input: number; output: number; estimated?: boolean } | undefined;
@@ -95,8 +95,9 @@ function renderExchange(d: Record<string, unknown>): string[] {
   if (budget) tail.push(`budget ${budget.spent}/${budget.limit}`);
   const lines = [`          ${parts.join(' — ')}${tail.length ? `, ${tail.join(', ')}` : ''}`];
   if (d.error) lines.push(`          error: ${d.error}`);
-  if (typeof d.completion === 'string' && d.completion) {
-    const text = d.completion.replace(/\s+/g, ' ');
+  const shown = d.completion ?? d.output;
+  if (typeof shown === 'string' && shown) {
+    const text = shown.replace(/\s+/g, ' ');
     lines.push(`          > ${text.slice(0, COMPLETION_PREVIEW)}${text.length > COMPLETION_PREVIEW ? '…' : ''}`);
   } else if (typeof d.completionSha256 === 'string') lines.push(`          > completion sha256 ${d.completionSha256}`);
   return lines;

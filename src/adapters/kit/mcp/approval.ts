@@ -9,8 +9,8 @@ export interface Waiting {
   waitMs: number;
   /** The client cancelled the request (or went away): the approval request is withdrawn. */
   signal?: AbortSignal;
-  /** Tells the client the request is still waiting; only given when the client asked for progress. */
-  progress?: (message: string) => Promise<void>;
+  /** Tells the client the request is still waiting (`progress` grows each time); only given when the client asked for progress. */
+  progress?: (progress: number, message: string) => Promise<void>;
 }
 
 /**
@@ -24,10 +24,11 @@ export async function awaitApproval(held: Held, w: Waiting): Promise<Forward | R
   w.signal?.addEventListener('abort', cancel, { once: true });
   let timer: NodeJS.Timeout | undefined;
   const started = Date.now();
+  let ticks = 0;
   const ticker = w.progress && setInterval(() => {
     const waited = Math.round((Date.now() - started) / 1000);
-    void w.progress!(`waiting for a person to approve ${id} (${waited} s)`).catch(() => {});
-  }, Math.min(PROGRESS_EVERY_MS, w.waitMs));
+    void w.progress!(++ticks, `waiting for a person to approve ${id} (${waited} s)`).catch(() => {});
+  }, Math.min(PROGRESS_EVERY_MS, w.waitMs / 4));
   const timedOut = new Promise<'timeout'>((resolve) => { timer = setTimeout(() => resolve('timeout'), w.waitMs); });
   try {
     const first = await Promise.race([held.settled, timedOut]);

@@ -39,6 +39,8 @@ export interface McpServing<G extends Grant> extends SessionLimits {
 
 interface Live {
   tokenId: string;
+  /** Aborted when the session is cut: requests in flight are answered with why, before the streams close. */
+  cut: AbortController;
   transport: StreamableHTTPServerTransport;
   agent: Server;
   gate: GateSession;
@@ -63,7 +65,9 @@ export async function serveMcp<G extends Grant>(services: AdapterServices, opts:
     live.ended = true;
     clearTimeout(live.idle);
     if (live.transport.sessionId) sessions.delete(live.transport.sessionId);
-    // Closing the transport ends its open streams at once and aborts calls in flight (their approvals are withdrawn).
+    live.cut.abort(reason);
+    // The answers to requests in flight are written in the next turns; then the transport ends every open stream.
+    await new Promise((resolve) => setTimeout(resolve, 0));
     await live.transport.close().catch(() => {});
     await live.host.close(reason).catch((err: Error) => services.log(`mcp ${opts.connection}: closing a session: ${err.message}`));
     live.gate.close(reason);
@@ -108,11 +112,12 @@ export async function serveMcp<G extends Grant>(services: AdapterServices, opts:
   async function initialize(req: IncomingMessage, res: ServerResponse, body: unknown, token: TokenRecord, grant: G, address: string) {
     const correlation = correlationFromHeaders(req.headers);
     let live: Live | undefined;
+    let cut: string | undefined;
     let session: GateSession;
     try {
       session = await gate.open(
         { token, connection: opts.connection, protocol: opts.kind, client: `${address}:${req.socket.remotePort ?? 0}`, runId: correlation.runId, step: correlation.step },
-        (reason) => { if (live) void end(live, reason); },
+        (reason) => { if (live) void end(live, reason); else cut = reason; },
       );
     } catch (err) {
       return rpcError(res, 503, 'audit.unavailable', `the session could not be recorded (${(err as Error).message})`);
@@ -125,14 +130,17 @@ export async function serveMcp<G extends Grant>(services: AdapterServices, opts:
       session.close('the session could not start');
       throw err;
     }
-    attachHost(agent, host, session, services.guards, opts);
+    const cutter = new AbortController();
+    attachHost(agent, host, session, services.guards, opts, cutter.signal);
     const transport: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (sid) => { sessions.set(sid, live!); touch(live!); },
     });
-    live = { tokenId: token.id, transport, agent, gate: session, host, ended: false };
+    live = { tokenId: token.id, cut: cutter, transport, agent, gate: session, host, ended: false };
     transport.onclose = () => void end(live!, 'the agent closed the session');
     await agent.connect(transport);
+    // Revoked while the session was being set up: it ends before it begins.
+    if (cut !== undefined) return void end(live, cut).then(() => rpcError(res, 401, 'token.revoked', `the session was cut: ${cut}`));
     await transport.handleRequest(req, res, body);
     if (!transport.sessionId) await end(live, 'initialize failed');
   }

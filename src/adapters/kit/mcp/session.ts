@@ -70,17 +70,21 @@ const AUDIT_ARGS_BYTES = 4096;
 /** How much of a result's text the audit keeps for replay. */
 const PREVIEW_CHARS = 2000;
 
-/** Serves `host` on `server` (one agent session): lists as the host filters them, every use through the gate first. */
-export function attachHost(server: Server, host: HostSession, gate: GateSession, guards: ContentGuards, limits: SessionLimits) {
+/**
+ * Serves `host` on `server` (one agent session): lists as the host filters them, every use through the gate first.
+ * When `cut` aborts (revocation, shutdown), every request in flight is answered at once with an error saying why.
+ */
+export function attachHost(server: Server, host: HostSession, gate: GateSession, guards: ContentGuards, limits: SessionLimits, cut: AbortSignal) {
   server.registerCapabilities(host.capabilities);
   type Send = (n: ServerNotification) => Promise<void>;
+  const handle: typeof server.setRequestHandler = (schema, handler) => server.setRequestHandler(schema, (req, extra) => untilCut(handler(req, extra), cut));
 
   /** The gate's outcome, a held request waited for within the bound. */
   const judge = async (ask: Ask<Facts>, signal: AbortSignal, progressToken: string | number | undefined, send: Send): Promise<Forward | Refuse> => {
     const outcome: Outcome = await gate.pass(ask);
     if (outcome.kind !== 'held') return outcome;
-    const progress = progressToken === undefined ? undefined : (message: string) =>
-      send({ method: 'notifications/progress', params: { progressToken, progress: 0, message } });
+    const progress = progressToken === undefined ? undefined : (progress: number, message: string) =>
+      send({ method: 'notifications/progress', params: { progressToken, progress, message } });
     return awaitApproval(outcome, { waitMs: limits.approvalWaitMs, signal, progress });
   };
 
@@ -120,9 +124,9 @@ export function attachHost(server: Server, host: HostSession, gate: GateSession,
     return found;
   };
 
-  server.setRequestHandler(ListToolsRequestSchema, async () => ({ tools: await list('tools/list', () => host.listTools()) }));
+  handle(ListToolsRequestSchema, async () => ({ tools: await list('tools/list', () => host.listTools()) }));
 
-  server.setRequestHandler(CallToolRequestSchema, async (req, extra): Promise<CallToolResult> => {
+  handle(CallToolRequestSchema, async (req, extra): Promise<CallToolResult> => {
     const started = performance.now();
     const { name } = req.params;
     const args = req.params.arguments ?? {};
@@ -144,9 +148,9 @@ export function attachHost(server: Server, host: HostSession, gate: GateSession,
 
   const { resources, prompts } = host;
   if (resources) {
-    server.setRequestHandler(ListResourcesRequestSchema, async () => ({ resources: await list('resources/list', () => resources.list()) }));
-    server.setRequestHandler(ListResourceTemplatesRequestSchema, async () => ({ resourceTemplates: await list('resources/templates/list', () => resources.templates()) }));
-    server.setRequestHandler(ReadResourceRequestSchema, async (req, extra) => {
+    handle(ListResourcesRequestSchema, async () => ({ resources: await list('resources/list', () => resources.list()) }));
+    handle(ListResourceTemplatesRequestSchema, async () => ({ resourceTemplates: await list('resources/templates/list', () => resources.templates()) }));
+    handle(ReadResourceRequestSchema, async (req, extra) => {
       const started = performance.now();
       const { uri } = req.params;
       const outcome = await judge(await resources.askRead(uri), extra.signal, extra._meta?.progressToken, extra.sendNotification);
@@ -157,8 +161,8 @@ export function attachHost(server: Server, host: HostSession, gate: GateSession,
     });
   }
   if (prompts) {
-    server.setRequestHandler(ListPromptsRequestSchema, async () => ({ prompts: await list('prompts/list', () => prompts.list()) }));
-    server.setRequestHandler(GetPromptRequestSchema, async (req, extra) => {
+    handle(ListPromptsRequestSchema, async () => ({ prompts: await list('prompts/list', () => prompts.list()) }));
+    handle(GetPromptRequestSchema, async (req, extra) => {
       const started = performance.now();
       const { name } = req.params;
       const args = req.params.arguments ?? {};
@@ -169,6 +173,17 @@ export function attachHost(server: Server, host: HostSession, gate: GateSession,
       return done.value;
     });
   }
+}
+
+/** `work`, unless the session is cut first: then the request is answered with the reason. */
+function untilCut<T>(work: T | Promise<T>, cut: AbortSignal): Promise<T> {
+  const refused = () => new RpcError(-32000, `Gatehouse: the session was cut (${String(cut.reason)})`);
+  if (cut.aborted) return Promise.reject(refused());
+  return new Promise<T>((resolve, reject) => {
+    const onCut = () => reject(refused());
+    cut.addEventListener('abort', onCut, { once: true });
+    Promise.resolve(work).then(resolve, reject).finally(() => cut.removeEventListener('abort', onCut));
+  });
 }
 
 /** Reads and prompts have no tool-error shape: a refusal is a JSON-RPC error naming the rule. */
