@@ -4,6 +4,7 @@ import { ConfigError } from '../config/load.ts';
 import { approvalCommands } from './approvals.ts';
 import { auditCommands } from './audit.ts';
 import { CliError } from './client.ts';
+import { mcpStdioCommands } from './mcp-stdio.ts';
 import { policyCommands } from './policy.ts';
 import { serveCommands } from './serve.ts';
 import { sessionCommands } from './sessions.ts';
@@ -21,6 +22,7 @@ sessionCommands(program);
 approvalCommands(program);
 auditCommands(program);
 policyCommands(program);
+mcpStdioCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,4 +1,4 @@
-// `gatehouse demo`: everything in one process — PGlite, a billing API and an LLM as upstreams, the gateway, and tokens to try.
+// `gatehouse demo`: everything in one process — PGlite, a billing API, an LLM and an MCP tool server as upstreams, the gateway, and tokens to try.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,13 +9,15 @@ import type { Logger } from '../services/telemetry/logger.ts';
 import { demoRoles, demoSchema } from './seed.ts';
 import { startBillingApi } from './upstreams/billing.ts';
 import { startLlmUpstream } from './upstreams/llm.ts';
+import { startToolsServer } from './upstreams/tools.ts';
 
 export interface DemoOptions {
-  /** Ports for admin / crm / billing / openai; 0 picks free ones (tests). */
+  /** Ports for admin / crm / billing / openai / tools; 0 picks free ones (tests). */
   adminPort?: number;
   crmPort?: number;
   billingPort?: number;
   openaiPort?: number;
+  toolsPort?: number;
   /** Structured logs; by default only warnings and errors, on standard error (the demo's own output is on standard out). */
   log?: Logger;
 }
@@ -34,8 +36,9 @@ export async function startDemo(opts: DemoOptions = {}) {
   const env = { ...process.env, DEMO_BILLING_KEY: 'bk_' + randomBytes(16).toString('hex'), DEMO_OPENAI_KEY: 'sk-demo-' + randomBytes(16).toString('hex') };
   const billing = await startBillingApi({ key: env.DEMO_BILLING_KEY });
   const llm = await startLlmUpstream({ key: env.DEMO_OPENAI_KEY });
+  const tools = await startToolsServer();
   const stopUpstreams = async () => {
-    await Promise.all([billing.close(), llm.close(), pgServer.stop()]);
+    await Promise.all([billing.close(), llm.close(), tools.close(), pgServer.stop()]);
     await db.close();
   };
   const adminKey = 'demo-' + randomBytes(16).toString('hex');
@@ -63,6 +66,12 @@ connections:
     listen: 127.0.0.1:${opts.openaiPort ?? 8082}
     upstream: ${llm.url}/v1
     headers: { Authorization: "Bearer \${DEMO_OPENAI_KEY}" }
+  tools:
+    kind: mcp
+    listen: 127.0.0.1:${opts.toolsPort ?? 8090}
+    approval_wait_ms: 20000
+    servers:
+      helpdesk: { url: "${tools.url}/mcp" }
 ${demoRoles}`;
   let gateway;
   try {
@@ -76,9 +85,13 @@ ${demoRoles}`;
   const support = mint('support-writer', 'support');
   const analyst = mint('analyst', 'analyst');
   const chat = mint('chat', 'chat');
+  const researcher = mint('researcher', 'researcher');
   const crm = gateway.listeners.find((l) => l.name === 'crm')!.address;
   const api = `http://${gateway.listeners.find((l) => l.name === 'billing')!.address}`;
   const openai = `http://${gateway.listeners.find((l) => l.name === 'openai')!.address}/v1`;
+  const mcp = `http://${gateway.listeners.find((l) => l.name === 'tools')!.address}/mcp`;
+  // One MCP tool call with the SDK's own client (run it from this repository, where the SDK is installed).
+  const mcpCall = `node --input-type=module -e "import { Client } from '@modelcontextprotocol/sdk/client/index.js'; import { StreamableHTTPClientTransport as T } from '@modelcontextprotocol/sdk/client/streamableHttp.js'; const c = new Client({ name: 'demo', version: '1' }); await c.connect(new T(new URL('${mcp}'), { requestInit: { headers: { Authorization: 'Bearer ' + process.env.GATEHOUSE_TOKEN } } })); const [name, args] = process.argv.slice(1); try { console.log(JSON.stringify(await c.callTool({ name, arguments: JSON.parse(args ?? '{}') }), null, 1)); } catch (e) { console.log(e.message); } await c.close();"`;
   const bearer = (token: string) => `-H "Authorization: Bearer ${token}"`;
   const chatCurl = (body: string) => `curl -s ${openai}/chat/completions ${bearer(chat.token)} -H "Content-Type: application/json" -d '${body}'`;
   const url = (label: string, token: string) => `postgresql://${label}:${token}@${crm}/crm`;
@@ -118,6 +131,16 @@ Each chain step has its own token (valid 8h). Try, in another terminal:
   # or with the agent's own SDK, unchanged (npm i openai):
   OPENAI_BASE_URL=${openai} OPENAI_API_KEY=${chat.token} node --input-type=module -e "import OpenAI from 'openai'; const r = await new OpenAI().chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'say: hello from the SDK' }] }); console.log(r.choices[0].message.content)"
 
+  # researcher on the helpdesk MCP tools (one endpoint, tools named <server>__<tool>; deleting is not granted):
+  mcp() { GATEHOUSE_TOKEN=${researcher.token} ${mcpCall} "$@"; }
+  mcp helpdesk__search_docs '{"query":"refund"}'                 # allowed; the e-mail address is redacted
+  mcp helpdesk__search_docs '{"query":"export"}'                 # allowed; the injected instruction is flagged in the audit
+  mcp helpdesk__delete_ticket '{"id":1}'                         # refused: "unknown tool" (not granted, and not revealed)
+  mcp helpdesk__add_comment '{"ticket":1000,"body":"hi"}'        # refused: a tool error naming the argument constraint
+  mcp helpdesk__add_comment '{"ticket":2,"body":"refund sent"}'  # waits up to 20 s for a person (approvals approve <id>),
+                                                                 # then answers "awaits approval <id>": run it again once approved
+  # a client that only launches stdio servers: command "npx gatehouse mcp-stdio --url ${mcp}", env GATEHOUSE_TOKEN=<token>
+
 Watch and decide in the web console: ${gateway.adminUrl} (sign in with the admin key below).
 
 Administer it with the CLI:
@@ -134,7 +157,8 @@ Press Ctrl-C to stop.
   return {
     gateway,
     adminKey,
-    tokens: { rag, support, analyst, chat },
+    tokens: { rag, support, analyst, chat, researcher },
+    toolCalls: tools.requests,
     instructions,
     async close() {
       await gateway.close();

@@ -109,6 +109,13 @@ roles:
       allow: ["GET /invoices/*", "POST /refunds"]
       approve: ["POST /refunds"]
       mask: { "$.customer.email": partial, "$.customer.card": redact, "$.customer.phone": hash }
+  # An agent on the helpdesk's MCP tools: search and read freely; comments are bounded and wait for a person; deleting
+  # is not granted at all (an injected "delete every ticket" comes back to the model as "unknown tool").
+  researcher:
+    tools:
+      call: [helpdesk__search_docs, helpdesk__get_ticket, { tool: helpdesk__add_comment, args: { $.ticket: { max: 100 }, $.body: { max_length: 280 } } }]
+      approve: [helpdesk__add_comment]
+      guards: { injection: flag, secrets: redact, pii: redact }
   assistant:
     openai:
       models: [gpt-4o-mini]
