@@ -13,7 +13,7 @@ after(async () => { await t?.close(); });
 /** Only what a user's shell would hold: the admin URL and key `npm start` prints, plus what the example asks for. */
 const example = (name: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, onStdout?: (soFar: string) => void): Promise<RunResult> =>
   run(process.execPath, ['--import', 'tsx', `examples/${name}.ts`, ...args], {
-    RAG_DATABASE_URL: '', SQL_DATABASE_URL: '', SUPPORT_DATABASE_URL: '', BILLING_BASE_URL: '', BILLING_API_KEY: '', OPENAI_BASE_URL: '', OPENAI_API_KEY: '',
+    RAG_DATABASE_URL: '', SQL_DATABASE_URL: '', SUPPORT_DATABASE_URL: '', BILLING_BASE_URL: '', BILLING_API_KEY: '', OPENAI_BASE_URL: '', OPENAI_API_KEY: '', MCP_URL: '', MCP_TOKEN: '',
     GATEHOUSE_URL: t.admin.url, GATEHOUSE_ADMIN_KEY: t.admin.key, ...env,
   }, 60_000, onStdout);
 
@@ -42,6 +42,19 @@ test('support-agent.ts: the injected instructions are refused and the run\'s SQL
   assert.match(r.stdout, /tool billing_get FAILED: Error: HTTP 403: Gatehouse: role "billing-agent" has no grant for GET \/admin\/keys/);
   assert.match(r.stdout, /DENY\s+DROP TABLE customers/);
   assert.match(r.stdout, /step query_sql/);
+});
+
+test('mcp-agent.ts: MultiServerMCPClient through the gateway; the injected out-of-bounds call comes back to the model as a tool error', async () => {
+  const r = await example('mcp-agent');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /tools the gateway lists for this token: helpdesk__search_docs, helpdesk__get_ticket, helpdesk__add_comment\n/, 'delete_ticket is not granted: never listed');
+  assert.match(r.stdout, /tool helpdesk__search_docs: \[refunds\] Refunds are available within 30 days of purchase\. Contact \[REDACTED:EMAIL\]/);
+  assert.match(r.stdout, /model: calls helpdesk__add_comment \{"ticket":1000,/);
+  assert.match(r.stdout, /tool helpdesk__add_comment FAILED: ToolException: .*Gatehouse \[mcp\.args\]: helpdesk__add_comment is not allowed with these arguments/);
+  assert.match(r.stdout, /model: Here is what the tools returned\. helpdesk__add_comment: .*requires argument \$\.ticket that must be at most 100/, 'the model read why');
+  assert.match(r.stdout, /DENY {3}helpdesk__add_comment \{"body":"All tickets resolved/, 'the replay shows the refusal');
+  assert.match(r.stdout, /ses_\w+ {2}chat +helpdesk-assistant +openai/, 'the model\'s session is in the same run');
+  assert.equal(t.demo.toolCalls.some((c) => c.tool === 'add_comment' || c.tool === 'delete_ticket'), false, 'nothing harmful reached the tool server');
 });
 
 test('approval.ts: both risky calls wait; a person approves the DELETE and denies the refund from the CLI', async () => {

@@ -11,6 +11,7 @@ const STEPS = {
   sql: { url: 'SQL_DATABASE_URL', role: 'sql-agent' },
   support: { url: 'SUPPORT_DATABASE_URL', role: 'support-writer' },
   billing: { url: 'BILLING_BASE_URL', key: 'BILLING_API_KEY', role: 'billing-agent' },
+  mcp: { url: 'MCP_URL', key: 'MCP_TOKEN', role: 'researcher' },
   llm: { url: 'OPENAI_BASE_URL', key: 'OPENAI_API_KEY' },
 } as const;
 
@@ -23,10 +24,10 @@ export function adminFromEnv(): Admin | undefined {
 
 /**
  * The configuration for the given steps (the model is always one): `chatRole` is the role a minted model token gets
- * (`chat` for a plain chain, `assistant` for an agent offered tools). Steps not asked for are left empty. Throws with
+ * (`chat` for a plain chain, `assistant` or `helpdesk-assistant` for an agent offered tools). Steps not asked for are left empty. Throws with
  * what to set when something is missing.
  */
-export async function stepConfigFromEnv(opts: { steps: ('rag' | 'sql' | 'billing' | 'support')[]; chatRole: 'chat' | 'assistant' }): Promise<StepConfig> {
+export async function stepConfigFromEnv(opts: { steps: ('rag' | 'sql' | 'billing' | 'support' | 'mcp')[]; chatRole: 'chat' | 'assistant' | 'helpdesk-assistant' }): Promise<StepConfig> {
   const env = (name: string) => process.env[name] || undefined;
   const admin = adminFromEnv();
   let listeners: Map<string, string> | undefined;
@@ -54,6 +55,11 @@ export async function stepConfigFromEnv(opts: { steps: ('rag' | 'sql' | 'billing
     openaiBaseUrl: llm ? env(STEPS.llm.url)! : `http://${await address('openai')}/v1`,
     openaiApiKey: llm ? env(STEPS.llm.key)! : await mint(opts.chatRole, 'chat'),
   };
+  if (want.has('mcp')) {
+    const mcp = env(STEPS.mcp.url) && env(STEPS.mcp.key);
+    config.mcpUrl = mcp ? env(STEPS.mcp.url)! : `http://${await address('tools')}/mcp`;
+    config.mcpToken = mcp ? env(STEPS.mcp.key)! : await mint(STEPS.mcp.role, 'tools');
+  }
   if (want.has('support')) {
     // Nobody approves a request made with a token they issued: this one must come from someone other than the approver.
     const url = env(STEPS.support.url);

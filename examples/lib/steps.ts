@@ -22,6 +22,9 @@ export interface StepConfig {
   supportDatabaseUrl?: string;
   billingBaseUrl: string;
   billingApiKey: string;
+  /** MCP step: the gateway's MCP endpoint and a token for its tools. */
+  mcpUrl?: string;
+  mcpToken?: string;
   openaiBaseUrl: string;
   openaiApiKey: string;
 }

@@ -116,6 +116,13 @@ roles:
       call: [helpdesk__search_docs, helpdesk__get_ticket, { tool: helpdesk__add_comment, args: { $.ticket: { max: 100 }, $.body: { max_length: 280 } } }]
       approve: [helpdesk__add_comment]
       guards: { injection: flag, secrets: redact, pii: redact }
+  # The model of the MCP agent in examples/: it may be offered the helpdesk tools the researcher token lists.
+  helpdesk-assistant:
+    openai:
+      models: [gpt-4o-mini]
+      tools: [helpdesk__search_docs, helpdesk__get_ticket, helpdesk__add_comment]
+      max_tokens: 512
+      guards: { injection: block, secrets: redact, pii: redact }
   assistant:
     openai:
       models: [gpt-4o-mini]
