@@ -12,10 +12,11 @@ import { breakAuditWrites } from './support/audit.ts';
 import type { Driver } from './conformance/driver.ts';
 import { http } from './conformance/http.ts';
 import { llm } from './conformance/llm.ts';
+import { mcp } from './conformance/mcp.ts';
 import { postgres } from './conformance/postgres.ts';
 import { silent } from './support/log.ts';
 
-const DRIVERS: Driver[] = [postgres, http, llm];
+const DRIVERS: Driver[] = [postgres, http, llm, mcp];
 
 const APPROVER = { name: 'approver', key: 'conformance-approver-key-0123', roles: ['approver' as const] };
 /** How soon a revocation must end a token's live traffic. */

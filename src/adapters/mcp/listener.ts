@@ -29,6 +29,8 @@ export async function startMcpListener(name: string, conn: McpConnection, servic
     kind: 'mcp',
     listen: conn.listen,
     idleTimeoutMs: conn.idle_timeout_ms,
+    headerTimeoutMs: conn.header_timeout_ms,
+    bodyTimeoutMs: conn.body_timeout_ms,
     approvalWaitMs: conn.approval_wait_ms,
     maxResultBytes: conn.max_result_bytes,
     info: CLIENT_INFO,

@@ -8,8 +8,10 @@ import type { Grant } from '../../../config/schema.ts';
 import type { AdapterServices } from '../../../pipeline/adapter.ts';
 import { correlationFromHeaders } from '../../../pipeline/correlation.ts';
 import type { AdmissionFailure, GateSession } from '../../../pipeline/gate.ts';
-import { BodyTooLarge, readBody, sendJson } from '../../../pipeline/http/reply.ts';
+import { auditHeaderTimeout, bodyDeadline } from '../../../pipeline/http/deadline.ts';
+import { BodyCut, BodyTooLarge, readBody, sendJson } from '../../../pipeline/http/reply.ts';
 import { startServer } from '../../../pipeline/http/server.ts';
+import { Cutoff } from '../../../pipeline/http/upstream.ts';
 import type { Listener } from '../../../services/services.ts';
 import type { TokenRecord } from '../../../services/store/store.ts';
 import { attachHost, type HostSession, type SessionLimits } from './session.ts';
@@ -33,6 +35,9 @@ export interface McpServing<G extends Grant> extends SessionLimits {
   listen: string;
   /** An agent session with no request for this long is closed. */
   idleTimeoutMs: number;
+  /** Deadlines for a request's headers and, after them, its body. */
+  headerTimeoutMs: number;
+  bodyTimeoutMs: number;
   info: Implementation;
   open(session: OpenSession<G>): Promise<HostSession>;
 }
@@ -90,10 +95,21 @@ export async function serveMcp<G extends Grant>(services: AdapterServices, opts:
     }
     let body: unknown;
     if (req.method === 'POST') {
+      const cutoff = new Cutoff();
+      const clear = bodyDeadline(req, opts.bodyTimeoutMs, cutoff);
+      let text: string;
       try {
-        body = JSON.parse((await readBody(req, MAX_REQUEST_BYTES)).toString('utf8'));
+        text = (await readBody(req, MAX_REQUEST_BYTES, cutoff)).toString('utf8');
       } catch (err) {
         if (err instanceof BodyTooLarge) return rpcError(res, 413, 'request.size', `a message may weigh at most ${MAX_REQUEST_BYTES} bytes`, { connection: 'close' });
+        if (err instanceof BodyCut) return rpcError(res, 408, 'request.timeout', String(cutoff.reason), { connection: 'close' });
+        throw err;
+      } finally {
+        clear();
+      }
+      try {
+        body = JSON.parse(text);
+      } catch {
         return sendJson(res, 400, { jsonrpc: '2.0', id: null, error: { code: -32700, message: 'Parse error: the body is not JSON' } });
       }
     }
@@ -145,7 +161,9 @@ export async function serveMcp<G extends Grant>(services: AdapterServices, opts:
     if (!transport.sessionId) await end(live, 'initialize failed');
   }
 
-  const server = await startServer(opts.listen, handle, (err) => services.log(`mcp ${opts.connection}: ${err.stack}`));
+  const server = await startServer(opts.listen, handle, (err) => services.log(`mcp ${opts.connection}: ${err.stack}`), {
+    headerTimeoutMs: opts.headerTimeoutMs, onHeaderTimeout: auditHeaderTimeout(services.audit, opts.connection, opts.headerTimeoutMs),
+  });
   return {
     name: opts.connection,
     kind: opts.kind,
