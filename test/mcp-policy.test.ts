@@ -63,6 +63,14 @@ test('argument constraints hold on the parsed arguments: every type confusion is
   assert.match(msg, /"github__create_comment" requires argument \$\.repo that must be one of "acme\/docs"/);
 });
 
+test('approve: entries read as the shared grammar: a tool glob, or "call <tool glob>"; other verbs stop the start', () => {
+  const g = grantOf({ call: ['a__*', 'github.create_comment'], approve: ['call a__del*', 'github.create_comment'] });
+  assert.equal(decideToolCall(call('a__delete_file', {}), g).kind, 'hold');
+  assert.equal(decideToolCall(call('a__echo', {}), g).kind, 'allow');
+  assert.equal(decideToolCall(call('github__create_comment', {}), g).kind, 'hold');
+  assert.throws(() => grantOf({ approve: ['write a__x'] }), /"write" is not one of call/);
+});
+
 test('one rule without constraints is enough; several constrained rules are tried in turn', () => {
   const g = grantOf({ call: [{ tool: 'a__add', args: { '$.a': { max: 10 } } }, { tool: 'a__add', args: { '$.a': { min: 100 } } }] });
   assert.equal(decideToolCall(call('a__add', { a: 5 }), g).kind, 'allow');

@@ -1,5 +1,6 @@
 // MCP policy: which tools, resources and prompts a grant covers, whether a call's arguments hold, and whether it waits for a human.
 import type { McpGrant } from '../../config/schema.ts';
+import { compileApprovals, nameGlob, type ApproveMatcher } from '../../pipeline/approve.ts';
 import type { Facts } from '../../services/policy/facts.ts';
 import { allow, deny, hold, type Verdict } from '../../services/policy/verdict.ts';
 import { compileFields, fieldsProblem, type FieldRule } from '../../services/policy/constraints.ts';
@@ -16,25 +17,30 @@ export interface ToolCallFacts extends Facts {
   known: boolean;
 }
 
-interface NameRule { text: string; re: RegExp }
+interface NameRule { text: string; test: (name: string) => boolean }
 interface CallRule extends NameRule { args?: FieldRule[] }
 
 export interface CompiledMcpGrant {
   call: CallRule[];
-  approve: NameRule[];
+  /** The shared `approve:` grammar: `"<tool glob>"` or `"call <tool glob>"`. */
+  approve: ApproveMatcher;
   resources: NameRule[];
   prompts: NameRule[];
 }
 
 /** Compiles a grant once at start-up; a bad glob, path or regex stops the start, not the first call. */
 export function compileMcpGrant(grant: McpGrant, servers: string[]): CompiledMcpGrant {
-  const named = (text: string): NameRule => ({ text, re: nameGlob(exposedName(text, servers)) });
+  const named = (text: string): NameRule => ({ text, test: nameGlob(exposedName(text, servers)) });
+  const uri = (text: string): NameRule => {
+    const re = uriGlob(text);
+    return { text, test: (u) => re.test(u) };
+  };
   return {
     call: grant.call.map((rule) => typeof rule === 'string'
       ? named(rule)
       : { ...named(rule.tool), ...(Object.keys(rule.args).length ? { args: compileFields(rule.args, 'json') } : {}) }),
-    approve: grant.approve.map(named),
-    resources: grant.resources.map((text) => ({ text, re: uriGlob(text) })),
+    approve: compileApprovals(grant.approve, { verbs: ['call'], bare: 'target', glob: (glob) => nameGlob(exposedName(glob, servers)) }),
+    resources: grant.resources.map(uri),
     prompts: grant.prompts.map(named),
   };
 }
@@ -45,11 +51,11 @@ function exposedName(text: string, servers: string[]): string {
   return dot > 0 && servers.includes(text.slice(0, dot)) ? `${text.slice(0, dot)}${SEPARATOR}${text.slice(dot + 1)}` : text;
 }
 
-export const mayCall = (g: CompiledMcpGrant, tool: string) => g.call.some((r) => r.re.test(tool));
+export const mayCall = (g: CompiledMcpGrant, tool: string) => g.call.some((r) => r.test(tool));
 /** The prompt rule that covers `prompt`, if any. */
-export const promptRule = (g: CompiledMcpGrant, prompt: string) => g.prompts.find((r) => r.re.test(prompt))?.text;
+export const promptRule = (g: CompiledMcpGrant, prompt: string) => g.prompts.find((r) => r.test(prompt))?.text;
 /** The resource rule that covers `uri`, if any; an ambiguous URI is covered by none. */
-export const resourceRule = (g: CompiledMcpGrant, uri: string) => (ambiguousUri(uri) === undefined ? g.resources.find((r) => r.re.test(uri))?.text : undefined);
+export const resourceRule = (g: CompiledMcpGrant, uri: string) => (ambiguousUri(uri) === undefined ? g.resources.find((r) => r.test(uri))?.text : undefined);
 
 /**
  * Whether to list a resource template: when its fixed prefix and some resource rule's could describe the same URIs.
@@ -77,7 +83,7 @@ export function decideNamed(kind: 'resource' | 'prompt', name: string, known: bo
 export function decideToolCall(facts: ToolCallFacts, g: CompiledMcpGrant): Verdict {
   const { tool } = facts;
   if (!facts.known) return deny('mcp.tool.unknown', `no visible tool "${tool}" on connection "${facts.connection}"`);
-  const candidates = g.call.filter((r) => r.re.test(tool));
+  const candidates = g.call.filter((r) => r.test(tool));
   if (candidates.length === 0) return deny('mcp.tool.ungranted', `no call rule covers tool "${tool}"`);
   const problems: string[] = [];
   let matched: CallRule | undefined;
@@ -87,17 +93,12 @@ export function decideToolCall(facts: ToolCallFacts, g: CompiledMcpGrant): Verdi
     problems.push(`"${rule.text}" requires ${problem}`);
   }
   if (!matched) return deny('mcp.args', `${tool} is not allowed with these arguments: ${problems.join('; ')}`);
-  const approval = g.approve.find((r) => r.re.test(tool));
-  if (approval) return hold(approval.text, `approve rule "${approval.text}"`);
+  const approval = g.approve('call', tool);
+  if (approval) return hold(approval, `approve rule "${approval}"`);
   return allow(matched.text);
 }
 
 const escape = (s: string) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
-
-/** Tool and prompt names: `*` is any run of characters. */
-function nameGlob(glob: string): RegExp {
-  return new RegExp(`^${glob.split('*').map(escape).join('.*')}$`);
-}
 
 /** Resource URIs: `**` any characters, `*` any within one `/` segment. */
 function uriGlob(glob: string): RegExp {
