@@ -55,17 +55,32 @@ export class Catalog {
   private readonly resources = new Map<string, Listing<Resource>>();
   private readonly templates = new Map<string, Listing<ResourceTemplate>>();
   private readonly prompts = new Map<string, Listing<ExposedPrompt>>();
+  /** Every visible tool by exposed name, built once per listing (each call looks its tool up here). */
+  private toolIndex?: Promise<Map<string, ExposedTool>>;
 
   constructor(readonly upstreams: Upstream[], private readonly opts: CatalogOptions) {}
 
   /** A server said its lists changed (or went away): read them again on next use. */
   forget(server: string) {
     for (const cache of [this.tools, this.resources, this.templates, this.prompts]) cache.delete(server);
+    this.toolIndex = undefined;
   }
 
   /** Every tool that passed its pin, from every server that answers. */
-  async listTools(): Promise<Map<string, ExposedTool>> {
-    const all = await this.gather(this.tools, 'tools', async (u, c) => {
+  listTools(): Promise<Map<string, ExposedTool>> {
+    if (!this.toolIndex) {
+      const building: Promise<Map<string, ExposedTool>> = this.gatherTools().then((all) => {
+        // A server that failed is asked again next time: the index is kept only when every server answered.
+        if (this.toolIndex === building && !this.upstreams.every((u) => this.tools.has(u.spec.name))) this.toolIndex = undefined;
+        return new Map(all.map((t) => [t.name, t]));
+      });
+      this.toolIndex = building;
+    }
+    return this.toolIndex;
+  }
+
+  private gatherTools(): Promise<ExposedTool[]> {
+    return this.gather(this.tools, 'tools', async (u, c) => {
       const listed = await this.paged((cursor) => c.listTools({ cursor }, this.request()).then((r) => ({ items: r.tools, next: r.nextCursor })));
       const named = listed.filter((tool) => {
         if (TOOL_NAME.test(tool.name)) return true;
@@ -83,7 +98,6 @@ export class Catalog {
       }
       return visible;
     });
-    return new Map(all.map((t) => [t.name, t]));
   }
 
   async callTool(tool: ExposedTool, args: Record<string, unknown>, options: { signal?: AbortSignal; onprogress?: RequestOptions['onprogress'] }): Promise<CallToolResult> {
