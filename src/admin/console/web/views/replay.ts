@@ -119,6 +119,7 @@ export function replayView(ctx: Ctx, params: string[]): View {
 
   function resultEl(result: AuditRecord, decision?: Decision): HTMLElement {
     const d = result.data;
+    if (d.protocol === 'mcp') return toolResultEl(d);
     const statements = (Array.isArray(d.statements) ? d.statements : [d]) as StatementResult[];
     const masked = new Set((decision?.maskedColumns ?? []).map((c) => c.split('.').at(-1)!.toLowerCase()));
     return h('div.results', {}, statements.map((st) => {
@@ -131,6 +132,14 @@ export function replayView(ctx: Ctx, params: string[]): View {
       const more = st.sample && st.rows !== undefined && st.rows > st.sample.length ? h('p.quiet.small', {}, `…and ${st.rows - st.sample.length} more row(s) not kept for replay`) : null;
       return h('div.result', {}, h('p.result-line', {}, line), sample, more);
     }));
+  }
+
+  /** An MCP list or call: what came back (or why not), its size and time, and the text the agent read. */
+  function toolResultEl(d: Record<string, unknown>): HTMLElement {
+    const line = [String(d.status ?? ''), typeof d.bytes === 'number' ? `${d.bytes} bytes` : null, typeof d.ms === 'number' ? duration(d.ms) : null].filter(Boolean).join(' · ');
+    return h('div.results', {},
+      d.error ? h('p.result-line.error', {}, `${line}: ${String(d.error)}`) : h('p.result-line', {}, line),
+      typeof d.output === 'string' && d.output ? h('pre.statement.compact.tool-output', {}, d.output) : null);
   }
 
   /** Shows steps up to the cursor; the current one is highlighted. */
