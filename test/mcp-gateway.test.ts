@@ -50,6 +50,7 @@ connections:
     timeout_ms: 2500
     approval_wait_ms: 800
     max_result_bytes: 100000
+    max_sessions_per_token: 3
     servers:${servers}
   slowapprove:
     kind: mcp
@@ -126,6 +127,18 @@ test('the bearer token is checked on every request; a session belongs to its tok
   assert.equal(made.status, 404);
   assert.deepEqual(await hijack.json(), await made.json());
   await close(a);
+});
+
+test('a token holds at most max_sessions_per_token sessions: opening another closes its least recently used one', async () => {
+  const token = gw.mint('narrow');
+  const first = await agent('narrow', 'tools', { token });
+  const others = [await agent('narrow', 'tools', { token }), await agent('narrow', 'tools', { token })];
+  for (const o of others) await o.client.listTools();
+  const fourth = await agent('narrow', 'tools', { token });
+  await assert.rejects(first.client.listTools(), /404|no such MCP session/);
+  for (const o of [...others, fourth]) assert.deepEqual((await o.client.listTools()).tools.map((t) => t.name), ['a__echo']);
+  assert.ok(auditRecords(gw).some((r) => r.kind === 'session.close' && /opened more than 3 sessions; its least recently used one was closed/.test(String(r.data.reason))));
+  for (const a of [first, ...others, fourth]) await close(a);
 });
 
 test('tools, resources and prompts are namespaced per server and filtered by the grant', async () => {

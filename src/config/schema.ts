@@ -102,6 +102,8 @@ export const mcpConnection = z.strictObject({
   max_result_bytes: z.number().int().positive().default(1024 * 1024),
   /** An agent's MCP session (and its stdio servers) ends after this long without a request. */
   idle_timeout_ms: z.number().int().positive().default(10 * 60_000),
+  /** Live sessions one token may hold; a new one beyond this closes that token's least recently used session. */
+  max_sessions_per_token: z.number().int().positive().default(32),
   /** A request's headers must arrive within this, its body within `body_timeout_ms` after them (else 408). */
   header_timeout_ms: z.number().int().positive().default(10_000),
   body_timeout_ms: z.number().int().positive().default(60_000),

@@ -6,7 +6,7 @@ import {
   ToolListChangedNotificationSchema, type ClientCapabilities, type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { McpGrant } from '../../config/schema.ts';
-import type { ContentGuards } from '../../pipeline/content-guards.ts';
+import type { ContentGuards, GuardPolicy } from '../../pipeline/content-guards.ts';
 import type { GateSession } from '../../pipeline/gate.ts';
 import { allow, deny } from '../../services/policy/verdict.ts';
 import type { ToolPinStore } from '../../services/store/store.ts';
@@ -34,6 +34,8 @@ export interface HostContext {
   log: (line: string) => void;
 }
 
+const INJECTION_ONLY: GuardPolicy = { injection: 'flag', secrets: 'off', pii: 'off' };
+
 /** Longest summary of a call's arguments in the audit and the approvals inbox (the approval binds to all of them). */
 const SUMMARY_ARGS = 2000;
 
@@ -53,7 +55,8 @@ export function openMcpHost(ctx: HostContext): HostSession {
     else if (e.kind === 'shadowed') note('shadowed', { server: e.server.name, uri: e.uri });
     else note('unavailable', { server: e.server.name, error: e.error });
   };
-  const scan = (text: string) => ctx.guards.scan(text, { injection: 'flag', secrets: 'off', pii: 'off' }, 'document').notes.flatMap((n) => n.types);
+  // A description the classifier flags without a named rule still counts: it is reviewed, not pinned.
+  const scan = (text: string) => ctx.guards.scan(text, INJECTION_ONLY, 'document').notes.flatMap((n) => (n.types.length ? n.types : ['injection-score']));
 
   const upstreams = ctx.specs.map((spec) => new Upstream(spec, { capabilities: () => offered(ctx.grant, agent), prepare: (client) => prepare(spec, client), timeoutMs: ctx.timeoutMs }));
   const catalog = new Catalog(upstreams, { timeoutMs: ctx.timeoutMs, report, checkPins: (server, tools) => checkPins(ctx.store, server, tools, scan) });

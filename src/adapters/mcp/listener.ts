@@ -29,6 +29,7 @@ export async function startMcpListener(name: string, conn: McpConnection, servic
     kind: 'mcp',
     listen: conn.listen,
     idleTimeoutMs: conn.idle_timeout_ms,
+    maxSessionsPerToken: conn.max_sessions_per_token,
     headerTimeoutMs: conn.header_timeout_ms,
     bodyTimeoutMs: conn.body_timeout_ms,
     approvalWaitMs: conn.approval_wait_ms,

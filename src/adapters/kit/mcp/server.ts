@@ -35,6 +35,8 @@ export interface McpServing<G extends Grant> extends SessionLimits {
   listen: string;
   /** An agent session with no request for this long is closed. */
   idleTimeoutMs: number;
+  /** Sessions one token may hold (clients rarely end theirs); the least recently used goes when another opens. */
+  maxSessionsPerToken: number;
   /** Deadlines for a request's headers and, after them, its body. */
   headerTimeoutMs: number;
   bodyTimeoutMs: number;
@@ -51,6 +53,7 @@ interface Live {
   gate: GateSession;
   host: HostSession;
   idle?: NodeJS.Timeout;
+  lastUsed: number;
   ended: boolean;
 }
 
@@ -78,6 +81,7 @@ export async function serveMcp<G extends Grant>(services: AdapterServices, opts:
     live.gate.close(reason);
   };
   const touch = (live: Live) => {
+    live.lastUsed = performance.now();
     clearTimeout(live.idle);
     live.idle = setTimeout(() => void end(live, 'idle'), opts.idleTimeoutMs);
     live.idle.unref();
@@ -127,6 +131,11 @@ export async function serveMcp<G extends Grant>(services: AdapterServices, opts:
 
   async function initialize(req: IncomingMessage, res: ServerResponse, body: unknown, token: TokenRecord, grant: G, address: string) {
     const correlation = correlationFromHeaders(req.headers);
+    const mine = [...sessions.values()].filter((l) => l.tokenId === token.id);
+    if (mine.length >= opts.maxSessionsPerToken) {
+      const idlest = mine.reduce((a, b) => (a.lastUsed <= b.lastUsed ? a : b));
+      await end(idlest, `the token opened more than ${opts.maxSessionsPerToken} sessions; its least recently used one was closed`);
+    }
     let live: Live | undefined;
     let cut: string | undefined;
     let session: GateSession;
@@ -152,7 +161,7 @@ export async function serveMcp<G extends Grant>(services: AdapterServices, opts:
       sessionIdGenerator: () => randomUUID(),
       onsessioninitialized: (sid) => { sessions.set(sid, live!); touch(live!); },
     });
-    live = { tokenId: token.id, cut: cutter, transport, agent, gate: session, host, ended: false };
+    live = { tokenId: token.id, cut: cutter, transport, agent, gate: session, host, lastUsed: performance.now(), ended: false };
     transport.onclose = () => void end(live!, 'the agent closed the session');
     await agent.connect(transport);
     // Revoked while the session was being set up: it ends before it begins.

@@ -194,9 +194,10 @@ const ms = (started: number) => Math.round((performance.now() - started) * 1000)
 
 /** Arguments as the audit and approvers see them: secrets and personal data in their strings redacted. */
 function redactArgs(args: Record<string, unknown>, guards: ContentGuards): Record<string, unknown> {
-  return guards.maskJson(args, {}, ARGS_REDACTION).value as Record<string, unknown>;
+  return guards.maskJson(args, NO_FIELD_RULES, ARGS_REDACTION).value as Record<string, unknown>;
 }
 const ARGS_REDACTION: GuardPolicy = { secrets: 'redact', pii: 'redact', injection: 'off' };
+const NO_FIELD_RULES = {};
 
 /** What the agent was shown, for replay: the text it read (clipped), its size and digest, and whether it was an error. */
 function resultSummary(value: unknown): Record<string, unknown> {
