@@ -33,7 +33,7 @@ after(async () => { await http.close(); });
 function session(servers: Record<string, unknown>, store: Store = openSqliteStore(':memory:'), timeoutMs = 5000) {
   const events: CatalogEvent[] = [];
   const specs = serverSpecs(Object.fromEntries(Object.entries(servers).map(([k, v]) => [k, mcpServer.parse(v)])) as Record<string, McpServer>, dir, () => {});
-  const catalog = new Catalog(specs.map((s) => new Upstream(s, { capabilities: () => ({}), prepare: () => {}, timeoutMs: 10_000 })), {
+  const catalog = new Catalog(specs.map((s) => new Upstream(s, { capabilities: () => ({}), prepare: () => {}, connectTimeoutMs: 10_000 })), {
     timeoutMs, report: (e) => events.push(e), checkPins: (server, tools) => checkPins(store, server, tools, scan),
   });
   return { catalog, events, store, specs };

@@ -96,6 +96,8 @@ export const mcpConnection = z.strictObject({
   servers: z.record(mcpServerName, mcpServer).refine((s) => Object.keys(s).length > 0, 'an MCP connection needs at least one server'),
   /** How long one upstream request may take before the agent gets an error. */
   timeout_ms: z.number().int().positive().default(30_000),
+  /** How long reaching a server may take: spawning a stdio server, or connecting, and initializing. */
+  connect_timeout_ms: z.number().int().positive().default(30_000),
   /** How long a tool call held for approval waits on the wire before it is answered "awaits approval" (agents retry). */
   approval_wait_ms: z.number().int().positive().default(45_000),
   /** Largest tool/resource/prompt result passed back to an agent. */

@@ -24,6 +24,7 @@ export interface HostContext {
   connection: string;
   specs: ServerSpec[];
   timeoutMs: number;
+  connectTimeoutMs: number;
   grant: McpGrant;
   compiled: CompiledMcpGrant;
   gate: GateSession;
@@ -58,7 +59,7 @@ export function openMcpHost(ctx: HostContext): HostSession {
   // A description the classifier flags without a named rule still counts: it is reviewed, not pinned.
   const scan = (text: string) => ctx.guards.scan(text, INJECTION_ONLY, 'document').notes.flatMap((n) => (n.types.length ? n.types : ['injection-score']));
 
-  const upstreams = ctx.specs.map((spec) => new Upstream(spec, { capabilities: () => offered(ctx.grant, agent), prepare: (client) => prepare(spec, client), timeoutMs: ctx.timeoutMs }));
+  const upstreams = ctx.specs.map((spec) => new Upstream(spec, { capabilities: () => offered(ctx.grant, agent), prepare: (client) => prepare(spec, client), connectTimeoutMs: ctx.connectTimeoutMs }));
   const catalog = new Catalog(upstreams, { timeoutMs: ctx.timeoutMs, report, checkPins: (server, tools) => checkPins(ctx.store, server, tools, scan) });
   const stopListening = ctx.reviews.onAccepted((server) => changed(server, 'tools'));
 

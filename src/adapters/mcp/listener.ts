@@ -36,7 +36,7 @@ export async function startMcpListener(name: string, conn: McpConnection, servic
     maxResultBytes: conn.max_result_bytes,
     info: CLIENT_INFO,
     open: async ({ grant, gate, agent }) => openMcpHost({
-      connection: name, specs, timeoutMs: conn.timeout_ms, grant, compiled: compiled.get(grant)!, gate, agent,
+      connection: name, specs, timeoutMs: conn.timeout_ms, connectTimeoutMs: conn.connect_timeout_ms, grant, compiled: compiled.get(grant)!, gate, agent,
       store: services.store, guards: services.guards, reviews, log: services.log,
     }),
   });

@@ -54,14 +54,19 @@ export function acceptPin(store: ToolPinStore, server: PinnedServer, check: Extr
   return store.repinTool(pin);
 }
 
-/** Every string a model could read in a tool's definition: values and property names, schemas included. */
-function textsOf(value: unknown, out: string[] = []): string[] {
-  if (typeof value === 'string') out.push(value);
-  else if (Array.isArray(value)) for (const v of value) textsOf(v, out);
+/** Schema keywords whose values are vocabulary, not prose: they tell a model nothing and only blur the scan. */
+const STRUCTURAL = new Set(['name', 'type', 'format', 'required', '$schema', '$ref', '$id']);
+
+/** Every text a model reads in a tool's definition: titles, descriptions, property names, enum values, defaults. */
+function textsOf(value: unknown, out: string[] = [], key?: string): string[] {
+  if (typeof value === 'string') {
+    if (key === undefined || !STRUCTURAL.has(key)) out.push(value);
+  } else if (Array.isArray(value)) for (const v of value) textsOf(v, out, key);
   else if (value && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) {
-      out.push(k);
-      textsOf(v, out);
+      // Property names are the model's words too (a parameter can be called "ignore_previous_instructions").
+      if (key === 'properties') out.push(k);
+      textsOf(v, out, key === 'properties' ? undefined : k);
     }
   }
   return out;

@@ -11,7 +11,7 @@ export interface UpstreamOptions {
   /** Registers handlers (server-initiated requests, notifications) on a fresh client before it connects. */
   prepare(client: Client): void;
   /** How long connecting (spawn and initialize) may take. */
-  timeoutMs: number;
+  connectTimeoutMs: number;
 }
 
 export class Upstream {
@@ -42,7 +42,7 @@ export class Upstream {
       this.connecting = undefined;
     };
     try {
-      await client.connect(this.spec.transport(), { timeout: this.opts.timeoutMs });
+      await client.connect(this.spec.transport(), { timeout: this.opts.connectTimeoutMs });
     } catch (err) {
       await client.close().catch(() => undefined);
       throw new Error(`server "${this.spec.name}" is unavailable: ${(err as Error).message}`);
