@@ -10,6 +10,7 @@ import type { ContentGuards, GuardPolicy } from '../../pipeline/content-guards.t
 import type { GateSession } from '../../pipeline/gate.ts';
 import { allow, deny } from '../../services/policy/verdict.ts';
 import type { ToolPinStore } from '../../services/store/store.ts';
+import type { Logger } from '../../services/telemetry/logger.ts';
 import { canonicalJson } from '../kit/mcp/canonical.ts';
 import { RpcError } from '../kit/mcp/refusals.ts';
 import type { HostSession } from '../kit/mcp/session.ts';
@@ -32,7 +33,7 @@ export interface HostContext {
   store: ToolPinStore;
   guards: ContentGuards;
   reviews: PinReviews;
-  log: (line: string) => void;
+  log: Logger;
 }
 
 const INJECTION_ONLY: GuardPolicy = { injection: 'flag', secrets: 'off', pii: 'off' };
@@ -50,7 +51,7 @@ export function openMcpHost(ctx: HostContext): HostSession {
   const report = (e: CatalogEvent) => {
     if (e.kind === 'withheld') {
       note('withheld', { server: e.server.name, tool: e.check.tool.name, status: e.check.status });
-      reviewing.push(ctx.reviews.raise(gate, e).catch((err: Error) => ctx.log(`mcp ${connection}: review of ${e.check.tool.name}: ${err.message}`)));
+      reviewing.push(ctx.reviews.raise(gate, e).catch((err: Error) => ctx.log.warn({ err, connection, tool: e.check.tool.name }, 'raising a pin review failed')));
     } else if (e.kind === 'pinned') note('pinned', { server: e.server.name, tool: e.tool, fingerprint: e.fingerprint });
     else if (e.kind === 'invalid-name') note('invalid', { server: e.server.name, tool: e.tool });
     else if (e.kind === 'shadowed') note('shadowed', { server: e.server.name, uri: e.uri });

@@ -11,7 +11,8 @@ import { serverSpecs } from './upstream/servers.ts';
 
 export async function startMcpListener(name: string, conn: McpConnection, services: AdapterServices): Promise<Listener> {
   // Programs are found and grants compiled at start-up: a mistake stops the gateway, not the first agent.
-  const specs = serverSpecs(conn.servers, process.cwd(), (server, line) => services.log(`mcp ${name}/${server}: ${line}`));
+  // A stdio server's standard error is its own log: kept, line by line, with the gateway's.
+  const specs = serverSpecs(conn.servers, process.cwd(), (server, line) => services.log.info({ connection: name, server, line }, 'mcp server stderr'));
   const servers = specs.map((s) => s.name);
   const compiled = new Map<McpGrant, CompiledMcpGrant>();
   for (const [role, byConnection] of Object.entries(services.config.roles)) {

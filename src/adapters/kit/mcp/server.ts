@@ -77,7 +77,7 @@ export async function serveMcp<G extends Grant>(services: AdapterServices, opts:
     // The answers to requests in flight are written in the next turns; then the transport ends every open stream.
     await new Promise((resolve) => setTimeout(resolve, 0));
     await live.transport.close().catch(() => {});
-    await live.host.close(reason).catch((err: Error) => services.log(`mcp ${opts.connection}: closing a session: ${err.message}`));
+    await live.host.close(reason).catch((err: Error) => services.log.warn({ err, connection: opts.connection }, 'closing an MCP session failed'));
     live.gate.close(reason);
   };
   const touch = (live: Live) => {
@@ -170,7 +170,7 @@ export async function serveMcp<G extends Grant>(services: AdapterServices, opts:
     if (!transport.sessionId) await end(live, 'initialize failed');
   }
 
-  const server = await startServer(opts.listen, handle, (err) => services.log(`mcp ${opts.connection}: ${err.stack}`), {
+  const server = await startServer(opts.listen, handle, (err) => services.log.error({ err, connection: opts.connection }, 'mcp request failed'), {
     headerTimeoutMs: opts.headerTimeoutMs, onHeaderTimeout: auditHeaderTimeout(services.audit, opts.connection, opts.headerTimeoutMs),
   });
   return {
