@@ -1,7 +1,7 @@
 // MCP policy and the shared constraint language: grants, namespacing, list filtering, and the argument-constraint bypass table.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ambiguousUri, compileMcpGrant, decideToolCall, mayCall, mayListTemplate, promptRule, resourceRule, type ToolCallFacts } from '../src/adapters/mcp/policy.ts';
+import { ambiguousUri, compileMcpGrant, decideToolCall, explainMcp, mayCall, mayListTemplate, promptRule, resourceRule, type ToolCallFacts } from '../src/adapters/mcp/policy.ts';
 import { canonicalJson } from '../src/adapters/kit/mcp/canonical.ts';
 import { mcpConnection, mcpGrant } from '../src/config/schema.ts';
 import { compileCheck, pathGlob, unnormalisedPath } from '../src/services/policy/constraints.ts';
@@ -155,4 +155,13 @@ test('canonical JSON ignores key order and keeps everything else', () => {
   assert.equal(canonicalJson({ b: 1, a: [{ d: 2, c: null }], e: 'x' }), '{"a":[{"c":null,"d":2}],"b":1,"e":"x"}');
   assert.equal(canonicalJson({ a: undefined, b: [undefined] }), '{"b":[null]}');
   assert.notEqual(canonicalJson({ a: 1 }), canonicalJson({ a: '1' }));
+});
+
+test('policy explain: one call judged offline as the gateway would (the tool assumed to exist)', () => {
+  const grant = mcpGrant.parse({ call: [{ tool: 'github__create_comment', args: { '$.repo': { in: ['acme/docs'] } } }], approve: ['github.create_comment'] });
+  assert.equal(explainMcp(grant, 'r', 'tools', SERVERS, 'github__create_comment', '{"repo":"acme/docs"}').kind, 'hold');
+  assert.equal((explainMcp(grant, 'r', 'tools', SERVERS, 'github__create_comment', '{"repo":"x/y"}') as { rule: string }).rule, 'mcp.args');
+  assert.equal((explainMcp(grant, 'r', 'tools', SERVERS, 'github__delete_repo') as { rule: string }).rule, 'mcp.tool.ungranted');
+  assert.match((explainMcp(grant, 'r', 'tools', SERVERS, 'github__create_comment', '[1]') as { message: string }).message, /JSON object/);
+  assert.equal((explainMcp(undefined, 'r', 'tools', SERVERS, 'x') as { rule: string }).rule, 'grant.none');
 });
