@@ -2,7 +2,7 @@
 // Grants, namespacing, list filtering, every refusal shape, bypass attempts, approvals, rug pulls, result guards,
 // servers that hang or crash, sampling, revocation, audit and replay.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -89,6 +89,7 @@ after(async () => {
   delete process.env.GATEHOUSE_MCP_TEST_SECRET;
   await gw.close();
   await http.close();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 interface Agent { client: Client; transport: StreamableHTTPClientTransport; token: string; id: string }

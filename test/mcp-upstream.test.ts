@@ -1,7 +1,7 @@
 // The upstream side of the MCP gateway against real servers (a stdio child process, streamable HTTP, legacy SSE):
 // environment isolation, namespacing, pinning and rug pulls, shadowing, servers that hang or crash.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -27,7 +27,7 @@ const scan = (text: string) => { const s = scanInjection(text, { source: 'docume
 
 let http: HttpToolServer;
 before(async () => { http = await httpToolServer({ name: 'b', state: file('b.state'), calls: file('b.calls') }); });
-after(async () => { await http.close(); });
+after(async () => { await http.close(); rmSync(dir, { recursive: true, force: true }); });
 
 /** A session's catalog over the given servers, with every event it reports. */
 function session(servers: Record<string, unknown>, store: Store = openSqliteStore(':memory:'), timeoutMs = 5000) {
@@ -55,6 +55,7 @@ test('a stdio server runs with exactly its configured environment and working di
   } finally {
     delete process.env.GATEHOUSE_TEST_SECRET;
     await catalog.close();
+    rmSync(cwd, { recursive: true, force: true });
   }
 });
 

@@ -1,8 +1,8 @@
 // The MCP gateway in the conformance suite: the test tool server over real HTTP as upstream, the SDK's own client as the agent.
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
@@ -43,7 +43,10 @@ roles:
       approve: [t__create_comment]
 `;
   },
-  teardown: () => upstream.close(),
+  async teardown() {
+    await upstream.close();
+    rmSync(dirname(calls), { recursive: true, force: true });
+  },
   async connect(address, token, tags) {
     const client = new Client({ name: 'conformance', version: '1' });
     const transport = new StreamableHTTPClientTransport(new URL(`http://${address}/mcp`), {
