@@ -5,9 +5,9 @@ import { httpGrant } from '../src/config/schema.ts';
 import { decideHttp, needsBody } from '../src/adapters/http/policy.ts';
 import { RateLimiter, parseRate } from '../src/adapters/http/rate.ts';
 import { compileGrant } from '../src/adapters/http/rules.ts';
-import { clientResponseHeaders, credentialValues, upstreamRequestHeaders } from '../src/pipeline/http/hop.ts';
-import { CredentialScrubber, scrubBuffer, scrubbed } from '../src/pipeline/http/scrub.ts';
-import { normaliseTarget } from '../src/pipeline/http/target.ts';
+import { clientResponseHeaders, credentialValues, upstreamRequestHeaders } from '../src/adapters/kit/http/hop.ts';
+import { CredentialScrubber, scrubBuffer, scrubbed } from '../src/adapters/kit/http/scrub.ts';
+import { normaliseTarget } from '../src/adapters/kit/http/target.ts';
 
 test('request targets normalise to one canonical path', () => {
   const ok: [string, string, string | null][] = [

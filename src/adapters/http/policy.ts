@@ -1,16 +1,16 @@
 // HTTP policy: which allow rule covers a request (method, normalised path, query, JSON body), and whether it waits for a human.
 import type { HttpGrant } from '../../config/schema.ts';
 import { allow, deny, hold, type Verdict } from '../../services/policy/verdict.ts';
-import { METHODS } from '../../pipeline/http/server.ts';
-import { foldKey, parseStrictJson } from '../../pipeline/http/strict-json.ts';
-import { normaliseTarget } from '../../pipeline/http/target.ts';
+import { METHODS } from '../kit/http/server.ts';
+import { foldKey, parseStrictJson } from '../kit/http/strict-json.ts';
+import { normaliseTarget } from '../kit/http/target.ts';
 import { compileGrant, ruleMatches, valuesAt, type CompiledGrant, type CompiledRule } from './rules.ts';
 
 export interface HttpAsk {
   role: string;
   connection: string;
   method: string;
-  /** Normalised path (see pipeline/http/target.ts). */
+  /** Normalised path (see kit/http/target.ts). */
   path: string;
   query: string | null;
   /** The parsed JSON body, when the request's rules needed it read. `undefined`: not read; `{ invalid }`: not JSON. */

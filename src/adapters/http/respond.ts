@@ -3,8 +3,8 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { HttpGrant } from '../../config/schema.ts';
 import { guardsActive, mergeNotes, type ContentGuards, type GuardNote, type GuardPolicy, type TextRedactor } from '../../pipeline/content-guards.ts';
-import type { RelayStep } from '../../pipeline/http/relay.ts';
-import { BodyTooLarge, readBody } from '../../pipeline/http/reply.ts';
+import type { RelayStep } from '../kit/http/relay.ts';
+import { BodyTooLarge, readBody } from '../kit/http/reply.ts';
 
 /** What the response path must do for this grant. */
 export const mustInspect = (grant: HttpGrant) => Object.keys(grant.mask).length > 0 || guardsActive(grant.guards);
@@ -18,7 +18,7 @@ export type Inspected =
   | { kind: 'stream'; step: RelayStep; redactor: TextRedactor }
   | { kind: 'refuse'; rule: string; message: string; notes: GuardNote[] };
 
-/** Decides how to inspect a response (`body` already decoded: see pipeline/http/coding.ts), reading it whole when it must (JSON, text). */
+/** Decides how to inspect a response (`body` already decoded: see kit/http/coding.ts), reading it whole when it must (JSON, text). */
 export async function inspectResponse(headers: IncomingHttpHeaders, body: Readable, grant: HttpGrant, guards: ContentGuards, limit: number): Promise<Inspected> {
   const type = String(headers['content-type'] ?? '');
   const fieldMasks = Object.keys(grant.mask).length > 0;

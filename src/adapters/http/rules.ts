@@ -1,7 +1,7 @@
 // An HTTP grant compiled once at start-up: glob paths to regexes, query/body constraints to checks. Bad rules fail the start.
 import type { HttpGrant, HttpRule, ValueConstraint } from '../../config/schema.ts';
-import { normaliseTarget } from '../../pipeline/http/target.ts';
-import { METHODS } from '../../pipeline/http/server.ts';
+import { normaliseTarget } from '../kit/http/target.ts';
+import { METHODS } from '../kit/http/server.ts';
 import { parseJsonPath } from '../../services/guards/index.ts';
 
 type PathSegment = ReturnType<typeof parseJsonPath>[number];

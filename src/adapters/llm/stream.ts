@@ -1,5 +1,5 @@
 // Streams an upstream SSE body to the agent event by event through a dialect's handler; never buffers the whole stream.
-import type { RelayStep } from '../../pipeline/http/relay.ts';
+import type { RelayStep } from '../kit/http/relay.ts';
 import type { StreamHandler } from './call.ts';
 import { SseParser, serialize, type SseEvent } from './sse.ts';
 

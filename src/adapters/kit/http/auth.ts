@@ -1,8 +1,8 @@
 // Who is asking: the Gatehouse token from `Authorization: Bearer` (or `x-api-key`, as Anthropic clients send it), checked per request.
 import type { IncomingMessage } from 'node:http';
-import type { Grant } from '../../config/schema.ts';
-import type { Services } from '../../services/services.ts';
-import type { TokenRecord } from '../../services/store/store.ts';
+import type { Grant } from '../../../config/schema.ts';
+import type { Services } from '../../../services/services.ts';
+import type { TokenRecord } from '../../../services/store/store.ts';
 
 export type Admission<G extends Grant> =
   | { ok: true; token: TokenRecord; secret: string; grant: G }

@@ -1,10 +1,10 @@
 // HTTP has no connection-long session, so one is kept per token and chain step: opened at its first request, closed when idle or revoked.
 import type { IncomingMessage } from 'node:http';
-import { correlationFromHeaders, type Correlation } from '../correlation.ts';
-import type { RequestContext } from '../enforce.ts';
-import type { Services } from '../../services/services.ts';
-import type { LiveSession } from '../../services/sessions/sessions.ts';
-import type { TokenRecord } from '../../services/store/store.ts';
+import { correlationFromHeaders, type Correlation } from '../../../pipeline/correlation.ts';
+import type { RequestContext } from '../../../pipeline/enforce.ts';
+import type { Services } from '../../../services/services.ts';
+import type { LiveSession } from '../../../services/sessions/sessions.ts';
+import type { TokenRecord } from '../../../services/store/store.ts';
 
 /** How long a token's session stays open after its last request ends. */
 export const SESSION_IDLE_MS = 5 * 60_000;

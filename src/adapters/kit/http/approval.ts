@@ -1,8 +1,8 @@
 // Holds an HTTP or LLM request for a human: it waits on the open connection, or is answered 202 in async mode.
 import type { ServerResponse } from 'node:http';
-import type { Services } from '../../services/services.ts';
-import type { TokenRecord } from '../../services/store/store.ts';
-import type { RequestContext } from '../enforce.ts';
+import type { Services } from '../../../services/services.ts';
+import type { TokenRecord } from '../../../services/store/store.ts';
+import type { RequestContext } from '../../../pipeline/enforce.ts';
 
 export interface HeldRequest {
   token: TokenRecord;
