@@ -410,10 +410,10 @@ test('a failed audit write refuses the request: nothing reaches the upstream', a
 
 test('a token\'s session closes after it has been idle', async () => {
   const t = gw.mint('support', 'idler');
-  const sessions = new TokenSessions(gw.services, 'billing', 'http', 50);
+  const sessions = new TokenSessions(gw.services.gate, 'billing', 'http', 50);
   const token = gw.services.tokens.byId(t.id)!;
-  const first = sessions.begin(token, { headers: {} } as never, '127.0.0.1', () => {});
-  const second = sessions.begin(token, { headers: {} } as never, '127.0.0.1', () => {});
+  const first = await sessions.begin(token, { headers: {} } as never, '127.0.0.1', () => {});
+  const second = await sessions.begin(token, { headers: {} } as never, '127.0.0.1', () => {});
   assert.equal(first.ctx.sessionId, second.ctx.sessionId, 'one session per token per connection');
   first.done();
   await new Promise((r) => setTimeout(r, 120));

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { httpGrant } from '../src/config/schema.ts';
-import { decideHttp, needsBody } from '../src/adapters/http/policy.ts';
+import { decideHttp, httpFacts, needsBody } from '../src/adapters/http/policy.ts';
 import { RateLimiter, parseRate } from '../src/adapters/http/rate.ts';
 import { compileGrant } from '../src/adapters/http/rules.ts';
 import { clientResponseHeaders, credentialValues, upstreamRequestHeaders } from '../src/adapters/kit/http/hop.ts';
@@ -66,7 +66,7 @@ const grantOf = (g: unknown) => {
 const decide = (g: ReturnType<typeof grantOf>, method: string, target: string, body?: unknown) => {
   const t = normaliseTarget(target);
   assert.ok(t.ok);
-  return decideHttp({ role: 'r', connection: 'c', method, path: t.path, query: t.query, ...(body === undefined ? {} : { body: { json: body } }) }, g.compiled, g.raw);
+  return decideHttp(httpFacts({ role: 'r', connection: 'c', method, path: t.path, query: t.query, ...(body === undefined ? {} : { body: { json: body } }) }), g.compiled, g.raw);
 };
 
 test('glob rules: * is one segment, ** any number, methods are exact, a trailing slash is another resource', () => {
@@ -105,8 +105,8 @@ test('query and body constraints (the extended rule form)', () => {
   assert.match((decide(g, 'POST', '/refunds') as { message: string }).message, /requires a JSON body/);
   const t = normaliseTarget('/refunds');
   assert.ok(t.ok);
-  assert.equal(needsBody({ role: 'r', connection: 'c', method: 'POST', path: t.path, query: null }, g.compiled), true);
-  assert.equal(needsBody({ role: 'r', connection: 'c', method: 'GET', path: '/invoices', query: null }, g.compiled), false);
+  assert.equal(needsBody(httpFacts({ role: 'r', connection: 'c', method: 'POST', path: t.path, query: null }), g.compiled), true);
+  assert.equal(needsBody(httpFacts({ role: 'r', connection: 'c', method: 'GET', path: '/invoices', query: null }), g.compiled), false);
 });
 
 test('approve rules hold; masks ride on the allow verdict', () => {

@@ -6,7 +6,7 @@ import { budgetScope } from '../src/adapters/llm/budget.ts';
 import { route, upstreamLlmPath } from '../src/adapters/llm/endpoints.ts';
 import { chatDialect } from '../src/adapters/llm/openai.ts';
 import { anthropicDialect } from '../src/adapters/llm/anthropic.ts';
-import { compileDenyRules, decideLlm, modelAllowed } from '../src/adapters/llm/policy.ts';
+import { compileDenyRules, decideLlm, llmFacts, modelAllowed } from '../src/adapters/llm/policy.ts';
 import { SseParser, serialize } from '../src/adapters/llm/sse.ts';
 import { createContentGuards, GUARDS_OFF } from '../src/pipeline/content-guards.ts';
 import type { TokenRecord } from '../src/services/store/store.ts';
@@ -84,7 +84,7 @@ test('policy order and rules: model patterns, tools, caps, deny phrases and rege
   const g = llmGrant.parse({ models: ['gpt-4o-mini*'], tools: ['t1'], max_tokens: 5, approve: ['t1'] });
   assert.ok(modelAllowed(g, 'gpt-4o-mini-2024-07-18'));
   assert.ok(!modelAllowed(g, 'gpt-4o'));
-  const ask = { role: 'r', connection: 'c', endpoint: 'chat' as const, model: 'gpt-4o-mini', tools: [] as string[] };
+  const ask = llmFacts({ role: 'r', connection: 'c', endpoint: 'chat', model: 'gpt-4o-mini', tools: [] });
   assert.equal(decideLlm(ask, g).kind, 'allow');
   assert.equal(decideLlm({ ...ask, tools: ['t1'] }, g).kind, 'hold');
   assert.deepEqual(decideLlm({ ...ask, tools: ['t2'] }, g), { kind: 'deny', rule: 'llm.tools', message: 'tool "t2" may not be offered to the model (granted tools: t1)' });

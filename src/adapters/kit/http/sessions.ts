@@ -1,95 +1,94 @@
-// HTTP has no connection-long session, so one is kept per token and chain step: opened at its first request, closed when idle or revoked.
+// HTTP has no connection-long session, so one gate session is kept per token, run and step: opened at its first request,
+// closed when idle; when the gate cuts it (revocation, shutdown), every request of it still in flight is cut.
 import type { IncomingMessage } from 'node:http';
-import { correlationFromHeaders, type Correlation } from '../../../pipeline/correlation.ts';
-import type { RequestContext } from '../../../pipeline/enforce.ts';
-import type { Services } from '../../../services/services.ts';
-import type { LiveSession } from '../../../services/sessions/sessions.ts';
+import { correlationFromHeaders } from '../../../pipeline/correlation.ts';
+import type { Gate, GateSession, RequestContext, SessionStart } from '../../../pipeline/gate.ts';
 import type { TokenRecord } from '../../../services/store/store.ts';
 
 /** How long a token's session stays open after its last request ends. */
 export const SESSION_IDLE_MS = 5 * 60_000;
-/** Last-use times are written at most this often per token, not on every request. */
-const TOUCH_EVERY_MS = 30_000;
 
-/** One request in flight; `done` must be called when it ends. Its `onAbort` is told when it is cut (revocation, shutdown). */
+/** One request in flight; `done` must be called when it ends. */
 export interface InFlight {
+  session: GateSession;
+  /** The session's context (who, session id, connection), as every record of the request carries it. */
   ctx: RequestContext;
   done(): void;
 }
 
 interface Entry {
-  live: LiveSession;
-  /** The `onAbort` of each request in flight. */
+  /** Settles once the session's opening is audited; rejects if it could not be. */
+  session: Promise<GateSession>;
+  /** How each request in flight is cut. */
   inflight: Set<(reason: string) => void>;
   idle?: NodeJS.Timeout;
-  touched: number;
-  /** Every request of the session shares it: it names the same token, session and connection. */
-  ctx: RequestContext;
 }
 
 export class TokenSessions {
   /** Keyed by token, run and step: an agent reuses one token across runs, and each run's steps are sessions of their own. */
   private readonly byKey = new Map<string, Entry>();
 
-  constructor(private readonly services: Services, private readonly connection: string, private readonly protocol: 'http' | 'llm', private readonly idleMs = SESSION_IDLE_MS) {}
+  constructor(private readonly gate: Gate, private readonly connection: string, private readonly protocol: 'http' | 'llm', private readonly idleMs = SESSION_IDLE_MS) {}
 
   /**
-   * Registers a request of `token`, opening its session if needed (its audit record is written first, so this throws if
-   * the audit is unavailable). `onAbort` is told why when the request is cut.
+   * Registers a request of `token`, opening its session if needed (audited first, so this rejects if the audit is
+   * unavailable). `onCut` is told why when the request is cut.
    */
-  begin(token: TokenRecord, req: IncomingMessage, client: string, onAbort: (reason: string) => void): InFlight {
+  async begin(token: TokenRecord, req: IncomingMessage, client: string, onCut: (reason: string) => void): Promise<InFlight> {
     const correlation = correlationFromHeaders(req.headers);
     const key = `${token.id}\n${correlation.runId ?? ''}\n${correlation.step ?? ''}`;
-    let entry = this.byKey.get(key);
-    if (!entry) entry = this.open(key, token, correlation, client);
+    const entry = this.byKey.get(key) ?? this.open(key, { token, connection: this.connection, protocol: this.protocol, client, runId: correlation.runId, step: correlation.step });
     clearTimeout(entry.idle);
     entry.idle = undefined;
-    const now = Date.now();
-    if (now - entry.touched > TOUCH_EVERY_MS) { this.services.tokens.touch(token.id); entry.touched = now; }
-    const e = entry;
-    e.inflight.add(onAbort);
+    // Registered before the session is open: a cut arriving meanwhile reaches this request too.
+    entry.inflight.add(onCut);
+    let session: GateSession;
+    try {
+      session = await entry.session;
+    } catch (err) {
+      entry.inflight.delete(onCut);
+      throw err;
+    }
     return {
-      ctx: e.ctx,
+      session,
+      ctx: session.ctx,
       done: () => {
-        if (!e.inflight.delete(onAbort) || e.inflight.size || this.byKey.get(key) !== e) return;
-        e.idle = setTimeout(() => this.end(key, 'idle'), this.idleMs);
-        e.idle.unref();
+        if (!entry.inflight.delete(onCut) || entry.inflight.size || this.byKey.get(key) !== entry) return;
+        entry.idle = setTimeout(() => this.end(key, 'idle'), this.idleMs);
+        entry.idle.unref();
       },
     };
   }
 
   /** Ends every session (listener shutdown). */
-  closeAll(reason: string) {
-    for (const key of [...this.byKey.keys()]) this.end(key, reason);
+  async closeAll(reason: string) {
+    await Promise.all([...this.byKey.keys()].map((key) => this.end(key, reason)));
   }
 
-  private open(key: string, token: TokenRecord, correlation: Correlation, client: string): Entry {
-    const entry = { inflight: new Set(), touched: Date.now() } as Entry;
-    entry.live = this.services.sessions.open(
-      { tokenId: token.id, label: token.label, role: token.role, connection: this.connection, protocol: this.protocol, client, runId: correlation.runId, step: correlation.step },
-      (reason) => this.cut(key, entry, reason),
-    );
-    const r = entry.live.record;
-    entry.ctx = { who: { tokenId: token.id, label: token.label, role: token.role, runId: r.runId ?? undefined, step: r.step ?? undefined }, sessionId: r.id, connection: this.connection };
-    this.services.tokens.touch(token.id);
+  private open(key: string, start: SessionStart): Entry {
+    const entry: Entry = { inflight: new Set(), session: undefined! };
+    entry.session = this.gate.open(start, (reason) => this.cut(key, entry, reason));
+    // A session the audit could not record never starts: the next request tries again.
+    entry.session.catch(() => { if (this.byKey.get(key) === entry) this.byKey.delete(key); });
     this.byKey.set(key, entry);
     return entry;
   }
 
-  /** Called by the sessions service (revocation): every in-flight request of the token is aborted at once. */
+  /** The gate cut the session: every request in flight is cut at once, and the next request opens a new session. */
   private cut(key: string, entry: Entry, reason: string) {
     if (this.byKey.get(key) === entry) this.byKey.delete(key);
     clearTimeout(entry.idle);
-    for (const onAbort of entry.inflight) {
-      try { onAbort(reason); } catch { /* keep cutting the others */ }
+    for (const onCut of entry.inflight) {
+      try { onCut(reason); } catch { /* keep cutting the others */ }
     }
     entry.inflight.clear();
   }
 
-  private end(key: string, reason: string) {
+  private async end(key: string, reason: string) {
     const entry = this.byKey.get(key);
     if (!entry) return;
     this.cut(key, entry, reason);
-    this.services.sessions.close(entry.live.record.id, reason);
+    const session = await entry.session.catch(() => undefined);
+    session?.close(reason);
   }
 }
