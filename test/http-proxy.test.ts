@@ -73,6 +73,10 @@ roles:
       mask: { "$.items[*].email": redact }
     down:
       allow: [GET /**]
+  holder:
+    tight:
+      allow: [POST /upload]
+      approve: [POST /upload, POST /elsewhere]
   nobilling:
     down:
       allow: [GET /x]
@@ -239,6 +243,17 @@ test('approve rules hold the request until a person decides; approved requests g
   assert.equal(d.json.error.code, 'approval.denied');
   assert.equal(d.json.error.approval, second.id);
   assert.match(d.json.error.message, /denied by alice: too many refunds today/);
+});
+
+test('a request an approval would hold has its body read first: too large to bind is 413; one no rule allows stays 403', async () => {
+  const { token } = gw.mint('holder');
+  const big = JSON.stringify({ pad: 'y'.repeat(4000) });
+  const asked = gw.services.approvals.list('pending').length;
+  let r = await send(gw.url('tight'), 'POST', '/upload', auth(token, { 'content-type': 'application/json' }), big);
+  assert.deepEqual([r.status, r.json.error.code], [413, 'max_inspect_bytes']);
+  r = await send(gw.url('tight'), 'POST', '/elsewhere', auth(token, { 'content-type': 'application/json' }), big);
+  assert.deepEqual([r.status, r.json.error.code], [403, 'http.allow']);
+  assert.equal(gw.services.approvals.list('pending').length, asked, 'nobody is asked to approve a request that cannot be forwarded');
 });
 
 test('redirects to the upstream are pointed back at the gateway', async () => {

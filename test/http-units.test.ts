@@ -115,6 +115,18 @@ test('approve rules hold; masks ride on the allow verdict', () => {
   assert.deepEqual(decide(g, 'GET', '/invoices/1'), { kind: 'allow', grant: 'GET /invoices/*', obligations: { mask: { '$.customer.email': 'partial' } } });
 });
 
+test('approve entries read "METHOD /glob" in the shared grammar, over the allow rules\' path globs', () => {
+  const g = grantOf({ allow: ['* /**'], approve: ['POST /refunds/*/approve', 'DELETE /invoices/**', '* /admin/*', '/keys/*'] });
+  const held = ['POST /refunds/7/approve', 'DELETE /invoices', 'DELETE /invoices/7/lines', 'GET /admin/users', 'PUT /keys/k1'];
+  const free = ['GET /refunds/7/approve', 'POST /refunds/7/approve/', 'POST /refunds/approve', 'GET /invoices/7', 'GET /admin', 'GET /keys/k1/'];
+  for (const r of held) { const [m, p] = r.split(' '); assert.equal(decide(g, m, p).kind, 'hold', r); }
+  for (const r of free) { const [m, p] = r.split(' '); assert.equal(decide(g, m, p).kind, 'allow', r); }
+  assert.match((decide(g, 'DELETE', '/invoices/7') as { reason: string }).reason, /approve rule "DELETE \/invoices\/\*\*"/);
+  assert.throws(() => grantOf({ approve: ['FETCH /x'] }).compiled, /"FETCH" is not one of GET/);
+  assert.throws(() => grantOf({ approve: ['POST /a /b'] }).compiled, /not "VERB TARGET"/);
+  assert.throws(() => grantOf({ approve: ['POST /x/../../y'] }).compiled, /climbs/);
+});
+
 test('rate limits: a burst up to the limit, then Retry-After until a slot refills', () => {
   const { limit, periodMs } = parseRate('3/min');
   const r = new RateLimiter(limit, periodMs);

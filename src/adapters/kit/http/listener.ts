@@ -26,6 +26,9 @@ export interface HttpShapedConnection {
   body_timeout_ms: number;
 }
 
+/** What an adapter decides about its upstream request; the kit adds the base URL, the deadline and the cutoff. */
+export type UpstreamRequest = Pick<UpstreamCall, 'path' | 'method' | 'headers' | 'body'>;
+
 /** One admitted request, as the adapter's `serve` gets it. */
 export interface Call<G extends Grant> {
   token: TokenRecord;
@@ -47,7 +50,7 @@ export interface Call<G extends Grant> {
   base: URL;
   gateway: string;
   /** Sends the judged request upstream once the token's turn for a pooled connection comes; rejects with an UpstreamFailure. */
-  upstream(request: Pick<UpstreamCall, 'path' | 'method' | 'headers' | 'body'>): Promise<IncomingMessage>;
+  upstream(request: UpstreamRequest): Promise<IncomingMessage>;
   /** The response is streaming: a cut ends it this way (an error event first) instead of destroying the socket at once. */
   streaming(end: (reason: string) => void): void;
 }
@@ -121,6 +124,8 @@ export async function startHttpShaped<G extends Grant>(name: string, conn: HttpS
     } catch (err) {
       return fail(res, 503, 'session.unavailable', `the session could not be recorded (${(err as Error).message})`);
     }
+    // Cut while its session was opening: answered already.
+    if (state.cut !== undefined) return flight.done();
     res.once('close', () => { if (!res.writableFinished) cutoff.cut('the client went away'); });
     const slot = share.enter(admission.token.id);
     const call: Call<G> = {
@@ -140,7 +145,7 @@ export async function startHttpShaped<G extends Grant>(name: string, conn: HttpS
     }
   }
 
-  async function forward(request: Pick<UpstreamCall, 'path' | 'method' | 'headers' | 'body'>, slot: Slot, cutoff: Cutoff) {
+  async function forward(request: UpstreamRequest, slot: Slot, cutoff: Cutoff) {
     try {
       await slot.upstream(cutoff, conn.timeout_ms);
       return await callUpstream({ ...request, url: base, timeoutMs: conn.timeout_ms, cutoff }, agents, name);
