@@ -18,7 +18,7 @@ import { BudgetLedger, budgetScope, planSpend, spent, type BudgetScope } from '.
 import { isObject, type Dialect, type Endpoint, type LlmRequest } from './dialect.ts';
 import { FREE, route, served } from './endpoints.ts';
 import { approvalsOf, compileDenyRules, decideLlm, llmFacts, type LlmFacts } from './policy.ts';
-import { reviewPrompt, type Caps } from './prompt.ts';
+import { reviewPrompt, type Caps, type PromptReview } from './prompt.ts';
 
 /** One call, ready for the gate and, once it passes, for the upstream. */
 export interface LlmExchange {
@@ -102,7 +102,7 @@ export function llmRequests(name: string, conn: LlmConnection, services: Adapter
       if (body) call = dialect.parse(endpoint, body, { forwardUnknown: conn.unknown_fields === 'forward', betas: betaFlags(req.headers[dialect.beta.header]) });
     }
 
-    let review: ReturnType<typeof reviewPrompt> | undefined;
+    let review: PromptReview | undefined;
     let clientWantsUsage = true;
     if (call && body) {
       review = reviewPrompt(call, body, grant, denyRules.get(token.role) ?? [], services.guards, (note) => dialect!.instruct(body!, note));
