@@ -4,8 +4,8 @@ import assert from 'node:assert/strict';
 import { createServer, request, type Server } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
-import { FairShare } from '../src/pipeline/http/fairness.ts';
-import { Cutoff } from '../src/pipeline/http/upstream.ts';
+import { FairShare } from '../src/adapters/kit/http/fairness.ts';
+import { Cutoff } from '../src/adapters/kit/http/upstream.ts';
 import { startBillingApi, type BillingApi } from '../src/demo/upstreams/billing.ts';
 import { auditRecords, gateway, send, waitFor } from './helpers/gateway.ts';
 

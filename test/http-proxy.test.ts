@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { after, before, test } from 'node:test';
 import { startBillingApi, type BillingApi } from '../src/demo/upstreams/billing.ts';
 import { renderReplay } from '../src/cli/sessions.ts';
-import { TokenSessions } from '../src/pipeline/http/sessions.ts';
+import { TokenSessions } from '../src/adapters/kit/http/sessions.ts';
 import { auditRecords, gateway, send, waitFor } from './helpers/gateway.ts';
 import { breakAuditWrites } from './support/audit.ts';
 
@@ -73,6 +73,10 @@ roles:
       mask: { "$.items[*].email": redact }
     down:
       allow: [GET /**]
+  holder:
+    tight:
+      allow: [POST /upload]
+      approve: [POST /upload, POST /elsewhere]
   nobilling:
     down:
       allow: [GET /x]
@@ -239,6 +243,17 @@ test('approve rules hold the request until a person decides; approved requests g
   assert.equal(d.json.error.code, 'approval.denied');
   assert.equal(d.json.error.approval, second.id);
   assert.match(d.json.error.message, /denied by alice: too many refunds today/);
+});
+
+test('a request an approval would hold has its body read first: too large to bind is 413; one no rule allows stays 403', async () => {
+  const { token } = gw.mint('holder');
+  const big = JSON.stringify({ pad: 'y'.repeat(4000) });
+  const asked = gw.services.approvals.list('pending').length;
+  let r = await send(gw.url('tight'), 'POST', '/upload', auth(token, { 'content-type': 'application/json' }), big);
+  assert.deepEqual([r.status, r.json.error.code], [413, 'max_inspect_bytes']);
+  r = await send(gw.url('tight'), 'POST', '/elsewhere', auth(token, { 'content-type': 'application/json' }), big);
+  assert.deepEqual([r.status, r.json.error.code], [403, 'http.allow']);
+  assert.equal(gw.services.approvals.list('pending').length, asked, 'nobody is asked to approve a request that cannot be forwarded');
 });
 
 test('redirects to the upstream are pointed back at the gateway', async () => {
@@ -410,10 +425,10 @@ test('a failed audit write refuses the request: nothing reaches the upstream', a
 
 test('a token\'s session closes after it has been idle', async () => {
   const t = gw.mint('support', 'idler');
-  const sessions = new TokenSessions(gw.services, 'billing', 'http', 50);
+  const sessions = new TokenSessions(gw.services.gate, 'billing', 'http', 50);
   const token = gw.services.tokens.byId(t.id)!;
-  const first = sessions.begin(token, { headers: {} } as never, '127.0.0.1', () => {});
-  const second = sessions.begin(token, { headers: {} } as never, '127.0.0.1', () => {});
+  const first = await sessions.begin(token, { headers: {} } as never, '127.0.0.1', () => {});
+  const second = await sessions.begin(token, { headers: {} } as never, '127.0.0.1', () => {});
   assert.equal(first.ctx.sessionId, second.ctx.sessionId, 'one session per token per connection');
   first.done();
   await new Promise((r) => setTimeout(r, 120));

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createServer, get, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import { Relay, type RelayStep } from '../src/pipeline/http/relay.ts';
+import { Relay, type RelayStep } from '../src/adapters/kit/http/relay.ts';
 
 const listen = async (server: Server) => {
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));

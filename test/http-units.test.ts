@@ -2,12 +2,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { httpGrant } from '../src/config/schema.ts';
-import { decideHttp, needsBody } from '../src/adapters/http/policy.ts';
+import { decideHttp, httpFacts, needsBody } from '../src/adapters/http/policy.ts';
 import { RateLimiter, parseRate } from '../src/adapters/http/rate.ts';
 import { compileGrant } from '../src/adapters/http/rules.ts';
-import { clientResponseHeaders, credentialValues, upstreamRequestHeaders } from '../src/pipeline/http/hop.ts';
-import { CredentialScrubber, scrubBuffer, scrubbed } from '../src/pipeline/http/scrub.ts';
-import { normaliseTarget } from '../src/pipeline/http/target.ts';
+import { clientResponseHeaders, credentialValues, upstreamRequestHeaders } from '../src/adapters/kit/http/hop.ts';
+import { CredentialScrubber, scrubBuffer, scrubbed } from '../src/adapters/kit/http/scrub.ts';
+import { normaliseTarget } from '../src/adapters/kit/http/target.ts';
 
 test('request targets normalise to one canonical path', () => {
   const ok: [string, string, string | null][] = [
@@ -66,7 +66,7 @@ const grantOf = (g: unknown) => {
 const decide = (g: ReturnType<typeof grantOf>, method: string, target: string, body?: unknown) => {
   const t = normaliseTarget(target);
   assert.ok(t.ok);
-  return decideHttp({ role: 'r', connection: 'c', method, path: t.path, query: t.query, ...(body === undefined ? {} : { body: { json: body } }) }, g.compiled, g.raw);
+  return decideHttp(httpFacts({ role: 'r', connection: 'c', method, path: t.path, query: t.query, ...(body === undefined ? {} : { body: { json: body } }) }), g.compiled, g.raw);
 };
 
 test('glob rules: * is one segment, ** any number, methods are exact, a trailing slash is another resource', () => {
@@ -105,14 +105,26 @@ test('query and body constraints (the extended rule form)', () => {
   assert.match((decide(g, 'POST', '/refunds') as { message: string }).message, /requires a JSON body/);
   const t = normaliseTarget('/refunds');
   assert.ok(t.ok);
-  assert.equal(needsBody({ role: 'r', connection: 'c', method: 'POST', path: t.path, query: null }, g.compiled), true);
-  assert.equal(needsBody({ role: 'r', connection: 'c', method: 'GET', path: '/invoices', query: null }, g.compiled), false);
+  assert.equal(needsBody(httpFacts({ role: 'r', connection: 'c', method: 'POST', path: t.path, query: null }), g.compiled), true);
+  assert.equal(needsBody(httpFacts({ role: 'r', connection: 'c', method: 'GET', path: '/invoices', query: null }), g.compiled), false);
 });
 
 test('approve rules hold; masks ride on the allow verdict', () => {
   const g = grantOf({ allow: ['POST /refunds', 'GET /invoices/*'], approve: ['POST /refunds'], mask: { '$.customer.email': 'partial' } });
   assert.equal(decide(g, 'POST', '/refunds').kind, 'hold');
   assert.deepEqual(decide(g, 'GET', '/invoices/1'), { kind: 'allow', grant: 'GET /invoices/*', obligations: { mask: { '$.customer.email': 'partial' } } });
+});
+
+test('approve entries read "METHOD /glob" in the shared grammar, over the allow rules\' path globs', () => {
+  const g = grantOf({ allow: ['* /**'], approve: ['POST /refunds/*/approve', 'DELETE /invoices/**', '* /admin/*', '/keys/*'] });
+  const held = ['POST /refunds/7/approve', 'DELETE /invoices', 'DELETE /invoices/7/lines', 'GET /admin/users', 'PUT /keys/k1'];
+  const free = ['GET /refunds/7/approve', 'POST /refunds/7/approve/', 'POST /refunds/approve', 'GET /invoices/7', 'GET /admin', 'GET /keys/k1/'];
+  for (const r of held) { const [m, p] = r.split(' '); assert.equal(decide(g, m, p).kind, 'hold', r); }
+  for (const r of free) { const [m, p] = r.split(' '); assert.equal(decide(g, m, p).kind, 'allow', r); }
+  assert.match((decide(g, 'DELETE', '/invoices/7') as { reason: string }).reason, /approve rule "DELETE \/invoices\/\*\*"/);
+  assert.throws(() => grantOf({ approve: ['FETCH /x'] }).compiled, /"FETCH" is not one of GET/);
+  assert.throws(() => grantOf({ approve: ['POST /a /b'] }).compiled, /not "VERB TARGET"/);
+  assert.throws(() => grantOf({ approve: ['POST /x/../../y'] }).compiled, /climbs/);
 });
 
 test('rate limits: a burst up to the limit, then Retry-After until a slot refills', () => {

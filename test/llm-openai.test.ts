@@ -12,7 +12,7 @@ import { renderReplay } from '../src/cli/sessions.ts';
 import { parseConfig } from '../src/config/load.ts';
 import { startGateway } from '../src/main.ts';
 import { startLlmUpstream, type LlmUpstream } from '../src/demo/upstreams/llm.ts';
-import { auditRecords, gateway, waitFor } from './helpers/gateway.ts';
+import { auditRecords, gateway, send, waitFor } from './helpers/gateway.ts';
 import { breakAuditWrites } from './support/audit.ts';
 import { silent } from './support/log.ts';
 
@@ -372,6 +372,17 @@ test('account selectors are dropped; unknown endpoints are refused', async () =>
   const res = await fetch(`${gw.url('openai')}/v1/files`, { headers: { authorization: `Bearer ${gw.mint('plain').token}` } });
   assert.equal(res.status, 404);
   assert.match(((await res.json()) as { error: { message: string } }).error.message, /not served/);
+});
+
+test('a bad method or a missing token is answered as the HTTP API answers it: 405 naming the methods, 401 with a Bearer challenge', async () => {
+  const bad = await send(gw.url('openai'), 'PROPFIND', '/v1/models', { authorization: `Bearer ${gw.mint('plain').token}` });
+  assert.equal(bad.status, 405);
+  assert.equal(bad.headers.allow, 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS');
+  assert.match(bad.json.error.message, /method PROPFIND is not accepted \(allowed: GET, HEAD/);
+  const missing = await send(gw.url('openai'), 'GET', '/v1/models');
+  assert.equal(missing.status, 401);
+  assert.equal(missing.headers['www-authenticate'], 'Bearer realm="gatehouse"');
+  assert.equal(missing.json.error.code, 'token.missing');
 });
 
 test('an LLM session replays with prompts, usage and completions', async () => {

@@ -6,7 +6,7 @@ import { budgetScope } from '../src/adapters/llm/budget.ts';
 import { route, upstreamLlmPath } from '../src/adapters/llm/endpoints.ts';
 import { chatDialect } from '../src/adapters/llm/openai.ts';
 import { anthropicDialect } from '../src/adapters/llm/anthropic.ts';
-import { compileDenyRules, decideLlm, modelAllowed } from '../src/adapters/llm/policy.ts';
+import { approvalsOf, compileDenyRules, decideLlm, llmFacts, modelAllowed } from '../src/adapters/llm/policy.ts';
 import { SseParser, serialize } from '../src/adapters/llm/sse.ts';
 import { createContentGuards, GUARDS_OFF } from '../src/pipeline/content-guards.ts';
 import type { TokenRecord } from '../src/services/store/store.ts';
@@ -84,7 +84,7 @@ test('policy order and rules: model patterns, tools, caps, deny phrases and rege
   const g = llmGrant.parse({ models: ['gpt-4o-mini*'], tools: ['t1'], max_tokens: 5, approve: ['t1'] });
   assert.ok(modelAllowed(g, 'gpt-4o-mini-2024-07-18'));
   assert.ok(!modelAllowed(g, 'gpt-4o'));
-  const ask = { role: 'r', connection: 'c', endpoint: 'chat' as const, model: 'gpt-4o-mini', tools: [] as string[] };
+  const ask = llmFacts({ role: 'r', connection: 'c', endpoint: 'chat', model: 'gpt-4o-mini', tools: [] });
   assert.equal(decideLlm(ask, g).kind, 'allow');
   assert.equal(decideLlm({ ...ask, tools: ['t1'] }, g).kind, 'hold');
   assert.deepEqual(decideLlm({ ...ask, tools: ['t2'] }, g), { kind: 'deny', rule: 'llm.tools', message: 'tool "t2" may not be offered to the model (granted tools: t1)' });
@@ -95,6 +95,19 @@ test('policy order and rules: model patterns, tools, caps, deny phrases and rege
   const rules = compileDenyRules(['Launch Codes', '/\\bssn\\b/i']);
   assert.deepEqual(['the LAUNCH codes', 'my SSN is', 'lessn'].map((t) => rules.find((r) => r.test(t))?.rule), ['Launch Codes', '/\\bssn\\b/i', undefined]);
   assert.throws(() => compileDenyRules(['/(/']));
+});
+
+test('approve entries name models or tools (bare, or "model x" / "tool x"), with * and ? as wildcards', () => {
+  const g = llmGrant.parse({ models: ['*'], tools: ['refund_order', 'refund_all', 'lookup', 'model'], approve: ['gpt-4o', 'tool refund_*', 'model o?-mini'] });
+  const call = (model: string, tools: string[] = []) => decideLlm(llmFacts({ role: 'r', connection: 'c', endpoint: 'chat', model, tools }), g);
+  assert.deepEqual(call('gpt-4o'), { kind: 'hold', grant: 'model gpt-4o', reason: '"gpt-4o" is listed in approve', obligations: {} });
+  assert.equal(call('gpt-4o-mini').kind, 'allow', 'a name without a wildcard is exact');
+  assert.equal(call('o1-mini').kind, 'hold');
+  assert.equal(call('o1-mini-2024').kind, 'allow');
+  assert.match((call('gpt-4o-mini', ['lookup', 'refund_all']) as { reason: string }).reason, /"tool refund_\*" is listed in approve/);
+  assert.equal(call('refund_order').kind, 'allow', '"tool x" does not hold a model of that name');
+  assert.equal(call('gpt-4o-mini', ['lookup', 'model']).kind, 'allow');
+  assert.throws(() => approvalsOf(llmGrant.parse({ approve: ['deploy gpt-4o'] })), /"deploy" is not one of model, tool/);
 });
 
 test('routes and upstream paths per flavour', () => {

@@ -24,7 +24,7 @@ export const postgresConnection = z.strictObject({
   upstream_tls: z.enum(['disable', 'prefer', 'require']).default('prefer'),
 });
 
-/** Fairness and deadlines, the same for every HTTP-speaking connection (see pipeline/http/fairness.ts and deadline.ts). */
+/** Fairness and deadlines, the same for every HTTP-speaking connection (see adapters/kit/http/fairness.ts and deadline.ts). */
 const httpLimits = {
   /** Upstream connections this listener opens at most; when all are busy they go round-robin between tokens. */
   upstream_pool: z.number().int().positive().default(256),

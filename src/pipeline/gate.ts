@@ -85,6 +85,9 @@ export interface Held {
 
 export type Outcome = Forward | Refuse | Held;
 
+/** Last-use times are written at most this often per session, not on every request. */
+const TOUCH_EVERY_MS = 30_000;
+
 /** Refusal rules an adapter may want to render specially. */
 export const APPROVAL_PENDING = 'approval.pending';
 export const AUDIT_UNAVAILABLE = 'audit.unavailable';
@@ -181,6 +184,8 @@ export class Gate {
 export class GateSession {
   private readonly held = new Map<string, HeldState>();
   private closed = false;
+  /** When the token's last-use time was last written. */
+  private touched = Date.now();
 
   constructor(private readonly services: Services, readonly token: TokenRecord, readonly protocol: string, readonly ctx: RequestContext) {}
 
@@ -189,6 +194,7 @@ export class GateSession {
    * requests may be passed in one turn of the event loop (a pipeline): their records share one commit. Never rejects.
    */
   pass<F extends Facts>(ask: Ask<F>): Promise<Outcome> {
+    this.touch();
     // Operations (services/telemetry): a request id in the record and the log line; the outcome counted and timed.
     const seen = this.services.metrics.request(this.ctx.connection, this.protocol, this.ctx.sessionId);
     return this.judge({ ...ask, detail: { ...ask.detail, requestId: seen.id } }).then((o) => (seen.end(o.kind, o.kind === 'refuse' ? o.rule : undefined), o));
@@ -214,6 +220,16 @@ export class GateSession {
     this.closed = true;
     this.withdrawHeld(reason);
     this.services.sessions.close(this.ctx.sessionId, reason);
+  }
+
+  /** A long session (a pooled connection, a token's HTTP session) keeps its token's last-use time current, cheaply. */
+  private touch() {
+    const now = Date.now();
+    if (now - this.touched < TOUCH_EVERY_MS) return;
+    this.touched = now;
+    try {
+      this.services.tokens.touch(this.token.id);
+    } catch { /* a last-use time is informational: the request goes on */ }
   }
 
   /** Withdraws every request of this session still waiting for a human (revocation, disconnect). */

@@ -1,7 +1,8 @@
 // An HTTP grant compiled once at start-up: glob paths to regexes, query/body constraints to checks. Bad rules fail the start.
 import type { HttpGrant, HttpRule } from '../../config/schema.ts';
-import { normaliseTarget } from '../../pipeline/http/target.ts';
-import { METHODS } from '../../pipeline/http/server.ts';
+import { compileApprovals, type ApproveMatcher } from '../../pipeline/approve.ts';
+import { normaliseTarget } from '../kit/http/target.ts';
+import { METHODS } from '../kit/http/server.ts';
 import { compileCheck, compileFields, type Check, type FieldRule } from '../../services/policy/constraints.ts';
 
 export { valuesAt } from '../../services/policy/constraints.ts';
@@ -16,11 +17,16 @@ export interface CompiledRule {
 
 export interface CompiledGrant {
   allow: CompiledRule[];
-  approve: CompiledRule[];
+  /** `approve:` entries ("POST /refunds/*") in the shared grammar, over the same path globs as allow rules. */
+  approve: ApproveMatcher;
 }
 
 export function compileGrant(grant: HttpGrant): CompiledGrant {
-  return { allow: grant.allow.map(compileRule), approve: grant.approve.map(compileRule) };
+  const glob = (path: string) => {
+    const pattern = globToRegex(path, path);
+    return (target: string) => pattern.test(target);
+  };
+  return { allow: grant.allow.map(compileRule), approve: compileApprovals(grant.approve, { verbs: [...METHODS], bare: 'target', glob }) };
 }
 
 export function compileRule(rule: HttpRule): CompiledRule {

@@ -1,5 +1,5 @@
 // The Anthropic dialect (`/v1/messages`): system + content blocks in, content blocks and message_* stream events out.
-import { asArray, isObject, jsonSlot, stringSlot, type Dialect, type StreamHandler, type StreamOptions, type TextRedactorLike, type TextSlot, type Usage } from './call.ts';
+import { asArray, isObject, jsonSlot, stringSlot, type Dialect, type StreamHandler, type StreamOptions, type TextRedactorLike, type TextSlot, type Usage } from './dialect.ts';
 import { BETAS, MESSAGES } from './inventory/anthropic.ts';
 import { inventory } from './inventory/walk.ts';
 import { rewritten, type SseEvent } from './sse.ts';

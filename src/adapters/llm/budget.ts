@@ -2,7 +2,7 @@
 // `per: hour|day|week|month` is shared by every token of the role on this connection, in UTC calendar windows.
 import type { LlmGrant } from '../../config/schema.ts';
 import type { Store, TokenRecord } from '../../services/store/store.ts';
-import type { LlmRequest } from './call.ts';
+import type { LlmRequest } from './dialect.ts';
 
 export interface BudgetScope {
   scope: string;

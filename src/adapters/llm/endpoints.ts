@@ -1,9 +1,12 @@
 // Which agent paths an LLM connection serves, per flavour; anything else is refused rather than forwarded blind.
 import type { LlmConnection } from '../../config/schema.ts';
 import { anthropicDialect, anthropicError } from './anthropic.ts';
-import type { Dialect, Endpoint } from './call.ts';
+import type { Dialect, Endpoint } from './dialect.ts';
 import { chatDialect, openaiError } from './openai.ts';
 import { responsesDialect } from './responses.ts';
+
+/** Endpoints whose calls spend no budget. */
+export const FREE: ReadonlySet<Endpoint> = new Set(['models', 'model', 'count_tokens']);
 
 export interface Route {
   endpoint: Endpoint;

@@ -2,7 +2,7 @@
 import {
   asArray, isObject, stringSlot,
   type Dialect, type Endpoint, type StreamHandler, type StreamOptions, type TextRedactorLike, type TextSlot, type Usage,
-} from './call.ts';
+} from './dialect.ts';
 import { CHAT, COMPLETIONS, EMBEDDINGS } from './inventory/chat.ts';
 import { inventory, type Fields } from './inventory/walk.ts';
 import { rewritten, type SseEvent } from './sse.ts';

@@ -2,16 +2,16 @@
 // only then is it redacted (and untrusted content spotlighted), so neither the upstream nor the audit holds what the guards redact.
 import type { LlmGrant } from '../../config/schema.ts';
 import { guardsActive, redacting, type ContentGuards, type GuardNote } from '../../pipeline/content-guards.ts';
-import type { LlmRequest } from './call.ts';
+import type { LlmRequest } from './dialect.ts';
 import { scanRole } from './openai.ts';
-import type { compileDenyRules, LlmAsk } from './policy.ts';
+import type { compileDenyRules, LlmFacts } from './policy.ts';
 import { NOTES, spotlight } from './spotlight.ts';
 
 /** What happened to the output-token fields: clamped values, a cap set where the agent named none, or lowered to fit a budget. */
 export interface Caps { clamped: string[]; set?: string; budget?: string }
 
 export interface PromptReview {
-  ask: Pick<LlmAsk, 'uninspectable' | 'denyRule' | 'guardBlock' | 'overCap'>;
+  ask: Pick<LlmFacts, 'uninspectable' | 'denyRule' | 'guardBlock' | 'overCap'>;
   notes: GuardNote[];
   caps: Caps;
   /** Untrusted texts marked for the model (spotlighting), when the grant asks for it. */

@@ -1,5 +1,5 @@
 // The OpenAI Responses API (`/v1/responses`): instructions + input items in, output items and typed stream events out.
-import { asArray, isObject, stringSlot, type Dialect, type StreamHandler, type StreamOptions, type TextRedactorLike, type TextSlot, type Usage } from './call.ts';
+import { asArray, isObject, stringSlot, type Dialect, type StreamHandler, type StreamOptions, type TextRedactorLike, type TextSlot, type Usage } from './dialect.ts';
 import { RESPONSES } from './inventory/responses.ts';
 import { inventory } from './inventory/walk.ts';
 import { openaiError } from './openai.ts';

@@ -2,7 +2,7 @@
 // tool and function results — is marked as data for the model (spotlighting: Hines et al., "Defending Against Indirect
 // Prompt Injection Attacks With Spotlighting", arXiv 2403.14720), after the role tokens and fake delimiters inside it are
 // neutralised so it cannot pose as another turn (the front-end filter of StruQ: Chen et al., arXiv 2402.06363).
-import type { LlmRequest } from './call.ts';
+import type { LlmRequest } from './dialect.ts';
 
 export type SpotlightMode = 'off' | 'datamark' | 'encode';
 

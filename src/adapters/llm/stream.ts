@@ -1,6 +1,6 @@
 // Streams an upstream SSE body to the agent event by event through a dialect's handler; never buffers the whole stream.
-import type { RelayStep } from '../../pipeline/http/relay.ts';
-import type { StreamHandler } from './call.ts';
+import type { RelayStep } from '../kit/http/relay.ts';
+import type { StreamHandler } from './dialect.ts';
 import { SseParser, serialize, type SseEvent } from './sse.ts';
 
 export class SseRewriter implements RelayStep {

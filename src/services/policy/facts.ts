@@ -1,4 +1,5 @@
-// Facts: the protocol-neutral description of one request. Every adapter emits these; policy judges them.
+// Facts: the protocol-neutral description of one request. Every adapter emits these, extended with what its own policy
+// reads (an HTTP method and path, an LLM model and tools); its policy judges them, and the audit records their common part.
 
 /** Who is asking: resolved from the token before any request is judged. */
 export interface Who {

@@ -1,7 +1,7 @@
 // One inventory per dialect says, for every request field, whether Gatehouse understands it, whether it grants a
 // capability, and whether it carries text to the model. Walking a body with it yields every text the model will read
 // (to scan and redact in place), the capabilities asked for, and every field it does not know (refused by default).
-import type { ParseOptions, TextSlot } from '../call.ts';
+import type { ParseOptions, TextSlot } from '../dialect.ts';
 
 export type Field =
   /** Understood; carries no text to the model (sampling settings, ids, flags). */

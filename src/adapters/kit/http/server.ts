@@ -1,7 +1,7 @@
 // The HTTP front door both HTTP-speaking adapters share: a strict parser, refusals of ambiguous framing, clear 400s.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import { splitHostPort } from '../../config/address.ts';
+import { splitHostPort } from '../../../config/address.ts';
 
 /** Methods Gatehouse forwards. TRACE (echoes credentials), CONNECT (tunnels) and WebDAV extensions are refused. */
 export const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);

@@ -1,4 +1,4 @@
-// The flavour-neutral view of one LLM request and response: what the policy, guards, budget and audit need, whatever the API.
+// Dialects (how one API flavour reads its bodies) and the flavour-neutral view of an LLM request and response they give: what the policy, guards, budget and audit need.
 import type { SseEvent } from './sse.ts';
 
 export type Endpoint = 'chat' | 'completions' | 'embeddings' | 'responses' | 'messages' | 'count_tokens' | 'models' | 'model';

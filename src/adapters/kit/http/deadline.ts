@@ -1,7 +1,7 @@
 // A request body must arrive within a deadline: a body trickled a byte at a time would otherwise hold a request (and
 // its upstream socket) open for ever. Header deadlines are the server's (see server.ts).
 import type { IncomingMessage } from 'node:http';
-import type { AuditLog } from '../../services/audit/log.ts';
+import type { AuditLog } from '../../../services/audit/log.ts';
 import type { Cutoff } from './upstream.ts';
 
 export const bodyTimeoutReason = (ms: number) => `the request body did not arrive within ${ms} ms`;
