@@ -111,7 +111,22 @@ export const mcpConnection = z.strictObject({
   body_timeout_ms: z.number().int().positive().default(60_000),
 });
 
-export const connection = z.discriminatedUnion('kind', [postgresConnection, httpConnection, llmConnection, mcpConnection]);
+export const redisConnection = z.strictObject({
+  kind: z.literal('redis'),
+  listen: hostPort,
+  /** The upstream server, its password and database: `redis://user:password@host:port/db`. */
+  upstream: z.string().regex(/^redis:\/\/[^/?#]*(\/\d+)?\/?$/, 'expected redis://[user:password@]host:port[/db] (TLS upstreams are not supported yet)'),
+  /** Largest command an agent may send (all its arguments), and most arguments in one command. */
+  max_command_bytes: z.number().int().positive().default(64 * 1024 * 1024),
+  max_command_args: z.number().int().positive().default(100_000),
+  /** Largest single reply relayed from the upstream; a larger one ends the connection. */
+  max_reply_bytes: z.number().int().positive().default(512 * 1024 * 1024),
+  /** Commands in flight on one connection before the gateway stops reading from it. */
+  max_pipeline: z.number().int().positive().default(1024),
+  connect_timeout_ms: z.number().int().positive().default(5_000),
+});
+
+export const connection = z.discriminatedUnion('kind', [postgresConnection, httpConnection, llmConnection, mcpConnection, redisConnection]);
 
 /** SQL statement kinds that are refused unless a grant names them (see services/policy/sql). */
 export const sqlStatementKinds = [
@@ -137,6 +152,27 @@ export const sqlGrant = z.strictObject({
    * Content detectors on result values, whatever the query: secrets/pii `redact` masks detected spans in text cells,
    * `flag` audits them; injection `flag` audits cells that carry instructions (rows an agent may feed to a model).
    */
+  guards: z.strictObject({
+    injection: z.enum(['flag', 'off']).default('off'),
+    secrets: z.enum(['redact', 'flag', 'off']).default('off'),
+    pii: z.enum(['redact', 'flag', 'off']).default('off'),
+  }).default({ injection: 'off', secrets: 'off', pii: 'off' }),
+});
+
+/**
+ * A Redis grant, in the spirit of Redis ACLs. `commands` are `+`/`-` rules over categories (`+@read`) and commands
+ * (`+get`, `-client|kill`), evaluated in order; `read` / `write` / `channels` are Redis glob patterns over key and channel
+ * names (matched as bytes, as Redis matches them); `approve` entries are `"<COMMAND> [key-glob]"`.
+ */
+export const redisGrant = z.strictObject({
+  commands: z.array(z.string().regex(/^[+-](@[a-z]+|[a-z][a-z0-9_-]*(\|[a-z0-9_-]+)?)$/i, 'expected +@category, -@category, +command or +command|subcommand')).default([]),
+  read: nameList.default([]),
+  write: nameList.default([]),
+  channels: nameList.default([]),
+  approve: nameList.default([]),
+  /** `values: true` records argument values in the audit; otherwise only command and key names. */
+  audit: z.strictObject({ values: z.boolean().default(false) }).default({ values: false }),
+  /** Content detectors on string replies: `redact` masks secrets / personal data, `flag` audits what was seen. */
   guards: z.strictObject({
     injection: z.enum(['flag', 'off']).default('off'),
     secrets: z.enum(['redact', 'flag', 'off']).default('off'),
@@ -310,14 +346,16 @@ export type HttpRule = z.infer<typeof httpRule>;
 export type ValueConstraint = z.infer<typeof valueConstraint>;
 export type LlmGrant = z.infer<typeof llmGrant>;
 export type McpGrant = z.infer<typeof mcpGrant>;
+export type RedisGrant = z.infer<typeof redisGrant>;
 export type ToolRule = z.infer<typeof toolRule>;
 export type PostgresConnection = z.infer<typeof postgresConnection>;
 export type HttpConnection = z.infer<typeof httpConnection>;
 export type LlmConnection = z.infer<typeof llmConnection>;
 export type McpConnection = z.infer<typeof mcpConnection>;
 export type McpServer = z.infer<typeof mcpServer>;
+export type RedisConnection = z.infer<typeof redisConnection>;
 export type Connection = z.infer<typeof connection>;
-export type Grant = SqlGrant | HttpGrant | LlmGrant | McpGrant;
+export type Grant = SqlGrant | HttpGrant | LlmGrant | McpGrant | RedisGrant;
 export type AdminKey = z.infer<typeof adminKey>;
 export type ApprovalsConfig = z.infer<typeof approvalsConfig>;
 
@@ -326,4 +364,4 @@ export interface Config extends Omit<z.infer<typeof config>, 'roles'> {
   roles: Record<string, Record<string, Grant>>;
 }
 
-export const grantSchemaFor = { postgres: sqlGrant, http: httpGrant, llm: llmGrant, mcp: mcpGrant } as const;
+export const grantSchemaFor = { postgres: sqlGrant, http: httpGrant, llm: llmGrant, mcp: mcpGrant, redis: redisGrant } as const;

@@ -23,7 +23,7 @@ export type Effect =
 
 /** Access to one named thing. `relation` names are `schema.table`, lower-cased as PostgreSQL folds them. */
 export interface Target {
-  kind: 'relation' | 'function' | 'statement' | 'path' | 'model' | 'tool';
+  kind: 'relation' | 'function' | 'statement' | 'path' | 'model' | 'tool' | 'key' | 'channel';
   name: string;
   access: 'read' | 'insert' | 'update' | 'delete' | 'execute' | 'call' | string;
 }
