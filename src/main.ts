@@ -8,6 +8,7 @@ import { startPostgresListener } from './adapters/postgres/listener.ts';
 import { startHttpListener } from './adapters/http/listener.ts';
 import { startLlmListener } from './adapters/llm/listener.ts';
 import { startMcpListener } from './adapters/mcp/listener.ts';
+import { startRedisListener } from './adapters/redis/listener.ts';
 import type { AdapterServices, StartListener } from './pipeline/adapter.ts';
 import { Gate } from './pipeline/gate.ts';
 import { createContentGuards } from './pipeline/content-guards.ts';
@@ -46,6 +47,7 @@ const LISTENERS: { [K in Connection['kind']]: StartListener<Extract<Connection, 
   http: startHttpListener,
   llm: startLlmListener,
   mcp: startMcpListener,
+  redis: startRedisListener,
 };
 
 export function openStore(config: Config, baseDir = process.cwd()) {

@@ -4,10 +4,11 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { lintConfig } from '../config/lint.ts';
 import { ConfigError, formatProblem, lineOfPath, loadConfigFile } from '../config/load.ts';
-import type { HttpGrant, LlmGrant, McpGrant, SqlGrant } from '../config/schema.ts';
+import type { HttpGrant, LlmGrant, McpGrant, RedisGrant, SqlGrant } from '../config/schema.ts';
 import { explainHttp } from '../adapters/http/policy.ts';
 import { explainLlm } from '../adapters/llm/policy.ts';
 import { explainMcp } from '../adapters/mcp/policy.ts';
+import { explainRedis } from '../adapters/redis/explain.ts';
 import type { Verdict } from '../services/policy/verdict.ts';
 import { analyzeSql } from '../adapters/postgres/sql/analyze.ts';
 import { loadCatalog, offlineCatalog } from '../adapters/postgres/sql/catalog.ts';
@@ -55,6 +56,7 @@ export function policyCommands(program: Command) {
     .option('--tool <names...>', 'llm: tool names offered to the model; mcp: the tool called (<server>__<tool>)')
     .option('--args <json>', 'mcp: the tool call\'s arguments as a JSON object')
     .option('--max-tokens <n>', 'llm: the max_tokens asked for')
+    .option('--command <line>', 'redis: a command line, quoted as redis-cli quotes it, e.g. "DEL doc:1"')
     .option('--json', 'JSON output')
     .action(async (o: ExplainOptions) => {
       const config = loadConfigFile(o.config);
@@ -71,6 +73,10 @@ export function policyCommands(program: Command) {
         const maxTokens = o.maxTokens === undefined ? undefined : Number(o.maxTokens);
         const what = `${o.model}${o.tool?.length ? ` with tools ${o.tool.join(', ')}` : ''}${maxTokens !== undefined ? `, max_tokens ${maxTokens}` : ''}`;
         return printVerdicts([{ statement: what, verdict: explainLlm(grant as LlmGrant | undefined, o.role, o.connection, { model: o.model, tools: o.tool, maxTokens }) }], o.json);
+      }
+      if (connection.kind === 'redis') {
+        if (!o.command) throw new CliError('--command "COMMAND arg..." is required for redis connections', 2);
+        return printVerdicts([{ statement: o.command, verdict: await explainRedis(o.command, grant as RedisGrant | undefined, o.role, o.connection, connection) }], o.json);
       }
       if (connection.kind === 'mcp') {
         if (o.tool?.length !== 1) throw new CliError('--tool <server>__<tool> (one) is required for mcp connections', 2);
@@ -93,7 +99,7 @@ export function policyCommands(program: Command) {
 
 interface ExplainOptions {
   config: string; role: string; connection: string; sql?: string; offline?: boolean; json?: boolean;
-  request?: string; body?: string; model?: string; tool?: string[]; maxTokens?: string; args?: string;
+  request?: string; body?: string; model?: string; tool?: string[]; maxTokens?: string; args?: string; command?: string;
 }
 
 /** One verdict per statement / request; exit code 1 unless all are allowed. */

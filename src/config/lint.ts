@@ -1,6 +1,6 @@
 // `policy check`: what a valid config can still get wrong — grants that can never match, unused pieces.
 import type { ConfigProblem } from './load.ts';
-import type { Config, HttpGrant, LlmGrant, McpConnection, McpGrant, SqlGrant } from './schema.ts';
+import type { Config, HttpGrant, LlmGrant, McpConnection, McpGrant, RedisGrant, SqlGrant } from './schema.ts';
 
 export interface LintFinding extends ConfigProblem {
   severity: 'error' | 'warning';
@@ -24,6 +24,7 @@ export function lintConfig(config: Config): LintFinding[] {
       if (kind === 'postgres') lintSql(grant as SqlGrant, at, error, warn);
       else if (kind === 'http') lintHttp(grant as HttpGrant, at, error, warn);
       else if (kind === 'mcp') lintMcp(grant as McpGrant, Object.keys((config.connections[name] as McpConnection).servers), at, warn);
+      else if (kind === 'redis') lintRedis(grant as RedisGrant, at, error, warn);
       else lintLlm(grant as LlmGrant, at, warn);
     }
   }
@@ -62,6 +63,13 @@ function lintHttp(g: HttpGrant, at: string, error: Report, warn: Report) {
     else if (!rules.includes(r)) warn(`${at}.approve.${i}`, `"${r}" is not in allow: it can only match if an allow rule covers it`);
   });
   if (!g.allow.length) warn(at, 'allow is empty: every request will be refused');
+}
+
+/** What can be said without the upstream (command and category names are checked against it when the gateway starts). */
+function lintRedis(g: RedisGrant, at: string, error: Report, warn: Report) {
+  if (!g.commands.some((c) => c.startsWith('+'))) warn(`${at}.commands`, 'no command is granted: only PING, MULTI/EXEC and the like will pass');
+  if (!g.read.length && !g.write.length && !g.channels.length) warn(at, 'no key or channel pattern: every command that names a key will be refused');
+  g.approve.forEach((a, i) => { if (a.trim().split(/\s+/).length > 2) error(`${at}.approve.${i}`, `"${a}" is not "COMMAND [key-glob]" (a subcommand is written client|kill)`); });
 }
 
 function lintLlm(g: LlmGrant, at: string, warn: Report) {

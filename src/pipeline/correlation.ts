@@ -28,6 +28,12 @@ export function correlationFromApplicationName(name: string | null | undefined):
 }
 
 /**
+ * A Redis client name (`CLIENT SETNAME`, `HELLO ... SETNAME`), which cannot hold spaces: the same tags separated by `;`
+ * or `,` (`langchain;run=0193...;step=retrieve`).
+ */
+export const correlationFromClientName = (name: string | null | undefined): Correlation => correlationFromApplicationName(name?.replace(/[;,]/g, ' '));
+
+/**
  * HTTP headers, as Node gives them (lower-case keys) or as a fetch `Headers`. A header sent twice is ambiguous and ignored;
  * a value that is not a plain id is ignored too (the request itself goes on).
  */

@@ -1,7 +1,7 @@
 // One Redis command line as facts: which command it runs, the keys it reads and writes, the channels it names, and the
 // argument-dependent forms a grant must name explicitly. Pure: no socket, no identity, no policy.
 
-import type { Effect, Facts, Target } from '../../pipeline/facts.ts';
+import type { Effect, Facts, Target } from '../../services/policy/facts.ts';
 import { findChannels, type ChannelUse } from './commands/channels.ts';
 import { findKeys, type KeyAccess, type ReachedPattern } from './commands/keys.ts';
 import type { CommandSpec, CommandTable } from './commands/table.ts';
@@ -35,7 +35,8 @@ export function analyse(args: readonly Buffer[], ctx: AnalysisContext): RedisFac
   const base = { protocol: 'redis' as const, connection: ctx.connection, args, keys: [], reached: [], channels: undefined };
   const found = ctx.table.lookup(args);
   if (!('name' in found)) {
-    return { ...base, command: undefined, effect: 'unknown', summary: printable(args[0]).toUpperCase(), targets: [], error: found.error, unknown: found.error };
+    // Not `unknown`: the policy answers with Redis's own error text (and the gate still audits it).
+    return { ...base, command: undefined, effect: 'unknown', summary: printable(args[0]).toUpperCase(), targets: [], error: found.error };
   }
   const command = found;
   const keyed = findKeys(command, args);

@@ -54,6 +54,7 @@ export function parseInteger(bytes: Buffer, start = 0, end = bytes.length): numb
   if (value > Number.MAX_SAFE_INTEGER) {
     const exact = BigInt(bytes.toString('latin1', negative ? start + 1 : start, end));
     if (exact > (negative ? LONG_MAX + 1n : LONG_MAX)) return undefined;
+    value = Number(exact);
   }
   return negative ? -value : value;
 }

@@ -1,0 +1,71 @@
+// The Redis listener: learns the upstream's commands, compiles every grant on this connection against them, then gives
+// each agent connection a session of its own.
+
+import { createServer, type Socket } from 'node:net';
+import { splitHostPort } from '../../config/address.ts';
+import type { RedisConnection, RedisGrant } from '../../config/schema.ts';
+import type { StartListener } from '../../pipeline/adapter.ts';
+import type { Listener } from '../../services/services.ts';
+import { compileRedisGrant, GrantError, type CompiledGrant } from './grant.ts';
+import { RedisSession } from './session.ts';
+import { learnServer, parseRedisUrl } from './upstream.ts';
+
+export const startRedisListener: StartListener<RedisConnection> = async (name, conn, services): Promise<Listener> => {
+  const target = parseRedisUrl(conn.upstream);
+  const replyLimits = { maxReplyBytes: conn.max_reply_bytes, maxDepth: 32 };
+  const { table, version } = await learnServer(target, replyLimits, conn.connect_timeout_ms);
+
+  // Every grant on this connection is compiled now: a mistake stops the gateway, not a request.
+  const compiled = new Map<RedisGrant, CompiledGrant>();
+  const problems: string[] = [];
+  for (const [role, grants] of Object.entries(services.config.roles)) {
+    const grant = grants[name] as RedisGrant | undefined;
+    if (!grant) continue;
+    try {
+      compiled.set(grant, compileRedisGrant(grant, table, role, name));
+    } catch (err) {
+      if (!(err instanceof GrantError)) throw err;
+      problems.push(...err.problems.map((p) => `${p.path}: ${p.message}`));
+    }
+  }
+  if (problems.length) throw new Error(`redis connection "${name}": invalid grants\n  ${problems.join('\n  ')}`);
+
+  const options = {
+    connection: name,
+    services,
+    table,
+    target,
+    serverVersion: version,
+    requestLimits: { maxArgs: conn.max_command_args, maxArgBytes: conn.max_command_bytes, maxCommandBytes: conn.max_command_bytes },
+    replyLimits,
+    maxPipeline: conn.max_pipeline,
+    connectTimeoutMs: conn.connect_timeout_ms,
+    compiled: (grant: RedisGrant) => {
+      const found = compiled.get(grant);
+      if (!found) throw new Error(`no compiled grant for this role on "${name}"`);
+      return found;
+    },
+  };
+  const sockets = new Set<Socket>();
+  const server = createServer({ noDelay: true }, (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+    new RedisSession(socket, options);
+  });
+
+  const [host, port] = splitHostPort(conn.listen);
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => resolve());
+  });
+  const address = server.address();
+  return {
+    name,
+    kind: 'redis',
+    address: typeof address === 'object' && address ? `${address.address}:${address.port}` : conn.listen,
+    close: () => new Promise<void>((resolve) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => resolve());
+    }),
+  };
+};
