@@ -17,6 +17,5 @@ export async function explainRedis(line: string, grant: RedisGrant | undefined, 
   const target = parseRedisUrl(conn.upstream);
   const { table } = await learnServer(target, { maxReplyBytes: conn.max_reply_bytes, maxDepth: 32 }, conn.connect_timeout_ms);
   const facts = analyse(args, { connection, table, db: target.db });
-  if (facts.unknown) return deny('unknown', `Gatehouse could not understand this command: ${facts.unknown}`);
   return decideRedis(facts, compileRedisGrant(grant, table, role, connection));
 }

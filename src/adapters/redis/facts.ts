@@ -20,6 +20,8 @@ export interface RedisFacts extends Facts {
   variant?: string;
   /** What Redis itself would answer (unknown command, wrong arity): returned as is, nothing is forwarded. */
   error?: string;
+  /** Why the keys this line touches cannot all be located (incomplete key specs, arguments that do not fit them). */
+  keysUnknown?: string;
 }
 
 export interface AnalysisContext {
@@ -58,7 +60,8 @@ export function analyse(args: readonly Buffer[], ctx: AnalysisContext): RedisFac
     reached,
     channels,
     variant: variantOf(command, args, ctx.db),
-    unknown: keyed.ok ? undefined : keyed.reason,
+    // Judged by the policy after the command itself, so a refused command is refused as such whatever its keys.
+    keysUnknown: keyed.ok ? undefined : keyed.reason,
   };
 }
 

@@ -9,8 +9,9 @@ export interface Glob {
   readonly source: Buffer;
   readonly tokens: readonly Token[];
   /**
-   * Whether the empty name is in the language. For a Redis pattern only the empty pattern matches it: stringmatchlen
-   * never enters its loop for an empty string, so even `*` does not match `""`.
+   * Whether the empty name is in the language. stringmatchlen never enters its loop for an empty string, so only the
+   * empty pattern matches it there; but Redis treats a lone `*` as "everything" (SCAN skips filtering, ACL `~*` is all
+   * keys), and so does the gateway: a pattern of stars alone matches the empty name too.
    */
   readonly matchesEmpty: boolean;
 }
@@ -60,7 +61,7 @@ export function compileGlob(pattern: Buffer): Glob {
       tokens.push(c);
     }
   }
-  return { source: pattern, tokens, matchesEmpty: n === 0 };
+  return { source: pattern, tokens, matchesEmpty: tokens.every((t) => t === STAR) };
 }
 
 /** The names `prefix · anything · suffix` (what a SORT BY/GET pattern can reach, the element value in place of `*`). */

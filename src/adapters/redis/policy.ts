@@ -15,6 +15,7 @@ export const RULE = {
   read: 'redis.key.read',
   write: 'redis.key.write',
   channel: 'redis.channel',
+  keys: 'redis.keys',
 } as const;
 
 const MAX_LISTED = 6;
@@ -36,6 +37,7 @@ export function decideRedis(facts: RedisFacts, grant: CompiledGrant): Verdict {
         : `this token may not run '${name}' (${grant.label}.commands: ${grant.commands.join(' ') || 'none'})`);
     }
   }
+  if (facts.keysUnknown) return deny(RULE.keys, `Gatehouse cannot tell which keys this '${name}' touches: ${facts.keysUnknown}`);
   for (const k of facts.keys) {
     if (k.read && !grant.read.matches(k.key)) return deny(RULE.read, `no read access to key '${printable(k.key)}' (${listed(grant, 'read')})`);
     if (k.write && !grant.write.matches(k.key)) return deny(RULE.write, `no write access to key '${printable(k.key)}' (${listed(grant, 'write')})`);

@@ -469,6 +469,6 @@ const exactOf = (args: readonly Buffer[]) => args.map((a) => `${a.length}:${a.to
 /** A refusal in RESP: Redis's own error for what Redis would refuse, NOPERM for a missing grant, ERR otherwise. */
 function render(o: Refuse): string {
   if (o.rule === RULE.syntax) return o.message;
-  if (o.rule === AUDIT_UNAVAILABLE || o.rule === 'unknown' || o.rule === 'policy.error') return `ERR Gatehouse: ${o.message}`;
+  if (o.rule === AUDIT_UNAVAILABLE || o.rule === 'unknown' || o.rule === 'policy.error' || o.rule === RULE.keys) return `ERR Gatehouse: ${o.message}`;
   return `NOPERM Gatehouse: ${o.message}`;
 }
