@@ -14,9 +14,10 @@ import { http } from './conformance/http.ts';
 import { llm } from './conformance/llm.ts';
 import { mcp } from './conformance/mcp.ts';
 import { postgres } from './conformance/postgres.ts';
+import { redis } from './conformance/redis.ts';
 import { silent } from './support/log.ts';
 
-const DRIVERS: Driver[] = [postgres, http, llm, mcp];
+const DRIVERS: Driver[] = [postgres, http, llm, mcp, redis];
 
 const APPROVER = { name: 'approver', key: 'conformance-approver-key-0123', roles: ['approver' as const] };
 /** How soon a revocation must end a token's live traffic. */
