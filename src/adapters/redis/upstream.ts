@@ -128,6 +128,7 @@ function exchange(socket: Socket, reader: ReplyReader, requests: Buffer[], timeo
     };
     const timer = setTimeout(() => done(new UpstreamError('upstream did not answer the handshake in time')), timeoutMs);
     socket.on('data', onData).on('error', done).on('close', onClose);
+    socket.resume();
     socket.write(Buffer.concat(requests));
   });
 }
