@@ -30,8 +30,8 @@ export interface CompiledGrant {
   readonly guards: GuardPolicy;
   /** Whether the rules grant the command; `namedOnly`: only an explicit `+name` counts. */
   permits(command: CommandSpec, namedOnly: boolean): boolean;
-  /** The approve entry that holds `command` on one of `targets` (key or channel names), if any. */
-  approval(command: string, targets: readonly Buffer[]): string | undefined;
+  /** The approve entry that holds `command` (by its name or one of its categories) on one of `targets` (key or channel names). */
+  approval(command: CommandSpec, targets: readonly Buffer[]): string | undefined;
 }
 
 export class GrantError extends Error {
@@ -85,7 +85,9 @@ export function compileRedisGrant(grant: RedisGrant, table: CommandTable, role: 
 
   let approvals: ApproveMatcher = () => undefined;
   try {
-    approvals = compileApprovals(grant.approve, { verbs: [...table.all()].map((c) => c.name), bare: 'verb', glob: keyGlob });
+    // A verb is a command (`DEL doc:*`, `client|kill`) or a category (`@write doc:*` holds UNLINK, RENAME... as well).
+    const verbs = [...[...table.all()].map((c) => c.name), ...[...table.categories].map((c) => `@${c}`)];
+    approvals = compileApprovals(grant.approve, { verbs, bare: 'verb', glob: keyGlob });
   } catch (err) {
     problems.push({ path: `${label}.approve`, message: (err as Error).message });
   }
@@ -111,10 +113,12 @@ export function compileRedisGrant(grant: RedisGrant, table: CommandTable, role: 
     permits,
     approval(command, targets) {
       if (!grant.approve.length) return undefined;
-      if (!targets.length) return approvals(command, '');
-      for (const t of targets) {
-        const hit = approvals(command, t.toString('latin1'));
-        if (hit) return hit;
+      const names = targets.length ? targets.map((t) => t.toString('latin1')) : [''];
+      for (const verb of [command.name, ...[...command.categories].map((c) => `@${c}`)]) {
+        for (const target of names) {
+          const hit = approvals(verb, target);
+          if (hit) return hit;
+        }
       }
       return undefined;
     },

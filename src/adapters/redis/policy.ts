@@ -58,7 +58,7 @@ export function decideRedis(facts: RedisFacts, grant: CompiledGrant): Verdict {
       }
     }
   }
-  const approval = grant.approval(name, [...facts.keys.map((k) => k.key), ...(channels?.names ?? [])]);
+  const approval = grant.approval(command, [...facts.keys.map((k) => k.key), ...(channels?.names ?? [])]);
   if (approval) return hold(grant.label, `approve: "${approval}" in ${grant.label}`);
   return allow(grant.label);
 }

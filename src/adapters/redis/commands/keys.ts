@@ -34,7 +34,7 @@ const HAND_READ: Record<string, (args: readonly Buffer[]) => KeyFinding> = {
 export function findKeys(command: CommandSpec, args: readonly Buffer[]): KeyFinding {
   const hand = HAND_READ[command.name];
   if (hand) return hand(args);
-  const keys: KeyAccess[] = [];
+  let keys: KeyAccess[] = [];
   for (const spec of command.keySpecs) {
     if (spec.notKey) continue;
     if (spec.incomplete || spec.begin.type === 'unknown' || spec.find.type === 'unknown') {
@@ -43,6 +43,8 @@ export function findKeys(command: CommandSpec, args: readonly Buffer[]): KeyFind
     const error = applySpec(spec, args, keys);
     if (error) return { ok: false, reason: error };
   }
+  // A command flagged `write` whose specs name no written key still writes one (XREADGROUP moves its group's cursor).
+  if (command.flags.has('write') && keys.length && !keys.some((k) => k.write)) keys = keys.map((k) => ({ ...k, write: true }));
   return { ok: true, keys, reached: [] };
 }
 
