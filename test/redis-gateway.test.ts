@@ -269,7 +269,7 @@ describe('audit, values and guards', () => {
     const rec = ioredis('recorder');
     await rec.connect();
     await rec.set(K('rec:1'), 'recorded-value');
-    await until(async () => auditRecords(gw).find((r) => r.kind === 'result' && JSON.stringify(r.data).includes('"ok":true')));
+    assert.match(await errorOf(plain.incr(K('session:audit'))), /not an integer/);
     const records = auditRecords(gw).filter((r) => r.kind === 'request' && r.tokenId === plain.tokenId);
     const set = records.find((r) => String(r.data.summary).startsWith('SET '))!;
     assert.equal(set.verdict, 'allow');
@@ -278,8 +278,11 @@ describe('audit, values and guards', () => {
     assert.ok(!JSON.stringify(auditRecords(gw)).includes('secret-value-1'), 'no value anywhere in the audit');
     const recorded = auditRecords(gw).find((r) => r.kind === 'request' && r.tokenId === rec.tokenId && String(r.data.summary).startsWith('SET'))!;
     assert.deepEqual(recorded.data.args, ['set', K('rec:1'), 'recorded-value']);
-    const result = await until(async () => auditRecords(gw).find((r) => r.kind === 'result' && r.data.request === set.seq));
-    assert.equal(result.data.ok, true);
+    // A plain success says nothing the request record does not; an error reply gets a result record.
+    const incr = records.find((r) => String(r.data.summary).startsWith('INCR '))!;
+    const result = await until(async () => auditRecords(gw).find((r) => r.kind === 'result' && r.data.request === incr.seq));
+    assert.deepEqual([result.data.ok, result.data.error], [false, 'ERR value is not an integer or out of range']);
+    assert.ok(!auditRecords(gw).some((r) => r.kind === 'result' && r.data.request === set.seq));
     plain.disconnect();
     rec.disconnect();
   });
@@ -362,8 +365,6 @@ roles:
       assert.ok(!text.includes('upstream-secret-0123'));
       assert.match(text, /-WRONGPASS Gatehouse/, 'the upstream password is no token');
       c.close();
-      const onServer = await directRedis(server.port).catch(() => undefined);
-      onServer?.disconnect();
       const check = new Redis({ port: server.port, password: 'upstream-secret-0123', db: 2, lazyConnect: true });
       await check.connect();
       assert.equal(await check.get('k'), 'v', 'the write landed in the configured database');

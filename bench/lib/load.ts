@@ -1,4 +1,4 @@
-// The load generators: pgbench and wrk, run as child processes with bounded durations, and their output parsed.
+// The load generators: pgbench, wrk and redis-benchmark, run as child processes with bounded durations, and their output parsed.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from './proc.ts';
@@ -101,4 +101,34 @@ function luaString(s: string): string {
   let eq = '';
   while (s.includes(`]${eq}]`)) eq += '=';
   return `[${eq}[${s}]${eq}]`;
+}
+
+export interface RedisTarget {
+  host: string;
+  port: number;
+  /** Sent as `AUTH user password` (Gatehouse: the token's label and the token). */
+  user?: string;
+  password?: string;
+}
+
+export interface RedisBenchmarkResult {
+  /** Requests per second by test (`GET`, `SET`). */
+  rps: Record<string, number>;
+  failed: boolean;
+  output: string;
+}
+
+/** One redis-benchmark run over random keys (`key:000000xxxxxx`), `requests` per test, in CSV. */
+export async function redisBenchmark(target: RedisTarget, o: { tests: string[]; pipeline: number; clients: number; requests: number }): Promise<RedisBenchmarkResult> {
+  const args = [
+    '-h', target.host, '-p', String(target.port), ...(target.password ? ['-a', target.password] : []), ...(target.user ? ['--user', target.user] : []),
+    '-t', o.tests.join(','), '-P', String(o.pipeline), '-c', String(o.clients), '-n', String(o.requests), '-r', '100000', '--csv',
+  ];
+  const r = await run('redis-benchmark', args, { timeoutMs: 300_000 });
+  const rps: Record<string, number> = {};
+  for (const line of r.stdout.split('\n')) {
+    const m = /^"([A-Z]+)","([\d.]+)"/.exec(line);
+    if (m) rps[m[1]] = Number(m[2]);
+  }
+  return { rps, failed: r.code !== 0 || o.tests.some((t) => !(rps[t.toUpperCase()] > 0)), output: r.stdout + r.stderr };
 }

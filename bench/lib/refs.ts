@@ -1,11 +1,13 @@
 // The reference proxies, started by the bench itself on loopback ports with generated configs in a temp dir:
-// pgbouncer and nginx. No system service is started, stopped or reconfigured.
+// pgbouncer, nginx, twemproxy (and a redis-server of the bench's own). No system service is started, stopped or reconfigured.
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { have, startService, waitForPort, type Service } from './proc.ts';
 
 const PGBOUNCER = ['/usr/sbin/pgbouncer', 'pgbouncer'];
 const NGINX = ['/usr/sbin/nginx', 'nginx'];
+const NUTCRACKER = ['/usr/sbin/nutcracker', 'nutcracker'];
+const REDIS_SERVER = ['/usr/bin/redis-server', 'redis-server'];
 
 async function find(candidates: string[]): Promise<string | undefined> {
   for (const c of candidates) if (await have(c)) return c;
@@ -97,6 +99,49 @@ http {
   } catch (err) {
     await service.stop();
     return `nginx did not start: ${(err as Error).message}\n${service.log()}`;
+  }
+  return service;
+}
+
+/** A redis-server of the bench's own (persisting nothing), so the load never touches a shared server's keys. */
+export async function startRedisServer(dir: string, port: number): Promise<Service | string> {
+  const bin = await find(REDIS_SERVER);
+  if (!bin) return 'redis-server is not installed';
+  const home = join(dir, `redis-${port}`);
+  mkdirSync(home, { recursive: true });
+  const service = startService('redis-server', bin, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', home]);
+  try {
+    await waitForPort(port, 10_000);
+  } catch (err) {
+    await service.stop();
+    return `redis-server did not start: ${(err as Error).message}\n${service.log()}`;
+  }
+  return service;
+}
+
+/** twemproxy (Debian's nutcracker): parses RESP and routes by key, with no authorization, to one Redis. */
+export async function startTwemproxy(dir: string, port: number, statsPort: number, upstreamPort: number): Promise<Service | string> {
+  const bin = await find(NUTCRACKER);
+  if (!bin) return 'nutcracker (twemproxy) is not installed';
+  const home = join(dir, 'twemproxy');
+  mkdirSync(home, { recursive: true });
+  const file = join(home, 'nutcracker.yml');
+  writeFileSync(file, [
+    'bench:',
+    `  listen: 127.0.0.1:${port}`,
+    '  hash: fnv1a_64',
+    '  distribution: ketama',
+    '  redis: true',
+    '  auto_eject_hosts: false',
+    '  servers:',
+    `    - 127.0.0.1:${upstreamPort}:1`,
+  ].join('\n') + '\n');
+  const service = startService('nutcracker', bin, ['-c', file, '-s', String(statsPort), '-a', '127.0.0.1', '-o', join(home, 'nutcracker.log')]);
+  try {
+    await waitForPort(port, 10_000);
+  } catch (err) {
+    await service.stop();
+    return `nutcracker did not start: ${(err as Error).message}\n${service.log()}`;
   }
   return service;
 }

@@ -34,28 +34,32 @@ export interface AnalysisContext {
 const MAX_SUMMARY_NAMES = 8;
 
 export function analyse(args: readonly Buffer[], ctx: AnalysisContext): RedisFacts {
-  const base = { protocol: 'redis' as const, connection: ctx.connection, args, keys: [], reached: [], channels: undefined };
   const found = ctx.table.lookup(args);
   if (!('name' in found)) {
     // Not `unknown`: the policy answers with Redis's own error text (and the gate still audits it).
-    return { ...base, command: undefined, effect: 'unknown', summary: printable(args[0]).toUpperCase(), targets: [], error: found.error };
+    return {
+      protocol: 'redis', connection: ctx.connection, command: undefined, effect: 'unknown', summary: printable(args[0]).toUpperCase(),
+      targets: [], args, keys: [], reached: [], channels: undefined, error: found.error,
+    };
   }
   const command = found;
   const keyed = findKeys(command, args);
   const channels = findChannels(command.name, args);
   const keys = keyed.ok ? keyed.keys : [];
   const reached = keyed.ok ? keyed.reached : [];
-  const targets: Target[] = [
-    ...keys.map((k): Target => ({ kind: 'key', name: printable(k.key), access: k.write ? (k.read ? 'read+write' : 'write') : 'read' })),
-    ...reached.map((r): Target => ({ kind: 'key', name: printable(r.pattern), access: 'read' })),
-    ...(channels?.names ?? []).map((c): Target => ({ kind: 'channel', name: printable(c), access: channels!.verb })),
-  ];
+  // Plain loops: this runs for every command, and spreads of mapped arrays cost more than the rest of the analysis.
+  const targets: Target[] = [];
+  for (const k of keys) targets.push({ kind: 'key', name: printable(k.key), access: k.write ? (k.read ? 'read+write' : 'write') : 'read' });
+  for (const r of reached) targets.push({ kind: 'key', name: printable(r.pattern), access: 'read' });
+  if (channels) for (const c of channels.names) targets.push({ kind: 'channel', name: printable(c), access: channels.verb });
   return {
-    ...base,
+    protocol: 'redis',
+    connection: ctx.connection,
     command,
     effect: effectOf(command, keys),
     summary: summarise(command, targets),
     targets,
+    args,
     keys,
     reached,
     channels,
@@ -67,9 +71,9 @@ export function analyse(args: readonly Buffer[], ctx: AnalysisContext): RedisFac
 
 /** `DEL doc:1 doc:2`, `CLIENT KILL`: the command and the names it touches, never argument values. */
 function summarise(command: CommandSpec, targets: Target[]): string {
-  const names = targets.slice(0, MAX_SUMMARY_NAMES).map((t) => t.name);
-  if (targets.length > MAX_SUMMARY_NAMES) names.push(`(+${targets.length - MAX_SUMMARY_NAMES} more)`);
-  return [command.name.replace('|', ' ').toUpperCase(), ...names].join(' ');
+  let out = command.display;
+  for (let i = 0; i < targets.length && i < MAX_SUMMARY_NAMES; i++) out += ` ${targets[i].name}`;
+  return targets.length > MAX_SUMMARY_NAMES ? `${out} (+${targets.length - MAX_SUMMARY_NAMES} more)` : out;
 }
 
 function effectOf(command: CommandSpec, keys: readonly KeyAccess[]): Effect {

@@ -58,8 +58,12 @@ export function decideRedis(facts: RedisFacts, grant: CompiledGrant): Verdict {
       }
     }
   }
-  const approval = grant.approval(command, [...facts.keys.map((k) => k.key), ...(channels?.names ?? [])]);
-  if (approval) return hold(grant.label, `approve: "${approval}" in ${grant.label}`);
+  if (grant.approves) {
+    const names = facts.keys.map((k) => k.key);
+    if (channels) names.push(...channels.names);
+    const approval = grant.approval(command, names);
+    if (approval) return hold(grant.label, `approve: "${approval}" in ${grant.label}`);
+  }
   return allow(grant.label);
 }
 

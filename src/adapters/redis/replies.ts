@@ -20,12 +20,27 @@ export interface Expect {
   swallow?: boolean;
   /** MONITOR: once it is acknowledged, everything the upstream sends is relayed as it comes. */
   monitor?: boolean;
-  /** Called with the result record's fields once the last reply went out. */
+  /**
+   * Called with the result record's fields once the last reply went out, when there is something to record: an error
+   * reply, keys withheld, guard findings. A plain success adds nothing the request record does not say.
+   */
   done?: (result: Record<string, unknown>) => void;
 }
 
-type Upstream = Expect & { kind: 'upstream'; bytes: number; notes?: Record<string, unknown> };
-type Entry = Upstream | { kind: 'local'; bytes: Buffer; after?: () => void };
+/** One reply owed, from the upstream or made here. One class, one shape: the queue's hot path stays monomorphic. */
+class Entry {
+  /** Upstream reply bytes relayed so far. */
+  bytes = 0;
+  notes: Record<string, unknown> | undefined;
+
+  constructor(
+    readonly expect: Expect | undefined,
+    public count: number | 'all',
+    /** A reply made here, written in its turn; undefined for an upstream one. */
+    readonly local: Buffer | undefined,
+    readonly after: (() => void) | undefined,
+  ) {}
+}
 
 /** Frames that are pub/sub messages, not replies (RESP2): `*3 message`, `*4 pmessage`, `*3 smessage`. */
 const PUSH_PREFIXES = ['*3\r\n$7\r\nmessage\r\n', '*4\r\n$8\r\npmessage\r\n', '*3\r\n$8\r\nsmessage\r\n'].map((s) => Buffer.from(s));
@@ -59,7 +74,7 @@ export class ReplyQueue {
   }
 
   expect(e: Expect): void {
-    this.entries.push({ ...e, kind: 'upstream', bytes: 0 });
+    this.entries.push(new Entry(e, e.count, undefined, undefined));
   }
 
   /** A reply the gateway makes itself, written as soon as everything before it has been. */
@@ -67,7 +82,7 @@ export class ReplyQueue {
     if (this.size === 0) {
       this.write(bytes);
       after?.();
-    } else this.entries.push({ kind: 'local', bytes, after });
+    } else this.entries.push(new Entry(undefined, 0, bytes, after));
   }
 
   /** Resolves once every reply owed so far has been written. */
@@ -89,39 +104,42 @@ export class ReplyQueue {
       return;
     }
     const entry = this.entries[this.head];
-    if (!entry || entry.kind !== 'upstream') return this.desync('the upstream sent a reply no command asked for');
+    const e = entry?.expect;
+    if (!e) return this.desync('the upstream sent a reply no command asked for');
     const isError = frame[0] === Type.Error;
     // Counted before this confirmation is applied: the server answers once per subscription it held, or once if none.
-    if (entry.count === 'all') entry.count = Math.max(1, this.subscriptions[entry.subscription!].size);
-    if (entry.subscription && !isError) this.confirm(frame);
+    if (entry.count === 'all') entry.count = Math.max(1, this.subscriptions[e.subscription!].size);
+    if (e.subscription && !isError) this.confirm(frame);
     entry.bytes += frame.length;
-    if (!entry.swallow) {
-      if (entry.transform && !isError) {
+    if (!e.swallow) {
+      if (e.transform && !isError) {
         const notes = newNotes();
-        this.write(encodeReply(entry.transform(decodeReply(frame), notes)));
+        this.write(encodeReply(e.transform(decodeReply(frame), notes)));
         entry.notes = summariseNotes(notes);
       } else this.write(frame);
     }
-    if (entry.monitor && !isError) this.monitoring = true;
+    if (e.monitor && !isError) this.monitoring = true;
     // An error ends a multi-reply command (SUBSCRIBE with a wrong argument count answers once).
-    if (isError || --(entry.count as number) <= 0) this.complete(entry, isError ? frame : undefined);
+    if (isError || --(entry.count as number) <= 0) this.complete(entry, e, isError ? frame : undefined);
   }
 
-  private complete(entry: Upstream, error: Buffer | undefined): void {
+  private complete(entry: Entry, e: Expect, error: Buffer | undefined): void {
     this.head++;
-    entry.done?.({
-      ok: !error,
-      bytes: entry.bytes,
-      ...(error ? { error: error.toString('utf8', 1, Math.min(error.length - 2, 201)) } : {}),
-      ...entry.notes,
-    });
+    if (e.done && (error || (entry.notes && Object.keys(entry.notes).length))) {
+      e.done({
+        ok: !error,
+        bytes: entry.bytes,
+        ...(error ? { error: error.toString('utf8', 1, Math.min(error.length - 2, 201)) } : {}),
+        ...entry.notes,
+      });
+    }
     this.flushLocals();
   }
 
   private flushLocals(): void {
-    while (this.head < this.entries.length && this.entries[this.head].kind === 'local') {
-      const local = this.entries[this.head++] as Entry & { kind: 'local' };
-      this.write(local.bytes);
+    while (this.head < this.entries.length && this.entries[this.head].local) {
+      const local = this.entries[this.head++];
+      this.write(local.local!);
       local.after?.();
     }
     if (this.head === this.entries.length) {

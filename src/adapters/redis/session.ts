@@ -6,7 +6,7 @@ import type { Socket } from 'node:net';
 import type { RedisGrant } from '../../config/schema.ts';
 import type { AdapterServices } from '../../pipeline/adapter.ts';
 import { correlationFromClientName } from '../../pipeline/correlation.ts';
-import { AUDIT_UNAVAILABLE, type GateSession, type Outcome, type Refuse } from '../../pipeline/gate.ts';
+import { AUDIT_UNAVAILABLE, type Forward, type GateSession, type Outcome, type Refuse } from '../../pipeline/gate.ts';
 import type { TokenRecord } from '../../services/store/store.ts';
 import { OK, ProtocolError, asciiLower, encodeCommand, errorReply, parseInteger, printable, simpleReply } from './codec/resp.ts';
 import { RequestReader, UNAUTHENTICATED, type Command, type RequestLimits } from './codec/request.ts';
@@ -17,6 +17,7 @@ import { analyse, type AnalysisContext, type RedisFacts } from './facts.ts';
 import type { CompiledGrant } from './grant.ts';
 import { helloReply, parseAuth, parseHello, type Handshake } from './hello.ts';
 import { decideRedis, RULE } from './policy.ts';
+import { Outbox } from './outbox.ts';
 import { ReplyQueue, type SubscriptionKind } from './replies.ts';
 import { chain, execTransform, guardTransform, keysFilter, scanFilter, type Transform } from './transforms.ts';
 import { UpstreamError, connectUpstream, type UpstreamTarget } from './upstream.ts';
@@ -66,15 +67,14 @@ export class RedisSession {
   private readonly queue: ReplyQueue;
   private readonly address: string;
   private readonly id = ++connectionIds;
-  private upstream?: { socket: Socket; reader: ReplyReader };
+  private upstream?: { socket: Socket; reader: ReplyReader; out: Outbox };
+  private readonly out: Outbox;
   private admitted?: { token: TokenRecord; grant: CompiledGrant; policy: (f: RedisFacts) => ReturnType<typeof decideRedis>; guards?: Transform; scan: Transform; keys: Transform };
   private gate?: GateSession;
   private clientName?: string;
   private readonly analysis: AnalysisContext;
   private pumping = false;
   private closed = false;
-  /** Bytes judged and waiting to go upstream, written once per batch. */
-  private outgoing: Buffer[] = [];
   private upstreamFull = false;
   private clientPaused = false;
   /** The reader failed: what is left of the stream cannot be trusted. */
@@ -91,7 +91,9 @@ export class RedisSession {
   constructor(private readonly client: Socket, private readonly opts: SessionOptions) {
     this.address = client.remoteAddress ?? 'unknown';
     this.analysis = { connection: opts.connection, table: opts.table, db: opts.target.db };
-    this.queue = new ReplyQueue((bytes) => this.toClient(bytes), (why) => this.abort(why));
+    // Replies wait for the end of the turn to leave together; a slow agent pauses the upstream until it drains.
+    this.out = new Outbox(client, () => this.upstream?.socket.pause());
+    this.queue = new ReplyQueue((bytes) => this.out.push(bytes), (why) => this.abort(why));
     client.on('data', (chunk: Buffer) => this.guard(() => this.onData(chunk)));
     client.on('drain', () => this.upstream?.socket.resume());
     client.on('close', () => this.close('client disconnected'));
@@ -154,7 +156,7 @@ export class RedisSession {
       }
       if (!cmd) break;
       out.push(cmd);
-      if (BARRIERS.has(asciiLower(cmd.args[0]))) break;
+      if (BARRIERS.has(answeredHere(cmd.args[0]))) break;
     }
     this.flowControl();
     return out;
@@ -162,24 +164,28 @@ export class RedisSession {
 
   private async run(batch: (Command | ProtocolError)[]): Promise<void> {
     if (this.admitted && !this.gate && !(batch[0] instanceof ProtocolError) && !(await this.openSession(batch[0]))) return;
-    // All of a batch is judged in this one turn, so the gate commits their audit records together.
+    // All of a batch is judged in this one turn, so the gate commits their audit records together; their outcomes are
+    // then applied in one synchronous stretch, so what they forward leaves in one write.
     const steps = batch.map((cmd) => this.plan(cmd));
-    for (const step of steps) {
+    const outcomes = await Promise.all(steps.map((step) => ('local' in step ? undefined : step.outcome)));
+    for (let i = 0; i < steps.length; i++) {
       if (this.closed) return;
-      if ('local' in step) {
-        this.flushUpstream();
-        await step.local();
-      } else {
-        await this.act(step, await step.outcome);
+      const step = steps[i];
+      if ('local' in step) await step.local();
+      else {
+        let outcome = outcomes[i]!;
+        // A held command holds the ones after it; those before it have gone on.
+        if (outcome.kind === 'held') outcome = await outcome.settled;
+        if (this.closed) return;
+        this.act(step, outcome);
       }
     }
-    this.flushUpstream();
   }
 
   private plan(cmd: Command | ProtocolError): Step {
     if (cmd instanceof ProtocolError) return { local: () => this.queue.local(errorReply(`ERR ${cmd.message}`), () => this.end()) };
     const args = cmd.args;
-    const name = asciiLower(args[0]);
+    const name = answeredHere(args[0]);
     if (name === 'auth' || name === 'hello') return { local: () => this.handshake(name === 'auth' ? parseAuth(args) : parseHello(args), name === 'hello') };
     if (name === 'quit') return { local: () => this.queue.local(OK, () => this.end()) };
     if (!this.admitted) return { local: () => this.queue.local(NOAUTH) };
@@ -207,12 +213,7 @@ export class RedisSession {
   }
 
   /** Applies one outcome, in command order. */
-  private async act(step: Judged, outcome: Outcome): Promise<void> {
-    if (outcome.kind === 'held') {
-      this.flushUpstream(); // what came before the held command goes on
-      const settled = await outcome.settled;
-      return this.closed ? undefined : this.act(step, settled);
-    }
+  private act(step: Judged, outcome: Forward | Refuse): void {
     const command = step.facts.command?.name;
     if (outcome.kind === 'refuse') {
       if (command === 'multi') return this.end(errorReply(render(outcome))); // the commands after it would not be queued
@@ -263,23 +264,9 @@ export class RedisSession {
     this.multiDirty = false;
   }
 
+  /** Judged commands leave at the end of the turn, a pipeline's usually as one write. */
   private send(bytes: Buffer): void {
-    this.outgoing.push(bytes);
-  }
-
-  private flushUpstream(): void {
-    if (!this.outgoing.length || !this.upstream) return;
-    const socket = this.upstream.socket;
-    const out = this.outgoing;
-    this.outgoing = [];
-    let ok = true;
-    if (out.length === 1) ok = socket.write(out[0]);
-    else {
-      socket.cork();
-      for (const b of out) ok = socket.write(b);
-      socket.uncork();
-    }
-    if (!ok) this.upstreamFull = true;
+    this.upstream?.out.push(bytes);
   }
 
   // ---- the commands answered here ----------------------------------------------------------------------------------
@@ -299,7 +286,6 @@ export class RedisSession {
       this.clientName = parsed.name.toString('utf8');
       this.send(encodeCommand(['CLIENT', 'SETNAME', parsed.name]));
       this.queue.expect({ count: 1, swallow: true });
-      this.flushUpstream();
     }
     this.queue.local(hello ? helloReply(this.opts.serverVersion, this.id) : OK);
   }
@@ -377,7 +363,7 @@ export class RedisSession {
       socket.destroy();
       return;
     }
-    const upstream = { socket, reader };
+    const upstream = { socket, reader, out: new Outbox(socket, () => { this.upstreamFull = true; }) };
     this.upstream = upstream;
     socket.on('data', (chunk: Buffer) => this.guard(() => this.onUpstream(upstream, chunk)));
     socket.on('drain', () => {
@@ -392,22 +378,13 @@ export class RedisSession {
   private onUpstream(upstream: { socket: Socket; reader: ReplyReader }, chunk: Buffer): void {
     if (this.upstream !== upstream) return;
     upstream.reader.push(chunk);
-    // One write to the agent for everything this chunk completes.
-    this.client.cork();
     try {
       for (let frame = upstream.reader.next(); frame; frame = upstream.reader.next()) this.queue.receive(frame);
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       this.abort(`the upstream broke RESP (${err.message})`);
-    } finally {
-      this.client.uncork();
     }
     if (!this.pumping && this.reader.buffered) this.kick();
-  }
-
-  private toClient(bytes: Buffer): void {
-    if (this.closed) return;
-    if (!this.client.write(bytes)) this.upstream?.socket.pause(); // resumed on the client's 'drain'
   }
 
   // ---- ends ---------------------------------------------------------------------------------------------------------
@@ -415,6 +392,7 @@ export class RedisSession {
   /** Revocation or shutdown: the agent is told why and both connections end now, even mid-BLPOP. */
   private cut(reason: string): void {
     if (this.closed) return;
+    this.out.flush();
     this.client.end(errorReply(`ERR Gatehouse: session ended: ${reason}`));
     this.close(reason);
   }
@@ -422,6 +400,7 @@ export class RedisSession {
   /** Ends the connection after `last` (and everything already written) reaches the agent. */
   private end(last?: Buffer): void {
     if (this.closed) return;
+    this.out.flush();
     if (last) this.client.end(last);
     else this.client.end();
     this.close('closed by the gateway');
@@ -461,6 +440,11 @@ export class RedisSession {
 }
 
 const BARRIERS = new Set(['auth', 'hello', 'quit', 'reset']);
+const ANSWERED_HERE = new Set([...BARRIERS, 'select']);
+const ANSWERED_LENGTHS = new Set([...ANSWERED_HERE].map((n) => n.length));
+
+/** The lower-case name of a command the gateway may answer itself, or '' (most commands, without folding their case). */
+const answeredHere = (name: Buffer) => (ANSWERED_LENGTHS.has(name.length) ? asciiLower(name) : '');
 const RESET = simpleReply('RESET');
 
 /** What binds an approval to this command: every argument, length-prefixed so no two lines share it. */

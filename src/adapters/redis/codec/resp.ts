@@ -74,12 +74,18 @@ export function isWord(arg: Buffer, word: string): boolean {
 
 /** ASCII lower case of a command name; non-ASCII bytes stay as they are (and then name no command). */
 export function asciiLower(bytes: Buffer): string {
+  let upper = false;
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] >= 0x41 && bytes[i] <= 0x5a) { upper = true; break; }
   const text = bytes.toString('latin1');
-  return /[A-Z]/.test(text) ? text.replace(/[A-Z]+/g, (s) => s.toLowerCase()) : text;
+  return upper ? text.replace(/[A-Z]+/g, (s) => s.toLowerCase()) : text;
 }
 
 /** Text for humans and the audit: UTF-8 when it is, otherwise `\xNN` escapes; never a raw control byte. */
 export function printable(bytes: Buffer): string {
+  // Most names are plain printable ASCII: one pass over the bytes, no decoding twice.
+  let plain = true;
+  for (let i = 0; i < bytes.length; i++) if (bytes[i] < 0x20 || bytes[i] > 0x7e || bytes[i] === 0x5c) { plain = false; break; }
+  if (plain) return bytes.toString('latin1');
   const text = bytes.toString('utf8');
   // U+FFFD appears when the bytes were not valid UTF-8; escape byte by byte then.
   if (!text.includes('\uFFFD') && !/[\x00-\x1f\x7f]/.test(text)) return text;

@@ -33,6 +33,8 @@ export interface KeySpec {
 export interface CommandSpec {
   /** Lower case; a subcommand is `container|sub` (`client|kill`), as Redis's ACL names it. */
   readonly name: string;
+  /** As people write it: `GET`, `CLIENT KILL`. */
+  readonly display: string;
   /** Redis's arity: n exactly, or at least -n arguments, the command name (and subcommand) included. */
   readonly arity: number;
   readonly flags: ReadonlySet<string>;
@@ -53,8 +55,12 @@ export class CommandTable {
   /** Every category the upstream knows (so a grant naming `@reed` fails at start-up). */
   readonly categories: ReadonlySet<string>;
 
+  /** Names as clients send them (lower and upper case), to skip folding the case of every command line. */
+  private readonly bySpelling: ReadonlyMap<string, CommandSpec>;
+
   constructor(commands: Iterable<CommandSpec>) {
     this.byName = new Map([...commands].map((c) => [c.name, c]));
+    this.bySpelling = new Map([...this.byName.values()].flatMap((c) => [[c.name, c], [c.name.toUpperCase(), c]]));
     const categories = new Set<string>();
     for (const c of this.all()) for (const cat of c.categories) categories.add(cat);
     this.categories = categories;
@@ -81,9 +87,13 @@ export class CommandTable {
 
   /** The spec a command line runs, checked for arity, or what Redis would answer instead. */
   lookup(args: readonly Buffer[]): CommandSpec | Unplaced {
-    const name = asciiLower(args[0]);
-    let command = this.byName.get(name);
-    if (!command) return { error: `ERR unknown command '${shown(name)}'` };
+    let command = this.bySpelling.get(args[0].toString('latin1'));
+    if (!command) {
+      const name = asciiLower(args[0]);
+      command = this.byName.get(name);
+      if (!command) return { error: `ERR unknown command '${shown(name)}'` };
+    }
+    const name = command.name;
     if (command.subcommands && args.length > 1) {
       const sub = asciiLower(args[1]);
       const found = command.subcommands.get(sub);
@@ -122,6 +132,7 @@ function parseCommand(entry: RespValue, container?: string): CommandSpec {
   if (container && !name.startsWith(`${container}|`)) throw new CommandTableError(`subcommand '${name}' of '${container}' is not named '${container}|...'`);
   return {
     name,
+    display: name.replace('|', ' ').toUpperCase(),
     arity: int(entry[1]),
     flags: new Set(list(entry[2]).map((f) => text(f).toLowerCase())),
     categories: new Set(list(entry[6]).map((c) => text(c).replace(/^@/, '').toLowerCase())),
