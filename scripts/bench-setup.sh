@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs what `npm run bench` measures against (pgbouncer, nginx, wrk) when missing. Packages only: the bench
-# starts its own pgbouncer and nginx on loopback ports with generated configs; no system service is enabled or touched.
+# Installs what `npm run bench` measures against (pgbouncer, nginx, wrk, redis, twemproxy) when missing. Packages only:
+# the bench starts its own pgbouncer, nginx, redis-server and nutcracker on loopback ports with generated configs; no
+# system service is enabled or touched.
 set -euo pipefail
 
 need=()
@@ -8,9 +9,12 @@ command -v pgbench >/dev/null 2>&1 || need+=(postgresql-contrib)
 [ -x /usr/sbin/pgbouncer ] || command -v pgbouncer >/dev/null 2>&1 || need+=(pgbouncer)
 [ -x /usr/sbin/nginx ] || command -v nginx >/dev/null 2>&1 || need+=(nginx)
 command -v wrk >/dev/null 2>&1 || need+=(wrk)
+command -v redis-benchmark >/dev/null 2>&1 || need+=(redis-tools)
+command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+[ -x /usr/sbin/nutcracker ] || command -v nutcracker >/dev/null 2>&1 || need+=(nutcracker)
 
 if [ ${#need[@]} -eq 0 ]; then
-  echo "bench-setup: pgbench, pgbouncer, nginx and wrk are installed"
+  echo "bench-setup: pgbench, pgbouncer, nginx, wrk, redis and nutcracker are installed"
   exit 0
 fi
 
@@ -18,7 +22,7 @@ SUDO=""
 [ "$(id -u)" -eq 0 ] || SUDO="sudo"
 echo "bench-setup: installing ${need[*]}"
 $SUDO apt-get update -qq
-# policy-rc.d 101 keeps the packages' maintainer scripts from starting the system pgbouncer/nginx services.
+# policy-rc.d 101 keeps the packages' maintainer scripts from starting the system pgbouncer/nginx/redis services.
 POLICY=/usr/sbin/policy-rc.d
 created_policy=0
 if [ ! -e "$POLICY" ]; then

@@ -30,7 +30,7 @@ const verdict = (g: ReturnType<typeof grant>, text: string) => {
 
 describe('the command table', () => {
   test('learned from the upstream: commands, subcommands, categories, key specs', () => {
-    assert.ok(table.size > 200);
+    assert.ok([...table.all()].length > 300, 'commands and subcommands');
     const kill = table.get('client|kill')!;
     assert.ok(kill.categories.has('dangerous'));
     assert.ok(table.get('get')!.categories.has('read'));
@@ -211,5 +211,43 @@ describe('grants', () => {
     assert.match(held.kind === 'hold' ? held.reason : '', /approve: "DEL session:\*"/);
     assert.equal(verdict(g, 'SET session:1 x'), 'allow');
     assert.equal(verdict(g, 'DEL doc:1'), 'deny redis.key.write', 'an approval never grants what the grant does not');
+  });
+});
+
+describe('the config contract', () => {
+  test('a redis connection and its grant load as PRODUCT.md writes them; mistakes name their key path', async () => {
+    const { parseConfig, ConfigError } = await import('../src/config/load.ts');
+    const config = parseConfig(`
+connections:
+  cache: { kind: redis, listen: 127.0.0.1:6380, upstream: "redis://default:\${REDIS_PASSWORD}@127.0.0.1:6379/0" }
+roles:
+  researcher:
+    cache: { commands: ["+@read", "+@write", "-@dangerous"], read: ["session:*"], write: ["session:*"] }
+`, 'test', { REDIS_PASSWORD: 'pw' });
+    const grant = config.roles.researcher.cache as RedisGrant;
+    assert.deepEqual([grant.commands, grant.read, grant.channels, grant.audit.values], [['+@read', '+@write', '-@dangerous'], ['session:*'], [], false]);
+    assert.throws(() => parseConfig(`
+connections:
+  cache: { kind: redis, listen: 127.0.0.1:6380, upstream: "rediss://h:1" }
+roles:
+  r:
+    cache: { commands: ["read"], keys: ["x"] }
+`, 'test'), (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      const text = e.message;
+      assert.match(text, /connections\.cache\.upstream: expected redis:\/\//);
+      assert.match(text, /roles\.r\.cache\.commands\.0: expected \+@category/);
+      assert.match(text, /roles\.r\.cache: unknown key: keys/);
+      return true;
+    });
+  });
+
+  test('policy explain judges one command line against the live command table', async () => {
+    const { explainRedis } = await import('../src/adapters/redis/explain.ts');
+    const conn = { kind: 'redis' as const, listen: '127.0.0.1:0', upstream: 'redis://127.0.0.1:6379/0', max_command_bytes: 1 << 20, max_command_args: 1000, max_reply_bytes: 1 << 26, max_pipeline: 64, connect_timeout_ms: 5000 };
+    const g = redisGrant.parse({ commands: ['+@read'], read: ['doc:*'] });
+    assert.equal((await explainRedis('GET doc:1', g, 'r', 'cache', conn)).kind, 'allow');
+    const refused = await explainRedis('GET "user 1"', g, 'r', 'cache', conn);
+    assert.equal(refused.kind === 'deny' && refused.message, "no read access to key 'user 1' (roles.r.cache.read: doc:*)");
   });
 });

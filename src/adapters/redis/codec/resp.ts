@@ -114,7 +114,6 @@ export function errorReply(text: string): Buffer {
 }
 
 export const simpleReply = (text: string) => Buffer.from(`+${text}\r\n`);
-export const integerReply = (n: number) => Buffer.from(`:${n}\r\n`);
 
 /** Re-encodes a decoded reply (after filtering or redaction). Lines keep their original text. */
 export function encodeReply(value: RespValue): Buffer {

@@ -66,10 +66,6 @@ export class CommandTable {
     this.categories = categories;
   }
 
-  get size(): number {
-    return this.byName.size;
-  }
-
   /** The command or subcommand by its ACL name (`get`, `client|kill`), for compiling grants. */
   get(name: string): CommandSpec | undefined {
     const [base, sub] = name.split('|', 2);
