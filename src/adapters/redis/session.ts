@@ -302,7 +302,7 @@ export class RedisSession {
       await this.connect();
     } catch (err) {
       if (!(err instanceof UpstreamError)) throw err;
-      services.log(`redis ${connection}: ${err.message}`);
+      services.log.warn({ err, connection }, 'redis upstream unavailable');
       return 'ERR Gatehouse: the upstream Redis is unavailable';
     }
     const grant = this.opts.compiled(admission.grant);
@@ -409,12 +409,12 @@ export class RedisSession {
   /** The upstream failed or desynchronised: the agent cannot be answered in order any more. */
   private abort(why: string): void {
     if (this.closed) return;
-    this.opts.services.log(`redis ${this.opts.connection}: ${why}`);
+    this.opts.services.log.warn({ connection: this.opts.connection, sessionId: this.gate?.ctx.sessionId, reason: why }, 'redis connection aborted');
     this.end(errorReply(`ERR Gatehouse: ${why}`));
   }
 
   private crash(err: Error): void {
-    this.opts.services.log(`redis ${this.opts.connection}: internal error: ${err.stack}`);
+    this.opts.services.log.error({ err, connection: this.opts.connection, sessionId: this.gate?.ctx.sessionId }, 'redis session failed');
     if (!this.closed) this.end(errorReply('ERR Gatehouse internal error'));
   }
 
