@@ -376,6 +376,34 @@ roles:
   });
 });
 
+describe('drain', () => {
+  test('a graceful stop lets an open transaction finish, ends idle connections at once, refuses new ones', async () => {
+    const g = await gateway(`
+connections:
+  cache: { kind: redis, listen: "127.0.0.1:0", upstream: "redis://127.0.0.1:6379/0" }
+roles:
+  agent:
+    cache: { commands: ["+@write"], write: ["${K('drain:*')}"] }
+`);
+    const a = g.listeners[0].address;
+    const t = g.mint('agent').token;
+    const idle = await RawClient.open(a);
+    const busy = await RawClient.open(a);
+    for (const c of [idle, busy]) c.send(resp('AUTH', t));
+    busy.send(Buffer.concat([resp('MULTI'), resp('SET', K('drain:1'), 'x')]));
+    await busy.until((d) => d.includes('QUEUED'));
+    await idle.until((d) => d.includes('+OK'));
+    const stopped = g.close(3000);
+    assert.ok(await idle.closedWithin(1000), 'an idle connection ends at once');
+    assert.ok(!busy.closed, 'a transaction in flight may finish');
+    busy.send(resp('EXEC'));
+    assert.ok(await busy.closedWithin(2000));
+    assert.match(busy.data, /\*1\r\n\+OK\r\n-ERR Gatehouse: the gateway is shutting down\r\n$/);
+    await stopped;
+    assert.equal(await direct.get(K('drain:1')), 'x');
+  });
+});
+
 async function until<T>(fn: () => Promise<T | undefined | null | false>, ms = 3000): Promise<T> {
   for (const end = Date.now() + ms; ; ) {
     const v = await fn();

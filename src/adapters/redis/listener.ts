@@ -46,11 +46,13 @@ export const startRedisListener: StartListener<RedisConnection> = async (name, c
       return found;
     },
   };
-  const sockets = new Set<Socket>();
+  const sessions = new Map<Socket, RedisSession>();
+  let draining = false;
   const server = createServer({ noDelay: true }, (socket) => {
-    sockets.add(socket);
-    socket.once('close', () => sockets.delete(socket));
-    new RedisSession(socket, options);
+    const session = new RedisSession(socket, options);
+    sessions.set(socket, session);
+    socket.once('close', () => sessions.delete(socket));
+    if (draining) session.drain();
   });
 
   const [host, port] = splitHostPort(conn.listen);
@@ -63,8 +65,13 @@ export const startRedisListener: StartListener<RedisConnection> = async (name, c
     name,
     kind: 'redis',
     address: typeof address === 'object' && address ? `${address.address}:${address.port}` : conn.listen,
+    drain: () => new Promise<void>((resolve) => {
+      draining = true;
+      server.close(() => resolve());
+      for (const s of sessions.values()) s.drain();
+    }),
     close: () => new Promise<void>((resolve) => {
-      for (const s of sockets) s.destroy();
+      for (const s of sessions.keys()) s.destroy();
       server.close(() => resolve());
     }),
   };

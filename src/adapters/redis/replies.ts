@@ -73,6 +73,11 @@ export class ReplyQueue {
     return this.entries.length - this.head;
   }
 
+  /** Nothing owed and nothing streaming (no subscription, no MONITOR): the connection may end without losing a reply. */
+  get quiet(): boolean {
+    return this.size === 0 && this.subscribed === 0 && !this.monitoring;
+  }
+
   expect(e: Expect): void {
     this.entries.push(new Entry(e, e.count, undefined, undefined));
   }

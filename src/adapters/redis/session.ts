@@ -87,6 +87,7 @@ export class RedisSession {
   /** A SELECT of another database went upstream: SELECT of ours is no longer a no-op to answer here. */
   private dbMoved = false;
   private readonly authTimer: NodeJS.Timeout;
+  private draining = false;
 
   constructor(private readonly client: Socket, private readonly opts: SessionOptions) {
     this.address = client.remoteAddress ?? 'unknown';
@@ -99,6 +100,18 @@ export class RedisSession {
     client.on('close', () => this.close('client disconnected'));
     client.on('error', () => this.close('client connection error'));
     this.authTimer = setTimeout(() => this.end(errorReply('ERR Gatehouse: authentication timed out')), AUTH_TIMEOUT_MS);
+  }
+
+  /** Graceful shutdown: what is in flight (a transaction, a pipeline) may finish; then the connection ends. */
+  drain(): void {
+    this.draining = true;
+    this.endIfIdle();
+  }
+
+  private endIfIdle(): void {
+    if (this.draining && !this.pumping && !this.inMulti && this.queue.quiet && this.reader.buffered === 0) {
+      this.end(errorReply('ERR Gatehouse: the gateway is shutting down'));
+    }
   }
 
   // ---- request side ------------------------------------------------------------------------------------------------
@@ -126,6 +139,7 @@ export class RedisSession {
     } finally {
       this.pumping = false;
       this.flowControl();
+      this.endIfIdle();
     }
   }
 
@@ -385,6 +399,7 @@ export class RedisSession {
       this.abort(`the upstream broke RESP (${err.message})`);
     }
     if (!this.pumping && this.reader.buffered) this.kick();
+    this.endIfIdle();
   }
 
   // ---- ends ---------------------------------------------------------------------------------------------------------
