@@ -47,7 +47,8 @@ describe('matching, against the real server', () => {
 
   test('the corners, spelled out', async () => {
     const cases: [string, string[]][] = [
-      ['*', ['', 'a']], // a lone `*` is everything, the empty name included (SCAN does not even filter)
+      ['*', ['', 'a']], // exactly `*` is everything, the empty name included (SCAN does not even filter)
+      ['**', ['', 'a']], // ...but `**` is a pattern like any other
       ['', ['', 'a']],
       ['a*', ['a', 'ab', '']],
       ['a[b-', ['ab', 'a-', 'ac']], // unterminated class

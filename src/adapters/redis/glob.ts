@@ -10,8 +10,8 @@ export interface Glob {
   readonly tokens: readonly Token[];
   /**
    * Whether the empty name is in the language. stringmatchlen never enters its loop for an empty string, so only the
-   * empty pattern matches it there; but Redis treats a lone `*` as "everything" (SCAN skips filtering, ACL `~*` is all
-   * keys), and so does the gateway: a pattern of stars alone matches the empty name too.
+   * empty pattern matches it there; but Redis treats exactly `*` as "everything" (SCAN skips filtering, ACL `~*` is all
+   * keys), and so does the gateway. `**` is an ordinary pattern and does not match it.
    */
   readonly matchesEmpty: boolean;
 }
@@ -61,7 +61,7 @@ export function compileGlob(pattern: Buffer): Glob {
       tokens.push(c);
     }
   }
-  return { source: pattern, tokens, matchesEmpty: tokens.every((t) => t === STAR) };
+  return { source: pattern, tokens, matchesEmpty: n === 0 || (n === 1 && pattern[0] === 0x2a) };
 }
 
 /** The names `prefix · anything · suffix` (what a SORT BY/GET pattern can reach, the element value in place of `*`). */
