@@ -129,12 +129,13 @@ class Lexer {
     const maria = s[at + 2] === 'M' && s[at + 3] === '!';
     if (s[at + 2] === '!' || maria) {
       if (this.inExecutable) throw new LexError('executable comments nested in executable comments are not accepted');
+      // MySQL reads MariaDB's `/*M!` as a plain comment.
+      if (maria && !this.server.mariadb) return this.skipComment(at + 2, 0);
       let j = at + (maria ? 4 : 3);
       let digits = 0;
       while (digits < 6 && isDigit(s[j + digits] ?? '')) digits++;
       if (digits < 5) {
-        // No version: the content always runs (MariaDB: `/*M!` too; MySQL reads `/*M!` as a plain comment).
-        if (maria && !this.server.mariadb) return this.skipComment(at + 2, 0);
+        // No version: the content always runs.
         this.inExecutable = true;
         this.i = j;
         return;
@@ -268,6 +269,12 @@ class Lexer {
   /** `@name`, `@'name'` and `@@[global.|session.|local.]name`. */
   private variable() {
     const { s } = this;
+    // 'user'@'host' in account names: the server's MY_LEX_USER_END, an `@` between two names.
+    const previous = this.tokens.at(-1);
+    if ((previous?.kind === 'string' || previous?.kind === 'quoted') && s[this.i - 1] === (previous.kind === 'string' ? "'" : '`') && s[this.i - 1] !== undefined) {
+      this.i++;
+      return this.push('op', '@');
+    }
     if (s[this.i + 1] === '@') {
       let j = this.i + 2;
       while (j < s.length && (isIdent(s[j]) || (s[j] === '.' && isIdent(s[j + 1] ?? '')))) j++;
