@@ -10,16 +10,19 @@ import { PacketChannel } from './wire.ts';
 
 /**
  * What Gatehouse offers clients. Never: COMPRESS (not implemented), LOCAL_FILES (LOAD DATA LOCAL is refused in both
- * directions), SESSION_TRACK, QUERY_ATTRIBUTES, MariaDB's extended capabilities. SSL is added when TLS is configured.
+ * directions), NO_SCHEMA (the server would drop the database from `db.table`) and IGNORE_SPACE (it changes the grammar),
+ * SESSION_TRACK, QUERY_ATTRIBUTES, MariaDB's extended capabilities. SSL is added when TLS is configured.
  */
 export const SERVER_CAPABILITIES =
-  Capability.LONG_PASSWORD | Capability.FOUND_ROWS | Capability.LONG_FLAG | Capability.CONNECT_WITH_DB | Capability.NO_SCHEMA |
-  Capability.ODBC | Capability.IGNORE_SPACE | Capability.PROTOCOL_41 | Capability.INTERACTIVE | Capability.IGNORE_SIGPIPE |
+  Capability.LONG_PASSWORD | Capability.FOUND_ROWS | Capability.LONG_FLAG | Capability.CONNECT_WITH_DB |
+  Capability.ODBC | Capability.PROTOCOL_41 | Capability.INTERACTIVE | Capability.IGNORE_SIGPIPE |
   Capability.TRANSACTIONS | Capability.RESERVED | Capability.SECURE_CONNECTION | Capability.MULTI_STATEMENTS |
   Capability.MULTI_RESULTS | Capability.PS_MULTI_RESULTS | Capability.PLUGIN_AUTH | Capability.CONNECT_ATTRS |
   Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA | Capability.DEPRECATE_EOF;
 
 export interface AcceptOptions {
+  /** Capabilities offered (within SERVER_CAPABILITIES, and what the upstream supports); SSL is added when `tls` is set. */
+  capabilities: number;
   /** The version string clients see (the upstream's, so drivers enable the same features). */
   serverVersion: string;
   connectionId: number;
@@ -43,7 +46,7 @@ export interface Accepted {
 }
 
 export async function acceptClient(raw: Socket, options: AcceptOptions): Promise<Accepted> {
-  const offered = SERVER_CAPABILITIES | (options.tls ? Capability.SSL : 0);
+  const offered = (options.capabilities & SERVER_CAPABILITIES) | (options.tls ? Capability.SSL : 0);
   const nonce = scrambleNonce();
   let socket: Socket = raw;
   let channel = new PacketChannel(socket, 'client');

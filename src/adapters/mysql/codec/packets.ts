@@ -28,8 +28,8 @@ export class PacketReader {
   private start = 0;
   private end = 0;
 
-  /** `maxPayload` bounds one message (the largest we will hold to inspect); larger is a protocol error. */
-  constructor(private readonly maxPayload = 64 * MiB, private readonly what = 'packet') {}
+  /** `maxPayload` bounds one message (the largest we will hold to inspect); larger is a protocol error. Raised after authentication. */
+  constructor(public maxPayload = 64 * MiB, private readonly what = 'packet') {}
 
   /** Bytes received but not yet returned as messages (must be 0 when TLS starts). */
   get buffered(): number {
