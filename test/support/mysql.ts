@@ -45,11 +45,18 @@ export interface MysqlGateway extends Gateway {
   mint(role: string, label?: string, ttlSeconds?: number): { token: string; id: string };
 }
 
-/** A gateway with one `shop` MySQL connection to `db` and the given roles (YAML under `roles:`). */
-export async function mysqlGateway(db: string, roles: string, connection = ''): Promise<MysqlGateway> {
+/** An approver who is not the tokens' issuer (`test`), so held statements can be decided. */
+export const APPROVER = { name: 'approver', key: 'gh-mysql-approver-key-0123456789', roles: ['approver' as const] };
+
+/** A gateway with one `shop` MySQL connection to `db` and the given roles (YAML under `roles:`); `connection` adds keys to it, `top` top-level sections. */
+export async function mysqlGateway(db: string, roles: string, options: { connection?: string; top?: string } = {}): Promise<MysqlGateway> {
+  const connection = options.connection ?? '';
   const yaml = `admin:
   listen: 127.0.0.1:0
+  keys:
+    - { name: ${APPROVER.name}, key: ${APPROVER.key}, roles: [approver] }
 store: "sqlite::memory:"
+${options.top ?? ''}
 connections:
   shop:
     kind: mysql

@@ -1,6 +1,7 @@
 // The server side of the connection phase: greeting, optional TLS, the client's answer and its proof — before any upstream exists.
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
+import { Duplex } from 'node:stream';
 import { TLSSocket, type SecureContext } from 'node:tls';
 import { ProtocolError } from './codec/bytes.ts';
 import { Capability, Status } from './codec/constants.ts';
@@ -58,11 +59,12 @@ export async function acceptClient(raw: Socket, options: AcceptOptions): Promise
   let secure = false;
   if (isSslRequest(packet.payload)) {
     if (!options.tls) throw new ProtocolError('the client asked for TLS, which was not offered');
-    // Bytes sent before the TLS handshake could be an attacker's injection (as CVE-2021-23214 for PostgreSQL).
-    if (channel.reader.buffered) throw new ProtocolError('data received before the TLS handshake');
+    // MySQL clients start TLS right behind the SSLRequest, without waiting for an answer: what already arrived is the
+    // start of the TLS handshake, and goes to the TLS layer (never read as protocol in clear).
     const seq = channel.seq;
-    channel.detach();
-    socket = await startTls(raw, options.tls, options.stepTimeoutMs);
+    raw.pause();
+    const early = channel.detach().take();
+    socket = await startTls(early.length ? prepend(raw, early) : raw, options.tls, options.stepTimeoutMs);
     secure = true;
     channel = new PacketChannel(socket, 'client');
     channel.seq = seq;
@@ -82,7 +84,23 @@ function scrambleNonce(): Buffer {
   return nonce;
 }
 
-function startTls(socket: Socket, secureContext: SecureContext, timeoutMs: number): Promise<TLSSocket> {
+/** The socket as a stream that first yields `head` (bytes already read from it). */
+function prepend(socket: Socket, head: Buffer): Duplex {
+  const stream = new Duplex({
+    read() { socket.resume(); },
+    write(chunk: Buffer, _encoding, done) { socket.write(chunk, done); },
+    final(done) { socket.end(done); },
+    destroy(err, done) { socket.destroy(err ?? undefined); done(err); },
+  });
+  stream.push(head);
+  socket.on('data', (chunk: Buffer) => { if (!stream.push(chunk)) socket.pause(); });
+  socket.on('end', () => stream.push(null));
+  socket.on('error', (err) => stream.destroy(err));
+  socket.on('close', () => stream.destroy());
+  return stream;
+}
+
+function startTls(socket: Socket | Duplex, secureContext: SecureContext, timeoutMs: number): Promise<TLSSocket> {
   return new Promise((resolve, reject) => {
     const secure = new TLSSocket(socket, { isServer: true, secureContext });
     const timer = setTimeout(() => { secure.destroy(); reject(new ProtocolError('the TLS handshake did not finish in time')); }, timeoutMs);

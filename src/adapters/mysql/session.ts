@@ -75,7 +75,7 @@ export class MysqlSession {
   /** Ends the session from the gateway's side (revocation, shutdown), telling the client why. */
   terminate(reason: string) {
     if (this.closed) return;
-    this.d.client.write(frame(encodeErr({ code: 1927, sqlState: '70100', message: `Gatehouse: connection terminated: ${reason}` }), this.inFlight?.clientSeq ?? 0));
+    this.d.client.write(frame(encodeErr({ code: 1927, sqlState: '70100', message: `Gatehouse: connection terminated: ${reason}` }), this.replySeq()));
     this.end(reason);
   }
 
@@ -321,6 +321,11 @@ export class MysqlSession {
     this.d.client.write(Buffer.concat(payloads.map((p, i) => frame(p, seq + i))));
   }
 
+  /** The sequence id the client expects next: within a command's reply, or 1 while a command waits to be answered. */
+  private replySeq(): number {
+    return this.inFlight?.clientSeq ?? (this.busy ? 1 : 0);
+  }
+
   private guard(fn: () => void) {
     if (this.closed) return;
     try {
@@ -335,7 +340,7 @@ export class MysqlSession {
   private fatal(message: string) {
     if (this.closed) return;
     const err = refusal('mysql.protocol', message);
-    this.d.client.write(frame(encodeErr({ ...err, code: 2013, sqlState: '08S01' }), this.inFlight?.clientSeq ?? 0));
+    this.d.client.write(frame(encodeErr({ ...err, code: 2013, sqlState: '08S01' }), this.replySeq()));
     this.end(message);
   }
 

@@ -36,6 +36,14 @@ export class PacketReader {
     return this.end - this.start;
   }
 
+  /** Hands over the bytes received but not read (a copy), leaving none: the TLS handshake a client sent right behind its SSLRequest. */
+  take(): Buffer {
+    const rest = Buffer.from(this.buffer.subarray(this.start, this.end));
+    this.buffer = EMPTY;
+    this.start = this.end = 0;
+    return rest;
+  }
+
   push(chunk: Buffer): void {
     if (this.start === this.end) {
       // Most chunks end on a message boundary: borrow the chunk instead of copying it in.
