@@ -55,7 +55,7 @@ const charsets: ReadonlySet<string> = new Set([
 ]);
 
 const quoteIdent = (name: string) => '`' + name.replace(/`/g, '``') + '`';
-const quoteString = (value: string) => "'" + value.replace(/\\/g, '\\\\').replace(/'/g, "''") + "'";
+const quoteString = (value: string) => "'" + value.replace(/\\/g, '\\\\').replace(/'/g, "''").replace(/\0/g, '\\0') + "'";
 
 class LexError extends Error {}
 
@@ -363,12 +363,15 @@ function unescape(c: string): string {
   }
 }
 
-/** Tokens joined by single spaces, except a `.` that qualifies a name, which stays glued so `db.t` reads as one name. */
+const isName = (t: Token | undefined) => t?.kind === 'word' || t?.kind === 'quoted';
+const isDot = (t: Token | undefined) => t?.kind === 'op' && t.value === '.';
+
+/** Tokens joined by single spaces, except a `.` between names (`db.t`, `t.*`), which stays glued so it reads as one name. */
 function render(tokens: readonly Token[]): string {
   let out = '';
   tokens.forEach((t, i) => {
     const prev = tokens[i - 1];
-    const glue = prev && (t.canonical === '.' || prev.canonical === '.') && t.kind !== 'number' && prev.kind !== 'number';
+    const glue = (isDot(t) && isName(prev)) || (isDot(prev) && isName(tokens[i - 2]) && (isName(t) || (t.kind === 'op' && t.value === '*')));
     out += (i === 0 || glue ? '' : ' ') + t.canonical;
   });
   return out;
