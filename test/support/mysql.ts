@@ -14,6 +14,8 @@ CREATE TABLE customers (id INT PRIMARY KEY, name VARCHAR(50) NOT NULL, email VAR
 CREATE TABLE products (id INT PRIMARY KEY, name VARCHAR(50) NOT NULL, price DECIMAL(10,2) NOT NULL);
 CREATE TABLE orders (id INT PRIMARY KEY AUTO_INCREMENT, customer_id INT NOT NULL, product_id INT NOT NULL, note VARCHAR(200));
 CREATE VIEW customer_emails AS SELECT id, email FROM customers;
+CREATE VIEW customer_names AS SELECT id, name FROM customers;
+CREATE VIEW contact_list AS SELECT email AS contact FROM customer_emails;
 INSERT INTO customers VALUES (1, 'Ada Lovelace', 'ada@example.com', '078-05-1120'), (2, 'Grace Hopper', 'grace@example.com', NULL);
 INSERT INTO products VALUES (1, 'lamp', 20.00), (2, 'desk', 150.00), (3, 'chair', 80.00);
 INSERT INTO orders (customer_id, product_id, note) VALUES (1, 1, 'first'), (2, 2, 'second'), (1, 3, 'third');`;

@@ -22,12 +22,15 @@ import { mysqlCatalog } from './sql/catalog.ts';
 import { loadParser } from './sql/analyze.ts';
 import { sqlModeFlags } from './sql/settings.ts';
 import { connectUpstream, parseMysqlUrl, runQuery, UpstreamError } from './upstream.ts';
+import { ViewCatalog } from './views.ts';
 import { DeadlineError } from './wire.ts';
 
 /** Pre-authentication limits: how many handshakes may be open at once, and how many steps' time a whole one may take. */
 const MAX_HANDSHAKES = 256;
 const HANDSHAKE_STEPS = 3;
 const UPSTREAM_TIMEOUT_MS = 10_000;
+/** How often the upstream's view definitions are read again (a view created meanwhile is judged from the next read on). */
+const VIEWS_REFRESH_MS = 30_000;
 /** Character sets whose text Gatehouse lexes exactly as the server does. */
 const UTF8 = /^(utf8|utf8mb3|utf8mb4|ascii)$/i;
 
@@ -37,6 +40,18 @@ export async function startMysqlListener(name: string, conn: MysqlConnection, se
   const target = parseMysqlUrl(conn.upstream, conn.upstream_tls);
   const profile = await probeUpstream(target, UPSTREAM_TIMEOUT_MS);
   const catalog = mysqlCatalog(target.database);
+  const views = new ViewCatalog(target.database, profile.caseSensitive, profile.flavor);
+  const loadViews = async () => {
+    const up = await connectUpstream(target, { capabilities: profile.capabilities, charset: profile.charset, timeoutMs: UPSTREAM_TIMEOUT_MS });
+    try {
+      views.load(await runQuery(up, 'SELECT TABLE_SCHEMA, TABLE_NAME, VIEW_DEFINITION FROM information_schema.VIEWS', UPSTREAM_TIMEOUT_MS));
+    } finally {
+      up.socket.end();
+    }
+  };
+  await loadViews();
+  const refresh = setInterval(() => loadViews().catch((err: Error) => services.log(`mysql ${name}: cannot read the upstream's views: ${err.message}`)), VIEWS_REFRESH_MS);
+  refresh.unref();
   const sockets = new Set<Socket>();
   let handshakes = 0;
   let connectionIds = 0;
@@ -92,7 +107,7 @@ export async function startMysqlListener(name: string, conn: MysqlConnection, se
       clientReader.maxPayload = upstreamReader.maxPayload = conn.max_packet_bytes;
       accepted.channel.socket.write(frame(encodeOk({ status: 0x0002 }), accepted.channel.seq));
       session = new MysqlSession({
-        gate: gateSession, grant, catalog, readOnly, capabilities: accepted.capabilities, client: accepted.socket, upstream: up.socket,
+        gate: gateSession, grant, catalog, views, readOnly, capabilities: accepted.capabilities, client: accepted.socket, upstream: up.socket,
         clientReader, upstreamReader, secret: services.secret, log: services.log,
         sql: { database: target.database, mode, server: profile.flavor, caseSensitive: profile.caseSensitive, multiStatements: multiStatements(accepted.capabilities) },
         ...(guardsActive(grant.guards) ? { guards: { policy: grant.guards, hook: services.guards } } : {}),
@@ -152,6 +167,7 @@ export async function startMysqlListener(name: string, conn: MysqlConnection, se
     kind: 'mysql',
     address: typeof address === 'object' && address ? `${address.address}:${address.port}` : conn.listen,
     close: () => new Promise<void>((resolve) => {
+      clearInterval(refresh);
       for (const s of sockets) s.destroy();
       server.close(() => resolve());
     }),

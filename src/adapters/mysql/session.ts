@@ -8,6 +8,7 @@ import type { SqlGrant } from '../../config/schema.ts';
 import type { Forward, GateSession, Outcome, Refuse } from '../../pipeline/gate.ts';
 import type { SqlCatalog } from '../../services/policy/sql/catalog.ts';
 import { decideSqlAll } from '../../services/policy/sql/decide.ts';
+import { deny } from '../../services/policy/verdict.ts';
 import type { SqlAnalysis, SqlStatement } from '../../services/policy/sql/facts.ts';
 import { sqlFacts } from '../../services/policy/sql/to-facts.ts';
 import { ProtocolError } from './codec/bytes.ts';
@@ -21,11 +22,14 @@ import { ResultShaper, type ResultGuards } from './shaper.ts';
 import { analyzeMysql, type SqlSession } from './sql/analyze.ts';
 import { sqlModeFlags } from './sql/settings.ts';
 import type { LexMode } from './sql/lexer.ts';
+import { maskedViewRead, type ViewCatalog } from './views.ts';
 
 export interface SessionDeps {
   gate: GateSession;
   grant: SqlGrant;
   catalog: SqlCatalog;
+  /** The upstream's views, to refuse those that would expose a masked column under their own name. */
+  views: ViewCatalog;
   /** How the server reads SQL on this connection; updated as USE, COM_INIT_DB and SET sql_mode succeed. */
   sql: SqlSession;
   /** Capabilities in force on both sides of the session. */
@@ -207,11 +211,18 @@ export class MysqlSession {
 
   /** The gate's verdict on an analysed request: the forward outcome, or undefined once the refusal has been sent. */
   private async judge(analysis: SqlAnalysis, text: string, parameters?: string): Promise<Forward | undefined> {
-    const { gate, grant, catalog } = this.d;
-    const facts = sqlFacts(analysis, gate.ctx.connection, text, 'mysql');
+    const { gate, grant, catalog, views } = this.d;
+    const { role } = gate.ctx.who;
+    const { connection } = gate.ctx;
+    const facts = sqlFacts(analysis, connection, text, 'mysql');
+    const policy = () => {
+      const verdict = decideSqlAll(analysis, { role, connection, grant, catalog, prepared: this.sqlPrepared });
+      const exposed = verdict.kind === 'deny' ? undefined : maskedViewRead(analysis, views.maskedViews(grant), this.sqlPrepared);
+      return exposed ? deny('sql.mask.view', `Gatehouse: view ${exposed[0]} exposes masked column ${exposed[1]} to role "${role}"; mask the view's columns too (${connection}.mask) to allow it`) : verdict;
+    };
     const outcome: Outcome = await gate.pass({
       facts,
-      policy: () => decideSqlAll(analysis, { role: gate.ctx.who.role, connection: gate.ctx.connection, grant, catalog, prepared: this.sqlPrepared }),
+      policy,
       ...(parameters ? { exact: `${text}\n-- parameters: ${parameters}`, detail: { parameters: parameters.length / 2 } } : {}),
     });
     const settled: Forward | Refuse = outcome.kind === 'held' ? await outcome.settled : outcome;

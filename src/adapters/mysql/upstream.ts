@@ -42,6 +42,12 @@ export function parseMysqlUrl(url: string, tls: UpstreamTarget['tls']): Upstream
 const REQUIRED = Capability.PROTOCOL_41 | Capability.SECURE_CONNECTION | Capability.PLUGIN_AUTH | Capability.PLUGIN_AUTH_LENENC_CLIENT_DATA |
   Capability.LONG_PASSWORD | Capability.TRANSACTIONS;
 
+/**
+ * Capabilities never asked of the upstream: TLS is negotiated here, LOCAL_FILES would let it ask for files, COMPRESS is not
+ * spoken, NO_SCHEMA would make it drop the database from `db.table` and IGNORE_SPACE changes its grammar.
+ */
+const NEVER = Capability.SSL | Capability.LOCAL_FILES | Capability.COMPRESS | Capability.NO_SCHEMA | Capability.IGNORE_SPACE;
+
 export interface UpstreamConnection {
   socket: Socket;
   channel: PacketChannel;
@@ -80,7 +86,7 @@ export async function connectUpstream(target: UpstreamTarget, options: UpstreamO
     const first = await channel.receive(options.timeoutMs);
     if (isErr(first.payload)) throw new UpstreamError(`upstream refused the connection: ${decodeErr(first.payload).message}`);
     const greeting = decodeGreeting(first.payload);
-    let capabilities = ((options.capabilities | REQUIRED) & greeting.capabilities & ~Capability.SSL & ~Capability.LOCAL_FILES & ~Capability.COMPRESS) >>> 0;
+    let capabilities = ((options.capabilities | REQUIRED) & greeting.capabilities & ~NEVER) >>> 0;
     if (target.database) capabilities |= Capability.CONNECT_WITH_DB;
     const offersTls = (greeting.capabilities & Capability.SSL) !== 0;
     if (target.tls === 'require' && !offersTls) throw new UpstreamError('upstream does not offer TLS and upstream_tls is "require"');
