@@ -1,7 +1,7 @@
 // Says what one MySQL statement is: its kind, the grants it needs, what it touches. What is not recognised is `unknown` (refused).
 import type { Effect } from '../../../services/policy/facts.ts';
 import type { SqlKind, SqlNeed, SqlSetting, SqlStatement } from '../../../services/policy/sql/facts.ts';
-import { lex, type LexedStatement, type LexMode, type ServerFlavor, type Token } from './lexer.ts';
+import { lex, render, type LexedStatement, type LexMode, type ServerFlavor, type Token } from './lexer.ts';
 import { parseOne, type Ast } from './parser.ts';
 import { asksReadWrite, classifySet } from './settings.ts';
 import { Collector, nameParts, statementScope, variantOf, type Collected, type Names, type Scope } from './walk.ts';
@@ -75,6 +75,12 @@ export function classify(stmt: LexedStatement, ctx: ClassifyContext): SqlStateme
   if (dataStarts.has(first)) {
     const into = tokens.findIndex((t, i) => word(t) === 'INTO' && (word(tokens[i + 1]) === 'OUTFILE' || word(tokens[i + 1]) === 'DUMPFILE'));
     if (into !== -1) return refuse(`SELECT ... INTO ${word(tokens[into + 1])} writes a file on the database server`);
+    // LOCK IN SHARE MODE is MySQL's older spelling of FOR SHARE, which the grammar reads.
+    const share = tokens.findIndex((t, i) => word(t) === 'LOCK' && word(tokens[i + 1]) === 'IN' && word(tokens[i + 2]) === 'SHARE' && word(tokens[i + 3]) === 'MODE');
+    if (share !== -1) {
+      const forShare: Token[] = [{ kind: 'word', value: 'FOR', canonical: 'FOR' }, { kind: 'word', value: 'SHARE', canonical: 'SHARE' }];
+      return data(stmt, ctx, render([...tokens.slice(0, share), ...forShare, ...tokens.slice(share + 4)]));
+    }
     return data(stmt, ctx);
   }
   if (administration.has(first) || (first === 'START' && second !== 'TRANSACTION')) return refuse(`${first} is a server administration statement`);

@@ -367,7 +367,7 @@ const isName = (t: Token | undefined) => t?.kind === 'word' || t?.kind === 'quot
 const isDot = (t: Token | undefined) => t?.kind === 'op' && t.value === '.';
 
 /** Tokens joined by single spaces, except a `.` between names (`db.t`, `t.*`), which stays glued so it reads as one name. */
-function render(tokens: readonly Token[]): string {
+export function render(tokens: readonly Token[]): string {
   let out = '';
   tokens.forEach((t, i) => {
     const prev = tokens[i - 1];
