@@ -7,7 +7,9 @@ import { lex, type LexMode, type ServerFlavor } from '../src/adapters/mysql/sql/
 import { analyzeMysql, analyzeUncached, loadParser, type SqlSession } from '../src/adapters/mysql/sql/analyze.ts';
 import { ReplyTracker } from '../src/adapters/mysql/response.ts';
 import { Capability } from '../src/adapters/mysql/codec/constants.ts';
-import { encodeOk } from '../src/adapters/mysql/codec/results.ts';
+import { ColumnType } from '../src/adapters/mysql/codec/constants.ts';
+import { encodeColumnDefinition, encodeEof, encodeOk, encodeTextRow } from '../src/adapters/mysql/codec/results.ts';
+import { ResultShaper } from '../src/adapters/mysql/shaper.ts';
 
 await loadParser();
 
@@ -107,5 +109,24 @@ describe('reply tracker', () => {
     tracker.next(encodeOk({ affectedRows: 0 }));
     assert.equal(tracker.done, true);
     assert.equal(tracker.refusedLocalInfile, true);
+  });
+
+  test('max_rows drops the rows past the cap and says so with a warning on the result\'s end', () => {
+    const shaper = new ResultShaper({ maxRows: 1, mask: { 'shop.customers.email': 'redact' } }, { caseSensitive: true }, Buffer.alloc(32), false);
+    const tracker = new ReplyTracker('result', 0, shaper);
+    tracker.next(Buffer.of(2));
+    const column = (name: string) => encodeColumnDefinition({ schema: 'shop', table: 'c', orgTable: 'customers', name, orgName: name, charset: 45, length: 100, type: ColumnType.VAR_STRING, flags: 0, decimals: 0 });
+    tracker.next(column('name'));
+    tracker.next(column('email'));
+    tracker.next(encodeEof());
+    const first = tracker.next(encodeTextRow(['Ada', 'ada@example.com'])).client!;
+    assert.ok(!first.toString().includes('ada@example.com'), 'masked by the column definition');
+    assert.equal(tracker.next(encodeTextRow(['Grace', 'grace@example.com'])).client, null);
+    const end = tracker.next(encodeEof(0x0002, 0)).client!;
+    assert.equal(end.readUInt16LE(1), 1, 'one warning');
+    assert.equal(tracker.done, true);
+    const outcome = tracker.results[0] as { rows: number; dropped: number; sample: string[][] };
+    assert.deepEqual([outcome.rows, outcome.dropped], [1, 1]);
+    assert.ok(!JSON.stringify(outcome.sample).includes('ada@example.com'), 'the audit keeps the masked value');
   });
 });

@@ -2,7 +2,7 @@
 import { ProtocolError } from './codec/bytes.ts';
 import { Capability, Reply, Status } from './codec/constants.ts';
 import { decodePrepareOk, type PrepareOk } from './codec/commands.ts';
-import { decodeColumnCount, decodeColumnDefinition, decodeErr, decodeOk, endStatus, isErr, isResultEnd, type ColumnDefinition, type ErrPacket } from './codec/results.ts';
+import { decodeColumnCount, decodeColumnDefinition, decodeErr, decodeOk, encodeEof, encodeOk, endStatus, isErr, isResultEnd, type ColumnDefinition, type ErrPacket } from './codec/results.ts';
 import type { ResultShaper } from './shaper.ts';
 
 /** What kind of reply a command gets. */
@@ -118,7 +118,7 @@ export class ReplyTracker {
       this.finished++;
       this.results.push(this.shaper?.outcome() ?? {});
       this.phase = endStatus(payload) & Status.MORE_RESULTS_EXISTS ? 'first' : 'done';
-      return { client: payload };
+      return { client: this.shaper?.dropped ? capped(payload, this.shaper.maxRows!) : payload };
     }
     return { client: this.shaper ? this.shaper.row(payload) : payload };
   }
@@ -147,4 +147,14 @@ export class ReplyTracker {
   private expectEof(payload: Buffer) {
     if (payload[0] !== Reply.EOF || payload.length >= 9) throw new ProtocolError('expected EOF from the upstream');
   }
+}
+
+/**
+ * The end of a result max_rows cut short, never silently: one more warning, and (when the client takes an OK here) a
+ * message saying so. MySQL has no notice message; the warning count is what every client shows.
+ */
+function capped(end: Buffer, maxRows: number): Buffer {
+  if (end.length < 9) return encodeEof(end.readUInt16LE(3), end.readUInt16LE(1) + 1);
+  const ok = decodeOk(end);
+  return encodeOk({ ...ok, warnings: ok.warnings + 1, info: `Gatehouse: result capped at ${maxRows} rows (max_rows)` }, Reply.EOF);
 }
