@@ -95,3 +95,9 @@ describe('LangChain SqlDatabase over TypeORM', () => {
     }
   });
 });
+
+describe('upstream TLS', () => {
+  test('upstream_tls: require refuses a plaintext upstream at start-up, saying why', async () => {
+    await assert.rejects(mysqlGateway(db, roles, { connection: 'upstream_tls: require' }), /does not offer TLS and upstream_tls is "require"/);
+  });
+});

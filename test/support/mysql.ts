@@ -64,8 +64,7 @@ connections:
     kind: mysql
     listen: 127.0.0.1:0
     upstream: mysql://${UPSTREAM_USER}:${UPSTREAM_PASSWORD}@127.0.0.1:3306/${db}
-    upstream_tls: disable
-${connection.replace(/^/gm, '    ')}
+${/upstream_tls:/.test(connection) ? '' : '    upstream_tls: disable\n'}${connection.replace(/^/gm, '    ')}
 roles:
 ${roles.replace(/^/gm, '  ')}
 `;
