@@ -10,7 +10,8 @@ import { Capability, ColumnType, MAX_PAYLOAD } from '../src/adapters/mysql/codec
 import * as hs from '../src/adapters/mysql/codec/handshake.ts';
 import * as rs from '../src/adapters/mysql/codec/results.ts';
 import * as cmd from '../src/adapters/mysql/codec/commands.ts';
-import { frame, frameAll, PacketReader, renumber } from '../src/adapters/mysql/codec/packets.ts';
+import { frame, PacketReader } from '../src/adapters/mysql/codec/packets.ts';
+import { flavorOf } from '../src/adapters/mysql/profile.ts';
 import { nativeProofMatches, nativeScramble } from '../src/adapters/mysql/auth/native.ts';
 import { decryptPassword, encryptPassword, rsaKeys, sha2Scramble } from '../src/adapters/mysql/auth/caching-sha2.ts';
 import { mysqlNativeVerifier } from '../src/services/identity/mysql-native.ts';
@@ -23,8 +24,7 @@ describe('packets: framing and reassembly', () => {
   test('golden framing: 3-byte little-endian length, sequence id, payload', () => {
     assert.deepEqual(frame(bytes(0x03, 'SELECT 1'), 0), bytes(9, 0, 0, 0, 0x03, 'SELECT 1'));
     assert.deepEqual(frame(Buffer.alloc(0), 7), bytes(0, 0, 0, 7));
-    assert.deepEqual(frameAll([bytes(1), bytes(2, 3)], 255).bytes, bytes(1, 0, 0, 255, 1, 2, 0, 0, 0, 2, 3));
-    assert.equal(frameAll([bytes(1), bytes(2, 3)], 255).next, 1);
+    assert.deepEqual(frame(bytes(1), 256), bytes(1, 0, 0, 0, 1), 'sequence ids wrap at 256');
   });
 
   test('messages split at every byte boundary come out whole and in order', () => {
@@ -70,11 +70,6 @@ describe('packets: framing and reassembly', () => {
     const reader = new PacketReader(1024);
     reader.push(bytes(0x01, 0x04, 0, 0)); // announces 1025 bytes
     assert.throws(() => reader.next(), isProtocolError);
-  });
-
-  test('renumber rewrites only the sequence ids', () => {
-    const wire = Buffer.concat([frame(bytes(1, 2), 4), frame(bytes(3), 5)]);
-    assert.deepEqual(renumber(wire, 9), Buffer.concat([frame(bytes(1, 2), 9), frame(bytes(3), 10)]));
   });
 });
 
@@ -123,7 +118,7 @@ describe('results: golden bytes and round trips', () => {
     assert.deepEqual(rs.encodeErr({ code: 1142, sqlState: '42000', message: 'no' }), bytes(0xff, 0x76, 0x04, '#', '42000', 'no'));
     assert.deepEqual(rs.decodeErr(rs.encodeErr({ code: 1142, sqlState: '42000', message: 'no' })), { code: 1142, sqlState: '42000', message: 'no' });
     assert.deepEqual(rs.encodeEof(2, 0), bytes(0xfe, 0, 0, 2, 0));
-    assert.equal(rs.isEof(rs.encodeEof()), true);
+    assert.equal(rs.isResultEnd(rs.encodeEof(), 0), true);
     assert.equal(rs.isResultEnd(rs.encodeOk({ status: 2 }, 0xfe), Capability.DEPRECATE_EOF), true);
     assert.equal(rs.endStatus(rs.encodeEof(0x0a)), 0x0a);
     assert.equal(rs.endStatus(rs.encodeOk({ status: 0x08 }, 0xfe)), 0x08);
@@ -167,6 +162,12 @@ describe('results: golden bytes and round trips', () => {
     assert.equal(cmd.decodeSetOption(bytes(0x1b, 0, 0)), 0);
     assert.throws(() => cmd.decodeSetOption(bytes(0x1b, 2, 0)), isProtocolError);
   });
+});
+
+test('the server flavour and version executable comments are compared with', () => {
+  assert.deepEqual(flavorOf('5.5.5-10.11.19-MariaDB-0+deb12u1'), { mariadb: true, version: 101119 });
+  assert.deepEqual(flavorOf('11.4.2-MariaDB'), { mariadb: true, version: 110402 });
+  assert.deepEqual(flavorOf('8.0.36'), { mariadb: false, version: 80036 });
 });
 
 describe('malformed input is a protocol error, never a crash', () => {

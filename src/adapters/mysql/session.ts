@@ -132,11 +132,11 @@ export class MysqlSession {
       case Command.INIT_DB: {
         const db = this.text(payload, 'COM_INIT_DB');
         if (db === undefined) return;
-        return this.judged(`USE \`${db.replace(/`/g, '``')}\``, payload, 'single', false);
+        return this.judged(`USE \`${db.replace(/`/g, '``')}\``, payload, 'single');
       }
       case Command.FIELD_LIST: {
         const { table } = decodeFieldList(payload);
-        return this.judged(`SHOW COLUMNS FROM \`${table.replace(/`/g, '``')}\``, payload, 'fields', false);
+        return this.judged(`SHOW COLUMNS FROM \`${table.replace(/`/g, '``')}\``, payload, 'fields');
       }
       case Command.SET_OPTION: {
         const on = decodeSetOption(payload) === 0;
@@ -163,11 +163,11 @@ export class MysqlSession {
   }
 
   /** COM_INIT_DB and COM_FIELD_LIST, judged as the statements they amount to. */
-  private async judged(sql: string, payload: Buffer, shape: ReplyShape, rows: boolean) {
+  private async judged(sql: string, payload: Buffer, shape: ReplyShape) {
     const analysis = analyzeMysql(sql, { ...this.d.sql, multiStatements: false });
     const forward = await this.judge(analysis, sql);
     if (!forward) return;
-    const tracker = await this.forward(payload, shape, rows ? forward : undefined);
+    const tracker = await this.forward(payload, shape);
     if (!tracker.error) this.apply(analysis.statements);
     forward.done(this.outcome(tracker));
   }

@@ -9,7 +9,7 @@ export class DeadlineError extends Error {
 }
 
 /** Until authentication is done no peer may send more than this in one packet. */
-export const HANDSHAKE_MAX_PAYLOAD = 64 * 1024;
+const HANDSHAKE_MAX_PAYLOAD = 64 * 1024;
 
 export class PacketChannel {
   readonly reader: PacketReader;

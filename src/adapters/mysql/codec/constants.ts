@@ -79,8 +79,10 @@ export const Command = {
 } as const;
 
 /** The command's name for messages and the audit: `COM_QUERY`. */
-export const commandName = (byte: number): string =>
-  Object.entries(Command).find(([, value]) => value === byte)?.[0].replace(/^/, 'COM_') ?? `command 0x${byte.toString(16).padStart(2, '0')}`;
+export function commandName(byte: number): string {
+  const name = Object.entries(Command).find(([, value]) => value === byte)?.[0];
+  return name ? `COM_${name}` : `command 0x${byte.toString(16).padStart(2, '0')}`;
+}
 
 /** Column types (enum_field_types). */
 export const ColumnType = {
@@ -115,12 +117,6 @@ export const ColumnType = {
   VAR_STRING: 0xfd,
   STRING: 0xfe,
   GEOMETRY: 0xff,
-} as const;
-
-/** Column definition flags. */
-export const ColumnFlag = {
-  NOT_NULL: 0x0001,
-  BINARY: 0x0080,
 } as const;
 
 /** The charset id of `binary` (blobs, and every binary-protocol number). */

@@ -77,10 +77,10 @@ export interface HandshakeResponse {
 }
 
 /** Length of an SSLRequest (a HandshakeResponse41 cut after its fixed part). */
-export const SSL_REQUEST_LENGTH = 32;
+const SSL_REQUEST_LENGTH = 32;
 
 /** The fixed part every client answer starts with; enough to see an SSLRequest. */
-export function decodeClientHead(payload: Buffer): { capabilities: number; maxPacket: number; charset: number } {
+function decodeClientHead(payload: Buffer): { capabilities: number; maxPacket: number; charset: number } {
   const r = new PayloadReader(payload, 'handshake response');
   const capabilities = r.u32();
   if (!(capabilities & Capability.PROTOCOL_41)) throw new ProtocolError('clients must speak protocol 4.1');

@@ -132,24 +132,3 @@ export function frame(payload: Buffer, seq: number): Buffer {
   }
   return out;
 }
-
-/** A copy of an already-framed message renumbered from `seq` (after Gatehouse drops or inserts packets). */
-export function renumber(raw: Buffer, seq: number): Buffer {
-  const out = Buffer.from(raw);
-  let at = 0;
-  while (at < out.length) {
-    out[at + 3] = seq++ & 0xff;
-    at += HEADER_LENGTH + out.readUIntLE(at, 3);
-  }
-  return out;
-}
-
-/** Frames several payloads as consecutive packets from `seq`; returns the bytes and the next sequence id. */
-export function frameAll(payloads: readonly Buffer[], seq: number): { bytes: Buffer; next: number } {
-  const framed = payloads.map((p) => {
-    const f = frame(p, seq);
-    seq = (seq + packetCount(p.length)) & 0xff;
-    return f;
-  });
-  return { bytes: framed.length === 1 ? framed[0] : Buffer.concat(framed), next: seq };
-}

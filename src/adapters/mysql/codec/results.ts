@@ -58,10 +58,7 @@ export function encodeEof(status = 0, warnings = 0): Buffer {
   return new PayloadWriter(5).u8(Reply.EOF).u16(warnings).u16(status).finish();
 }
 
-/** A classic EOF packet: 0xFE and shorter than 9 bytes (a longer 0xFE payload is a row or an OK). */
-export const isEof = (payload: Buffer) => payload[0] === Reply.EOF && payload.length < 9;
 export const isErr = (payload: Buffer) => payload[0] === Reply.ERR;
-export const isOk = (payload: Buffer) => payload[0] === Reply.OK;
 
 /** The end of a result set: a classic EOF, or with CLIENT_DEPRECATE_EOF an OK whose header is 0xFE. */
 export function isResultEnd(payload: Buffer, capabilities: number): boolean {

@@ -46,7 +46,7 @@ gtid_subtract name_const benchmark column_create column_get column_json column_a
 column_check`.split(/\s+/);
 
 /** Shown for built-in functions, which live in no database: `builtin.sleep`. */
-export const BUILTIN_SCHEMA = 'builtin';
+const BUILTIN_SCHEMA = 'builtin';
 
 export function mysqlCatalog(defaultDatabase: string): SqlCatalog {
   return {
