@@ -260,6 +260,12 @@ describe('authentication', () => {
     assert.equal((await failure(mysql.createConnection({ ...gw.address, user: 'elsewhere', password: wrongDb.token, database: 'mysql' }))).errno, 1049);
   });
 
+  test('a refusal after TLS began is said inside TLS, in sequence', async () => {
+    const wrong = await failure(mysql.createConnection({ ...gw.address, user: 'agent', password: 'gth_' + 'y'.repeat(43), database: db, ssl: { rejectUnauthorized: false } }));
+    assert.equal(wrong.errno, 1045);
+    assert.match(wrong.message, /password authentication failed/);
+  });
+
   test('a token minted before the migration gets a message that says what to do', async () => {
     const token = 'gth_' + 'L'.repeat(43);
     const now = Date.now();

@@ -46,11 +46,27 @@ export interface Accepted {
   proof: Proof;
 }
 
+/** Why a handshake failed, with the channel to say so on: after TLS began, an answer in clear would be noise. */
+export class HandshakeError extends Error {
+  constructor(readonly failure: Error, readonly channel: PacketChannel) {
+    super(failure.message);
+  }
+}
+
 export async function acceptClient(raw: Socket, options: AcceptOptions): Promise<Accepted> {
+  const at = { channel: new PacketChannel(raw, 'client') };
+  try {
+    return await handshake(raw, options, at);
+  } catch (err) {
+    throw new HandshakeError(err as Error, at.channel);
+  }
+}
+
+async function handshake(raw: Socket, options: AcceptOptions, at: { channel: PacketChannel }): Promise<Accepted> {
   const offered = (options.capabilities & SERVER_CAPABILITIES) | (options.tls ? Capability.SSL : 0);
   const nonce = scrambleNonce();
   let socket: Socket = raw;
-  let channel = new PacketChannel(socket, 'client');
+  let channel = at.channel;
   channel.send(encodeGreeting({
     protocolVersion: 10, serverVersion: options.serverVersion, connectionId: options.connectionId, nonce,
     capabilities: offered, charset: options.charset, status: Status.AUTOCOMMIT, authPlugin: options.authPlugin,
@@ -66,7 +82,7 @@ export async function acceptClient(raw: Socket, options: AcceptOptions): Promise
     const early = channel.detach().take();
     socket = await startTls(early.length ? prepend(raw, early) : raw, options.tls, options.stepTimeoutMs);
     secure = true;
-    channel = new PacketChannel(socket, 'client');
+    channel = at.channel = new PacketChannel(socket, 'client');
     channel.seq = seq;
     packet = await channel.receive(options.stepTimeoutMs);
   }

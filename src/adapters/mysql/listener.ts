@@ -9,7 +9,7 @@ import type { Admission } from '../../pipeline/gate.ts';
 import type { Listener } from '../../services/services.ts';
 import type { TokenRecord } from '../../services/store/store.ts';
 import { serverTlsContext } from '../kit/tls.ts';
-import { acceptClient, type Accepted } from './accept.ts';
+import { acceptClient, HandshakeError, type Accepted } from './accept.ts';
 import { LoginRefusal } from './auth/login.ts';
 import { nativeProofMatches } from './auth/native.ts';
 import { ProtocolError } from './codec/bytes.ts';
@@ -80,6 +80,15 @@ export async function startMysqlListener(name: string, conn: MysqlConnection, se
       capabilities: profile.capabilities, serverVersion: profile.version, connectionId: ++connectionIds, charset: profile.charset,
       authPlugin: conn.auth_plugin, tls, stepTimeoutMs: conn.handshake_timeout_ms,
     });
+    try {
+      await admitted(accepted, client, address);
+    } catch (err) {
+      throw new HandshakeError(err as Error, accepted.channel);
+    }
+  }
+
+  /** After the handshake: the database and character set asked for, the gate's admission, the upstream, the session. */
+  async function admitted(accepted: Accepted, client: string, address: string) {
     const { response } = accepted;
     const database = response.database || target.database;
     if (database !== target.database && database !== name) throw new LoginRefusal(`Gatehouse: database "${database}" is not served here; connect to "${target.database}"`, 1049, '42000');
@@ -144,7 +153,11 @@ export async function startMysqlListener(name: string, conn: MysqlConnection, se
     return admission;
   }
 
-  function refuse(socket: Socket, err: Error) {
+  function refuse(raw: Socket, failure: Error) {
+    // Said on the channel the client is listening to (inside TLS once it began), with the sequence id it expects.
+    const err = failure instanceof HandshakeError ? failure.failure : failure;
+    const socket = failure instanceof HandshakeError ? failure.channel.socket : raw;
+    const seq = failure instanceof HandshakeError ? failure.channel.seq : 0;
     if (socket.destroyed) return;
     const known = err instanceof LoginRefusal || err instanceof UpstreamError;
     if (!known && !(err instanceof ProtocolError) && !(err instanceof DeadlineError)) services.log(`mysql ${name}: ${err.stack}`);
@@ -152,8 +165,7 @@ export async function startMysqlListener(name: string, conn: MysqlConnection, se
       : err instanceof UpstreamError ? { code: err.code, sqlState: err.sqlState, message: `Gatehouse: ${err.message}` }
       : err instanceof ProtocolError || err instanceof DeadlineError ? { code: 1043, sqlState: '08S01', message: `Gatehouse: bad handshake (${err.message})` }
       : { code: 1105, sqlState: 'HY000', message: 'Gatehouse internal error' };
-    // The sequence id is the client's next; an ERR it cannot place still ends its attempt clearly.
-    socket.end(frame(encodeErr(packet), 2));
+    socket.end(frame(encodeErr(packet), seq));
   }
 
   const [host, port] = splitHostPort(conn.listen);
