@@ -101,3 +101,27 @@ describe('upstream TLS', () => {
     await assert.rejects(mysqlGateway(db, roles, { connection: 'upstream_tls: require' }), /does not offer TLS and upstream_tls is "require"/);
   });
 });
+
+describe('graceful shutdown', () => {
+  test('a drain lets an open transaction finish, then ends the session; new connections are refused', async () => {
+    const draining = await mysqlGateway(db, roles);
+    try {
+      const { token } = draining.mint('writer', 'drain');
+      const c = await mysql.createConnection({ ...draining.address, user: 'drain', password: token, database: db });
+      c.on('error', () => undefined);
+      await c.query('BEGIN');
+      await c.query("INSERT INTO orders (customer_id, product_id, note) VALUES (1, 2, 'during drain')");
+      const drained = draining.listeners[0].drain!();
+      await c.query('COMMIT');
+      await drained;
+      const root = await mysql.createConnection({ host: '127.0.0.1', user: 'root', database: db });
+      const [rows] = await root.query("SELECT COUNT(*) AS n FROM orders WHERE note = 'during drain'") as [Record<string, unknown>[], unknown];
+      await root.end();
+      assert.equal(Number(rows[0].n), 1, 'the transaction finished');
+      await assert.rejects(c.query('SELECT 1'), 'the session ended once idle');
+      await assert.rejects(mysql.createConnection({ ...draining.address, user: 'drain', password: token, database: db }), 'no new connections');
+    } finally {
+      await draining.close();
+    }
+  });
+});

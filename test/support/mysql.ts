@@ -2,6 +2,7 @@
 import mysql from 'mysql2/promise';
 import { parseConfig } from '../../src/config/load.ts';
 import { startGateway, type Gateway } from '../../src/main.ts';
+import { silent } from './log.ts';
 
 export const MARIADB = { host: '127.0.0.1', port: 3306, user: 'root' };
 const suffix = process.env.GATEHOUSE_TEST_DB_SUFFIX ?? '';
@@ -68,7 +69,7 @@ ${/upstream_tls:/.test(connection) ? '' : '    upstream_tls: disable\n'}${connec
 roles:
 ${roles.replace(/^/gm, '  ')}
 `;
-  const gw = await startGateway(parseConfig(yaml, 'test', {}), { log: () => {} });
+  const gw = await startGateway(parseConfig(yaml, 'test', {}), { log: silent });
   const listen = gw.listeners.find((l) => l.name === 'shop')!.address;
   return Object.assign(gw, {
     address: { host: listen.slice(0, listen.lastIndexOf(':')), port: Number(listen.slice(listen.lastIndexOf(':') + 1)) },

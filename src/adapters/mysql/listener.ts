@@ -50,9 +50,11 @@ export async function startMysqlListener(name: string, conn: MysqlConnection, se
     }
   };
   await loadViews();
-  const refresh = setInterval(() => loadViews().catch((err: Error) => services.log(`mysql ${name}: cannot read the upstream's views: ${err.message}`)), VIEWS_REFRESH_MS);
+  const refresh = setInterval(() => loadViews().catch((err: Error) => services.log.warn({ err, connection: name }, "cannot read the upstream's views")), VIEWS_REFRESH_MS);
   refresh.unref();
   const sockets = new Set<Socket>();
+  const sessions = new Set<MysqlSession>();
+  let draining = false;
   let handshakes = 0;
   let connectionIds = 0;
 
@@ -60,8 +62,10 @@ export async function startMysqlListener(name: string, conn: MysqlConnection, se
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    if (handshakes >= MAX_HANDSHAKES) {
-      socket.end(frame(encodeErr({ code: 1040, sqlState: '08004', message: 'Gatehouse: too many connections are authenticating; try again' }), 0));
+    if (draining || handshakes >= MAX_HANDSHAKES) {
+      const refusal = draining ? { code: 1053, sqlState: '08S01', message: 'Gatehouse: the gateway is shutting down' }
+        : { code: 1040, sqlState: '08004', message: 'Gatehouse: too many connections are authenticating; try again' };
+      socket.end(frame(encodeErr(refusal), 0));
       return;
     }
     handshakes++;
@@ -121,6 +125,10 @@ export async function startMysqlListener(name: string, conn: MysqlConnection, se
         sql: { database: target.database, mode, server: profile.flavor, caseSensitive: profile.caseSensitive, multiStatements: multiStatements(accepted.capabilities) },
         ...(guardsActive(grant.guards) ? { guards: { policy: grant.guards, hook: services.guards } } : {}),
       });
+      const live = session;
+      sessions.add(live);
+      accepted.socket.once('close', () => sessions.delete(live));
+      if (draining) live.drain();
     } catch (err) {
       up.socket.destroy();
       throw err;
@@ -160,7 +168,7 @@ export async function startMysqlListener(name: string, conn: MysqlConnection, se
     const seq = failure instanceof HandshakeError ? failure.channel.seq : 0;
     if (socket.destroyed) return;
     const known = err instanceof LoginRefusal || err instanceof UpstreamError;
-    if (!known && !(err instanceof ProtocolError) && !(err instanceof DeadlineError)) services.log(`mysql ${name}: ${err.stack}`);
+    if (!known && !(err instanceof ProtocolError) && !(err instanceof DeadlineError)) services.log.error({ err, connection: name }, 'mysql connection failed');
     const packet = err instanceof LoginRefusal ? { code: err.code, sqlState: err.sqlState, message: err.message }
       : err instanceof UpstreamError ? { code: err.code, sqlState: err.sqlState, message: `Gatehouse: ${err.message}` }
       : err instanceof ProtocolError || err instanceof DeadlineError ? { code: 1043, sqlState: '08S01', message: `Gatehouse: bad handshake (${err.message})` }
@@ -178,6 +186,12 @@ export async function startMysqlListener(name: string, conn: MysqlConnection, se
     name,
     kind: 'mysql',
     address: typeof address === 'object' && address ? `${address.address}:${address.port}` : conn.listen,
+    drain: () => new Promise<void>((resolve) => {
+      draining = true;
+      clearInterval(refresh);
+      server.close(() => resolve());
+      for (const s of sessions) s.drain();
+    }),
     close: () => new Promise<void>((resolve) => {
       clearInterval(refresh);
       for (const s of sockets) s.destroy();

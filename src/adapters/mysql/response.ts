@@ -34,6 +34,8 @@ export class ReplyTracker {
   prepared?: PrepareOk;
   /** The upstream asked for a client file (LOAD DATA LOCAL), which was refused without the client seeing it. */
   refusedLocalInfile = false;
+  /** Server status flags of the reply's last OK or EOF (whether a transaction is open, more results...). */
+  status = 0;
   /** Outcomes of each result set, for the audit. */
   readonly results: Record<string, unknown>[] = [];
   private remaining = 0;
@@ -82,6 +84,7 @@ export class ReplyTracker {
     if (isErr(payload)) return this.fail(payload);
     if (this.shape === 'single') {
       if (payload[0] !== Reply.OK && payload[0] !== Reply.EOF) throw new ProtocolError('expected OK from the upstream');
+      this.status = endStatus(payload);
       this.phase = 'done';
       this.finished++;
       return { client: payload };
@@ -95,6 +98,7 @@ export class ReplyTracker {
     }
     if (payload[0] === Reply.OK) {
       const ok = decodeOk(payload);
+      this.status = ok.status;
       this.affectedRows += ok.affectedRows;
       this.finished++;
       this.results.push({ affected: ok.affectedRows });
@@ -117,7 +121,8 @@ export class ReplyTracker {
     if (isResultEnd(payload, this.capabilities)) {
       this.finished++;
       this.results.push(this.shaper?.outcome() ?? {});
-      this.phase = endStatus(payload) & Status.MORE_RESULTS_EXISTS ? 'first' : 'done';
+      this.status = endStatus(payload);
+      this.phase = this.status & Status.MORE_RESULTS_EXISTS ? 'first' : 'done';
       return { client: this.shaper?.dropped ? capped(payload, this.shaper.maxRows!) : payload };
     }
     return { client: this.shaper ? this.shaper.row(payload) : payload };

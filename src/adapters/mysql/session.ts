@@ -4,6 +4,7 @@
 // forwarded, and its reply followed to its end before the next is read. A refusal is an ERR packet Gatehouse writes
 // itself; nothing reaches the upstream, so a transaction in progress goes on as it does after any failed statement.
 import type { Socket } from 'node:net';
+import type { Logger } from '../../services/telemetry/logger.ts';
 import type { SqlGrant } from '../../config/schema.ts';
 import type { Forward, GateSession, Outcome, Refuse } from '../../pipeline/gate.ts';
 import type { SqlCatalog } from '../../services/policy/sql/catalog.ts';
@@ -12,7 +13,7 @@ import { deny } from '../../services/policy/verdict.ts';
 import type { SqlAnalysis, SqlStatement } from '../../services/policy/sql/facts.ts';
 import { sqlFacts } from '../../services/policy/sql/to-facts.ts';
 import { ProtocolError } from './codec/bytes.ts';
-import { Capability, Command, commandName } from './codec/constants.ts';
+import { Capability, Command, commandName, Status } from './codec/constants.ts';
 import { commandText, decodeFieldList, decodeSetOption, decodeStmtExecute, encodeQuery, statementId } from './codec/commands.ts';
 import { frame, packetCount, type Packet, type PacketReader } from './codec/packets.ts';
 import { encodeErr, encodeOk } from './codec/results.ts';
@@ -42,7 +43,7 @@ export interface SessionDeps {
   upstreamReader: PacketReader;
   secret: Buffer;
   guards?: ResultGuards;
-  log: (line: string) => void;
+  log: Logger;
 }
 
 /** While a command is in flight, this much more from the client is buffered before its socket is paused. */
@@ -55,7 +56,10 @@ export class MysqlSession {
   private closed = false;
   private busy = false;
   /** The client reads slower than the upstream sends: the upstream is paused until it drains. */
+  private backpressure = false;
+  /** The gateway is shutting down: the session ends once it is idle and outside a transaction. */
   private draining = false;
+  private inTransaction = false;
   private inFlight?: InFlight;
   /** Statements prepared with COM_STMT_PREPARE, by the upstream's statement id. */
   private readonly statements = new Map<number, Prepared>();
@@ -83,6 +87,19 @@ export class MysqlSession {
     this.end(reason);
   }
 
+  /** Graceful shutdown: the session ends as soon as no command is in flight and no transaction is open. */
+  drain() {
+    this.draining = true;
+    this.endIfIdle();
+  }
+
+  private endIfIdle() {
+    if (this.draining && !this.busy && !this.inTransaction) {
+      this.d.client.write(frame(encodeErr({ code: 1053, sqlState: '08S01', message: 'Gatehouse: the gateway is shutting down' }), 0));
+      this.end('the gateway is shutting down');
+    }
+  }
+
   // ---- client → upstream ---------------------------------------------------------------------
 
   private fromClient(chunk: Buffer) {
@@ -103,6 +120,7 @@ export class MysqlSession {
       () => this.guard(() => {
         this.busy = false;
         this.d.client.resume();
+        this.endIfIdle();
         this.pump();
       }),
       (err: Error) => this.guard(() => { throw err; }),
@@ -260,6 +278,7 @@ export class MysqlSession {
       if (step.client && !flight.silent) out.push(this.renumbered(packet, step.client, flight));
       if (flight.tracker.done) {
         this.inFlight = undefined;
+        this.inTransaction = (flight.tracker.status & Status.IN_TRANS) !== 0;
         this.flush(out);
         flight.settle();
       }
@@ -279,11 +298,11 @@ export class MysqlSession {
     if (!out.length) return;
     const bytes = out.length === 1 ? Buffer.from(out[0]) : Buffer.concat(out);
     out.length = 0;
-    if (!this.d.client.write(bytes) && !this.draining) {
-      this.draining = true;
+    if (!this.d.client.write(bytes) && !this.backpressure) {
+      this.backpressure = true;
       this.d.upstream.pause();
       this.d.client.once('drain', () => {
-        this.draining = false;
+        this.backpressure = false;
         this.d.upstream.resume();
       });
     }
@@ -343,7 +362,7 @@ export class MysqlSession {
       fn();
     } catch (err) {
       if (err instanceof ProtocolError) return this.fatal(err.message);
-      this.d.log(`mysql session ${this.d.gate.ctx.sessionId}: ${(err as Error).stack}`);
+      this.d.log.error({ err, connection: this.d.gate.ctx.connection, sessionId: this.d.gate.ctx.sessionId }, 'mysql session failed');
       this.fatal('Gatehouse internal error; the session was closed');
     }
   }
