@@ -3,7 +3,7 @@
 //
 //   npm run bench                          everything (about 8 minutes on 2 cores)
 //   npm run bench -- --seconds 5           shorter load runs
-//   npm run bench -- --only pg,audit       some sections: pg, http, llm, mcp, redis, guards, audit, durability
+//   npm run bench -- --only pg,audit       some sections: pg, mysql, http, llm, mcp, redis, guards, audit, durability
 //   npm run bench -- --profile DIR         also write the Gatehouse process's V8 CPU profiles (--cpu-prof) to DIR
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -18,10 +18,12 @@ import { benchHttp } from './sections/http.ts';
 import { benchLlm } from './sections/llm.ts';
 import { benchMcp } from './sections/mcp.ts';
 import { benchPostgres } from './sections/pg.ts';
+import { benchMysql } from './sections/mysql.ts';
 import { benchRedis } from './sections/redis.ts';
 
 const SECTIONS: Record<string, (ctx: Context) => Promise<Row[]>> = {
   pg: benchPostgres,
+  mysql: benchMysql,
   http: benchHttp,
   llm: benchLlm,
   mcp: benchMcp,

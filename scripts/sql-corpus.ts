@@ -1,26 +1,38 @@
-// Runs every PostgreSQL statement of a JSONL corpus through the analyser and policy with a read-only grant:
-// no crash, no hang, and nothing unknown or writing is ever allowed. Usage: tsx scripts/sql-corpus.ts <file.jsonl> [--upstream postgres://...]
+// Runs every statement of one dialect of a JSONL corpus through its analyser and policy with a read-only grant: no crash,
+// no hang, and nothing unknown or writing is ever allowed.
+// Usage: tsx scripts/sql-corpus.ts <file.jsonl> [--upstream postgres://...] | tsx scripts/sql-corpus.ts <file.jsonl> --dialect mysql
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { analyzeSql } from '../src/adapters/postgres/sql/analyze.ts';
+import { analyzeMysql, loadParser } from '../src/adapters/mysql/sql/analyze.ts';
+import { mysqlCatalog } from '../src/adapters/mysql/sql/catalog.ts';
 import { loadCatalog, offlineCatalog } from '../src/adapters/postgres/sql/catalog.ts';
 import type { SqlCatalog } from '../src/services/policy/sql/catalog.ts';
-import type { SqlStatement } from '../src/services/policy/sql/facts.ts';
+import type { SqlAnalysis, SqlStatement } from '../src/services/policy/sql/facts.ts';
 import { sqlGrant } from '../src/config/schema.ts';
 import { decideSqlAll } from '../src/services/policy/sql/decide.ts';
 
 /** A statement taking longer than this counts as a hang. */
 const hangMs = 1000;
 
-const [path, flag, upstream] = process.argv.slice(2);
-if (!path || (flag !== undefined && (flag !== '--upstream' || !upstream))) {
-  process.stderr.write('usage: tsx scripts/sql-corpus.ts <sql_statements.jsonl> [--upstream postgres://user@host/db]\n');
+const [path, flag, value] = process.argv.slice(2);
+const dialect = flag === '--dialect' ? value : 'postgresql';
+const upstream = flag === '--upstream' ? value : undefined;
+if (!path || (flag !== undefined && !value) || (flag !== undefined && flag !== '--upstream' && flag !== '--dialect') || (dialect !== 'postgresql' && dialect !== 'mysql')) {
+  process.stderr.write('usage: tsx scripts/sql-corpus.ts <sql_statements.jsonl> [--upstream postgres://user@host/db | --dialect mysql]\n');
   process.exit(2);
 }
 
 const records = readFileSync(path, 'utf8').split('\n').filter((line) => line.trim()).map((line) => JSON.parse(line) as { id: string; sql: string; dialect: string });
-const statements = records.filter((r) => r.dialect === 'postgresql');
-const catalog = upstream ? await upstreamCatalog(upstream) : offlineCatalog();
+const statements = records.filter((r) => r.dialect === dialect);
+/** MySQL statements are read as a MariaDB 10.11 session on database `corpus` with the default sql_mode would read them. */
+const mysqlSession = {
+  database: 'corpus', mode: { ansiQuotes: false, noBackslashEscapes: false }, server: { mariadb: true, version: 101119 },
+  caseSensitive: true, multiStatements: true,
+};
+if (dialect === 'mysql') await loadParser();
+const analyze = (sql: string): SqlAnalysis => (dialect === 'mysql' ? analyzeMysql(sql, mysqlSession) : analyzeSql(sql));
+const catalog = dialect === 'mysql' ? mysqlCatalog('corpus') : upstream ? await upstreamCatalog(upstream) : offlineCatalog();
 
 const failures: string[] = [];
 
@@ -31,7 +43,7 @@ const everyRelation = new Set<string>();
 for (const record of statements) {
   const started = performance.now();
   try {
-    const { statements: analysed } = analyzeSql(record.sql);
+    const { statements: analysed } = analyze(record.sql);
     parseTimings.push({ ms: performance.now() - started, id: record.id });
     for (const stmt of chainOf(analysed)) for (const r of stmt.relations) everyRelation.add(r.schema ? `${quote(r.schema)}.${quote(r.name)}` : quote(r.name));
   } catch (error) {
@@ -48,7 +60,7 @@ const decideTimings: Timing[] = [];
 for (const record of statements) {
   const started = performance.now();
   try {
-    const analysis = analyzeSql(record.sql);
+    const analysis = analyze(record.sql);
     const verdict = decideSqlAll(analysis, { role: 'corpus', connection: 'corpus', grant, catalog, prepared: new Map() });
     const ms = performance.now() - started;
     decideTimings.push({ ms, id: record.id });
@@ -76,7 +88,7 @@ const summary = (timings: Timing[]) => {
   return `p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${at(1)} ms (${sorted.at(-1)?.id})`;
 };
 const table = (counts: Map<string, number>) => [...counts].sort((a, b) => b[1] - a[1]).map(([k, n]) => `  ${String(n).padStart(5)}  ${k}`).join('\n');
-process.stdout.write(`${statements.length} PostgreSQL statements of ${records.length} records (catalog: ${upstream ? 'upstream' : 'offline'}; read grant over ${everyRelation.size} relations)
+process.stdout.write(`${statements.length} ${dialect === 'mysql' ? 'MySQL' : 'PostgreSQL'} statements of ${records.length} records (catalog: ${dialect === 'mysql' ? 'MySQL built-ins' : upstream ? 'upstream' : 'offline'}; read grant over ${everyRelation.size} relations)
 
 statements by kind:
 ${table(byKind)}

@@ -5,6 +5,7 @@ import { startAdmin } from './admin/api.ts';
 import type { Config, Connection } from './config/schema.ts';
 import { configSecrets } from './config/secrets.ts';
 import { startPostgresListener } from './adapters/postgres/listener.ts';
+import { startMysqlListener } from './adapters/mysql/listener.ts';
 import { startHttpListener } from './adapters/http/listener.ts';
 import { startLlmListener } from './adapters/llm/listener.ts';
 import { startMcpListener } from './adapters/mcp/listener.ts';
@@ -44,6 +45,7 @@ export interface Gateway {
 /** One line per connection kind: how its listener starts. */
 const LISTENERS: { [K in Connection['kind']]: StartListener<Extract<Connection, { kind: K }>> } = {
   postgres: startPostgresListener,
+  mysql: startMysqlListener,
   http: startHttpListener,
   llm: startLlmListener,
   mcp: startMcpListener,

@@ -13,11 +13,12 @@ import type { Driver } from './conformance/driver.ts';
 import { http } from './conformance/http.ts';
 import { llm } from './conformance/llm.ts';
 import { mcp } from './conformance/mcp.ts';
+import { mysqlDriver } from './conformance/mysql.ts';
 import { postgres } from './conformance/postgres.ts';
 import { redis } from './conformance/redis.ts';
 import { silent } from './support/log.ts';
 
-const DRIVERS: Driver[] = [postgres, http, llm, mcp, redis];
+const DRIVERS: Driver[] = [postgres, mysqlDriver, http, llm, mcp, redis];
 
 const APPROVER = { name: 'approver', key: 'conformance-approver-key-0123', roles: ['approver' as const] };
 /** How soon a revocation must end a token's live traffic. */

@@ -1,4 +1,4 @@
-// The load generators: pgbench, wrk and redis-benchmark, run as child processes with bounded durations, and their output parsed.
+// The load generators: pgbench, sysbench, wrk and redis-benchmark, run as child processes with bounded durations, and their output parsed.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { run } from './proc.ts';
@@ -37,6 +37,45 @@ export async function pgbench(target: PgTarget, o: { script: 'select' | 'tpcb'; 
     latencyMs: num(/latency average = ([\d.]+) ms/),
     transactions: num(/number of transactions actually processed: (\d+)/),
     failed: r.code !== 0 || !Number.isFinite(tps),
+    output,
+  };
+}
+
+export interface SysbenchResult {
+  tps: number;
+  qps: number;
+  queries: number;
+  latencyMs: number;
+  failed: boolean;
+  output: string;
+}
+
+/** Where sysbench's MySQL driver connects (a password only for the gateway: its token). */
+export interface MysqlTarget {
+  host: string;
+  port: number;
+  user: string;
+  password?: string;
+  database: string;
+}
+
+/** One sysbench OLTP run (`oltp_read_only`): 16 statements per transaction; `ps` auto uses server-side prepared statements. */
+export async function sysbench(target: MysqlTarget, o: { test: string; ps: 'auto' | 'disable'; threads: number; seconds: number; tables: number; tableSize: number; command?: 'run' | 'prepare' }): Promise<SysbenchResult> {
+  const args = [
+    o.test, `--mysql-host=${target.host}`, `--mysql-port=${target.port}`, `--mysql-user=${target.user}`, `--mysql-password=${target.password ?? ''}`,
+    `--mysql-db=${target.database}`, '--mysql-ssl=off', `--tables=${o.tables}`, `--table-size=${o.tableSize}`, `--threads=${o.threads}`,
+    `--time=${o.seconds}`, `--db-ps-mode=${o.ps}`, o.command ?? 'run',
+  ];
+  const r = await run('sysbench', args, { timeoutMs: (o.seconds + 120) * 1000 });
+  const output = r.stdout + r.stderr;
+  const num = (re: RegExp) => Number(re.exec(output)?.[1] ?? NaN);
+  const tps = num(/transactions:\s+\d+\s+\(([\d.]+) per sec/);
+  return {
+    tps,
+    qps: num(/queries:\s+\d+\s+\(([\d.]+) per sec/),
+    queries: num(/queries:\s+(\d+)/),
+    latencyMs: num(/avg:\s+([\d.]+)/),
+    failed: r.code !== 0 || (o.command !== 'prepare' && !Number.isFinite(tps)),
     output,
   };
 }

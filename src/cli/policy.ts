@@ -15,6 +15,9 @@ import { loadCatalog, offlineCatalog } from '../adapters/postgres/sql/catalog.ts
 import type { SqlCatalog } from '../services/policy/sql/catalog.ts';
 import { parseUpstreamUrl } from '../adapters/postgres/upstream.ts';
 import { decideSql } from '../services/policy/sql/decide.ts';
+import { analyzeMysql, loadParser } from '../adapters/mysql/sql/analyze.ts';
+import { mysqlCatalog } from '../adapters/mysql/sql/catalog.ts';
+import { parseMysqlUrl } from '../adapters/mysql/upstream.ts';
 import { CliError } from './client.ts';
 import { printJson } from './output.ts';
 
@@ -82,7 +85,19 @@ export function policyCommands(program: Command) {
         if (o.tool?.length !== 1) throw new CliError('--tool <server>__<tool> (one) is required for mcp connections', 2);
         return printVerdicts([{ statement: `${o.tool[0]} ${o.args ?? '{}'}`, verdict: explainMcp(grant as McpGrant | undefined, o.role, o.connection, Object.keys(connection.servers), o.tool[0], o.args) }], o.json);
       }
-      if (!o.sql) throw new CliError('--sql is required for postgres connections', 2);
+      if (!o.sql) throw new CliError(`--sql is required for ${connection.kind} connections`, 2);
+      if (connection.kind === 'mysql') {
+        // Offline, as a MariaDB 10.11 session on the URL's database with the default sql_mode would read it.
+        await loadParser();
+        const { database } = parseMysqlUrl(connection.upstream, 'disable');
+        const analysis = analyzeMysql(o.sql, {
+          database, mode: { ansiQuotes: false, noBackslashEscapes: false }, server: { mariadb: true, version: 101100 }, caseSensitive: true, multiStatements: true,
+        });
+        const ctx = { role: o.role, connection: o.connection, grant: grant as SqlGrant | undefined, catalog: mysqlCatalog(database), prepared: new Map() };
+        return printVerdicts(analysis.statements.map((statement) => ({
+          statement: statement.text, kind: statement.kind, verdict: decideSql(statement, ctx),
+        })), o.json);
+      }
       const catalog = o.offline ? undefined : await upstreamCatalog(connection.upstream, connection.upstream_tls).catch((err: Error) => {
         process.stderr.write(`note: upstream catalog unavailable (${err.message}); judging offline\n`);
         return undefined;

@@ -21,7 +21,7 @@ export function lintConfig(config: Config): LintFinding[] {
       used.add(name);
       const at = `roles.${role}.${name}`;
       const kind = config.connections[name].kind;
-      if (kind === 'postgres') lintSql(grant as SqlGrant, at, error, warn);
+      if (kind === 'postgres' || kind === 'mysql') lintSql(grant as SqlGrant, at, error, warn);
       else if (kind === 'http') lintHttp(grant as HttpGrant, at, error, warn);
       else if (kind === 'mcp') lintMcp(grant as McpGrant, Object.keys((config.connections[name] as McpConnection).servers), at, warn);
       else if (kind === 'redis') lintRedis(grant as RedisGrant, at, error, warn);

@@ -35,6 +35,25 @@ const httpLimits = {
   body_timeout_ms: z.number().int().positive().default(60_000),
 };
 
+export const mysqlConnection = z.strictObject({
+  kind: z.literal('mysql'),
+  listen: hostPort,
+  upstream: z.string().regex(/^(mysql|mariadb):\/\//, 'expected a mysql:// URL'),
+  /** TLS for agents: configured files, or a self-signed certificate generated at start-up. */
+  tls: z.union([tlsFiles, z.literal('self-signed'), z.literal('off')]).default('self-signed'),
+  /** Upstream TLS: `require` refuses a plaintext upstream. */
+  upstream_tls: z.enum(['disable', 'prefer', 'require']).default('prefer'),
+  /**
+   * The auth plugin announced to clients (each may answer with its own). caching_sha2_password always takes the full
+   * path (the token over TLS, or RSA-encrypted): see the README for why the fast path is never accepted.
+   */
+  auth_plugin: z.enum(['mysql_native_password', 'caching_sha2_password']).default('mysql_native_password'),
+  /** Largest statement or row Gatehouse holds to inspect; larger packets end the connection with an error. */
+  max_packet_bytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(64 * 1024 * 1024),
+  /** Each step of a client's handshake must arrive within this; a client that stalls is disconnected. */
+  handshake_timeout_ms: z.number().int().positive().default(10_000),
+});
+
 export const httpConnection = z.strictObject({
   kind: z.literal('http'),
   listen: hostPort,
@@ -126,7 +145,7 @@ export const redisConnection = z.strictObject({
   connect_timeout_ms: z.number().int().positive().default(5_000),
 });
 
-export const connection = z.discriminatedUnion('kind', [postgresConnection, httpConnection, llmConnection, mcpConnection, redisConnection]);
+export const connection = z.discriminatedUnion('kind', [postgresConnection, mysqlConnection, httpConnection, llmConnection, mcpConnection, redisConnection]);
 
 /** SQL statement kinds that are refused unless a grant names them (see services/policy/sql). */
 export const sqlStatementKinds = [
@@ -349,6 +368,7 @@ export type McpGrant = z.infer<typeof mcpGrant>;
 export type RedisGrant = z.infer<typeof redisGrant>;
 export type ToolRule = z.infer<typeof toolRule>;
 export type PostgresConnection = z.infer<typeof postgresConnection>;
+export type MysqlConnection = z.infer<typeof mysqlConnection>;
 export type HttpConnection = z.infer<typeof httpConnection>;
 export type LlmConnection = z.infer<typeof llmConnection>;
 export type McpConnection = z.infer<typeof mcpConnection>;
@@ -364,4 +384,4 @@ export interface Config extends Omit<z.infer<typeof config>, 'roles'> {
   roles: Record<string, Record<string, Grant>>;
 }
 
-export const grantSchemaFor = { postgres: sqlGrant, http: httpGrant, llm: llmGrant, mcp: mcpGrant, redis: redisGrant } as const;
+export const grantSchemaFor = { postgres: sqlGrant, mysql: sqlGrant, http: httpGrant, llm: llmGrant, mcp: mcpGrant, redis: redisGrant } as const;

@@ -20,7 +20,7 @@ import { FrameReader } from './codec/reader.ts';
 import { SocketFrames } from './frames.ts';
 import { CatalogCache } from './catalog-cache.ts';
 import { PostgresSession } from './session.ts';
-import { serverTlsContext } from './tls.ts';
+import { serverTlsContext } from '../kit/tls.ts';
 import { connectUpstream, openSocket, parseUpstreamUrl, UpstreamError } from './upstream.ts';
 
 /** A FATAL the client sees before its session exists. */

@@ -2,6 +2,7 @@
 import { createHash, hash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import { scramVerifier } from './scram-keys.ts';
 import type { Store, TokenRecord } from '../store/store.ts';
+import { mysqlNativeVerifier } from './mysql-native.ts';
 
 /** Recognisable prefix so secret scanners can find leaked tokens; 32 random bytes follow (256 bits). */
 export const TOKEN_PREFIX = 'gth_';
@@ -65,6 +66,7 @@ export class Tokens {
       createdBy: req.createdBy,
       scramStoredKey: verifier.storedKey.toString('base64'),
       scramServerKey: verifier.serverKey.toString('base64'),
+      mysqlNative: mysqlNativeVerifier(token).toString('hex'),
     };
     this.store.insertToken(record);
     return { token, record };

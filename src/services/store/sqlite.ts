@@ -36,11 +36,14 @@ const migrations: string[] = [
   `CREATE TABLE tool_pins (
      server TEXT NOT NULL, source TEXT NOT NULL, tool TEXT NOT NULL, fingerprint TEXT NOT NULL, definition TEXT NOT NULL,
      pinned_at INTEGER NOT NULL, PRIMARY KEY (server, source, tool));`,
+  // 5: the mysql_native_password verifier, minted with each token from now on (NULL for tokens minted before).
+  `ALTER TABLE tokens ADD COLUMN mysql_native TEXT;`,
 ];
 
 interface TokenRow {
   id: string; hash: string; label: string; role: string; created_at: number; expires_at: number;
   revoked_at: number | null; last_used_at: number | null; created_by: string; scram_stored_key: string; scram_server_key: string;
+  mysql_native: string | null;
 }
 interface SessionRow {
   id: string; token_id: string; label: string; role: string; connection: string; protocol: string; client: string;
@@ -59,7 +62,7 @@ const approvalRow = (a: ApprovalRecord) => ({
 const toToken = (r: TokenRow): TokenRecord => ({
   id: r.id, hash: r.hash, label: r.label, role: r.role, createdAt: r.created_at, expiresAt: r.expires_at,
   revokedAt: r.revoked_at, lastUsedAt: r.last_used_at, createdBy: r.created_by,
-  scramStoredKey: r.scram_stored_key, scramServerKey: r.scram_server_key,
+  scramStoredKey: r.scram_stored_key, scramServerKey: r.scram_server_key, mysqlNative: r.mysql_native,
 });
 const toSession = (r: SessionRow): SessionRecord => ({
   id: r.id, tokenId: r.token_id, label: r.label, role: r.role, connection: r.connection, protocol: r.protocol,
@@ -87,7 +90,7 @@ export function openSqliteStore(path: string): Store {
     getMeta: db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?'),
     setMeta: db.prepare('INSERT INTO meta(key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value'),
     insertToken: db.prepare(`INSERT INTO tokens VALUES (@id, @hash, @label, @role, @createdAt, @expiresAt, @revokedAt,
-      @lastUsedAt, @createdBy, @scramStoredKey, @scramServerKey)`),
+      @lastUsedAt, @createdBy, @scramStoredKey, @scramServerKey, @mysqlNative)`),
     tokenByHash: db.prepare<[string], TokenRow>('SELECT * FROM tokens WHERE hash = ?'),
     tokenById: db.prepare<[string], TokenRow>('SELECT * FROM tokens WHERE id = ?'),
     liveForUser: db.prepare<[string, string, number], TokenRow>(

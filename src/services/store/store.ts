@@ -15,6 +15,8 @@ export interface TokenRecord {
   /** SCRAM-SHA-256 verifier halves (base64) so PostgreSQL clients can authenticate with the token. */
   scramStoredKey: string;
   scramServerKey: string;
+  /** mysql_native_password verifier, SHA1(SHA1(token)) as hex; null for tokens minted before Gatehouse spoke MySQL. */
+  mysqlNative: string | null;
 }
 
 export interface SessionRecord {

@@ -6,7 +6,7 @@ import { parseStatements } from './parse.ts';
 import type { SqlAnalysis, SqlKind, SqlStatement } from '../../../services/policy/sql/facts.ts';
 
 export type * from '../../../services/policy/sql/facts.ts';
-export { sqlFacts } from './facts.ts';
+export { sqlFacts } from '../../../services/policy/sql/to-facts.ts';
 
 /** Larger inputs are refused unparsed: it bounds parse time and memory, and no agent statement needs more. */
 const maxTextLength = 4 * 1024 * 1024;

@@ -27,6 +27,12 @@ const sensitiveRelations: ReadonlySet<string> = new Set([
   'pg_catalog.pg_db_role_setting',
   // Server memory internals.
   'pg_catalog.pg_backend_memory_contexts', 'pg_catalog.pg_shmem_allocations',
+  // MySQL/MariaDB: other sessions' statements and transactions, cached query texts, per-user statistics, and the
+  // upstream account's own privileges (performance_schema, mysql.* and sys.* are not introspection: granted by name only).
+  'information_schema.processlist', 'information_schema.innodb_trx', 'information_schema.innodb_locks',
+  'information_schema.innodb_lock_waits', 'information_schema.query_cache_info', 'information_schema.user_statistics',
+  'information_schema.client_statistics', 'information_schema.user_privileges', 'information_schema.applicable_roles',
+  'information_schema.enabled_roles',
 ]);
 
 /** Families whose every member is sensitive for the reasons above, including ones newer PostgreSQL versions add. */

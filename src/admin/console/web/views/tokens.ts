@@ -112,6 +112,10 @@ export function tokensView(ctx: Ctx): View {
     if (c.kind === 'postgres') {
       return [copyRow(`${c.name} · psql URL`, `postgresql://${encodeURIComponent(t.label)}:${t.token}@${address}/${c.name}`, `psql-${c.name}`)];
     }
+    if (c.kind === 'mysql') {
+      const at = address.lastIndexOf(':');
+      return [copyRow(`${c.name} · mysql`, `mysql -h ${address.slice(0, at)} -P ${address.slice(at + 1)} -u ${t.label} -p'${t.token}' ${c.name}`, `mysql-${c.name}`)];
+    }
     if (c.kind === 'llm') {
       const anthropic = c.flavor === 'anthropic';
       return [copyRow(`${c.name} · environment`, anthropic

@@ -1,6 +1,6 @@
-// Turns an SQL analysis into the protocol-neutral Facts the audit log records.
-import type { Effect, Facts, Target } from '../../../services/policy/facts.ts';
-import type { SqlAnalysis, SqlStatement } from '../../../services/policy/sql/facts.ts';
+// Turns an SQL analysis (PostgreSQL's or MySQL's) into the protocol-neutral Facts the audit log records.
+import type { Effect, Facts, Target } from '../facts.ts';
+import type { SqlAnalysis, SqlStatement } from './facts.ts';
 
 /** Higher is more consequential; the request's effect is its most consequential statement's. */
 const effectRank: Record<Effect, number> = { session: 0, complete: 0, read: 1, write: 2, ddl: 3, call: 4, unknown: 5 };
@@ -9,7 +9,7 @@ const effectRank: Record<Effect, number> = { session: 0, complete: 0, read: 1, w
  * One Facts for a whole query string. Relations and functions are named as written (`public.documents`,
  * `documents`), after PostgreSQL's identifier folding; statements appear as `statement` targets by kind.
  */
-export function sqlFacts(analysis: SqlAnalysis, connection: string, summary: string = analysis.text): Facts {
+export function sqlFacts(analysis: SqlAnalysis, connection: string, summary: string = analysis.text, protocol: Facts['protocol'] = 'postgres'): Facts {
   const targets = new Map<string, Target>();
   let effect: Effect = 'session';
   let unknown: string | undefined;
@@ -23,7 +23,7 @@ export function sqlFacts(analysis: SqlAnalysis, connection: string, summary: str
     ];
     for (const target of found) targets.set(`${target.kind}:${target.name}:${target.access}`, target);
   }
-  return { protocol: 'postgres', connection, effect, summary, targets: [...targets.values()], ...(unknown !== undefined && { unknown }) };
+  return { protocol, connection, effect, summary, targets: [...targets.values()], ...(unknown !== undefined && { unknown }) };
 }
 
 function* flatten(statements: readonly SqlStatement[]): Generator<SqlStatement> {

@@ -1,11 +1,13 @@
-// TLS for agents' connections: configured certificate files, or one self-signed certificate made at start-up.
+// TLS for agents' connections (PostgreSQL, MySQL): configured certificate files, or one self-signed certificate made at start-up.
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type SecureContext } from 'node:tls';
-import type { PostgresConnection } from '../../config/schema.ts';
 
 let selfSigned: Promise<{ cert: string; key: string }> | undefined;
 
-export async function serverTlsContext(tls: PostgresConnection['tls']): Promise<SecureContext | undefined> {
+/** What a listener's `tls` key may say. */
+export type TlsSetting = { cert: string; key: string } | 'self-signed' | 'off';
+
+export async function serverTlsContext(tls: TlsSetting): Promise<SecureContext | undefined> {
   if (tls === 'off') return undefined;
   if (tls === 'self-signed') {
     // One certificate per process: generating an RSA key takes a moment, and every listener can share it. The library
