@@ -3,7 +3,7 @@
 //
 //   npm run bench                          everything (about 8 minutes on 2 cores)
 //   npm run bench -- --seconds 5           shorter load runs
-//   npm run bench -- --only pg,audit       some sections: pg, mysql, http, llm, mcp, redis, guards, audit, durability
+//   npm run bench -- --only pg,audit       some sections: pg, mysql, http, llm, mcp, redis, guards, audit, egress, durability
 //   npm run bench -- --profile DIR         also write the Gatehouse process's V8 CPU profiles (--cpu-prof) to DIR
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -13,6 +13,7 @@ import { stopAll } from './lib/proc.ts';
 import { table, type Context, type Row } from './lib/report.ts';
 import { benchAudit } from './sections/audit.ts';
 import { benchDurability } from './durability.ts';
+import { benchEgress } from './sections/egress.ts';
 import { benchGuardsSection } from './sections/guards.ts';
 import { benchHttp } from './sections/http.ts';
 import { benchLlm } from './sections/llm.ts';
@@ -30,6 +31,7 @@ const SECTIONS: Record<string, (ctx: Context) => Promise<Row[]>> = {
   redis: benchRedis,
   guards: benchGuardsSection,
   audit: benchAudit,
+  egress: benchEgress,
   durability: benchDurability,
 };
 

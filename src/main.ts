@@ -10,6 +10,7 @@ import { startHttpListener } from './adapters/http/listener.ts';
 import { startLlmListener } from './adapters/llm/listener.ts';
 import { startMcpListener } from './adapters/mcp/listener.ts';
 import { startRedisListener } from './adapters/redis/listener.ts';
+import { startEgressListener } from './adapters/egress/listener.ts';
 import type { AdapterServices, StartListener } from './pipeline/adapter.ts';
 import { Gate } from './pipeline/gate.ts';
 import { createContentGuards } from './pipeline/content-guards.ts';
@@ -19,6 +20,7 @@ import { AuditLog } from './services/audit/log.ts';
 import { AuthThrottle } from './services/identity/throttle.ts';
 import { Tokens } from './services/identity/tokens.ts';
 import type { Listener, Services } from './services/services.ts';
+import { systemNetwork, type Network } from './services/network/network.ts';
 import { Sessions } from './services/sessions/sessions.ts';
 import { openSqliteStore } from './services/store/sqlite.ts';
 import { createLogger, type Logger } from './services/telemetry/logger.ts';
@@ -29,6 +31,8 @@ export interface GatewayOptions {
   baseDir?: string;
   /** Structured logs; by default JSON lines on standard error at `log_level`, scrubbed of the config's secrets. */
   log?: Logger;
+  /** How agents' outbound connections (egress) resolve and dial: the system's, unless a test maps names itself. */
+  network?: Network;
 }
 
 export interface Gateway {
@@ -50,6 +54,7 @@ const LISTENERS: { [K in Connection['kind']]: StartListener<Extract<Connection, 
   llm: startLlmListener,
   mcp: startMcpListener,
   redis: startRedisListener,
+  egress: startEgressListener,
 };
 
 export function openStore(config: Config, baseDir = process.cwd()) {
@@ -70,7 +75,12 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const consoleUrl = config.approvals.console_url ?? `http://${config.admin.listen}`;
   approvals.onChange((record) => { if (record.status === 'pending' && record.decisions.length === 0) void notifyWebhooks(config.approvals, consoleUrl, record, log); });
   const shared: Services = { config, store, audit, tokens, sessions, approvals, throttle: new AuthThrottle(), secret, log, metrics };
-  const services: AdapterServices = { ...shared, gate: new Gate(shared), guards: createContentGuards(secret) };
+  const listeners: Listener[] = [];
+  let adminAddress: string | undefined;
+  const services: AdapterServices = {
+    ...shared, gate: new Gate(shared), guards: createContentGuards(secret), network: opts.network ?? systemNetwork,
+    listening: () => [...listeners.map((l) => l.address), ...(adminAddress ? [adminAddress] : [])],
+  };
   metrics.observe({
     auditQueue: () => audit.queued,
     heldApprovals: () => approvals.held,
@@ -83,7 +93,6 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   });
   audit.append({ kind: 'gateway.start', data: { connections: Object.keys(config.connections) } });
 
-  const listeners: Listener[] = [];
   try {
     for (const [name, connection] of Object.entries(config.connections)) {
       const start = LISTENERS[connection.kind] as StartListener;
@@ -91,6 +100,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     }
     let draining = false;
     const admin = await startAdmin(services, listeners, { draining: () => draining });
+    adminAddress = new URL(admin.url).host;
     for (const l of listeners) log.info({ connection: l.name, kind: l.kind, address: l.address }, 'connection listening');
     log.info({ url: admin.url }, 'admin API and console listening');
     const stop = async (drainMs: number) => {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { httpGrant } from '../src/config/schema.ts';
 import { decideHttp, httpFacts, needsBody } from '../src/adapters/http/policy.ts';
-import { RateLimiter, parseRate } from '../src/adapters/http/rate.ts';
+import { RateLimiter, parseRate } from '../src/pipeline/rate.ts';
 import { compileGrant } from '../src/adapters/http/rules.ts';
 import { clientResponseHeaders, credentialValues, upstreamRequestHeaders } from '../src/adapters/kit/http/hop.ts';
 import { CredentialScrubber, scrubBuffer, scrubbed } from '../src/adapters/kit/http/scrub.ts';

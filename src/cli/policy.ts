@@ -4,7 +4,9 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { lintConfig } from '../config/lint.ts';
 import { ConfigError, formatProblem, lineOfPath, loadConfigFile } from '../config/load.ts';
-import type { HttpGrant, LlmGrant, McpGrant, RedisGrant, SqlGrant } from '../config/schema.ts';
+import type { EgressGrant, HttpGrant, LlmGrant, McpGrant, RedisGrant, SqlGrant } from '../config/schema.ts';
+import { explainEgress } from '../adapters/egress/policy.ts';
+import { parseCidrs, selfMatcher } from '../adapters/egress/ranges.ts';
 import { explainHttp } from '../adapters/http/policy.ts';
 import { explainLlm } from '../adapters/llm/policy.ts';
 import { explainMcp } from '../adapters/mcp/policy.ts';
@@ -47,7 +49,7 @@ export function policyCommands(program: Command) {
     });
 
   policy.command('explain')
-    .description('would this role be allowed this SQL / HTTP request / LLM call on this connection, and by which grant?')
+    .description('would this role be allowed this SQL / HTTP request / LLM call / egress host on this connection, and by which grant?')
     .requiredOption('--config <file>', 'gatehouse.yaml')
     .requiredOption('--role <role>', 'role name')
     .requiredOption('--connection <name>', 'connection name')
@@ -60,6 +62,7 @@ export function policyCommands(program: Command) {
     .option('--args <json>', 'mcp: the tool call\'s arguments as a JSON object')
     .option('--max-tokens <n>', 'llm: the max_tokens asked for')
     .option('--command <line>', 'redis: a command line, quoted as redis-cli quotes it, e.g. "DEL doc:1"')
+    .option('--host <host>', 'egress: "host[:port]" (443 without a port), e.g. "api.github.com:443"')
     .option('--json', 'JSON output')
     .action(async (o: ExplainOptions) => {
       const config = loadConfigFile(o.config);
@@ -84,6 +87,12 @@ export function policyCommands(program: Command) {
       if (connection.kind === 'mcp') {
         if (o.tool?.length !== 1) throw new CliError('--tool <server>__<tool> (one) is required for mcp connections', 2);
         return printVerdicts([{ statement: `${o.tool[0]} ${o.args ?? '{}'}`, verdict: explainMcp(grant as McpGrant | undefined, o.role, o.connection, Object.keys(connection.servers), o.tool[0], o.args) }], o.json);
+      }
+      if (connection.kind === 'egress') {
+        if (!o.host) throw new CliError('--host is required for egress connections', 2);
+        const listening = [config.admin.listen, ...Object.values(config.connections).map((c) => c.listen)];
+        const addresses = { allowPrivate: parseCidrs(connection.allow_private), isSelf: selfMatcher(() => listening) };
+        return printVerdicts([{ statement: `CONNECT ${o.host}`, verdict: explainEgress(o.host, grant as EgressGrant | undefined, o.role, o.connection, addresses) }], o.json);
       }
       if (!o.sql) throw new CliError(`--sql is required for ${connection.kind} connections`, 2);
       if (connection.kind === 'mysql') {
@@ -114,7 +123,7 @@ export function policyCommands(program: Command) {
 
 interface ExplainOptions {
   config: string; role: string; connection: string; sql?: string; offline?: boolean; json?: boolean;
-  request?: string; body?: string; model?: string; tool?: string[]; maxTokens?: string; args?: string; command?: string;
+  request?: string; body?: string; model?: string; tool?: string[]; maxTokens?: string; args?: string; command?: string; host?: string;
 }
 
 /** One verdict per statement / request; exit code 1 unless all are allowed. */

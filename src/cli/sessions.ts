@@ -63,7 +63,7 @@ export function renderReplay(s: SessionRecord, events: AuditRecord[], maxRows = 
 }
 
 function renderResult(data: Record<string, unknown>, maxRows: number): string[] {
-  if (data.protocol === 'http' || data.protocol === 'llm' || data.protocol === 'mcp') return renderExchange(data);
+  if (data.protocol === 'http' || data.protocol === 'llm' || data.protocol === 'mcp' || data.protocol === 'egress') return renderExchange(data);
   const statements = (data.statements as StatementResult[] | undefined) ?? [data as unknown as StatementResult];
   const lines: string[] = [];
   for (const st of statements) {
@@ -80,9 +80,9 @@ function renderResult(data: Record<string, unknown>, maxRows: number): string[] 
 
 const COMPLETION_PREVIEW = 300;
 
-/** An HTTP, LLM or MCP outcome: status, size or token usage, timing, masking, and the completion or tool output the agent saw. */
+/** An HTTP, LLM, MCP or egress outcome: status (or where a tunnel went), size or token usage, timing, masking, and the completion or tool output the agent saw. */
 function renderExchange(d: Record<string, unknown>): string[] {
-  const parts: string[] = [String(d.status ?? '-')];
+  const parts: string[] = [String(d.status ?? d.tag ?? '-')];
   const usage = d.usage as { input: number; output: number; estimated?: boolean } | undefined;
   if (usage) parts.push(`${usage.input} prompt + ${usage.output} completion tokens${usage.estimated ? ' (estimated)' : ''}`);
   else if (d.bytes !== undefined) parts.push(`${d.bytes} bytes`);

@@ -1,6 +1,6 @@
 // `policy check`: what a valid config can still get wrong — grants that can never match, unused pieces.
 import type { ConfigProblem } from './load.ts';
-import type { Config, HttpGrant, LlmGrant, McpConnection, McpGrant, RedisGrant, SqlGrant } from './schema.ts';
+import type { Config, EgressGrant, HttpGrant, LlmGrant, McpConnection, McpGrant, RedisGrant, SqlGrant } from './schema.ts';
 
 export interface LintFinding extends ConfigProblem {
   severity: 'error' | 'warning';
@@ -25,7 +25,8 @@ export function lintConfig(config: Config): LintFinding[] {
       else if (kind === 'http') lintHttp(grant as HttpGrant, at, error, warn);
       else if (kind === 'mcp') lintMcp(grant as McpGrant, Object.keys((config.connections[name] as McpConnection).servers), at, warn);
       else if (kind === 'redis') lintRedis(grant as RedisGrant, at, error, warn);
-      else lintLlm(grant as LlmGrant, at, warn);
+      else if (kind === 'llm') lintLlm(grant as LlmGrant, at, warn);
+      else lintEgress(grant as EgressGrant, at, warn);
     }
   }
   for (const name of Object.keys(config.connections)) if (!used.has(name)) warn(`connections.${name}`, 'no role grants anything on this connection');
@@ -92,4 +93,9 @@ function lintMcp(g: McpGrant, servers: string[], at: string, warn: Report) {
   check(g.approve, 'approve');
   check(g.prompts, 'prompts');
   if (!g.call.length) warn(`${at}.call`, 'no tools granted: every tool call will be refused');
+}
+
+function lintEgress(g: EgressGrant, at: string, warn: Report) {
+  if (!g.hosts.length) warn(`${at}.hosts`, 'no hosts listed: every tunnel and request will be refused');
+  g.hosts.forEach((h, i) => { if (g.deny.includes(h)) warn(`${at}.hosts.${i}`, `"${h}" is also in deny, which wins: it never applies`); });
 }

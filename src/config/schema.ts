@@ -145,7 +145,30 @@ export const redisConnection = z.strictObject({
   connect_timeout_ms: z.number().int().positive().default(5_000),
 });
 
-export const connection = z.discriminatedUnion('kind', [postgresConnection, mysqlConnection, httpConnection, llmConnection, mcpConnection, redisConnection]);
+/** An address range: `10.20.0.0/16`, `fd00:1234::/32`, or one address. */
+const cidr = z.string().regex(/^[0-9A-Fa-f:.]+(\/\d{1,3})?$/, 'expected a CIDR range such as 10.20.0.0/16 or fd00:1234::/32');
+
+export const egressConnection = z.strictObject({
+  kind: z.literal('egress'),
+  listen: hostPort,
+  /**
+   * Private, loopback, link-local... ranges agents may reach anyway: the explicit exception, audited with every use.
+   * The gateway's own listeners and the cloud metadata addresses stay refused whatever this says.
+   */
+  allow_private: z.array(cidr).default([]),
+  /** TLS interception inside tunnels (so HTTP rules apply to HTTPS): not offered yet, so only `false` loads. */
+  intercept: z.boolean().default(false).refine((on) => !on, { error: 'intercept: true (TLS interception inside tunnels) is not available yet' }),
+  /** How long an upstream may take to accept a connection. */
+  connect_timeout_ms: z.number().int().positive().default(10_000),
+  /** How long a client may take to send its request head, or its TLS ClientHello once a tunnel is open (else 408/closed). */
+  header_timeout_ms: z.number().int().positive().default(10_000),
+  /** A plain request's body must have arrived this long after the request is let through (else 408). */
+  body_timeout_ms: z.number().int().positive().default(60_000),
+  /** A tunnel or request with no byte either way for this long is closed. */
+  idle_timeout_ms: z.number().int().positive().default(300_000),
+});
+
+export const connection = z.discriminatedUnion('kind', [postgresConnection, mysqlConnection, httpConnection, llmConnection, mcpConnection, redisConnection, egressConnection]);
 
 /** SQL statement kinds that are refused unless a grant names them (see services/policy/sql). */
 export const sqlStatementKinds = [
@@ -317,6 +340,35 @@ export const mcpGrant = z.strictObject({
   elicitation: z.boolean().default(false),
 });
 
+/**
+ * A host an egress grant names: `example.com`, `*.example.com` (subdomains, not example.com itself), an IP literal
+ * (`203.0.113.7`, `[2001:db8::7]`), each optionally with `:port` (without one: ports 80 and 443).
+ */
+const egressHost = z.string().regex(
+  /^(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/,
+  'expected a host such as "example.com", "*.example.com", "api.example.com:443", "203.0.113.7" or "[2001:db8::7]:443"',
+);
+/** Keys that judge what travels inside a tunnel: they need TLS interception, which egress does not offer yet. */
+const needsInterception = z.undefined({ error: 'an egress grant decides by host and port only; rules on requests (allow, headers, guards) need TLS interception, which is not available yet' }).optional();
+
+export const egressGrant = z.strictObject({
+  hosts: z.array(egressHost).default([]),
+  /** Hosts refused even when `hosts` names them (deny wins); here a host without a port means every port. */
+  deny: z.array(egressHost).default([]),
+  /**
+   * Tunnels and requests that wait for a human: `"CONNECT *.stripe.com:443"`, `"POST uploads.example.com"`, or a bare
+   * host (`*` and `?` globs; without a port, any port). They must be allowed by `hosts` as well.
+   */
+  approve: nameList.default([]),
+  /** Tunnels and plain requests per token: `120/min`. */
+  rate: z.string().regex(/^\d+\/(s|sec|second|min|minute|h|hour|day)$/, 'expected N/s, N/min, N/hour or N/day').optional(),
+  /** Bytes both ways per token: `50MB/hour` (KB, MB, GB are powers of 1024). */
+  max_bytes: z.string().regex(/^\d+(\.\d+)?\s*(B|KB|MB|GB|KiB|MiB|GiB)\/(s|sec|second|min|minute|h|hour|day)$/, 'expected a size per period, e.g. 50MB/hour').optional(),
+  allow: needsInterception,
+  headers: needsInterception,
+  guards: needsInterception,
+});
+
 export const webhook = z.strictObject({
   url: z.string().url(),
   /** `json`: the approval request as JSON; `slack`: a Slack incoming-webhook message with a link. */
@@ -367,6 +419,7 @@ export type LlmGrant = z.infer<typeof llmGrant>;
 export type McpGrant = z.infer<typeof mcpGrant>;
 export type RedisGrant = z.infer<typeof redisGrant>;
 export type ToolRule = z.infer<typeof toolRule>;
+export type EgressGrant = z.infer<typeof egressGrant>;
 export type PostgresConnection = z.infer<typeof postgresConnection>;
 export type MysqlConnection = z.infer<typeof mysqlConnection>;
 export type HttpConnection = z.infer<typeof httpConnection>;
@@ -374,8 +427,9 @@ export type LlmConnection = z.infer<typeof llmConnection>;
 export type McpConnection = z.infer<typeof mcpConnection>;
 export type McpServer = z.infer<typeof mcpServer>;
 export type RedisConnection = z.infer<typeof redisConnection>;
+export type EgressConnection = z.infer<typeof egressConnection>;
 export type Connection = z.infer<typeof connection>;
-export type Grant = SqlGrant | HttpGrant | LlmGrant | McpGrant | RedisGrant;
+export type Grant = SqlGrant | HttpGrant | LlmGrant | McpGrant | RedisGrant | EgressGrant;
 export type AdminKey = z.infer<typeof adminKey>;
 export type ApprovalsConfig = z.infer<typeof approvalsConfig>;
 
@@ -384,4 +438,4 @@ export interface Config extends Omit<z.infer<typeof config>, 'roles'> {
   roles: Record<string, Record<string, Grant>>;
 }
 
-export const grantSchemaFor = { postgres: sqlGrant, mysql: sqlGrant, http: httpGrant, llm: llmGrant, mcp: mcpGrant, redis: redisGrant } as const;
+export const grantSchemaFor = { postgres: sqlGrant, mysql: sqlGrant, http: httpGrant, llm: llmGrant, mcp: mcpGrant, redis: redisGrant, egress: egressGrant } as const;

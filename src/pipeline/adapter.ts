@@ -1,5 +1,6 @@
 // What the composition root hands every adapter: the gate every request passes, and the shared services beside it.
 import type { Connection } from '../config/schema.ts';
+import type { Network } from '../services/network/network.ts';
 import type { Listener, Services } from '../services/services.ts';
 import type { ContentGuards } from './content-guards.ts';
 import type { Gate } from './gate.ts';
@@ -8,6 +9,10 @@ export interface AdapterServices extends Services {
   gate: Gate;
   /** Content guards (secrets, PII, prompt injection) with a grant's modes applied. */
   guards: ContentGuards;
+  /** The way out to hosts an agent names (the egress proxy's): one resolver and dialer, which tests replace. */
+  network: Network;
+  /** Where this gateway listens (every listener and the admin API, as `host:port`): never a destination for agents. */
+  listening(): readonly string[];
 }
 
 /** Starts one configured connection's listener; fails at start-up (bad grants, unreachable catalog), not on a request. */

@@ -2,13 +2,13 @@
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { parseConfig } from '../../src/config/load.ts';
-import { startGateway, type Gateway } from '../../src/main.ts';
+import { startGateway, type Gateway, type GatewayOptions } from '../../src/main.ts';
 import type { AuditRecord } from '../../src/services/store/store.ts';
 import { silent } from '../support/log.ts';
 
-export async function gateway(yaml: string, env: NodeJS.ProcessEnv = {}): Promise<Gateway & { url(name: string): string; mint(role: string, label?: string, ttlSeconds?: number): { token: string; id: string } }> {
+export async function gateway(yaml: string, env: NodeJS.ProcessEnv = {}, opts: GatewayOptions = {}): Promise<Gateway & { url(name: string): string; mint(role: string, label?: string, ttlSeconds?: number): { token: string; id: string } }> {
   const config = parseConfig(`admin:\n  listen: 127.0.0.1:0\nstore: "sqlite::memory:"\n${yaml}`, 'test', env);
-  const gw = await startGateway(config, { log: silent });
+  const gw = await startGateway(config, { log: silent, ...opts });
   return Object.assign(gw, {
     url: (name: string) => `http://${gw.listeners.find((l) => l.name === name)!.address}`,
     mint: (role: string, label = 'agent', ttlSeconds = 3600) => {

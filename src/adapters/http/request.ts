@@ -13,7 +13,7 @@ import { BodyCut, BodyTooLarge, readBody } from '../kit/http/reply.ts';
 import { bodyTimeoutReason } from '../kit/http/deadline.ts';
 import { normaliseTarget, type Target } from '../kit/http/target.ts';
 import { decideHttp, httpFacts, judgedBody, needsBody, type HttpFacts } from './policy.ts';
-import { RateLimiter, parseRate } from './rate.ts';
+import { RateLimiter, parseRate } from '../../pipeline/rate.ts';
 import { compileGrant, type CompiledGrant } from './rules.ts';
 
 /** One request, ready for the gate and, once it passes, for the upstream. */

@@ -23,13 +23,13 @@ export type Effect =
 
 /** Access to one named thing. `relation` names are `schema.table`, lower-cased as PostgreSQL folds them. */
 export interface Target {
-  kind: 'relation' | 'function' | 'statement' | 'path' | 'model' | 'tool' | 'key' | 'channel';
+  kind: 'relation' | 'function' | 'statement' | 'path' | 'model' | 'tool' | 'key' | 'channel' | 'host';
   name: string;
   access: 'read' | 'insert' | 'update' | 'delete' | 'execute' | 'call' | string;
 }
 
 export interface Facts {
-  protocol: 'postgres' | 'mysql' | 'redis' | 'http' | 'llm' | 'mcp';
+  protocol: 'postgres' | 'mysql' | 'redis' | 'http' | 'llm' | 'mcp' | 'egress';
   connection: string;
   effect: Effect;
   /** What was asked, for humans and the audit: the statement text, `GET /path`, `chat gpt-4o-mini`. */

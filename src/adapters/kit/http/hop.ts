@@ -11,7 +11,7 @@ const AGENT_ONLY = new Set([
 ]);
 
 /** Headers named in Connection (`Connection: close, X-Foo`) are hop-by-hop too; undefined when none is named. */
-function connectionNamed(headers: IncomingHttpHeaders): Set<string> | undefined {
+export function connectionNamed(headers: IncomingHttpHeaders): Set<string> | undefined {
   const value = headers.connection;
   if (!value) return undefined;
   const named = new Set<string>();
@@ -21,7 +21,7 @@ function connectionNamed(headers: IncomingHttpHeaders): Set<string> | undefined 
   return named;
 }
 
-const isHop = (name: string, named: Set<string> | undefined) => HOP_BY_HOP.has(name) || name.startsWith('proxy-') || named?.has(name) === true;
+export const isHop = (name: string, named: Set<string> | undefined) => HOP_BY_HOP.has(name) || name.startsWith('proxy-') || named?.has(name) === true;
 
 const carries = (value: string | string[], token: string) => (typeof value === 'string' ? value.includes(token) : value.some((v) => v.includes(token)));
 

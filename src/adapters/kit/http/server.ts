@@ -48,6 +48,13 @@ function writeRaw(socket: Socket, status: string, body: object) {
   socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(text)}\r\nconnection: close\r\n\r\n${text}`);
 }
 
+/** Answers a request the parser refused (malformed, headers too large, too slow) in words an agent developer can act on. */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Socket) {
+  if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
+  const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
+  writeRaw(socket, status, { error: { type: 'bad_request', code: err.code ?? 'parse', message: `Gatehouse: ${PARSER_ERRORS[err.code ?? ''] ?? 'malformed HTTP request'}` } });
+}
+
 export type Handler = (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 
 export interface GatewayServer {
@@ -101,9 +108,7 @@ export async function startServer(listen: string, handler: Handler, onError: (er
   });
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
     if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') opts.onHeaderTimeout(socket.remoteAddress ?? 'unknown');
-    if (err.code === 'ECONNRESET' || !socket.writable) return void socket.destroy();
-    const status = err.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? '408 Request Timeout' : '400 Bad Request';
-    writeRaw(socket, status, { error: { type: 'bad_request', code: err.code ?? 'parse', message: `Gatehouse: ${PARSER_ERRORS[err.code ?? ''] ?? 'malformed HTTP request'}` } });
+    answerClientError(err, socket);
   });
   // Tunnels and protocol switches would carry bytes no grant has judged.
   server.on('connect', (_req, socket: Socket) => writeRaw(socket, '405 Method Not Allowed', { error: { type: 'bad_request', code: 'request.method', message: 'Gatehouse: CONNECT is not accepted' } }));

@@ -28,7 +28,7 @@ export class TokenSessions {
   /** Keyed by token, run and step: an agent reuses one token across runs, and each run's steps are sessions of their own. */
   private readonly byKey = new Map<string, Entry>();
 
-  constructor(private readonly gate: Gate, private readonly connection: string, private readonly protocol: 'http' | 'llm', private readonly idleMs = SESSION_IDLE_MS) {}
+  constructor(private readonly gate: Gate, private readonly connection: string, private readonly protocol: 'http' | 'llm' | 'egress', private readonly idleMs = SESSION_IDLE_MS) {}
 
   /**
    * Registers a request of `token`, opening its session if needed (audited first, so this rejects if the audit is
