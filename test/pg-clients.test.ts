@@ -65,15 +65,23 @@ test('content guards on results: PII redacted in any text cell, instructions hid
   assert.ok(guards.some((g) => g.guard === 'pii' && g.mode === 'redact'), JSON.stringify(guards));
 });
 
-test('failed authentications are throttled per address, and audited', async () => {
+test('failed authentications are throttled per address and user name, a valid token always gets through, and it is audited', async () => {
   const good = gw.token('retriever', 'rag');
   for (let i = 0; i < 10; i++) {
     const e = await failure(gw.client({ label: 'rag', token: 'gth_' + String(i).padStart(43, 'x') }));
     assert.equal(e.code, '28P01');
   }
-  const blocked = await failure(gw.client(good));
-  assert.match(blocked.message, /too many failed authentication attempts/);
+  const started = performance.now();
+  const throttled = await failure(gw.client({ label: 'rag', token: 'gth_' + 'y'.repeat(43) }));
+  assert.match(throttled.message, /too many failed authentication attempts/);
+  assert.ok(performance.now() - started >= 900, 'a throttled failure is answered late');
+  const c = await gw.client(good);
+  assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1, 'the valid token of the same user name from the same address gets through');
+  const neighbour = await failure(gw.client({ label: 'other-agent', token: 'gth_' + 'z'.repeat(43) }));
+  assert.equal(neighbour.code, '28P01', 'another user name on the same host is not throttled');
   const audit = gw.gateway.services.audit.read(0, 100_000);
-  assert.ok(audit.filter((r) => r.kind === 'auth.failure').length >= 10);
-  assert.ok(audit.some((r) => r.kind === 'auth.throttled'));
+  assert.ok(audit.filter((r) => r.kind === 'auth.failure').length >= 11);
+  const events = audit.filter((r) => r.kind === 'auth.throttled');
+  assert.equal(events.length, 1, 'the throttling event is audited once');
+  assert.equal(events[0].data.user, 'rag');
 });

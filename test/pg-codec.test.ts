@@ -138,6 +138,18 @@ describe('backend encoders: golden bytes', () => {
     assert.throws(() => be.parameterStatus('a\0b', 'c'), RangeError);
   });
 
+  test('an error or notice whose text quotes a NUL still encodes (as U+FFFD): building an error never fails', () => {
+    const encoded = be.errorResponse({ severity: 'FATAL', code: '08P01', message: "kind '\0' is neither", detail: 'a\0b' });
+    assert.deepEqual(be.parseErrorResponse(encoded.subarray(5)), { severity: 'FATAL', code: '08P01', message: "kind '\uFFFD' is neither", detail: 'a\uFFFDb' });
+    assert.match(be.parseNoticeResponse(be.noticeResponse({ severity: 'NOTICE', code: '01000', message: '\0' }).subarray(5)).message, /^\uFFFD$/);
+  });
+
+  test('bytes a peer sent are named in hex in error messages, never echoed raw', () => {
+    assert.throws(() => fe.parseDescribe(bytes(0, 'x', 0)), isProtocolError(/kind 0x00 is neither 'S' nor 'P'/));
+    assert.throws(() => fe.parseClose(bytes('Z', 'x', 0)), isProtocolError(/kind 'Z' is neither/));
+    assert.throws(() => be.parseReadyForQuery(bytes(7)), isProtocolError(/transaction status 0x07/));
+  });
+
   test('the writer grows for a large message and still encodes small ones after', () => {
     const big = Buffer.alloc(3 * 1024 * 1024, 7);
     assert.deepEqual(be.parseDataRow(bodyOf(be.dataRow([big, 'x']), 'backend')), [big, Buffer.from('x')]);

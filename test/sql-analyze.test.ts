@@ -176,7 +176,7 @@ describe('kinds and needs', () => {
     ["PREPARE TRANSACTION 'x'", 'two_phase', ['two_phase']],
     ["COMMIT PREPARED 'x'", 'two_phase', ['two_phase']],
     ['SET CONSTRAINTS ALL DEFERRED', 'set_constraints', []],
-    ['DECLARE c CURSOR FOR SELECT 1', 'declare_cursor', ['cursor']],
+    ['DECLARE c CURSOR FOR SELECT 1', 'declare_cursor', []],
     ['FETCH 10 FROM c', 'fetch', []],
     ['MOVE NEXT IN c', 'fetch', []],
     ['CLOSE c', 'close', []],

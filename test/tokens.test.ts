@@ -91,9 +91,33 @@ test('a checked token is trusted from memory only until it is revoked, here or e
 });
 
 test('the auth throttle blocks one address after repeated failures, and only that one', () => {
-  const t = new AuthThrottle(3, 1000);
+  const t = new AuthThrottle({ maxFailures: 3, windowMs: 1000 });
   for (let i = 0; i < 3; i++) t.fail('10.0.0.1', 1000 + i);
   assert.equal(t.blocked('10.0.0.1', 1500), true);
   assert.equal(t.blocked('10.0.0.2', 1500), false);
   assert.equal(t.blocked('10.0.0.1', 2100), false);
+});
+
+test('the auth throttle keys on address and user name: one agent guessing does not throttle its neighbours', () => {
+  const t = new AuthThrottle({ maxFailures: 3, windowMs: 1000 });
+  const guesser = AuthThrottle.key('127.0.0.1', 'mallory');
+  const failures = [1, 2, 3, 4, 5].map((i) => t.fail(guesser, 1000 + i));
+  assert.deepEqual(failures.map((f) => [f.throttled, f.started]), [[false, false], [false, false], [false, true], [true, false], [true, false]],
+    'the failure that reaches the limit starts the throttle (audited once); the attempts after it are throttled');
+  assert.equal(t.blocked(guesser, 1100), true);
+  assert.equal(t.blocked(AuthThrottle.key('127.0.0.1', 'rag'), 1100), false, 'another user name on the same host');
+});
+
+test('spreading guesses over many user names from one address throttles the address', () => {
+  const t = new AuthThrottle({ maxFailures: 2, windowMs: 1000 });
+  for (let i = 0; i < 10; i++) t.fail(AuthThrottle.key('10.9.9.9', `user${i}`), 1000);
+  assert.equal(t.blocked(AuthThrottle.key('10.9.9.9', 'fresh-name'), 1001), true);
+  assert.equal(t.blocked(AuthThrottle.key('10.9.9.8', 'fresh-name'), 1001), false);
+});
+
+test('the auth throttle remembers a bounded number of keys', () => {
+  const t = new AuthThrottle({ maxFailures: 1, windowMs: 60_000, maxKeys: 100 });
+  for (let i = 0; i < 10_000; i++) t.fail(`10.0.${i >> 8}.${i & 255}`, 1000);
+  assert.equal(t.size, 100);
+  assert.equal(t.blocked('10.0.39.15', 1001), true, 'the newest keys are kept');
 });

@@ -14,6 +14,11 @@ export const adminKey = z.strictObject({
 
 const tlsFiles = z.strictObject({ cert: z.string(), key: z.string() });
 
+const duration = z.string().regex(/^\d+(\.\d+)?[smhd]?$/, 'expected a duration such as 30s, 15m, 2h');
+/** A duration that may be shorter than a second (timeouts): 500ms, 30s, 2m. */
+const shortDuration = z.string().regex(/^\d+(\.\d+)?(ms|[smhd])?$/, 'expected a duration such as 500ms, 30s, 15m')
+  .refine((text) => Number.parseFloat(text) > 0, 'a timeout must be longer than zero');
+
 export const postgresConnection = z.strictObject({
   kind: z.literal('postgres'),
   listen: hostPort,
@@ -22,6 +27,16 @@ export const postgresConnection = z.strictObject({
   tls: z.union([tlsFiles, z.literal('self-signed'), z.literal('off')]).default('self-signed'),
   /** Upstream TLS: `require` refuses a plaintext upstream. */
   upstream_tls: z.enum(['disable', 'prefer', 'require']).default('prefer'),
+  /** Sessions on this connection, all tokens together (each holds an upstream connection). Unset: no cap of our own. */
+  max_sessions: z.number().int().positive().optional(),
+  /** Sessions one token may hold at once, unless its role's grant says otherwise. */
+  max_sessions_per_token: z.number().int().positive().default(20),
+  /** Connections still authenticating, all clients together; when full, the longest-silent one makes room. */
+  max_handshakes: z.number().int().positive().default(128),
+  /** Connections still authenticating per client: one address with one user name (or none yet). */
+  max_handshakes_per_client: z.number().int().positive().default(8),
+  /** Time a connection has for TLS, startup and authentication together. */
+  handshake_timeout: shortDuration.default('10s'),
 });
 
 /** Fairness and deadlines, the same for every HTTP-speaking connection (see adapters/kit/http/fairness.ts and deadline.ts). */
@@ -173,7 +188,7 @@ export const connection = z.discriminatedUnion('kind', [postgresConnection, mysq
 /** SQL statement kinds that are refused unless a grant names them (see services/policy/sql). */
 export const sqlStatementKinds = [
   'ddl', 'do', 'call', 'copy_file', 'truncate', 'lock', 'maintenance', 'notify', 'set_role', 'set_search_path',
-  'alter_system', 'grant', 'listen', 'select_into', 'cursor', 'set', 'two_phase',
+  'alter_system', 'grant', 'listen', 'select_into', 'cursor', 'set', 'two_phase', 'settings',
 ] as const;
 
 export const sqlGrant = z.strictObject({
@@ -187,7 +202,14 @@ export const sqlGrant = z.strictObject({
   /** Functions callable although volatile or user-defined (e.g. `nextval`, `public.search_docs`). */
   functions: nameList.default([]),
   statements: z.array(z.enum(sqlStatementKinds)).default([]),
+  /** Rows one result (one portal or cursor, however many times it is fetched from) may return; more are withheld with a NOTICE. */
   max_rows: z.number().int().positive().optional(),
+  /** The upstream statement_timeout of this role's sessions: an agent may lower it, never raise or clear it. */
+  timeout: shortDuration.optional(),
+  /** Sessions all of this role's tokens together may hold on the connection. */
+  max_sessions: z.number().int().positive().optional(),
+  /** Sessions one token of this role may hold (overrides the connection's max_sessions_per_token). */
+  max_sessions_per_token: z.number().int().positive().optional(),
   /** `table.column` (or `schema.table.column`) → strategy. */
   mask: z.record(z.string(), maskStrategy).default({}),
   /**
@@ -376,8 +398,6 @@ export const webhook = z.strictObject({
   /** HMAC-SHA-256 key; receivers verify `X-Gatehouse-Signature` over `<timestamp>.<body>`. */
   secret: z.string().min(16, 'webhook secrets must be at least 16 characters'),
 });
-
-const duration = z.string().regex(/^\d+(\.\d+)?[smhd]?$/, 'expected a duration such as 30s, 15m, 2h');
 
 export const approvalsConfig = z.strictObject({
   /** How long a request waits for a human before it is refused. */

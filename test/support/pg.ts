@@ -104,7 +104,20 @@ export interface PgGateway {
  */
 export const testDatabase = (name: string) => `${name}${process.env.GATEHOUSE_TEST_DB_SUFFIX ?? ''}`;
 
-export async function startPgGateway(name: string, opts: { tls?: 'off' | 'self-signed'; store?: string; approvals?: string; fresh?: boolean } = {}): Promise<PgGateway> {
+export interface PgGatewayOptions {
+  tls?: 'off' | 'self-signed';
+  store?: string;
+  approvals?: string;
+  fresh?: boolean;
+  /** Extra keys of the `crm` connection, as YAML lines indented by four spaces. */
+  crm?: string;
+  /** More connections, as YAML entries indented by two spaces. */
+  connections?: string;
+  /** More roles, as YAML entries indented by two spaces. */
+  roles?: string;
+}
+
+export async function startPgGateway(name: string, opts: PgGatewayOptions = {}): Promise<PgGateway> {
   const database = testDatabase(name);
   if (opts.fresh !== false) await freshDatabase(database);
   const yaml = `
@@ -122,7 +135,10 @@ connections:
     upstream: postgres://postgres@127.0.0.1:5432/${database}
     tls: ${opts.tls ?? 'self-signed'}
     upstream_tls: disable
-${rolesYaml}`;
+${opts.crm ?? ''}
+${opts.connections ?? ''}
+${rolesYaml}
+${opts.roles ?? ''}`;
   const gateway = await startGateway(parseConfig(yaml, 'test'), { log: silent });
   const address = gateway.listeners[0].address;
   const port = Number(address.split(':').at(-1));

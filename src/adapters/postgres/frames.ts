@@ -1,4 +1,7 @@
 // Awaitable frames from a socket, for the handshakes; the query phase reads the same reader from 'data' events.
+//
+// A peer may send more than the handshake asks for; beyond `maxBuffered` unread bytes the socket stops being read until
+// frames are taken, so a handshake never holds more than that.
 import type { Socket } from 'node:net';
 import { ProtocolError } from './codec/cursor.ts';
 import type { Frame, FrameReader } from './codec/reader.ts';
@@ -8,12 +11,13 @@ export class SocketFrames {
   private failure?: Error;
   private readonly onData = (chunk: Buffer) => {
     this.reader.push(chunk);
+    if (this.reader.buffered > this.maxBuffered) this.socket.pause();
     this.wake();
   };
   private readonly onEnd = () => this.fail(new ProtocolError('connection closed during the handshake'));
   private readonly onError = (err: Error) => this.fail(err);
 
-  constructor(readonly socket: Socket, readonly reader: FrameReader, private readonly timeoutMs = 15_000) {
+  constructor(readonly socket: Socket, readonly reader: FrameReader, private readonly maxBuffered = Infinity, private readonly timeoutMs = 15_000) {
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
     socket.on('close', this.onEnd);
@@ -29,6 +33,7 @@ export class SocketFrames {
     } catch (err) {
       return Promise.reject(err as Error);
     }
+    if (this.socket.isPaused() && this.reader.buffered <= this.maxBuffered) this.socket.resume();
     if (frame) return Promise.resolve(frame);
     return new Promise<Frame>((resolve, reject) => {
       const timer = setTimeout(() => this.fail(new ProtocolError('handshake timed out')), this.timeoutMs);
@@ -39,7 +44,7 @@ export class SocketFrames {
     });
   }
 
-  /** Stops listening; the reader keeps any bytes that arrived beyond the handshake. */
+  /** Stops listening; the reader keeps any bytes that arrived beyond the handshake. The new owner resumes the socket. */
   detach() {
     this.socket.off('data', this.onData);
     this.socket.off('end', this.onEnd);

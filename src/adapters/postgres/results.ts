@@ -4,6 +4,7 @@ import type { MaskStrategy } from '../../services/guards/types.ts';
 import type { Obligations } from '../../services/policy/verdict.ts';
 import { maskValue } from '../../services/guards/index.ts';
 import { dataRow, parseDataRow } from './codec/backend.ts';
+import { ProtocolError } from './codec/cursor.ts';
 import type { FieldDescription } from './codec/backend.ts';
 
 /** `tableOid.attnum` → strategy for every masked column this role has, resolved from the upstream catalog. */
@@ -42,9 +43,19 @@ export interface ResultGuards {
   hook: ContentGuards;
 }
 
+/**
+ * Rows a portal has handed out so far: `max_rows` caps a portal (an Execute's portal, a SQL cursor), not each Execute
+ * or FETCH, so every result drawn from one portal counts against one budget.
+ */
+export interface RowBudget {
+  delivered: number;
+}
+
 /** Per-result state: which cells to mask, how many rows may pass, what the replay keeps. */
 export class ResultShaper {
+  /** Rows of this result sent to the client. */
   rows = 0;
+  /** Rows of this result withheld by max_rows. */
   dropped = 0;
   sample: (string | null)[][] = [];
   columns: string[] = [];
@@ -52,6 +63,8 @@ export class ResultShaper {
   /** Some column of the current result is masked. */
   private masked = false;
   private binary: boolean[] = [];
+  private width = -1;
+  private budget: RowBudget = { delivered: 0 };
   /** What the content guards found in this result (types and counts, never values). */
   private notes: GuardNote[] = [];
 
@@ -66,6 +79,11 @@ export class ResultShaper {
     return this.obligations.maxRows;
   }
 
+  /** Whether a row description for the current result has been given (rows cannot be shaped without one). */
+  get described(): boolean {
+    return this.width >= 0;
+  }
+
   /** Starts the next statement's result (multi-statement queries); the previous sample stays with its outcome. */
   reset() {
     this.rows = 0;
@@ -74,7 +92,14 @@ export class ResultShaper {
     this.columns = [];
     this.masks = NO_MASKS;
     this.masked = false;
+    this.width = -1;
+    this.budget = { delivered: 0 };
     this.notes = [];
+  }
+
+  /** Counts this result's rows against a portal's budget (by default each result has its own). */
+  drawFrom(budget: RowBudget) {
+    this.budget = budget;
   }
 
   describe(fields: FieldDescription[], formats?: number[]) {
@@ -83,6 +108,7 @@ export class ResultShaper {
     this.columns = layout.columns;
     this.masks = layout.masks;
     this.masked = layout.masked;
+    this.width = fields.length;
     this.binary = fields.map((f, i) => (formats ? (formats.length === 1 ? formats[0] : formats[i] ?? 0) : f.format) === 1);
   }
 
@@ -98,6 +124,8 @@ export class ResultShaper {
       return raw;
     }
     let cells = parseDataRow(body);
+    // The description says which cell is which: a row of another shape cannot be masked by it.
+    if (cells.length !== this.width) throw new ProtocolError(`upstream sent a row of ${cells.length} columns for a result described with ${this.width}`);
     let out = raw;
     let changed = false;
     const shaped = cells.map((cell, i) => {
@@ -130,10 +158,11 @@ export class ResultShaper {
 
   /** Counts a row, or the row max_rows withholds. */
   private admit(): boolean {
-    if (this.obligations.maxRows !== undefined && this.rows >= this.obligations.maxRows) {
+    if (this.obligations.maxRows !== undefined && this.budget.delivered >= this.obligations.maxRows) {
       this.dropped++;
       return false;
     }
+    this.budget.delivered++;
     this.rows++;
     return true;
   }
@@ -151,5 +180,4 @@ export class ResultShaper {
     if (flags.injection !== 'off' || flags.secrets !== 'off' || flags.pii !== 'off') this.notes.push(...hook.scan(text, flags, 'document').notes);
     return out;
   }
-
 }

@@ -1,28 +1,85 @@
-// Failed-authentication throttle: slows token guessing per client address without touching anyone else.
+// Failed-authentication throttle: counts failures per key — a client address and the user name it presented — so one
+// client's guessing slows only that client, not every agent sharing its host.
+//
+// A throttled key never stops a valid credential: callers verify the credential first and consult the throttle only for
+// failures, which a throttled key answers late (a tarpit) and refuses as throttled. Each address also has a coarser
+// key of its own, so spreading guesses over many user names from one address is throttled too.
+
+export interface ThrottleOptions {
+  /** Failures per key within `windowMs` before the key is throttled. */
+  maxFailures: number;
+  windowMs: number;
+  /** How long a throttled key's failure is held before it is answered. */
+  delayMs: number;
+  /** Keys remembered at once; beyond it the oldest are forgotten (memory stays bounded whatever a client sends). */
+  maxKeys: number;
+}
+
+const DEFAULTS: ThrottleOptions = { maxFailures: 10, windowMs: 60_000, delayMs: 1000, maxKeys: 10_000 };
+/** An address's own key throttles at this many times a single key's limit: many user names, one guesser. */
+const ADDRESS_FACTOR = 5;
+
+export interface Failure {
+  /** The attempt came while the key (or its address) was already over its limit: hold the answer `delayMs`, say so. */
+  throttled: boolean;
+  /** This failure is the one that put the key over: the moment to audit, once per window. */
+  started: boolean;
+}
+
+interface Count { failures: number; since: number }
 
 export class AuthThrottle {
-  private readonly failures = new Map<string, number[]>();
+  readonly options: ThrottleOptions;
+  private readonly counts = new Map<string, Count>();
 
-  constructor(private readonly maxFailures = 10, private readonly windowMs = 60_000) {}
-
-  /** True while this address has used up its failed attempts for the window. */
-  blocked(address: string, now = Date.now()): boolean {
-    const recent = this.recent(address, now);
-    return recent.length >= this.maxFailures;
+  constructor(options: Partial<ThrottleOptions> = {}) {
+    this.options = { ...DEFAULTS, ...options };
   }
 
-  fail(address: string, now = Date.now()) {
-    const recent = this.recent(address, now);
-    recent.push(now);
-    this.failures.set(address, recent);
-    if (this.failures.size > 10_000) this.prune(now);
+  /** Keys remembered now (bounded by `maxKeys`). */
+  get size(): number {
+    return this.counts.size;
   }
 
-  private recent(address: string, now: number) {
-    return (this.failures.get(address) ?? []).filter((t) => now - t < this.windowMs);
+  /** The throttle key for a user name presented from an address. */
+  static key(address: string, user: string): string {
+    return `${address}\u0000${user}`;
   }
 
-  private prune(now: number) {
-    for (const [addr, times] of this.failures) if (times.every((t) => now - t >= this.windowMs)) this.failures.delete(addr);
+  /** True while this key (or, for an address-and-user key, its address) has used up its failed attempts for the window. */
+  blocked(key: string, now = Date.now()): boolean {
+    const address = addressOf(key);
+    return this.over(key, this.options.maxFailures, now) || (address !== key && this.over(address, this.options.maxFailures * ADDRESS_FACTOR, now));
+  }
+
+  /** Records a failed attempt. */
+  fail(key: string, now = Date.now()): Failure {
+    const wasBlocked = this.blocked(key, now);
+    this.count(key, now);
+    const address = addressOf(key);
+    if (address !== key) this.count(address, now);
+    return { throttled: wasBlocked, started: !wasBlocked && this.blocked(key, now) };
+  }
+
+  private over(key: string, limit: number, now: number): boolean {
+    const count = this.counts.get(key);
+    return count !== undefined && now - count.since < this.options.windowMs && count.failures >= limit;
+  }
+
+  private count(key: string, now: number) {
+    let count = this.counts.get(key);
+    if (!count || now - count.since >= this.options.windowMs) {
+      count = { failures: 0, since: now };
+      // Re-inserted last, so the map's order is the order keys (re)started: the first ones are the oldest, expired first.
+      this.counts.delete(key);
+      while (this.counts.size >= this.options.maxKeys) this.counts.delete(this.counts.keys().next().value!);
+      this.counts.set(key, count);
+    }
+    count.failures++;
   }
 }
+
+const addressOf = (key: string) => {
+  const at = key.indexOf('\u0000');
+  return at === -1 ? key : key.slice(0, at);
+};

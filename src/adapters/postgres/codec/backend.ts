@@ -3,7 +3,7 @@
 // Parsers take a frame's `body`; Buffers they return are views into it (valid until the reader's
 // next push). Encoders return a fresh Buffer, except the documented shared constants.
 
-import { Cursor } from './cursor.ts';
+import { byteName, Cursor } from './cursor.ts';
 import { AuthCode, Backend, CancelKeyLength, Format, type FormatCode, type TransactionStatus } from './messages.ts';
 import { writer } from './writer.ts';
 
@@ -155,9 +155,10 @@ export function parseCommandComplete(body: Buffer): string {
 
 export function parseReadyForQuery(body: Buffer): TransactionStatus {
   const cursor = new Cursor(body, 'ReadyForQuery');
-  const status = String.fromCharCode(cursor.byte());
+  const byte = cursor.byte();
   cursor.end();
-  if (status !== 'I' && status !== 'T' && status !== 'E') throw cursor.error(`transaction status '${status}'`);
+  const status = String.fromCharCode(byte);
+  if (status !== 'I' && status !== 'T' && status !== 'E') throw cursor.error(`transaction status ${byteName(byte)}`);
   return status;
 }
 
@@ -313,11 +314,15 @@ function authenticationWithData(code: number, data: Buffer | string): Buffer {
   return (typeof data === 'string' ? writer.string(data) : writer.bytes(data)).finish();
 }
 
+/**
+ * Notice text is for people and may quote what a peer sent: a NUL in it (which would end the field early) is shown as
+ * U+FFFD instead of refused, so building an error can never itself fail.
+ */
 function encodeNotice(type: number, notice: Notice): Buffer {
   writer.start(type);
   for (const [code, key] of NOTICE_FIELDS) {
     const value = notice[key];
-    if (value !== undefined) writer.byte(code.charCodeAt(0)).cstring(value);
+    if (value !== undefined) writer.byte(code.charCodeAt(0)).cstring(value.includes('\0') ? value.replaceAll('\0', '\uFFFD') : value);
   }
   return writer.byte(0).finish();
 }

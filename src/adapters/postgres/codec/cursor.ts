@@ -12,6 +12,9 @@ export class ProtocolError extends Error {
   override readonly name = 'ProtocolError';
 }
 
+/** A byte a peer sent, for an error message: printable ASCII quoted, anything else in hex (never raw control bytes). */
+export const byteName = (byte: number) => (byte >= 0x20 && byte < 0x7f ? `'${String.fromCharCode(byte)}'` : `0x${byte.toString(16).padStart(2, '0')}`);
+
 /** A forward-only cursor over one message body. Buffers it returns are views into the body. */
 export class Cursor {
   private offset = 0;

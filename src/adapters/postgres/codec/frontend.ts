@@ -3,7 +3,7 @@
 // Parsers take a frame's `body`; Buffers they return are views into it (valid until the reader's
 // next push). Encoders return a fresh Buffer, except the documented shared constants.
 
-import { Cursor } from './cursor.ts';
+import { byteName, Cursor } from './cursor.ts';
 import { CancelKeyLength, Format, type FormatCode, Frontend, StartupCode } from './messages.ts';
 import { writer } from './writer.ts';
 
@@ -146,8 +146,9 @@ function formatCodes(cursor: Cursor): FormatCode[] {
 }
 
 function statementOrPortal(cursor: Cursor): StatementOrPortal {
-  const kind = String.fromCharCode(cursor.byte());
-  if (kind !== 'S' && kind !== 'P') throw cursor.error(`kind '${kind}' is neither 'S' nor 'P'`);
+  const byte = cursor.byte();
+  const kind = String.fromCharCode(byte);
+  if (kind !== 'S' && kind !== 'P') throw cursor.error(`kind ${byteName(byte)} is neither 'S' nor 'P'`);
   const name = cursor.cstring();
   cursor.end();
   return { kind, name };

@@ -38,7 +38,7 @@ const EMPTY = Buffer.alloc(0);
 
 export class FrameReader {
   private readonly source: 'frontend' | 'backend';
-  private readonly maxLength: number;
+  private maxLength: number;
   private readonly legal: Uint8Array;
   private startup: boolean;
   /** Memory we own, used only when a frame straddles chunks. */
@@ -52,9 +52,16 @@ export class FrameReader {
     this.source = options.source;
     if (options.startup && options.source !== 'frontend') throw new TypeError('only a frontend reader starts in startup mode');
     this.startup = options.startup ?? false;
-    this.maxLength = options.maxLength ?? DEFAULT_MAX_LENGTH[options.source];
-    if (!Number.isInteger(this.maxLength) || this.maxLength < 4) throw new TypeError(`maxLength must be an integer >= 4, got ${this.maxLength}`);
+    this.maxLength = checkedMax(options.maxLength ?? DEFAULT_MAX_LENGTH[options.source]);
     this.legal = options.source === 'frontend' ? FRONTEND_TYPES : BACKEND_TYPES;
+  }
+
+  /**
+   * Changes the largest accepted typed frame; without an argument, back to the default for the source. Before
+   * authentication a client is held to small messages; once it has authenticated it gets the default.
+   */
+  limit(maxLength: number = DEFAULT_MAX_LENGTH[this.source]) {
+    this.maxLength = checkedMax(maxLength);
   }
 
   /** 'startup' until a StartupMessage has been read (SSLRequest and GSSENCRequest keep it there), then 'typed'. */
@@ -147,6 +154,11 @@ export class FrameReader {
     }
     return { type, body: raw.subarray(headerLength), raw };
   }
+}
+
+function checkedMax(maxLength: number): number {
+  if (!Number.isInteger(maxLength) || maxLength < 4) throw new TypeError(`maxLength must be an integer >= 4, got ${maxLength}`);
+  return maxLength;
 }
 
 function checkLength(length: number, min: number, max: number): void {

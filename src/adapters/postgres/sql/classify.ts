@@ -53,8 +53,12 @@ interface Parts {
   name?: string;
   setting?: SqlStatement['setting'];
   readWrite?: boolean;
+  holdable?: boolean;
   reason?: string;
 }
+
+/** DeclareCursorStmt.options bit for WITH HOLD (PostgreSQL's CURSOR_OPT_HOLD). */
+const CURSOR_OPT_HOLD = 0x20;
 
 const nothing = (): Collected => new Collector().result();
 
@@ -66,7 +70,7 @@ function build(text: string, parts: Parts): SqlStatement {
     kind: parts.kind, label: parts.label, text, effect,
     relations: collected.relations, functions: collected.functions, needs: parts.needs ?? [], columnRefs: collected.columnRefs,
   };
-  for (const key of ['reason', 'inner', 'name', 'setting', 'readWrite'] as const) {
+  for (const key of ['reason', 'inner', 'name', 'setting', 'readWrite', 'holdable'] as const) {
     if (parts[key] !== undefined) Object.assign(statement, { [key]: parts[key] });
   }
   return statement;
@@ -112,8 +116,10 @@ export function classify(node: Node, text: string, top = true): SqlStatement {
     }
     case 'DeallocateStmt': return build(text, { kind: 'deallocate', label: 'DEALLOCATE', name: (body as DeallocateStmt).name });
     case 'DeclareCursorStmt': {
+      // A cursor is judged by the query it runs, like EXPLAIN and PREPARE; FETCH, MOVE and CLOSE then only read it.
       const stmt = body as DeclareCursorStmt;
-      return build(text, { kind: 'declare_cursor', label: 'DECLARE CURSOR', needs: ['cursor'], name: stmt.portalname, inner: inner(stmt.query) });
+      const holdable = ((stmt.options ?? 0) & CURSOR_OPT_HOLD) !== 0;
+      return build(text, { kind: 'declare_cursor', label: 'DECLARE CURSOR', name: stmt.portalname, inner: inner(stmt.query), ...(holdable && { holdable }) });
     }
     case 'FetchStmt': {
       const stmt = body as FetchStmt;

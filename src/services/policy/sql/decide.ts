@@ -15,7 +15,12 @@ export interface SqlDecisionContext {
   grant: SqlGrant | undefined;
   catalog: SqlCatalog;
   /** Statements prepared in this session, by name (SQL PREPARE and protocol Parse share PostgreSQL's namespace). */
-  prepared: ReadonlyMap<string, SqlStatement>;
+  prepared: PreparedLookup;
+}
+
+/** What EXECUTE of a name runs, or undefined when nothing was prepared under it. */
+export interface PreparedLookup {
+  get(name: string): SqlStatement | undefined;
 }
 
 /** Statement kinds schema.ts cannot list yet: a grant cannot name them, so their statements are always refused. */
@@ -42,25 +47,33 @@ export function decideSql(stmt: SqlStatement, ctx: SqlDecisionContext): Verdict 
 
 /** A multi-statement query is allowed only if every statement is: the first refusal wins, then the first hold. */
 export function decideSqlAll(analysis: SqlAnalysis, ctx: SqlDecisionContext): Verdict {
-  let prepared: Map<string, SqlStatement> | undefined; // copied only if the query itself prepares or deallocates
+  // A later EXECUTE in the same query runs what an earlier PREPARE in it defined: those names are looked up here first.
+  const local = new Map<string, SqlStatement | null>();
+  let cleared = false;
+  const prepared: PreparedLookup = { get: (name) => (local.has(name) ? local.get(name) ?? undefined : cleared ? undefined : ctx.prepared.get(name)) };
   let obligations: Obligations = {};
   let grant = '';
   let held: string | undefined;
   for (const stmt of analysis.statements) {
-    const verdict = decideSql(stmt, prepared ? { ...ctx, prepared } : ctx);
+    const verdict = decideSql(stmt, { ...ctx, prepared });
     if (verdict.kind === 'deny') return verdict;
     obligations = mergeObligations(obligations, verdict.obligations);
     grant = verdict.grant;
     if (verdict.kind === 'hold') held ??= verdict.reason;
-    // A later EXECUTE in the same query runs what an earlier PREPARE in it defined.
-    if (stmt.kind === 'prepare' || stmt.kind === 'deallocate') {
-      prepared ??= new Map(ctx.prepared);
-      if (stmt.kind === 'prepare' && stmt.name && stmt.inner) prepared.set(stmt.name, stmt.inner);
-      else if (stmt.kind === 'deallocate' && stmt.name) prepared.delete(stmt.name);
-      else if (stmt.kind === 'deallocate') prepared.clear();
-    }
+    if (stmt.kind === 'prepare' && stmt.name && stmt.inner) local.set(stmt.name, stmt.inner);
+    else if (stmt.kind === 'deallocate' && stmt.name) local.set(stmt.name, null);
+    else if (stmt.kind === 'deallocate') { local.clear(); cleared = true; }
   }
   return held ? hold(grant, held, obligations) : allow(grant, obligations);
+}
+
+/** What every result of a session on this grant is subject to (row cap, column masks): the same for every statement. */
+export function sqlObligations(grant: SqlGrant, catalog: SqlCatalog): Obligations {
+  const compiled = compileGrant(grant, catalog);
+  const obligations: Obligations = {};
+  if (compiled.maxRows !== undefined) obligations.maxRows = compiled.maxRows;
+  if (Object.keys(compiled.maskObligations).length) obligations.mask = { ...compiled.maskObligations };
+  return obligations;
 }
 
 function mergeObligations(a: Obligations, b: Obligations): Obligations {
@@ -161,10 +174,7 @@ class Judge {
   }
 
   obligations(): Obligations {
-    const obligations: Obligations = {};
-    if (this.grant.maxRows !== undefined) obligations.maxRows = this.grant.maxRows;
-    if (Object.keys(this.grant.maskObligations).length) obligations.mask = { ...this.grant.maskObligations };
-    return obligations;
+    return sqlObligations(this.ctx.grant!, this.ctx.catalog);
   }
 
   /** Why the statement waits for a human (`approve`), or undefined. */

@@ -91,6 +91,8 @@ export interface SqlStatement {
   setting?: SqlSetting;
   /** True when a transaction statement or setting asks for READ WRITE (or may turn read-only off). */
   readWrite?: boolean;
+  /** DECLARE ... WITH HOLD: the cursor outlives its transaction. */
+  holdable?: boolean;
 }
 
 export interface SqlAnalysis {
