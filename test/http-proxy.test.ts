@@ -95,7 +95,7 @@ test('an allowed request is forwarded with the upstream key injected, the agent 
   const r = await send(gw.url('billing'), 'GET', '/invoices/42', auth(token));
   assert.equal(r.status, 200, r.body);
   assert.equal(r.json.customer.email, 'a***@example.com');
-  assert.equal(r.json.customer.card, '[REDACTED:CREDIT_CARD]');
+  assert.equal(r.json.customer.card, '[REDACTED]', 'a field mask says nothing about the value');
   assert.notEqual(r.json.customer.phone, '+44 20 7946 0958');
   assert.equal(r.json.customer.name, 'Ada Lovelace');
   const seen = billing.requests.at(-1)!;
@@ -308,7 +308,7 @@ test('inspected bodies are limited by max_inspect_bytes: 413 for requests, 502 f
   assert.equal(r.json.error.code, 'max_inspect_bytes');
   r = await send(gw.url('tight'), 'GET', '/big.json?items=3', auth(token));
   assert.equal(r.status, 200);
-  assert.deepEqual(r.json.items.map((i: { email: string }) => i.email), ['[REDACTED:EMAIL]', '[REDACTED:EMAIL]', '[REDACTED:EMAIL]']);
+  assert.deepEqual(r.json.items.map((i: { email: string }) => i.email), ['[REDACTED]', '[REDACTED]', '[REDACTED]']);
 });
 
 test('content detectors redact PII in text responses', async () => {

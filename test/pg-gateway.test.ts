@@ -3,7 +3,12 @@ import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
 import { verifyAudit } from '../src/services/audit/log.ts';
-import { failure, psql, sendCancel, startPgGateway, type PgGateway } from './support/pg.ts';
+import { parseDataRow } from '../src/adapters/postgres/codec/backend.ts';
+import * as fe from '../src/adapters/postgres/codec/frontend.ts';
+import { Backend } from '../src/adapters/postgres/codec/messages.ts';
+import pg from 'pg';
+import { failure, PG, psql, sendCancel, startPgGateway, type PgGateway } from './support/pg.ts';
+import { rawSession, watchSocket, type WireFrame } from './support/wire.ts';
 
 let gw: PgGateway;
 before(async () => { gw = await startPgGateway('gatehouse_e2e'); });
@@ -189,4 +194,94 @@ test('ORM-style introspection through information_schema works through the gatew
   assert.deepEqual(cols.rows.map((r) => r.column_name), ['id', 'customer_id', 'subject', 'status']);
   const version = await c.query('SELECT version()');
   assert.match(version.rows[0].version, /PostgreSQL/);
+});
+
+// ---- masks and max_rows follow what the upstream returns for this execution ----------------------------------------
+
+const dataRows = (frames: WireFrame[]) => frames.filter((f) => f.type === Backend.DataRow).map((f) => parseDataRow(f.body).map((c) => c?.toString('utf8') ?? null));
+const extended = (...messages: Buffer[]) => Buffer.concat([...messages, fe.sync()]);
+
+test('a SQL PREPARE executed through protocol Bind/Execute is masked, and its audit sample shows what the client saw', async () => {
+  const t = gw.token('writer', 'prep');
+  const c = await gw.client(t);
+  await c.query('PREPARE p AS SELECT email, ssn FROM customers ORDER BY id');
+  const s = await rawSession(gw, t);
+  s.socket.write(extended(fe.bind({ portal: '', statement: 'p', params: [] }), fe.execute('', 0)));
+  const rows = dataRows(await s.ready(1));
+  assert.equal(rows.length, 0, 'the prepared statement of another session is not this session\'s');
+  // In the session that prepared it: Bind and Execute by protocol, no Describe from the client.
+  const own = (c as unknown as { connection: { stream: import('node:net').Socket } }).connection.stream;
+  own.removeAllListeners('data');
+  const raw = watchSocket(own);
+  own.write(extended(fe.bind({ portal: '', statement: 'p', params: [] }), fe.execute('', 0)));
+  const masked = dataRows(await raw.ready(1));
+  assert.equal(masked.length, 3);
+  assert.ok(masked.every(([email]) => email !== null && !/^(ada|grace|alan)@/.test(email)), JSON.stringify(masked));
+  assert.deepEqual(masked.map(([, ssn]) => ssn), ['[REDACTED]', '[REDACTED]', null]);
+  const result = gw.gateway.services.audit.read(0, 100_000).filter((r) => r.kind === 'result' && r.tokenId === t.id).at(-1);
+  assert.deepEqual(result?.data.sample, masked, 'the audit keeps the masked values the client saw');
+});
+
+test('a statement name re-prepared with other columns cannot move a mask (DEALLOCATE, PREPARE, Parse reuse)', async () => {
+  const t = gw.token('writer', 'reuse');
+  const s = await rawSession(gw, t);
+  s.socket.write(extended(fe.parse('q', 'SELECT name, ssn FROM customers ORDER BY id'), fe.describe('S', 'q')));
+  await s.ready(1);
+  s.socket.write(Buffer.concat([fe.query('DEALLOCATE q; PREPARE q AS SELECT ssn, name FROM customers ORDER BY id')]));
+  await s.ready(2);
+  s.socket.write(extended(fe.bind({ portal: '', statement: 'q', params: [] }), fe.execute('', 0)));
+  const rows = dataRows(await s.ready(3));
+  assert.deepEqual(rows.map(([ssn]) => ssn), ['[REDACTED]', '[REDACTED]', null], 'the ssn moved to the first column, and so did its mask');
+  assert.deepEqual(rows.map(([, name]) => name), ['Ada Lovelace', 'Grace Hopper', 'Alan Turing']);
+  // A PREPARE that fails upstream (the name exists) leaves the name meaning what it meant.
+  s.socket.write(fe.query('PREPARE q AS SELECT name, email FROM customers'));
+  await s.ready(4);
+  assert.match(s.errors().at(-1)?.message ?? '', /already exists/);
+  s.socket.write(extended(fe.bind({ portal: '', statement: 'q', params: [] }), fe.execute('', 0)));
+  assert.deepEqual(dataRows(await s.ready(5)).slice(3).map(([ssn]) => ssn), ['[REDACTED]', '[REDACTED]', null]);
+});
+
+test('max_rows caps a portal, not each Execute: four Execute(portal, 20) under max_rows 20 return 20 rows', async () => {
+  const s = await rawSession(gw, gw.token('retriever', 'portal'));
+  s.socket.write(Buffer.concat([
+    fe.query('BEGIN'),
+    fe.parse('', 'SELECT id FROM chunks ORDER BY id'), fe.bind({ portal: 'p1', statement: '', params: [] }),
+    fe.execute('p1', 20), fe.execute('p1', 20), fe.execute('p1', 20), fe.execute('p1', 20), fe.sync(),
+  ]));
+  const frames = await s.ready(2);
+  const rows = dataRows(frames);
+  assert.equal(rows.length, 20);
+  assert.deepEqual(rows.map(([id]) => Number(id)), Array.from({ length: 20 }, (_, i) => i + 1));
+  assert.ok(frames.some((f) => f.type === Backend.NoticeResponse && /capped at 20 rows/.test(f.body.toString())), 'the cap is announced');
+});
+
+test('max_rows caps a SQL cursor across FETCHes, as pg-cursor and psycopg named cursors fetch', async () => {
+  const c = await gw.client(gw.token('retriever', 'cursor'));
+  await c.query('BEGIN');
+  await c.query('DECLARE c CURSOR FOR SELECT id FROM chunks ORDER BY id');
+  const fetched: number[] = [];
+  for (let i = 0; i < 5; i++) fetched.push(...(await c.query('FETCH 8 FROM c')).rows.map((r) => r.id));
+  await c.query('MOVE BACKWARD ALL IN c');
+  fetched.push(...(await c.query('FETCH ALL FROM c')).rows.map((r) => r.id));
+  await c.query('COMMIT');
+  assert.equal(fetched.length, 20, 'one cursor, one budget of 20 rows');
+  // A new cursor of the same name starts a new budget.
+  await c.query('BEGIN');
+  await c.query('DECLARE c CURSOR FOR SELECT id FROM chunks ORDER BY id');
+  assert.equal((await c.query('FETCH 8 FROM c')).rows.length, 8);
+  await c.query('COMMIT');
+});
+
+test('a redact column mask says nothing about the value: a valid SSN and junk both read [REDACTED]', async () => {
+  const direct = new pg.Client({ ...PG, database: gw.database });
+  await direct.connect();
+  try {
+    await direct.query("INSERT INTO customers (id, name, email, ssn) VALUES (901, 'Valid', 'v@example.com', '536-22-1234'), (902, 'Junk', 'j@example.com', 'n/a')");
+    const c = await gw.client(gw.token('writer', 'ssn'));
+    const { rows } = await c.query('SELECT id, ssn FROM customers WHERE id > 900 ORDER BY id');
+    assert.deepEqual(rows, [{ id: 901, ssn: '[REDACTED]' }, { id: 902, ssn: '[REDACTED]' }]);
+  } finally {
+    await direct.query('DELETE FROM customers WHERE id > 900');
+    await direct.end();
+  }
 });

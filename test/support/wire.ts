@@ -27,18 +27,19 @@ export async function rawSession(gw: PgGateway, t: { token: string; label: strin
   await client.connect();
   const socket = (client as unknown as { connection: { stream: Socket } }).connection.stream;
   socket.removeAllListeners('data');
-  return watch(socket);
+  return watchSocket(socket);
 }
 
 /** A plain TCP connection to the gateway, before any handshake. */
 export function rawSocket(gw: PgGateway): Promise<RawSession> {
   return new Promise((resolve, reject) => {
-    const socket = connect(gw.port, gw.host, () => resolve(watch(socket, true)));
+    const socket = connect(gw.port, gw.host, () => resolve(watchSocket(socket, true)));
     socket.once('error', reject);
   });
 }
 
-function watch(socket: Socket, startup = false): RawSession {
+/** Reads frames off a socket the test owns (after taking it over from a client, or fresh with `startup`). */
+export function watchSocket(socket: Socket, startup = false): RawSession {
   const frames: WireFrame[] = [];
   const reader = new FrameReader({ source: 'backend' });
   let waiters: (() => void)[] = [];

@@ -97,9 +97,14 @@ function typeOf(value: string): DetectorType | undefined {
   return found.length === 1 && found[0].start === 0 && found[0].end === trimmed.length ? found[0].type : undefined;
 }
 
-/** Masks a whole column or field value. Without `type`, the value's own content decides how `partial` and `hash` shape it. */
+/**
+ * Masks a whole column or field value. `redact` says nothing about the value — not even what kind of value it was, which
+ * would tell valid SSNs from the rest — so it is always `[REDACTED]`. Without `type`, the value's own content decides how
+ * `partial` (which shows a part by design) and `hash` shape it.
+ */
 export function maskValue(value: string, strategy: MaskStrategy, opts: { key: Buffer; type?: DetectorType }): string | null {
   if (strategy === 'null') return null;
+  if (strategy === 'redact') return label(undefined);
   return maskAs(value, opts.type ?? typeOf(value), strategy, opts.key);
 }
 
