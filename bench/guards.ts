@@ -2,6 +2,7 @@
 // injection scanning, and detection throughput in MB/s. Run standalone with `tsx bench/guards.ts`.
 import { pathToFileURL } from 'node:url';
 import { createStreamRedactor, detect, maskJson, redact, scanInjection } from '../src/services/guards/index.ts';
+import { ADVERSARIAL } from './adversarial.ts';
 
 export interface BenchResult {
   name: string;
@@ -104,7 +105,16 @@ export async function benchGuards(): Promise<BenchResult[]> {
     { name: 'guards scanInjection user 1 KB', value: round(time(() => scanInjection(PROMPT_1KB), 500)), unit: 'µs' },
     { name: 'guards scanInjection user 4 KB', value: round(time(() => scanInjection(PROMPT_4KB), 200)), unit: 'µs' },
     { name: 'guards scanInjection document 4 KB', value: round(time(() => scanInjection(DOCUMENT_4KB, { source: 'document' }), 200)), unit: 'µs' },
+    ...adversarial(),
   ];
+}
+
+/** Each detector's worst case (bench/adversarial.ts), 64 KB of it: the cost per KB a hostile cell or prompt can buy. */
+function adversarial(): BenchResult[] {
+  return ADVERSARIAL.map((input) => {
+    const text = input.make(64 * 1024);
+    return { name: `guards adversarial ${input.detector}: ${input.shape}`, value: round(time(() => detect(text), 3) / kb(text)), unit: 'µs/KB' };
+  });
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

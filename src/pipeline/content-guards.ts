@@ -79,8 +79,29 @@ export function createContentGuards(key: Buffer): ContentGuards {
     return notes;
   };
 
+  /**
+   * A value over the scan budget is not scanned: every guard that is on treats it as its mode says — `block` (and
+   * injection's `redact`, which cannot apply to an instruction) refuses it, the others note it went unscanned.
+   */
+  const unscanned = (text: string, p: GuardPolicy, source: 'user' | 'document'): GuardScan => {
+    const notes: GuardNote[] = [];
+    let block: GuardScan['block'];
+    for (const guard of ['secrets', 'pii', 'injection'] as const) {
+      const mode = p[guard];
+      if (mode === 'off') continue;
+      notes.push({ guard, mode, types: ['unscanned'], count: 1 });
+      if (mode === 'block' || (guard === 'injection' && mode === 'redact')) {
+        block ??= { rule: 'guards.budget', message: `the ${source === 'user' ? 'request' : 'content'} is too large to inspect (${text.length} characters; the guards scan at most ${lib.DEFAULT_SCAN_BUDGET.maxChars}); the ${guard} guard blocks it` };
+      }
+    }
+    return { block, notes };
+  };
+  const unscannedNote = (p: GuardPolicy): GuardNote[] =>
+    (['secrets', 'pii'] as const).filter((g) => p[g] === 'redact').map((guard) => ({ guard, mode: 'redact', types: ['unscanned'], count: 1 }));
+
   return {
     scan(text, p, source) {
+      if (lib.overBudget(text)) return unscanned(text, p, source);
       const notes: GuardNote[] = [];
       let block: GuardScan['block'];
       const types = typesWhere(p, (m) => m !== 'off');
@@ -108,7 +129,7 @@ export function createContentGuards(key: Buffer): ContentGuards {
       const types = redactTypes(p);
       if (!types.size) return { text, notes: [] };
       const out = lib.redact(text, { strategy: 'redact', key, types });
-      return { text: out.text, notes: notesOf(out.findings, p) };
+      return { text: out.text, notes: out.unscanned ? unscannedNote(p) : notesOf(out.findings, p) };
     },
     streamRedactor(p) {
       const types = redactTypes(p);

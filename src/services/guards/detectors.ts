@@ -1,5 +1,13 @@
 // Finds PII and secrets in text. One combined pre-filter regex finds anchors (an '@', a digit, a vendor prefix, a keyword);
 // only there does the anchor's matcher run its sticky regex and validators. Findings are reported, never acted on.
+//
+// Linear time. The pre-filter visits each position once; every matcher reads a bounded window around its anchor, so
+// the whole scan costs at most (text length) x (the largest window) — with no window growing with the text. The bound
+// of each matcher, in characters read per anchor (look-behind + look-ahead), is written beside it as `Reads:`. Where a
+// token has no natural maximum (a run of digits, an identifier), the window is capped well above any real value and
+// a longer one is not that kind of value. Every quantifier in a sticky regex is bounded, and no two unbounded ones
+// meet, so no regex backtracks more than its window. test/guards-linear.test.ts holds them to it, with inputs built
+// to be worst cases (bench/adversarial.ts).
 import { isIPv6 } from 'node:net';
 import { ALL_TYPES, type DetectorType, type Finding } from './types.ts';
 import {
@@ -21,7 +29,62 @@ interface Matcher {
   /** A character class holding every character `anchor` can start with: which matchers to try where the pre-filter stops. */
   first: string;
   types: readonly DetectorType[];
-  match(text: string, at: number, found: Span[]): number | undefined;
+  match(text: string, at: number, found: Span[], scan: ScanState): number | undefined;
+}
+
+/**
+ * What one scan of one text remembers between anchors, so that no matcher reads the same stretch twice: where the next
+ * PEM footer is (the search only ever moves forward), and the extent of the last run of each kind of character read
+ * (an identifier, a token body, hex digits and colons) — anchors inside one run share its ends.
+ */
+class ScanState {
+  private footerFrom = 0;
+  private footerAt = -2; // -2: not searched yet; -1: none after footerFrom
+  /** text[hexFrom, hexTo) is all hex digits and colons. */
+  private hexFrom = 0;
+  private hexTo = 0;
+  private readonly runs = new Map<(c: number) => boolean, { start: number; end: number }>();
+
+  constructor(private readonly text: string) {}
+
+  /** The run of `is` characters around `at` (which must be one): each character is read once per kind per scan. */
+  run(at: number, is: (c: number) => boolean): { start: number; end: number } {
+    const last = this.runs.get(is);
+    if (last && at >= last.start && at < last.end) return last;
+    let start = at;
+    while (start > 0 && is(this.text.charCodeAt(start - 1))) start--;
+    let end = at;
+    while (end < this.text.length && is(this.text.charCodeAt(end))) end++;
+    const found = { start, end };
+    this.runs.set(is, found);
+    return found;
+  }
+
+  /** Where the run of hex digits and colons that ends at `at` starts. */
+  hexRunStart(at: number): number {
+    let to = this.hexTo;
+    if (at >= to && to > this.hexFrom) {
+      while (to < at && isHexOrColon(this.text.charCodeAt(to))) to++;
+      if (to === at) {
+        this.hexTo = at;
+        return this.hexFrom;
+      }
+    }
+    let from = at;
+    while (from > 0 && isHexOrColon(this.text.charCodeAt(from - 1))) from--;
+    this.hexFrom = from;
+    this.hexTo = at;
+    return from;
+  }
+
+  /** The first `-----END ` at or after `from`, or -1. */
+  pemFooterAfter(from: number): number {
+    if (this.footerAt === -2 || from < this.footerFrom || (this.footerAt >= 0 && this.footerAt < from)) {
+      this.footerFrom = from;
+      this.footerAt = this.text.indexOf('-----END ', from);
+    }
+    return this.footerAt;
+  }
 }
 
 /** When two findings overlap, the more specific detector wins (a JWT inside `token=...` is a JWT, not a generic secret). */
@@ -81,6 +144,7 @@ function tokenMatcher(anchor: string, first: string, type: DetectorType, pattern
 
 const TOKEN_END = '(?![A-Za-z0-9_-])';
 
+// Reads: the token (at most 266 characters) and 4 past it, for each vendor below (its regex's longest match).
 const githubMatcher = tokenMatcher('gh[pousr]_|github_pat_', 'g', 'github_token', [
   new RegExp(`gh[pousr]_[A-Za-z0-9]{36,255}${TOKEN_END}`, 'y'),
   new RegExp(`github_pat_[A-Za-z0-9_]{82}${TOKEN_END}`, 'y'),
@@ -97,9 +161,9 @@ const awsAccessKeyMatcher = tokenMatcher('AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9]', 'A',
 ]);
 
 const slackMatcher = tokenMatcher('xox[abposre][-.]|xapp-', 'x', 'slack_token', [
-  new RegExp(`xox[abposre]-(?:\\d-)?\\d{6,}-[A-Za-z0-9-]{6,}${TOKEN_END}`, 'y'), // bot, user, legacy workspace tokens
-  new RegExp(`xoxe(?:\\.xox[bp])?-\\d-[A-Za-z0-9]{100,}${TOKEN_END}`, 'y'), // configuration and refresh tokens
-  new RegExp(`xapp-\\d-[A-Z0-9]+-\\d+-[a-z0-9]+${TOKEN_END}`, 'y'), // app-level tokens
+  new RegExp(`xox[abposre]-(?:\\d-)?\\d{6,32}-[A-Za-z0-9-]{6,255}${TOKEN_END}`, 'y'), // bot, user, legacy workspace tokens
+  new RegExp(`xoxe(?:\\.xox[bp])?-\\d-[A-Za-z0-9]{100,512}${TOKEN_END}`, 'y'), // configuration and refresh tokens
+  new RegExp(`xapp-\\d-[A-Z0-9]{1,32}-\\d{1,32}-[a-z0-9]{1,255}${TOKEN_END}`, 'y'), // app-level tokens
 ]);
 
 /** `sk-` starts both vendors' keys; Anthropic's carry `ant-`, OpenAI's the `T3BlbkFJ` marker (base64 of "OpenAI"). */
@@ -107,7 +171,7 @@ const anthropicMatcher = tokenMatcher('sk-ant-', 's', 'anthropic_key', [
   new RegExp(`sk-ant-(?:api|admin)\\d\\d-[A-Za-z0-9_-]{93}AA${TOKEN_END}`, 'y'),
 ]);
 const openaiMatcher = tokenMatcher('sk-', 's', 'openai_key', [
-  new RegExp(`sk-(?:[A-Za-z0-9_-]*?[A-Za-z0-9]{20})T3BlbkFJ[A-Za-z0-9_-]{20,}${TOKEN_END}`, 'y'),
+  new RegExp(`sk-(?:[A-Za-z0-9_-]{0,200}?[A-Za-z0-9]{20})T3BlbkFJ[A-Za-z0-9_-]{20,255}${TOKEN_END}`, 'y'),
 ]);
 
 /** Other well-known vendors whose tokens carry an unambiguous prefix. */
@@ -119,7 +183,7 @@ const otherVendorMatcher = tokenMatcher(
     new RegExp(`AIza[0-9A-Za-z_-]{35}${TOKEN_END}`, 'y'), // Google API key
     /SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43}(?![A-Za-z0-9_.-])/y, // SendGrid
     new RegExp(`npm_[A-Za-z0-9]{36}${TOKEN_END}`, 'y'),
-    new RegExp(`pypi-AgE(?:IcHlwaS5vcmc|NdGVzdC5weXBpLm9yZw)[A-Za-z0-9_-]{70,}${TOKEN_END}`, 'y'),
+    new RegExp(`pypi-AgE(?:IcHlwaS5vcmc|NdGVzdC5weXBpLm9yZw)[A-Za-z0-9_-]{70,1024}${TOKEN_END}`, 'y'),
     new RegExp(`hf_[A-Za-z]{34}${TOKEN_END}`, 'y'), // Hugging Face
     new RegExp(`shp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}${TOKEN_END}`, 'y'), // Shopify
     new RegExp(`do[opr]_v1_[a-f0-9]{64}${TOKEN_END}`, 'y'), // DigitalOcean
@@ -131,26 +195,35 @@ const GITLAB_BODY: Record<string, [number, number]> = {
   glpat: [20, 300], glptt: [40, 40], gldt: [20, 50], glrt: [20, 300], glft: [20, 50], glimt: [25, 25],
   glagent: [50, 1024], gloas: [64, 64], glsoat: [20, 50], glffct: [20, 50], glcbt: [20, 60], GR1348941: [20, 50],
 };
-const GITLAB_TOKEN = /(gl[a-z]+-|GR1348941)([A-Za-z0-9_.-]+)/y;
+// Reads: a prefix of at most 9, then its body: the run of body characters, read once per scan (ScanState).
+const GITLAB_PREFIX = /gl[a-z]{1,7}-|GR1348941/y;
+const isGitlabBodyChar = (c: number) => isTokenChar(c) || c === 46; // [A-Za-z0-9_.-]
 
 const gitlabMatcher: Matcher = {
   anchor: 'gl(?:pat|ptt|dt|rt|ft|imt|agent|oas|soat|ffct|cbt)-|GR1348941',
   first: '[gG]',
   types: ['gitlab_token'],
-  match(text, at, found) {
+  match(text, at, found, scan) {
     if (!boundaryBefore(text, at, isTokenChar)) return undefined;
-    const m = stickyAt(GITLAB_TOKEN, text, at);
-    if (!m) return undefined;
-    const body = m[2].replace(/\.+$/, ''); // a sentence's full stop is not part of the token
-    const [min, max] = GITLAB_BODY[m[1].replace(/-$/, '')] ?? [Infinity, 0];
+    const prefix = stickyAt(GITLAB_PREFIX, text, at)?.[0];
+    const family = prefix && GITLAB_BODY[prefix.replace(/-$/, '')];
+    if (!prefix || !family) return undefined;
+    const [min, max] = family;
+    const from = at + prefix.length;
+    if (!isGitlabBodyChar(text.charCodeAt(from))) return undefined;
+    let to = scan.run(from, isGitlabBodyChar).end;
+    while (to > from && text.charCodeAt(to - 1) === 46) to--; // a sentence's full stop is not part of the token
+    if (to - from > max) return undefined; // longer than the family allows
+    const body = text.slice(from, to);
     if (body.length < min || body.length > max || isPlaceholder(body)) return undefined;
-    const end = at + m[1].length + body.length;
+    const end = to;
     found.push({ type: 'gitlab_token', start: at, end });
     return end;
   },
 };
 
-const SLACK_WEBHOOK = /hooks\.slack\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9_/+-]{20,}/y;
+// Reads: 8 before the anchor (the scheme), and at most 300 after it.
+const SLACK_WEBHOOK = /hooks\.slack\.com\/(?:services|workflows|triggers)\/[A-Za-z0-9_/+-]{20,256}/y;
 
 const slackWebhookMatcher: Matcher = {
   anchor: 'hooks\\.slack\\.com/',
@@ -165,7 +238,8 @@ const slackWebhookMatcher: Matcher = {
   },
 };
 
-const JWT = /eyJ[A-Za-z0-9_-]{10,}\.ey[A-Za-z0-9_-]{10,}(?:\.[A-Za-z0-9_-]+)?(?![A-Za-z0-9_-])/y;
+// Reads: three segments of at most 16 KB each (real JWTs are a few KB).
+const JWT = /eyJ[A-Za-z0-9_-]{10,16384}\.ey[A-Za-z0-9_-]{10,16384}(?:\.[A-Za-z0-9_-]{1,16384})?(?![A-Za-z0-9_-])/y;
 
 const jwtMatcher: Matcher = {
   anchor: 'eyJ',
@@ -180,19 +254,23 @@ const jwtMatcher: Matcher = {
   },
 };
 
-const PEM_HEADER = /-----BEGIN ((?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?)-----/y;
-const PEM_BODY_LINE = /\r?\n[A-Za-z0-9+/=]+(?=\r?\n|$)/y;
+// Reads: a header of at most 64, then at most PEM_MAX (a PEM key of 8,192 RSA bits is about 6.5 KB) for the body.
+const PEM_HEADER = /-----BEGIN ((?:[A-Z0-9]{1,16} ){0,4}PRIVATE KEY(?: BLOCK)?)-----/y;
+const PEM_BODY_LINE = /\r?\n[A-Za-z0-9+/=]{1,128}(?=\r?\n|$)/y;
+const PEM_MAX = 16 * 1024;
 
 const privateKeyMatcher: Matcher = {
   anchor: '-----BEGIN ',
   first: '-',
   types: ['private_key'],
-  match(text, at, found) {
+  match(text, at, found, scan) {
     const header = stickyAt(PEM_HEADER, text, at);
     if (!header) return undefined; // PUBLIC KEY, CERTIFICATE...
     const bodyStart = at + header[0].length;
     const footer = `-----END ${header[1]}-----`;
-    const footerAt = text.indexOf(footer, bodyStart);
+    // Only the first END line after the header can close it (a key's body holds none), and only within PEM_MAX.
+    const next = scan.pemFooterAfter(bodyStart);
+    const footerAt = next >= 0 && next - bodyStart <= PEM_MAX && text.startsWith(footer, next) ? next : -1;
     let end: number;
     if (footerAt >= 0) {
       // Fixtures like `BEGIN PRIVATE KEY / anything / END` are not keys: demand some key material.
@@ -202,7 +280,7 @@ const privateKeyMatcher: Matcher = {
     } else {
       // Truncated key: the header and whatever base64 lines follow it.
       end = bodyStart;
-      for (let line = stickyAt(PEM_BODY_LINE, text, end); line; line = stickyAt(PEM_BODY_LINE, text, end)) end += line[0].length;
+      for (let line = stickyAt(PEM_BODY_LINE, text, end); line && end - bodyStart < PEM_MAX; line = stickyAt(PEM_BODY_LINE, text, end)) end += line[0].length;
     }
     found.push({ type: 'private_key', start: at, end });
     return end;
@@ -212,7 +290,8 @@ const privateKeyMatcher: Matcher = {
 // ---------------------------------------------------------------------------------------------------------------
 // Email: the pre-filter stops at '@'; the local part is walked back by hand, the domain matched forward.
 
-const EMAIL_DOMAIN = /(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+(?:[A-Za-z]{2,24}|xn--[A-Za-z0-9-]{2,59})(?![A-Za-z0-9-])/y;
+// Reads: 64 back for the local part; forward, at most 127 labels of 63 (a domain longer than 253 is not one).
+const EMAIL_DOMAIN = /(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.){1,127}(?:[A-Za-z]{2,24}|xn--[A-Za-z0-9-]{2,59})(?![A-Za-z0-9-])/y;
 
 const emailMatcher: Matcher = {
   anchor: '@',
@@ -224,7 +303,7 @@ const emailMatcher: Matcher = {
     while (text.charCodeAt(start) === 46) start++; // a local part cannot start with '.'
     if (start === at || text.charCodeAt(at - 1) === 46 || text.slice(start, at).includes('..')) return undefined;
     const domain = stickyAt(EMAIL_DOMAIN, text, at + 1);
-    if (!domain) return undefined;
+    if (!domain || domain[0].length > 253) return undefined;
     found.push({ type: 'email', start, end: at + 1 + domain[0].length });
     return at + 1;
   },
@@ -237,21 +316,46 @@ const emailMatcher: Matcher = {
 const isRunSeparator = (c: number) => c === 32 || c === 46 || c === 45; // space . -
 
 /**
- * End of the run of digit groups at `at`: an optional `+`, then groups of digits — each optionally in parentheses —
- * joined by at most one space, dot or dash. A char loop: this runs at every number in the text.
+ * No phone, card, SSN or address has more digit groups than this (a card is at most six groups of three or more, a
+ * phone at most six groups): a run is classified by its first MAX_GROUPS groups, and a longer run as a whole is nothing.
  */
-function runEnd(text: string, at: number): number {
+const MAX_GROUPS = 6;
+/** No such number has more digits in one group than this; a longer group is read no further. */
+const MAX_GROUP_DIGITS = 19;
+
+/**
+ * The run of digit groups at `at`: an optional `+`, then groups of digits — each optionally in parentheses — joined by
+ * at most one space, dot or dash. Reads at most `maxGroups` groups; `more` says the run goes on beyond them. A char
+ * loop: this runs at every number in the text.
+ */
+function runEnd(text: string, at: number, maxGroups: number): { end: number; more: boolean } {
   let i = text.charCodeAt(at) === 43 ? at + 1 : at;
   let end = at;
-  for (;;) {
+  for (let groups = 0; ; groups++) {
     let j = i;
     if (end > at && isRunSeparator(text.charCodeAt(j))) j++;
+    if (text.charCodeAt(j) === 40) j++;
+    const digitsFrom = j;
+    while (isDigit(text.charCodeAt(j)) && j - digitsFrom <= MAX_GROUP_DIGITS) j++;
+    if (j === digitsFrom) return { end, more: false };
+    if (groups === maxGroups || isDigit(text.charCodeAt(j))) return { end, more: true };
+    if (text.charCodeAt(j) === 41) j++;
+    end = i = j;
+  }
+}
+
+/** Where a run that goes on past what was read ends: skipped, never classified (it is nothing as a whole). */
+function skipRun(text: string, from: number): number {
+  let end = from;
+  for (;;) {
+    let j = end;
+    if (isRunSeparator(text.charCodeAt(j))) j++;
     if (text.charCodeAt(j) === 40) j++;
     const digitsFrom = j;
     while (isDigit(text.charCodeAt(j))) j++;
     if (j === digitsFrom) return end;
     if (text.charCodeAt(j) === 41) j++;
-    end = i = j;
+    end = j;
   }
 }
 
@@ -369,6 +473,10 @@ function classifyNumber(text: string, run: DigitRun, count: number): Span | unde
   return { type: 'phone', start, end: extension ? end + extension[0].length : end };
 }
 
+const PARENTHESISED_DIGITS = /\(\d{1,19}\)/y;
+
+// Reads: CONTEXT_CHARS back (context words), at most MAX_GROUPS + 1 groups of at most MAX_GROUP_DIGITS digits forward
+// (about 150), and a phone extension; a run that goes on is then skipped once, to its end, and never read again.
 const numberMatcher: Matcher = {
   anchor: '\\+?\\(?\\d',
   first: '[+(0-9]',
@@ -376,7 +484,8 @@ const numberMatcher: Matcher = {
   match(text, at, found) {
     // Digits glued to letters or dots (`v1.2.3.4`, `text192.168.1.1`, `ab12`) are part of something else.
     if (!boundaryBefore(text, at, isWordOrDot)) return undefined;
-    let end = runEnd(text, at);
+    const window = runEnd(text, at, MAX_GROUPS + 1);
+    let end = window.end;
     // Most numbers are short (`200`, `2024-05-02`, `19.99`): phones, cards and SSNs need seven digits, an address four dotted groups.
     let digits = 0;
     let dots = 0;
@@ -386,47 +495,57 @@ const numberMatcher: Matcher = {
       else if (c === 46) dots++;
       else dots = -9; // any other separator: not a dotted quad
     }
-    if (digits < 7 && dots !== 3) return end;
+    if (digits < 7 && dots !== 3) return window.more ? skipRun(text, end) : end;
     // Balance parentheses: `(192.168.1.1)` is an address in brackets, `(415) 555-0132` keeps its area code.
     let start = at;
-    if (text.charCodeAt(at) === 40 && !/^\(\d+\)/.test(text.slice(at, end))) start++;
-    const run = text.slice(start, end);
-    if (run.endsWith(')') && run.split('(').length < run.split(')').length) end--;
-    if (isAlpha(text.charCodeAt(end)) && !stickyAt(PHONE_EXTENSION, text, end)) return end; // 192.168.1.1text
+    if (text.charCodeAt(at) === 40 && !stickyAt(PARENTHESISED_DIGITS, text, at)) start++;
+    if (!window.more) {
+      const run = text.slice(start, end);
+      if (run.endsWith(')') && run.split('(').length < run.split(')').length) end--;
+      if (isAlpha(text.charCodeAt(end)) && !stickyAt(PHONE_EXTENSION, text, end)) return end; // 192.168.1.1text
+    }
     // Spaces also join neighbours (`4111 1111 1111 1111 2024`): when the whole run is nothing, try it cut at a space.
     const groups = readGroups(text, start, end);
-    for (let count = groups.groups.length; count > 0; count--) {
-      if (count < groups.groups.length && !groups.separators[count - 1].includes(' ')) continue;
+    const whole = window.more ? 0 : groups.groups.length;
+    for (let count = Math.min(groups.groups.length, MAX_GROUPS); count > 0; count--) {
+      if (count !== whole && !groups.separators[count - 1].includes(' ')) continue;
       const span = classifyNumber(text, groups, count);
       if (span) {
         found.push(span);
         return span.end;
       }
     }
-    return end;
+    return window.more ? skipRun(text, end) : end;
   },
 };
 
 // ---------------------------------------------------------------------------------------------------------------
 // Addresses and account numbers that start with letters or hex.
 
-const IPV6_RUN = /[0-9A-Fa-f:]+(?:\.\d+)*/y;
-const IPV6_SUFFIX = /(%[A-Za-z0-9_.]+)?(?:\/(\d{1,3}))?/y;
+// Reads: 40 back, then at most 45 (the longest IPv6 text, an embedded IPv4 included) and a zone and prefix of at most 36.
+const IPV6_RUN = /[0-9A-Fa-f:]{1,45}(?:\.\d{1,3}){0,3}/y;
+const IPV6_SUFFIX = /(%[A-Za-z0-9_.]{1,31})?(?:\/(\d{1,3}))?/y;
 
 const isHex = (c: number) => isDigit(c) || (c >= 65 && c <= 70) || (c >= 97 && c <= 102);
+const isHexOrColon = (c: number) => isHex(c) || c === 58;
+const isAddressChar = (c: number) => isWord(c) || c === 58 || c === 46; // [A-Za-z0-9_:.]
 
-/** Anchored on a colon that another follows within one group: letters are too common a place to start from. */
+/**
+ * Anchored on a colon that another follows within one group: letters are too common a place to start from.
+ * Reads: IPV6_RUN forward; backward, the run of hex digits and colons before it, each character once per scan (ScanState).
+ */
 const ipv6Matcher: Matcher = {
   anchor: ':(?=[0-9A-Fa-f]{0,4}:)',
   first: ':',
   types: ['ip_address'],
-  match(text, colon, found) {
-    let at = colon;
-    while (at > 0 && colon - at < 40 && (isHex(text.charCodeAt(at - 1)) || text.charCodeAt(at - 1) === 58)) at--;
-    if (!boundaryBefore(text, at, (c) => isWord(c) || c === 58 || c === 46)) return undefined;
+  match(text, colon, found, scan) {
+    const runStart = scan.hexRunStart(colon);
+    // An address is at most 40 characters before its second colon: a longer run of hex digits and colons is not one.
+    const at = colon - runStart > 40 ? colon - 40 : runStart;
+    if (!boundaryBefore(text, at, isAddressChar)) return undefined;
     let address = stickyAt(IPV6_RUN, text, at)?.[0] ?? '';
     if (address.endsWith(':') && !address.endsWith('::')) address = address.slice(0, -1);
-    if (!/\d/.test(address) || !isIPv6(address)) return undefined;
+    if (!/\d/.test(address) || address.length > 45 || !isIPv6(address)) return undefined;
     let end = at + address.length;
     const suffix = stickyAt(IPV6_SUFFIX, text, end);
     if (suffix && (suffix[2] === undefined || Number(suffix[2]) <= 128)) end += suffix[0].length;
@@ -436,6 +555,7 @@ const ipv6Matcher: Matcher = {
   },
 };
 
+// Reads: the country's IBAN length (at most 34) and the single spaces between its groups.
 const ibanMatcher: Matcher = {
   anchor: '[A-Za-z]{2}\\d\\d',
   first: '[A-Za-z]',
@@ -470,8 +590,10 @@ const ibanMatcher: Matcher = {
 // ---------------------------------------------------------------------------------------------------------------
 // Secrets recognised by what stands next to them: `password = "…"`, `aws_secret_access_key: …`, `https://user:pw@host`.
 
-const AWS_SECRET = /aws[\w.-]{0,20}?(?:secret|key|pwd|pw|password|pass|token)[\w.-]{0,20}?["'`]?\s*(?:[:=]{1,3}|=>|\(|,)?\s*["'`]?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])/iy;
+// Reads: at most 20 + 8 + 20 characters of name, 16 + 3 + 16 of operator and spacing, the 40-character key and 1 past it.
+const AWS_SECRET = /aws[\w.-]{0,20}?(?:secret|key|pwd|pw|password|pass|token)[\w.-]{0,20}?["'`]?[ \t]{0,16}(?:[:=]{1,3}|=>|\(|,)?[ \t]{0,16}["'`]?([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])/iy;
 
+// Reads: see AWS_SECRET, at most 146.
 const awsSecretMatcher: Matcher = {
   anchor: caseless('aws'),
   first: '[aA]',
@@ -495,23 +617,71 @@ const METADATA_SUFFIX = /^(?:ids?|names?|types?|urls?|uris?|paths?|files?|fields
 
 /**
  * After the identifier: an optional closing quote or `[n]`, a type (`string`), an operator — longest first, so `==` is
- * not read as `=` — or just a space before a quoted value; then the value's opening quote, if any.
+ * not read as `=` — or just a space before a quoted value; then the value's opening quote, if any. At most 16 spaces
+ * or tabs stand on either side of anything: alignment, not a way to make the regex walk far.
  */
-const ASSIGNMENT = /(["'`]?\]?)(?:\[[^\]\n]{0,8}\])?(?:[ \t]*:?[ \t]*(?:string|String|str)\b)?[ \t]*(?:(?:===?|!==?|=>|:{1,3}=|[?.+]=|=|:|(?:\.\w+)?\(|,)[ \t]*@?|(?=["'`]))(["'`]?)/y;
+const ASSIGNMENT = /(["'`]?\]?)(?:\[[^\]\n]{0,8}\])?(?:[ \t]{0,16}:?[ \t]{0,16}(?:string|String|str)\b)?[ \t]{0,16}(?:(?:===?|!==?|=>|:{1,3}=|[?.+]=|=|:|(?:\.\w{1,64})?\(|,)[ \t]{0,16}@?|(?=["'`]))(["'`]?)/y;
 /** `<apiToken>\n  value\n</apiToken>`: configuration files in XML. */
-const XML_ELEMENT_VALUE = />\s*([^<\s]+)\s*<\//y;
-const UNQUOTED_VALUE = /[^\s"'`\\]+/y;
-const AUTH_SCHEME = /(?:bearer|basic|token)[ \t]+/iy;
-/** `"value" == password`: the literal comes first when a secret is compared rather than assigned. */
-const COMPARED_LITERAL = /(["'`])([^"'`\n]{8,256})\1[ \t]*[!=]==?[ \t]*$/;
+const XML_ELEMENT_VALUE = />\s{0,64}([^<\s]{1,1025})\s{0,64}<\//y;
+/** A secret value is at most MAX_VALUE characters; reading one more tells a longer run (not a secret) from one that fits. */
+const MAX_VALUE = 1024;
+const UNQUOTED_VALUE = /[^\s"'`\\]{1,1025}/y;
+const AUTH_SCHEME = /(?:bearer|basic|token)[ \t]{1,16}/iy;
+/** An identifier longer than this does not name a secret (and is not read further). */
+const MAX_IDENTIFIER = 64;
 
-/** Unbalanced closers and trailing separators belong to the surrounding code, not to an unquoted value. */
+/** Unbalanced closers and trailing separators belong to the surrounding code, not to an unquoted value. One pass each way. */
 function trimUnquoted(value: string): string {
-  let v = value.replace(/[,;]+$/, '');
-  for (const [open, close] of [['(', ')'], ['[', ']'], ['{', '}']]) {
-    while (v.endsWith(close) && v.split(open).length < v.split(close).length) v = v.slice(0, -1).replace(/[,;]+$/, '');
+  const depth: Record<string, number> = { ')': 0, ']': 0, '}': 0 };
+  const closes: Record<string, string> = { '(': ')', '[': ']', '{': '}' };
+  for (const ch of value) {
+    if (ch in closes) depth[closes[ch]]--;
+    else if (ch in depth) depth[ch]++;
   }
-  return v;
+  let end = value.length;
+  for (;;) {
+    const ch = value[end - 1];
+    if (ch === ',' || ch === ';') end--;
+    else if (ch in depth && depth[ch] > 0) { depth[ch]--; end--; }
+    else return value.slice(0, end);
+  }
+}
+
+/** Index of `needle` in `text` from `from`, looking at most `within` characters ahead; -1 if not there. */
+function indexWithin(text: string, needle: string, from: number, within: number): number {
+  const at = text.slice(from, from + within + needle.length).indexOf(needle);
+  return at < 0 ? -1 : from + at;
+}
+
+const isQuote = (c: number) => c === 34 || c === 39 || c === 96; // " ' `
+const isBlank = (c: number) => c === 32 || c === 9;
+
+/**
+ * `"value" == password`: when a secret is compared rather than assigned, the literal comes first. Walks back from the
+ * identifier over at most 6 blanks, `==`, `!=`, `===` or `!==`, 16 more blanks and a quoted literal of 8 to 256 characters.
+ */
+function comparedLiteral(text: string, idStart: number): { start: number; end: number } | undefined {
+  let i = idStart;
+  while (i > 0 && idStart - i < 6 && isBlank(text.charCodeAt(i - 1))) i--;
+  if (text.charCodeAt(i - 1) !== 61) return undefined; // =
+  i--;
+  const before = text.charCodeAt(i - 1);
+  if (before !== 61 && before !== 33) return undefined; // == or !=
+  i--;
+  if (before === 61 && (text.charCodeAt(i - 1) === 61 || text.charCodeAt(i - 1) === 33)) i--; // === or !==
+  const op = i;
+  while (i > 0 && op - i < 16 && isBlank(text.charCodeAt(i - 1))) i--;
+  const quote = text.charCodeAt(i - 1);
+  if (!isQuote(quote)) return undefined;
+  const end = i - 1;
+  let start = end;
+  while (start > 0 && end - start <= 256) {
+    const c = text.charCodeAt(start - 1);
+    if (c === quote) return end - start >= 8 ? { start, end } : undefined;
+    if (isQuote(c) || c === 10) return undefined;
+    start--;
+  }
+  return undefined;
 }
 
 function looksLikeSecretValue(value: string, quoted: boolean): boolean {
@@ -522,13 +692,14 @@ function looksLikeSecretValue(value: string, quoted: boolean): boolean {
   return entropy(value) >= 3;
 }
 
-function keywordSecret(text: string, at: number, keywordEnd: number): Span | undefined {
+function keywordSecret(text: string, at: number, keywordEnd: number, scan: ScanState): Span | undefined {
   // The keyword must start a word part: `db_pass`, `genericToken`, `api-key`, but not `compass` or `bypass`.
   const prev = text.charCodeAt(at - 1);
   const camel = isAlpha(prev) && prev >= 97 && text.charCodeAt(at) <= 90;
   if (at > 0 && isAlpha(prev) && !camel) return undefined;
-  let idEnd = keywordEnd;
-  while (isWord(text.charCodeAt(idEnd))) idEnd++;
+  const identifier = scan.run(at, isWord);
+  if (identifier.end - identifier.start > MAX_IDENTIFIER) return undefined;
+  const idEnd = identifier.end;
   const suffix = text.slice(keywordEnd, idEnd).replace(/^[_.-]/, '').split(/[_.-]|(?<=[a-z])(?=[A-Z])/)[0];
   if (suffix && METADATA_SUFFIX.test(suffix)) return undefined;
 
@@ -537,19 +708,19 @@ function keywordSecret(text: string, at: number, keywordEnd: number): Span | und
     let valueStart = idEnd + assignment[0].length;
     const quote = assignment[2];
     if (quote) {
-      const close = text.indexOf(quote, valueStart);
+      const close = indexWithin(text, quote, valueStart, MAX_VALUE);
       const value = close < 0 ? '' : text.slice(valueStart, close);
       // A back-quoted value with spaces is a shell command (`etcdctl get /secret`), not a literal.
       const command = quote === '`' && /\s/.test(value);
       if (close >= 0 && !value.includes('\n') && !command && looksLikeSecretValue(value, true)) return { type: 'generic_secret', start: valueStart, end: close };
     } else if (assignment[0].trim() !== '' || assignment[1]) {
       valueStart += stickyAt(AUTH_SCHEME, text, valueStart)?.[0].length ?? 0;
-      const value = trimUnquoted(stickyAt(UNQUOTED_VALUE, text, valueStart)?.[0] ?? '');
+      const run = stickyAt(UNQUOTED_VALUE, text, valueStart)?.[0] ?? '';
+      const value = run.length > MAX_VALUE ? '' : trimUnquoted(run);
       if (looksLikeSecretValue(value, false)) return { type: 'generic_secret', start: valueStart, end: valueStart + value.length };
     }
   }
-  let idStart = at;
-  while (idStart > 0 && isWord(text.charCodeAt(idStart - 1))) idStart--;
+  const idStart = identifier.start;
   if (text.charCodeAt(idStart - 1) === 60 && text.charCodeAt(idEnd) === 62) { // <apiToken>
     const element = stickyAt(XML_ELEMENT_VALUE, text, idEnd);
     if (element && looksLikeSecretValue(element[1], false)) {
@@ -557,21 +728,20 @@ function keywordSecret(text: string, at: number, keywordEnd: number): Span | und
       return { type: 'generic_secret', start, end: start + element[1].length };
     }
   }
-  const compared = /[!=]=[ \t]*$/.test(text.slice(Math.max(0, idStart - 8), idStart)) && COMPARED_LITERAL.exec(text.slice(Math.max(0, idStart - 300), idStart));
-  if (compared && looksLikeSecretValue(compared[2], true)) {
-    const close = idStart - compared[0].length + 1 + compared[2].length;
-    return { type: 'generic_secret', start: close - compared[2].length, end: close };
-  }
+  const compared = comparedLiteral(text, idStart);
+  if (compared && looksLikeSecretValue(text.slice(compared.start, compared.end), true)) return { type: 'generic_secret', ...compared };
   return undefined;
 }
 
+// Reads: the identifier (its run of word characters, read once per scan), at most 120 of operator and spacing, a value of at most
+// MAX_VALUE + 1 (+ 64 of XML spacing each side), or behind the identifier 6 + 3 + 16 + 257 for a compared literal.
 const keywordMatcher: Matcher = {
   anchor: SECRET_KEYWORDS.map(caseless).join('|'),
   first: '[pPsStTaAcC]',
   types: ['generic_secret'],
-  match(text, at, found) {
+  match(text, at, found, scan) {
     const keyword = stickyAt(KEYWORD, text, at);
-    const span = keyword && keywordSecret(text, at, at + keyword[0].length);
+    const span = keyword && keywordSecret(text, at, at + keyword[0].length, scan);
     if (!keyword || !span) return undefined;
     found.push(span);
     return at + keyword[0].length;
@@ -579,7 +749,8 @@ const keywordMatcher: Matcher = {
 };
 const KEYWORD = new RegExp(keywordMatcher.anchor, 'y');
 
-const URL_CREDENTIALS = /([^\s:@/"'`]+):([^\s:@/"'`]+)@/y;
+// Reads: a user and a password of at most 256 each.
+const URL_CREDENTIALS = /([^\s:@/"'`]{1,256}):([^\s:@/"'`]{1,256})@/y;
 
 const urlPasswordMatcher: Matcher = {
   anchor: ':\\/\\/',
@@ -650,6 +821,7 @@ function scan(text: string, wanted: ReadonlySet<DetectorType>): Span[] {
   if (mask === 0) return [];
   const { regex, byFirst } = prefilterFor(mask);
   const found: Span[] = [];
+  const state = new ScanState(text);
   regex.lastIndex = 0; // safe to share: matching is synchronous and matchers never call detect()
   for (let m = regex.exec(text); m; m = regex.exec(text)) {
     const at = m.index;
@@ -658,7 +830,7 @@ function scan(text: string, wanted: ReadonlySet<DetectorType>): Span[] {
     for (let k = 0; k < candidates.length && resume === undefined; k++) {
       const i = candidates[k];
       if (candidates.length > 1 && !stickyAt(ANCHORS_AT[i], text, at)) continue;
-      resume = MATCHERS[i].match(text, at, found);
+      resume = MATCHERS[i].match(text, at, found, state);
     }
     regex.lastIndex = Math.max(resume ?? 0, at + 1);
   }

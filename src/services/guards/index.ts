@@ -4,4 +4,6 @@ export { maskValue, redact } from './mask.ts';
 export { createStreamRedactor, type StreamRedactor } from './stream.ts';
 export { maskJson, parseJsonPath } from './json.ts';
 export { scanInjection, type InjectionScan } from './injection/scan.ts';
-export { ALL_TYPES, PII, PII_TYPES, SECRETS, SECRET_TYPES, type DetectorType, type Finding } from './types.ts';
+export {
+  ALL_TYPES, DEFAULT_SCAN_BUDGET, overBudget, PII, PII_TYPES, SECRETS, SECRET_TYPES, UNSCANNED, type DetectorType, type Finding, type ScanBudget,
+} from './types.ts';

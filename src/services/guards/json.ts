@@ -1,7 +1,14 @@
 // Masks parsed JSON: values picked by JSON path get their rule's strategy; with `detect`, every other string leaf is
 // redacted by content. The input is never mutated; unchanged subtrees are shared with the result.
+//
+// Linear in the document: each node is visited once with at most one state per (rule, segment) — states are
+// deduplicated, or `$..a..a` would double them at every level — and nesting deeper than MAX_DEPTH is replaced whole
+// rather than walked (a recursion that deep would overflow the stack).
 import { maskValue, redact } from './mask.ts';
-import type { DetectorType, MaskStrategy } from './types.ts';
+import { UNSCANNED, type DetectorType, type MaskStrategy, type ScanBudget } from './types.ts';
+
+/** Deeper than any real document; a subtree below it is replaced by UNSCANNED. */
+const MAX_DEPTH = 256;
 
 /** One step of a path: `.name` / `['name']`, `[3]`, `.*` / `[*]`, and `..name` / `..*` (any depth). */
 export type PathSegment =
@@ -67,6 +74,12 @@ const STRICTNESS: Record<MaskStrategy, number> = { partial: 0, hash: 1, redact: 
 /** A position in one rule's path: `rule` index and how many segments are already matched. */
 type State = readonly [rule: number, step: number];
 
+/** Adds a state unless it is there already (a handful of states: a scan is cheaper than a set). */
+function addState(states: State[], rule: number, step: number) {
+  for (const [r, s] of states) if (r === rule && s === step) return;
+  states.push([rule, step]);
+}
+
 function advance(states: readonly State[], rules: CompiledRule[], key: string | number): State[] {
   const next: State[] = [];
   for (const [rule, step] of states) {
@@ -74,17 +87,17 @@ function advance(states: readonly State[], rules: CompiledRule[], key: string | 
     if (!segment) continue;
     switch (segment.kind) {
       case 'child':
-        if (key === segment.name) next.push([rule, step + 1]);
+        if (key === segment.name) addState(next, rule, step + 1);
         break;
       case 'index':
-        if (key === segment.index) next.push([rule, step + 1]);
+        if (key === segment.index) addState(next, rule, step + 1);
         break;
       case 'wildcard':
-        next.push([rule, step + 1]);
+        addState(next, rule, step + 1);
         break;
       case 'descendant':
-        next.push([rule, step]); // keep looking deeper
-        if (segment.name === null || key === segment.name) next.push([rule, step + 1]);
+        addState(next, rule, step); // keep looking deeper
+        if (segment.name === null || key === segment.name) addState(next, rule, step + 1);
         break;
     }
   }
@@ -106,7 +119,7 @@ const setOwn = (target: Record<string, unknown>, key: string, value: unknown) =>
 export function maskJson(
   value: unknown,
   rules: Record<string, MaskStrategy>,
-  opts: { key: Buffer; detect?: boolean; strategy?: MaskStrategy; types?: ReadonlySet<DetectorType> },
+  opts: { key: Buffer; detect?: boolean; strategy?: MaskStrategy; types?: ReadonlySet<DetectorType>; budget?: ScanBudget },
 ): { value: unknown; masked: number } {
   const compiledRules = compile(rules);
   let masked = 0;
@@ -118,24 +131,33 @@ export function maskJson(
     return maskValue(String(leaf), strategy, { key: opts.key });
   };
 
-  const maskAll = (node: unknown, strategy: MaskStrategy): unknown => {
-    if (strategy === 'null' || !(Array.isArray(node) || isObject(node))) return maskLeaf(node, strategy);
-    if (Array.isArray(node)) return node.map((child) => maskAll(child, strategy));
-    return Object.fromEntries(Object.entries(node).map(([k, child]) => [k, maskAll(child, strategy)]));
+  const tooDeep = () => {
+    masked++;
+    return UNSCANNED;
   };
 
-  const walk = (node: unknown, states: readonly State[]): unknown => {
+  const maskAll = (node: unknown, strategy: MaskStrategy, depth: number): unknown => {
+    if (strategy === 'null' || !(Array.isArray(node) || isObject(node))) return maskLeaf(node, strategy);
+    if (depth > MAX_DEPTH) return tooDeep();
+    if (Array.isArray(node)) return node.map((child) => maskAll(child, strategy, depth + 1));
+    const out: Record<string, unknown> = {};
+    for (const [k, child] of Object.entries(node)) setOwn(out, k, maskAll(child, strategy, depth + 1));
+    return out;
+  };
+
+  const walk = (node: unknown, states: readonly State[], depth: number): unknown => {
+    if (depth > MAX_DEPTH && (Array.isArray(node) || isObject(node))) return tooDeep();
     let strategy: MaskStrategy | undefined;
     for (const [rule, step] of states) {
       const r = compiledRules[rule];
       if (step === r.segments.length && (strategy === undefined || STRICTNESS[r.strategy] > STRICTNESS[strategy])) strategy = r.strategy;
     }
-    if (strategy) return maskAll(node, strategy);
+    if (strategy) return maskAll(node, strategy, depth);
 
     if (Array.isArray(node)) {
       let copy: unknown[] | undefined;
       node.forEach((child, i) => {
-        const result = walk(child, advance(states, compiledRules, i));
+        const result = walk(child, advance(states, compiledRules, i), depth + 1);
         if (result !== child) (copy ??= [...node])[i] = result;
       });
       return copy ?? node;
@@ -143,19 +165,19 @@ export function maskJson(
     if (isObject(node)) {
       let copy: Record<string, unknown> | undefined;
       for (const [k, child] of Object.entries(node)) {
-        const result = walk(child, advance(states, compiledRules, k));
+        const result = walk(child, advance(states, compiledRules, k), depth + 1);
         if (result !== child) setOwn((copy ??= { ...node }), k, result);
       }
       return copy ?? node;
     }
     if (typeof node === 'string' && opts.detect) {
-      const { text, findings } = redact(node, { strategy: opts.strategy ?? 'redact', key: opts.key, types: opts.types });
-      masked += findings.length;
-      return findings.length ? text : node;
+      const { text, findings, unscanned } = redact(node, { strategy: opts.strategy ?? 'redact', key: opts.key, types: opts.types, budget: opts.budget });
+      masked += unscanned ? 1 : findings.length;
+      return text;
     }
     return node;
   };
 
   const start: State[] = compiledRules.map((_, i) => [i, 0]);
-  return { value: walk(value, start), masked };
+  return { value: walk(value, start, 0), masked };
 }

@@ -1,12 +1,14 @@
 // Masking strategies: what replaces a detected span or a whole field value. Deterministic for a given key.
 import { createHmac } from 'node:crypto';
 import { detect } from './detectors.ts';
-import type { DetectorType, Finding, MaskStrategy } from './types.ts';
+import { overBudget, UNSCANNED, type DetectorType, type Finding, type MaskStrategy, type ScanBudget } from './types.ts';
 
 export interface MaskOptions {
   /** HMAC key for `hash` pseudonyms (the gateway's `secret`); at least 16 bytes. */
   key: Buffer;
   types?: ReadonlySet<DetectorType>;
+  /** A value longer than this is not scanned but replaced whole (default DEFAULT_SCAN_BUDGET). */
+  budget?: ScanBudget;
 }
 
 /** Fails at setup rather than on the first hashed value: a short key makes pseudonyms guessable by brute force. */
@@ -92,6 +94,7 @@ export function maskAs(value: string, type: DetectorType | undefined, strategy: 
 
 /** The type of a value that is, as a whole, one detectable entity (a column holding only an e-mail address). */
 function typeOf(value: string): DetectorType | undefined {
+  if (overBudget(value)) return undefined; // no entity is that long: not worth a scan
   const trimmed = value.trim();
   const found = detect(trimmed);
   return found.length === 1 && found[0].start === 0 && found[0].end === trimmed.length ? found[0].type : undefined;
@@ -108,8 +111,9 @@ export function maskValue(value: string, strategy: MaskStrategy, opts: { key: Bu
   return maskAs(value, opts.type ?? typeOf(value), strategy, opts.key);
 }
 
-/** Masks only the detected spans of `text`. */
-export function redact(text: string, opts: MaskOptions & { strategy: MaskStrategy }): { text: string; findings: Finding[] } {
+/** Masks only the detected spans of `text`; a text over the scan budget is replaced whole (`unscanned`). */
+export function redact(text: string, opts: MaskOptions & { strategy: MaskStrategy }): { text: string; findings: Finding[]; unscanned?: true } {
+  if (overBudget(text, opts.budget)) return { text: UNSCANNED, findings: [], unscanned: true };
   const findings = detect(text, { types: opts.types });
   if (findings.length === 0) return { text, findings };
   let out = '';

@@ -1,8 +1,12 @@
 // Redacts text that arrives in chunks (streamed LLM completions): everything that can no longer be part of a match is
 // emitted at once; only a tail that a match could still need is held back until the next chunk or flush().
+//
+// Linear in the length of the stream, however it is chunked: the held-back tail is at most MAX_HOLD characters (a
+// longer one leaves, redacted as far as it can be judged); a short tail (under LONG_HOLD) is judged again with every
+// chunk, a long one only once it has doubled — so each character costs at most LONG_HOLD steps, amortised.
 import { CONTEXT_CHARS, detect } from './detectors.ts';
 import { assertKey, maskAs, type MaskOptions } from './mask.ts';
-import type { Finding, MaskStrategy } from './types.ts';
+import { DEFAULT_SCAN_BUDGET, UNSCANNED, type Finding, type MaskStrategy } from './types.ts';
 
 export interface StreamRedactor {
   /** Feeds a chunk; returns the masked text that is now safe to send (possibly empty). */
@@ -15,6 +19,12 @@ export interface StreamRedactor {
 
 /** Emitted text kept as look-behind, for detectors that read what precedes a match (`Phone: `, `password = `). */
 const LOOK_BEHIND = Math.max(CONTEXT_CHARS, 64);
+/** The longest tail held back: more than any secret is long (a PEM private key of 8,192 bits is about 6.5 KB). */
+const MAX_HOLD = 16 * 1024;
+/** A tail held back at least this long (a private key, a giant word) is judged again only when it has doubled. */
+const LONG_HOLD = 1024;
+/** No spaced number (card, phone, IBAN) has more groups than this: the held-back groups stop there. */
+const MAX_HELD_GROUPS = 9;
 
 /** One group of a spaced phone, card or IBAN: `4111`, `(0)69`, `+41`, `WEST`. */
 const NUMBER_GROUP = /^[+(]*[0-9A-Za-z()]{1,8}[.-]?$/;
@@ -52,7 +62,7 @@ function holdFrom(text: string): number {
   let i = startOfRun(text, text.length);
   let after = text.slice(i);
   let complete = false; // the last word may be cut short: `WE` of `WEST`
-  while (text[i - 1] === ' ' && text[i - 2] !== ' ' && (after === '' || numberish(after, complete))) {
+  for (let groups = 0; groups < MAX_HELD_GROUPS && text[i - 1] === ' ' && text[i - 2] !== ' ' && (after === '' || numberish(after, complete)); groups++) {
     const start = startOfRun(text, i - 1);
     const group = text.slice(start, i - 1);
     if (!continues(group, after)) break;
@@ -80,14 +90,19 @@ function holdFrom(text: string): number {
 export function createStreamRedactor(opts: MaskOptions & { strategy: MaskStrategy }): StreamRedactor {
   assertKey(opts.key);
   const findings: Finding[] = [];
+  const budget = opts.budget ?? DEFAULT_SCAN_BUDGET;
   let behind = ''; // the tail of already emitted original text
   let pending = ''; // original text not emitted yet
   let offset = 0; // position of pending[0] in the whole stream
+  let judged = 0; // how much was held back when the tail was last judged
+  let received = 0;
+  let over = false; // the stream outgrew the scan budget: what follows is replaced, not scanned
 
   function drain(final: boolean): string {
     const text = behind + pending;
     const base = behind.length;
-    let cut = final ? text.length : Math.max(base, holdFrom(text));
+    let cut = final ? text.length : Math.max(base, holdFrom(text), text.length - MAX_HOLD);
+    judged = text.length - cut; // what stays held: if it is long, it is judged again only once it has doubled
     if (cut === base) return ''; // nothing can leave yet: no need to look for findings
     const found = detect(text, { types: opts.types }).filter((f) => f.end > base);
     for (const f of found) {
@@ -111,15 +126,26 @@ export function createStreamRedactor(opts: MaskOptions & { strategy: MaskStrateg
     behind = text.slice(Math.max(0, cut - LOOK_BEHIND), cut);
     pending = text.slice(cut);
     offset += cut - base;
+    judged = pending.length;
     return out;
   }
 
   return {
     push: (chunk) => {
+      if (over) return '';
+      received += chunk.length;
+      if (received > budget.maxChars) {
+        over = true;
+        const rest = drain(true);
+        pending = '';
+        return rest + UNSCANNED;
+      }
       pending += chunk;
+      // A long tail that could not leave is judged again only once it has doubled (linear whatever the chunking).
+      if (judged >= LONG_HOLD && pending.length < 2 * judged) return '';
       return drain(false);
     },
-    flush: () => drain(true),
+    flush: () => (over ? '' : drain(true)),
     findings,
   };
 }

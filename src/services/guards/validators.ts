@@ -1,4 +1,5 @@
-// Checksums and plausibility checks that turn a regex candidate into a finding. Pure functions, no regex scans of whole texts.
+// Checksums and plausibility checks that turn a regex candidate into a finding. Pure functions, no regex scans of whole
+// texts; each is linear in the (bounded) candidate it is given.
 
 /** Luhn mod-10 over a string of digits (payment cards). */
 export function luhnValid(digits: string): boolean {
@@ -98,7 +99,8 @@ export function entropy(value: string): number {
   return bits;
 }
 
-const PLACEHOLDER_SHAPE = /[xX]{6,}|\*{4,}|#{4,}|(.)\1{7,}|<[^>]*>/;
+// `<[^<>]*>`, not `<[^>]*>`: from every `<` the latter would read to the next `>`, the whole value for `<<<<...`.
+const PLACEHOLDER_SHAPE = /[xX]{6,}|\*{4,}|#{4,}|(.)\1{7,}|<[^<>]*>/;
 // Words in one case only: random tokens contain `FaKe` by chance, placeholders say `fake` or `FAKE`.
 const PLACEHOLDER_WORDS = 'example|placeholder|dummy|fake|redacted|changeme|your[_-]';
 const PLACEHOLDER_LOWER = new RegExp(PLACEHOLDER_WORDS);
@@ -111,7 +113,7 @@ export function isPlaceholder(value: string): boolean {
 
 /** A reference to a secret rather than the secret: `${ENV}`, `{{ var }}`, `<%= x %>`, `%(x)s`, `$VAR`, `os.environ[...]`. */
 export function isTemplated(value: string): boolean {
-  return /\$\{[A-Za-z_][\w.]*(?::?-[^}]*)?\}|\{\{[^{}]*\}\}|<%=?[^%]*%>|%\(\w+\)s|^\$[A-Za-z_]\w*$|^(?:process\.env|os\.environ|os\.getenv|getenv|env\(|ENV\[)/.test(value);
+  return /\$\{[A-Za-z_][\w.]*(?::?-[^{}]*)?\}|\{\{[^{}]*\}\}|<%=?[^%]*%>|%\(\w+\)s|^\$[A-Za-z_]\w*$|^(?:process\.env|os\.environ|os\.getenv|getenv|env\(|ENV\[)/.test(value);
 }
 
 /** A JWT's header segment must decode to a JSON object naming its algorithm or type. */
