@@ -154,7 +154,10 @@ export async function startAdmin(services: Services, listeners: Listener[], opts
       await handler(req, res, params, url);
     } catch (err) {
       if (res.headersSent) res.destroy();
-      else if (err instanceof HttpError) sendJson(res, err.status, { error: err.message });
+      else if (err instanceof HttpError) {
+        if (err.delayMs) await new Promise((resolve) => setTimeout(resolve, err.delayMs));
+        if (!res.headersSent && !res.destroyed) sendJson(res, err.status, { error: err.message });
+      }
       else {
         services.log.error({ err }, 'admin API request failed');
         sendJson(res, 500, { error: 'internal error' });

@@ -2,6 +2,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { AdminKey } from '../config/schema.ts';
+import type { AuditLog } from '../services/audit/log.ts';
+import { AuthThrottle } from '../services/identity/throttle.ts';
+import type { Logger } from '../services/telemetry/logger.ts';
 import { sessionCookie } from './console/cookies.ts';
 import { checkCsrf, isSafeMethod } from './console/csrf.ts';
 import type { ConsoleSession, ConsoleSessions } from './console/sessions.ts';
@@ -17,8 +20,36 @@ export interface Principal {
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
+/** Failed admin-key attempts count against the caller's address (admin keys carry no user name). */
+const ADMIN_KEY_USER = 'admin key';
+
+export const clientAddress = (req: IncomingMessage) => req.socket.remoteAddress ?? 'unknown';
+
 export class AdminAuth {
-  constructor(private readonly keys: AdminKey[], readonly sessions: ConsoleSessions, private readonly consoleUrl?: string) {}
+  constructor(
+    private readonly keys: AdminKey[],
+    readonly sessions: ConsoleSessions,
+    private readonly guard: { throttle: AuthThrottle; audit: AuditLog; log: Logger },
+    private readonly consoleUrl?: string,
+  ) {}
+
+  /**
+   * The admin key a caller presented, or undefined when it is none. A valid key always passes; failures are counted
+   * per address, and once the address is throttled a failure is refused with 429, answered late (an HttpError).
+   */
+  checkKey(presented: string, client: string): AdminKey | undefined {
+    const key = this.keyFor(presented);
+    if (key) return key;
+    const { throttle, audit, log } = this.guard;
+    const failure = throttle.fail(AuthThrottle.key(client, ADMIN_KEY_USER));
+    if (failure.started) {
+      const { maxFailures, windowMs } = throttle.options;
+      audit.append({ kind: 'admin.throttled', verdict: 'deny', data: { client, reason: `more than ${maxFailures} wrong admin keys within ${windowMs / 1000}s` } });
+      log.warn({ client }, 'throttling wrong admin keys');
+    }
+    if (failure.throttled) throw new HttpError(429, 'too many wrong admin keys from this address; wait a minute and try again', throttle.options.delayMs);
+    return undefined;
+  }
 
   /** The configured key a presented secret is, compared by digest so timing says nothing about length or prefix. */
   keyFor(presented: string): AdminKey | undefined {
@@ -46,7 +77,7 @@ export class AdminAuth {
   private identify(req: IncomingMessage): Principal {
     const header = req.headers.authorization;
     if (header !== undefined) {
-      const key = header.startsWith('Bearer ') ? this.keyFor(header.slice(7)) : undefined;
+      const key = header.startsWith('Bearer ') ? this.checkKey(header.slice(7), clientAddress(req)) : undefined;
       if (!key) throw new HttpError(401, 'missing or invalid admin key (Authorization: Bearer <admin key>)');
       return { key };
     }

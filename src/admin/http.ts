@@ -2,7 +2,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 
 export class HttpError extends Error {
-  constructor(readonly status: number, message: string) {
+  /** `delayMs`: hold the answer this long first (a throttled guess is answered late, to slow the next one). */
+  constructor(readonly status: number, message: string, readonly delayMs = 0) {
     super(message);
   }
 }

@@ -5,6 +5,7 @@ import { cancelRequest } from '../../src/adapters/postgres/codec/frontend.ts';
 import { parseConfig } from '../../src/config/load.ts';
 import { startGateway, type Gateway } from '../../src/main.ts';
 import { run } from './run.ts';
+import type { Logger } from '../../src/services/telemetry/logger.ts';
 import { silent } from './log.ts';
 
 export const PG = { host: '127.0.0.1', port: 5432, user: 'postgres' };
@@ -115,6 +116,8 @@ export interface PgGatewayOptions {
   connections?: string;
   /** More roles, as YAML entries indented by two spaces. */
   roles?: string;
+  /** The gateway's logger (default: silent). */
+  log?: Logger;
 }
 
 export async function startPgGateway(name: string, opts: PgGatewayOptions = {}): Promise<PgGateway> {
@@ -139,7 +142,7 @@ ${opts.crm ?? ''}
 ${opts.connections ?? ''}
 ${rolesYaml}
 ${opts.roles ?? ''}`;
-  const gateway = await startGateway(parseConfig(yaml, 'test'), { log: silent });
+  const gateway = await startGateway(parseConfig(yaml, 'test'), { log: opts.log ?? silent });
   const address = gateway.listeners[0].address;
   const port = Number(address.split(':').at(-1));
   const clients: pg.Client[] = [];

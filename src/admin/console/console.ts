@@ -15,7 +15,7 @@ export interface ConsoleOptions {
 
 export function createConsole(services: Services, listeners: Listener[], opts: ConsoleOptions = {}) {
   const sessions = new ConsoleSessions(opts.sessions);
-  const auth = new AdminAuth(services.config.admin.keys, sessions, services.config.approvals.console_url);
+  const auth = new AdminAuth(services.config.admin.keys, sessions, services, services.config.approvals.console_url);
   const hub = new EventHub({ ...opts.events, sessionAlive: (handle) => sessions.keepAlive(handle) });
   const offEnd = sessions.onEnd((handle) => hub.closeSession(handle));
   const feed = new DecisionFeed(services.store, services.config);

@@ -1,7 +1,6 @@
 // The console's endpoints on the admin server: sign-in and sign-out, who am I, the event stream, decisions, roles.
-import type { IncomingMessage } from 'node:http';
 import type { Listener, Services } from '../../services/services.ts';
-import type { AdminAuth } from '../auth.ts';
+import { clientAddress, type AdminAuth } from '../auth.ts';
 import { HttpError, readJson, sendJson, type Handler } from '../http.ts';
 import { clearSessionCookie, isHttps, sessionCookie, setSessionCookie } from './cookies.ts';
 import { checkSameOrigin } from './csrf.ts';
@@ -18,10 +17,10 @@ export interface ConsoleDeps {
   feed: DecisionFeed;
 }
 
-const clientOf = (req: IncomingMessage) => req.socket.remoteAddress ?? 'unknown';
+const clientOf = clientAddress;
 
 export function consoleRoutes({ services, listeners, auth, hub, feed }: ConsoleDeps): Record<string, Handler> {
-  const { config, audit, throttle } = services;
+  const { config, audit } = services;
   const consoleUrl = config.approvals.console_url;
   const me = (s: ConsoleSession | undefined, name: string, roles: Me['roles'], secure: boolean): Me =>
     ({ name, roles, csrf: s?.csrf ?? '', expiresAt: s?.expiresAt ?? 0, secure });
@@ -31,12 +30,9 @@ export function consoleRoutes({ services, listeners, auth, hub, feed }: ConsoleD
       // A cross-site page must not be able to sign a victim's browser in as someone else (login CSRF).
       checkSameOrigin(req, consoleUrl);
       const client = clientOf(req);
-      const bucket = `admin-console:${client}`;
-      if (throttle.blocked(bucket)) throw new HttpError(429, 'too many failed sign-in attempts from this address; wait a minute and try again');
       const body = await readJson(req, 4096);
-      const key = typeof body.key === 'string' ? auth.keyFor(body.key.trim()) : undefined;
+      const key = typeof body.key === 'string' ? auth.checkKey(body.key.trim(), client) : undefined;
       if (!key) {
-        throttle.fail(bucket);
         audit.append({ kind: 'console.login.refused', data: { client } });
         throw new HttpError(401, 'that is not an admin key this gateway knows');
       }

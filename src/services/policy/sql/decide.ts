@@ -1,4 +1,5 @@
 // decideSql: judges one analysed SQL statement against a role's grant on a connection (PRODUCT.md, "What a SQL grant means"). Pure.
+import { parseDurationMs } from '../../../config/duration.ts';
 import type { SqlGrant } from '../../../config/schema.ts';
 import { allow, deny, hold, type Obligations, type Verdict } from '../verdict.ts';
 import type { SqlCatalog } from './catalog.ts';
@@ -76,6 +77,14 @@ export function sqlObligations(grant: SqlGrant, catalog: SqlCatalog): Obligation
   return obligations;
 }
 
+/** A statement_timeout value as PostgreSQL reads it: a bare number is milliseconds. Undefined when unreadable. */
+function timeoutMs(value: string): number | undefined {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(us|ms|s|min|h|d)?\s*$/.exec(value);
+  if (!m) return undefined;
+  const unit = { us: 0.001, ms: 1, s: 1000, min: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] ?? 'ms'] ?? 1;
+  return Number(m[1]) * unit;
+}
+
 function mergeObligations(a: Obligations, b: Obligations): Obligations {
   const merged = { ...a, ...b };
   if (a.mask && b.mask) merged.mask = { ...a.mask, ...b.mask };
@@ -117,6 +126,8 @@ class Judge {
     if (stmt.readWrite && !this.grant.writes) {
       return deny('sql.session.read_write', `Gatehouse: ${this.who} has read-only access on connection "${connection}"; ${stmt.label} may not ask for READ WRITE or turn read-only off`);
     }
+    const timeout = this.timeoutRefusal(stmt);
+    if (timeout) return timeout;
     for (const need of stmt.needs) {
       if (this.grant.statements.has(need)) continue;
       const why = need === 'set' ? ` (${stmt.setting?.name} is not a setting every role may change)` : '';
@@ -124,6 +135,17 @@ class Judge {
       return deny(`sql.statement.${need}`, `Gatehouse: statement kind "${need}" (${stmt.label}) is not granted to ${this.who} on connection "${connection}"${why}; ${fix}`);
     }
     return undefined;
+  }
+
+  /** With a grant `timeout`, statement_timeout may be lowered, never raised or cleared (0) — RESET and DEFAULT return to it. */
+  private timeoutRefusal(stmt: SqlStatement): Verdict | undefined {
+    const limit = this.ctx.grant?.timeout;
+    if (limit === undefined || stmt.kind !== 'set' || stmt.setting?.name !== 'statement_timeout' || stmt.setting.values.length === 0) return undefined;
+    const ms = stmt.setting.values.length === 1 ? timeoutMs(stmt.setting.values[0]) : undefined;
+    // At least 1 ms: PostgreSQL rounds a smaller value (`0.4`, `400us`) to 0, which turns the timeout off.
+    if (ms !== undefined && ms >= 1 && ms <= parseDurationMs(limit)) return undefined;
+    const { connection, role } = this.ctx;
+    return deny('sql.session.timeout', `Gatehouse: ${this.who} may not raise or clear statement_timeout on connection "${connection}": its grant sets ${limit} (roles.${role}.${connection}.timeout); a lower value is allowed`);
   }
 
   private relationRefusal(stmt: SqlStatement): Verdict | undefined {
