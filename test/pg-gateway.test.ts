@@ -18,7 +18,7 @@ test('pg simple protocol: a granted read is forwarded with the gateway credentia
   const c = await gw.client(gw.token('retriever', 'rag'));
   const r = await c.query('SELECT id, title FROM documents ORDER BY id LIMIT 3');
   assert.deepEqual(r.rows.map((x) => x.title), ['doc 1', 'doc 2', 'doc 3']);
-  const who = await c.query('SELECT current_user AS u, current_setting($1) AS ro', ['default_transaction_read_only']);
+  const who = await c.query("SELECT current_user AS u, current_setting('default_transaction_read_only') AS ro");
   assert.equal(who.rows[0].u, 'postgres', 'upstream runs as the gateway user, not the agent');
   assert.equal(who.rows[0].ro, 'on', 'a role without write grants runs read-only upstream');
 });
@@ -284,4 +284,22 @@ test('a redact column mask says nothing about the value: a valid SSN and junk bo
     await direct.query('DELETE FROM customers WHERE id > 900');
     await direct.end();
   }
+});
+
+test('catalog introspection: psql \\d+ of a granted view works; definitions, statistics and settings beyond the grant are refused', async () => {
+  const t = gw.token('retriever', 'intro');
+  const view = await psql(gw.url(t), ['-c', '\\d+ open_tickets']);
+  assert.equal(view.status, 0, view.stderr);
+  assert.match(view.stdout, /View definition:\s+SELECT tickets\.id,/);
+  const c = await gw.client(t);
+  for (const sql of [
+    "SELECT pg_get_viewdef('customer_contacts'::regclass)", "SELECT pg_get_functiondef('read_secrets'::regproc)",
+    "SELECT prosrc FROM pg_proc WHERE proname = 'read_secrets'", 'SELECT * FROM pg_stat_user_tables', "SELECT pg_relation_size('secrets')",
+    "SELECT current_setting('data_directory')", 'SHOW data_directory', 'SELECT txid_current()',
+  ]) {
+    const e = await failure(c.query(sql));
+    assert.equal(e.code, '42501', sql);
+  }
+  assert.equal((await c.query("SELECT current_setting('server_version_num')::int > 0 AS ok")).rows[0].ok, true);
+  assert.ok(Number((await c.query("SELECT pg_relation_size('documents') AS n")).rows[0].n) > 0, 'the size of a granted table');
 });

@@ -8,6 +8,7 @@ import type { Volatility } from '../src/services/policy/sql/catalog.ts';
 import type { SqlStatement } from '../src/services/policy/sql/facts.ts';
 import { sqlGrant } from '../src/config/schema.ts';
 import { decideSql, decideSqlAll } from '../src/services/policy/sql/decide.ts';
+import { REFUSED_BUILTINS } from '../src/services/policy/sql/functions.ts';
 
 /** A hand-built upstream: PostgreSQL 15's volatility for every function used below (see sql-catalog.test.ts for the real one). */
 const volatilities: Record<string, Volatility> = {
@@ -20,14 +21,28 @@ const volatilities: Record<string, Volatility> = {
   random: 'v', gen_random_uuid: 'v', clock_timestamp: 'v', set_config: 'v', nextval: 'v', pg_sleep: 'v', pg_read_file: 'v', lo_export: 'v',
   pg_terminate_backend: 'v', pg_cancel_backend: 'v', query_to_xml: 'v', ts_stat: 'v', pg_notify: 'v', pg_advisory_lock: 'v',
 };
+/** Every built-in of the refused table, by the name its example calls (STABLE, so only the table refuses them). */
+const tableBuiltins = REFUSED_BUILTINS.map((entry) => analyzeSql(entry.example).statements[0].functions.find((f) => f.name.startsWith(entry.name))!.name);
 const catalog = createCatalog({
   searchPath: ['public'],
   functions: [
+    ...tableBuiltins.map((name) => ({ schema: 'pg_catalog', name, volatility: 's' as Volatility })),
     ...Object.entries(volatilities).map(([name, volatility]) => ({ schema: 'pg_catalog', name, volatility })),
+    { schema: 'pg_catalog', name: 'pg_get_indexdef', volatility: 's' },
+    { schema: 'pg_catalog', name: 'pg_size_pretty', volatility: 'i' },
+    { schema: 'pg_catalog', name: 'rtrim', volatility: 'i' },
     { schema: 'public', name: 'dblink', volatility: 'v' },
     { schema: 'public', name: 'search_docs', volatility: 's' },
+    { schema: 'public', name: 'read_secrets', volatility: 's' },
   ],
+  relationOids: [
+    { oid: 5002, schema: 'public', name: 'documents' }, { oid: 5003, schema: 'public', name: 'secrets' },
+    { oid: 5004, schema: 'public', name: 'open_tickets' }, { oid: 5005, schema: 'public', name: 'customer_contacts' },
+  ],
+  functionOids: [{ oid: 6001, schema: 'public', name: 'read_secrets' }, { oid: 6002, schema: 'public', name: 'search_docs' }],
   catalogRelations: [
+    'pg_rewrite', 'pg_views', 'pg_matviews', 'pg_depend', 'pg_stat_user_tables', 'pg_stat_all_tables', 'pg_statio_user_tables',
+    'pg_auth_members', 'pg_sequences', 'pg_tables', 'pg_user', 'pg_config',
     'pg_class', 'pg_namespace', 'pg_attribute', 'pg_attrdef', 'pg_collation', 'pg_type', 'pg_index', 'pg_constraint', 'pg_policy',
     'pg_roles', 'pg_statistic_ext', 'pg_publication', 'pg_publication_namespace', 'pg_publication_rel', 'pg_inherits', 'pg_am',
     'pg_proc', 'pg_description', 'pg_settings', 'pg_stats', 'pg_statistic', 'pg_stat_activity', 'pg_authid', 'pg_shadow',
@@ -41,6 +56,8 @@ const grants = {
   insertOnly: sqlGrant.parse({ read: ['tickets'], insert: ['tickets'] }),
   writeOnly: sqlGrant.parse({ write: ['tickets'] }),
   cursors: sqlGrant.parse({ read: ['documents', 'chunks'], statements: ['cursor'] }),
+  viewer: sqlGrant.parse({ read: ['documents', 'open_tickets'], functions: ['search_docs'] }),
+  timed: sqlGrant.parse({ read: ['documents'], timeout: '30s' }),
 };
 type GrantName = keyof typeof grants;
 
@@ -132,7 +149,7 @@ const bypasses: [GrantName, string, string, string][] = [
   ['writer', "SELECT table_to_xml('customers', true, false, '')", 'sql.function.bypass', 'table_to_xml reads a table by name, unmasked'],
   ['readonly', "SELECT database_to_xml(true, false, '')", 'sql.function.bypass', 'database_to_xml reads everything'],
   ['readonly', "SELECT * FROM ts_stat('SELECT body::tsvector FROM secrets')", 'sql.function.bypass', 'ts_stat runs SQL text'],
-  ['readonly', 'SELECT pg_stat_get_activity(NULL)', 'sql.function.bypass', "other sessions' queries through a stable function"],
+  ['readonly', 'SELECT pg_stat_get_activity(NULL)', 'sql.function.sessions', "other sessions' queries through a stable function"],
   // Statements refused unless their kind is granted
   ['readonly', 'SELECT * INTO stolen FROM documents', 'sql.statement.select_into', 'SELECT INTO'],
   ['readonly', 'CREATE TABLE stolen AS SELECT * FROM documents', 'sql.statement.select_into', 'CREATE TABLE AS'],
@@ -229,7 +246,67 @@ const bypasses: [GrantName, string, string, string][] = [
   ['writer', 'COPY customers TO STDOUT', 'sql.mask.copy', 'COPY output has no column descriptions to mask by'],
   ['writer', 'COPY (SELECT ssn FROM customers) TO STDOUT', 'sql.mask.copy', 'COPY (query)'],
   ['writer', 'CREATE TABLE t AS SELECT ssn FROM customers', 'sql.statement.select_into', 'copy masked values into a new table'],
+  // Volatility is not side-effect freedom: STABLE functions that write
+  ['readonly', 'SELECT txid_current()', 'sql.function.side-effect', 'STABLE, yet assigns a transaction id'],
+  ['readonly', 'SELECT pg_current_xact_id()', 'sql.function.side-effect', 'STABLE, yet assigns a transaction id'],
+  ['readonly', 'SELECT * FROM documents WHERE id::text <> pg_catalog.txid_current()::text', 'sql.function.side-effect', 'hidden in a filter, qualified'],
+  // Definitions of objects the grant does not name
+  ['readonly', "SELECT pg_get_viewdef('customer_contacts'::regclass)", 'sql.function.definition', 'view source by name'],
+  ['readonly', 'SELECT pg_get_viewdef(5005)', 'sql.function.definition', 'view source by OID'],
+  ['readonly', 'SELECT pg_get_viewdef(c.oid) FROM pg_class c', 'sql.function.definition', 'every view\'s source'],
+  ['viewer', 'SELECT pg_get_viewdef(c.oid) FROM pg_class c WHERE c.oid = 5004 OR true', 'sql.function.definition', 'a pin inside an OR pins nothing'],
+  ['viewer', 'SELECT pg_get_viewdef(c2.oid) FROM pg_class c, pg_class c2 WHERE c.oid = 5004', 'sql.function.definition', 'the pinned alias is not the one asked about'],
+  ['viewer', 'SELECT pg_get_ruledef(d.objid) FROM pg_depend d WHERE d.refobjid = 5004', 'sql.function.definition', 'rules of views that depend on a granted relation'],
+  ['viewer', 'SELECT pg_get_ruledef(r.oid) FROM pg_rewrite r WHERE r.ev_class = 5005', 'sql.function.definition', 'rules of an ungranted view'],
+  ['viewer', 'SELECT pg_get_ruledef(r.oid) FROM pg_rewrite r WHERE EXISTS (SELECT 1 FROM pg_rewrite r WHERE r.ev_class = 5004)', 'sql.function.definition', 'a pin in another query level'],
+  ['viewer', 'SELECT pg_get_ruledef(r.oid) FROM pg_rewrite r WHERE r.oid = 5004', 'sql.function.definition', 'a rule pinned by its own OID, not its relation'],
+  ['readonly', "SELECT pg_get_functiondef('read_secrets'::regproc)", 'sql.function.definition', 'function source by name'],
+  ['readonly', 'SELECT pg_get_functiondef(6001)', 'sql.function.definition', 'function source by OID'],
+  ['readonly', "SELECT prosrc FROM pg_proc WHERE proname = 'read_secrets'", 'sql.relation.catalog_column', 'function source from pg_proc'],
+  ['readonly', 'SELECT p.* FROM pg_proc p', 'sql.relation.catalog_column', 'pg_proc.* carries prosrc'],
+  ['readonly', 'SELECT row_to_json(p) FROM pg_proc p', 'sql.relation.catalog_column', 'a whole pg_proc row'],
+  ['readonly', 'COPY pg_proc TO STDOUT', 'sql.relation.catalog_column', 'COPY of pg_proc'],
+  ['readonly', 'SELECT definition FROM pg_views', 'sql.relation.catalog_column', 'view source from pg_views'],
+  ['readonly', 'SELECT * FROM pg_matviews', 'sql.relation.catalog_column', 'materialized view source'],
+  ['readonly', 'SELECT view_definition FROM information_schema.views', 'sql.relation.catalog_column', 'view source from information_schema'],
+  ['readonly', 'SELECT routine_definition FROM information_schema.routines', 'sql.relation.catalog_column', 'function source from information_schema'],
+  ['readonly', 'SELECT ev_action FROM pg_rewrite', 'sql.relation.catalog_column', 'rules as node trees'],
+  // Statistics of relations the grant does not name
+  ['readonly', 'SELECT * FROM pg_stat_user_tables', 'sql.relation.catalog', 'row counts and scans of every table'],
+  ['readonly', 'SELECT n_live_tup FROM pg_stat_all_tables', 'sql.relation.catalog', 'live row counts'],
+  ['readonly', 'SELECT * FROM pg_statio_user_tables', 'sql.relation.catalog', 'I/O statistics'],
+  ['readonly', "SELECT pg_relation_size('secrets')", 'sql.function.statistics', 'size of an ungranted table'],
+  ['readonly', 'SELECT pg_size_pretty(pg_table_size(c.oid)) FROM pg_class c', 'sql.function.statistics', 'sizes of every table (psql \\dt+)'],
+  ['readonly', "SELECT pg_stat_get_live_tuples('secrets'::regclass)", 'sql.function.statistics', 'row count of an ungranted table'],
+  ['readonly', "SELECT reltuples FROM pg_class WHERE relname = 'secrets'", 'sql.relation.catalog_column', 'row-count estimate'],
+  ['readonly', 'SELECT last_value FROM pg_sequences', 'sql.relation.catalog_column', 'sequence positions count rows'],
+  // Settings, roles and the server
+  ['readonly', "SELECT current_setting('data_directory')", 'sql.function.settings', 'a server path'],
+  ['readonly', "SELECT current_setting(name) FROM (VALUES ('config_file')) v(name)", 'sql.function.settings', 'a setting name not known before it runs'],
+  ['readonly', 'SHOW data_directory', 'sql.statement.settings', 'SHOW of a server path'],
+  ['readonly', 'SHOW ALL', 'sql.statement.settings', 'every setting'],
+  ['readonly', 'SELECT * FROM pg_settings', 'sql.relation.catalog', 'every setting as a table'],
+  ['readonly', 'SELECT * FROM pg_config', 'sql.relation.catalog', 'the build configuration'],
+  ['readonly', 'SELECT rolconfig FROM pg_roles', 'sql.relation.catalog_column', 'per-role settings'],
+  ['readonly', 'SELECT * FROM pg_auth_members', 'sql.relation.catalog', 'role memberships'],
+  ['readonly', 'SELECT inet_server_addr(), inet_server_port()', 'sql.function.server', 'the upstream\'s address'],
+  // A grant timeout may be lowered, never raised or cleared
+  ['timed', 'SET statement_timeout = 0', 'sql.session.timeout', 'clear the grant\'s statement timeout'],
+  ['timed', "SET statement_timeout = '1h'", 'sql.session.timeout', 'raise it'],
+  ['timed', "SET LOCAL statement_timeout TO '31s'", 'sql.session.timeout', 'raise it for one transaction'],
+  ['timed', "SET statement_timeout = '400us'", 'sql.session.timeout', 'PostgreSQL rounds it to 0: off'],
+  ['timed', "SET statement_timeout = '0.4'", 'sql.session.timeout', 'a fraction of a millisecond rounds to 0: off'],
+  ['timed', "SET statement_timeout = 'forever'", 'sql.session.timeout', 'a value that does not read as a duration'],
 ];
+
+describe('the reviewed table of built-ins refused by default: every entry is refused', () => {
+  for (const entry of REFUSED_BUILTINS) {
+    test(`${entry.name}${entry.family ? '*' : ''} (${entry.risk}): ${entry.example}`, () => {
+      const verdict = decide('readonly', entry.example);
+      assert.equal(verdict.kind === 'deny' && verdict.rule, `sql.function.${entry.risk}`, JSON.stringify(verdict));
+    });
+  }
+});
 
 describe('bypass attempts are refused', () => {
   for (const [grant, sql, rule, why] of bypasses) {
@@ -265,7 +342,7 @@ describe('bypass attempts are refused', () => {
     assert.equal(message('readonly', 'DELETE FROM documents'),
       'Gatehouse: role "readonly" may not delete from public.documents on connection "crm" (no write/delete grant for documents)');
     assert.equal(message('readonly', "SELECT set_config('a', 'b', false)"),
-      'Gatehouse: role "readonly" may not call volatile function pg_catalog.set_config on connection "crm" (add it to crm.functions to allow)');
+      'Gatehouse: role "readonly" may not call volatile function pg_catalog.set_config on connection "crm" (it may have side effects; add it to crm.functions to allow)');
     assert.equal(message('readonly', 'CREATE TABLE t (a int)'),
       'Gatehouse: statement kind "ddl" (CREATE TABLE) is not granted to role "readonly" on connection "crm"; add "ddl" to crm.statements to allow');
     assert.equal(message('writer', "SELECT id FROM customers WHERE ssn LIKE '1%'"),
@@ -434,13 +511,26 @@ const legitimate: [GrantName, string][] = [
   ['readonly', "SET application_name = 'rag'; SET statement_timeout = '5s'; SET TIME ZONE 'UTC'; SET NAMES 'UTF8'"],
   ['readonly', 'SET LOCAL lock_timeout = 1000; SET extra_float_digits = 3; SET transaction_read_only = on'],
   ['readonly', 'RESET ALL; RESET statement_timeout'],
-  ['readonly', 'SHOW search_path; SHOW server_version; SHOW ALL'],
+  ['readonly', 'SHOW search_path; SHOW server_version; SHOW TimeZone; SHOW statement_timeout'],
   ['readonly', 'DISCARD PLANS; DEALLOCATE ALL; CLOSE ALL; FETCH 10 FROM c; UNLISTEN *'],
   ['readonly', "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"],
   ['readonly', "SELECT relname FROM pg_class WHERE relkind = 'r'"],
-  ['readonly', "SELECT setting FROM pg_settings WHERE name = 'TimeZone'"],
+  ['readonly', "SELECT current_setting('TimeZone'), current_setting('server_version_num')::int, current_setting('search_path', true)"],
   ['readonly', 'SELECT gen_random_uuid(), clock_timestamp()'],
   ['cursors', 'DECLARE c CURSOR FOR SELECT * FROM documents'],
+  // Introspection of granted objects keeps working: psql's \d+ of a view, sizes of granted tables, structure of all.
+  ['viewer', "SELECT pg_get_viewdef('open_tickets'::regclass, true)"],
+  ['viewer', "SELECT pg_catalog.pg_get_viewdef('5004'::pg_catalog.oid, true)"],
+  ['viewer', "SELECT r.rulename, trim(trailing ';' from pg_catalog.pg_get_ruledef(r.oid, true)) FROM pg_catalog.pg_rewrite r WHERE r.ev_class = '5004' AND r.rulename != '_RETURN' ORDER BY 1"],
+  ['viewer', "SELECT pg_relation_size('documents'), pg_total_relation_size('public.documents'::regclass), pg_table_size(c.oid) FROM pg_class c WHERE c.oid = 5002"],
+  ['viewer', "SELECT pg_get_functiondef('search_docs'::regproc), pg_get_functiondef(6002)"],
+  ['readonly', "SELECT pg_get_viewdef('pg_catalog.pg_tables'::regclass)"],
+  ['readonly', 'SELECT pg_get_indexdef(i.indexrelid, 0, true) FROM pg_index i'],
+  ['readonly', 'SELECT proname, proargtypes, provolatile FROM pg_proc'],
+  ['readonly', "SELECT relname, relkind FROM pg_class WHERE relnamespace = 'public'::regnamespace"],
+  ['readonly', 'SELECT rolname FROM pg_roles'],
+  ['readonly', 'SELECT schemaname, viewname FROM pg_views'],
+  ['timed', "SET statement_timeout = '5s'; SET LOCAL statement_timeout = 1000; SET statement_timeout TO DEFAULT; RESET statement_timeout"],
   // What pg-cursor and psycopg's named cursors send: allowed when the query is, with no cursor grant.
   ['readonly', 'DECLARE c CURSOR FOR SELECT * FROM documents'],
   ['readonly', 'DECLARE "c1" NO SCROLL CURSOR WITH HOLD FOR SELECT id, title FROM documents WHERE id > $1'],
@@ -487,10 +577,11 @@ describe('legitimate statements pass', () => {
   test('a grant can name what is refused by default', () => {
     const generous = sqlGrant.parse({
       read: ['documents', 'pg_catalog.pg_stats', 'other."Docs"'], functions: ['nextval', 'public.search_docs', 'query_to_xml'],
-      statements: ['ddl', 'set_search_path', 'cursor'],
+      statements: ['ddl', 'set_search_path', 'cursor', 'settings'],
     });
     const judge = (sql: string) => decideSqlAll(analyzeSql(sql), { role: 'admin', connection: 'crm', grant: generous, catalog, prepared: new Map() }).kind;
     for (const sql of [
+      'SHOW ALL', "SELECT current_setting('data_directory')",
       'SELECT * FROM pg_stats', "SELECT nextval('s')", "SELECT search_docs('x')", 'SELECT * FROM other."Docs"',
       'CREATE TABLE t (id int)', 'SET search_path = public', "SELECT query_to_xml('select 1', true, false, '')",
     ]) assert.equal(judge(sql), 'allow', sql);

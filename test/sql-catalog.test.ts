@@ -7,6 +7,8 @@ import { loadCatalog } from '../src/adapters/postgres/sql/catalog.ts';
 import type { SqlCatalog } from '../src/services/policy/sql/catalog.ts';
 import { sqlGrant } from '../src/config/schema.ts';
 import { decideSqlAll } from '../src/services/policy/sql/decide.ts';
+import { HARMLESS_VOLATILE_BUILTINS, REFUSED_BUILTINS } from '../src/services/policy/sql/functions.ts';
+import { formatIdentifier } from '../src/services/policy/sql/names.ts';
 
 describe('the catalog of a real PostgreSQL', () => {
   const client = new pg.Client({ host: '127.0.0.1', port: 5432, user: 'postgres', database: 'postgres', connectionTimeoutMillis: 5000 });
@@ -47,13 +49,37 @@ describe('the catalog of a real PostgreSQL', () => {
        WHERE c.relname OPERATOR(pg_catalog.~) '^(documents)$' COLLATE pg_catalog.default AND pg_catalog.pg_table_is_visible(c.oid) ORDER BY 2, 3`,
       `SELECT a.attname, pg_catalog.format_type(a.atttypid, a.atttypmod), (SELECT pg_catalog.pg_get_expr(d.adbin, d.adrelid, true)
        FROM pg_catalog.pg_attrdef d WHERE d.adrelid = a.attrelid AND d.adnum = a.attnum AND a.atthasdef) FROM pg_catalog.pg_attribute a`,
-      `SELECT pg_catalog.pg_get_userbyid(c.relowner), pg_catalog.pg_size_pretty(pg_catalog.pg_table_size(c.oid)),
-       pg_catalog.obj_description(c.oid, 'pg_class') FROM pg_catalog.pg_class c`,
+      `SELECT pg_catalog.pg_get_userbyid(c.relowner), pg_catalog.obj_description(c.oid, 'pg_class') FROM pg_catalog.pg_class c`,
       "SELECT * FROM information_schema.columns WHERE table_name = 'documents'",
       "SELECT lower(title), now(), count(*) FROM documents GROUP BY 1, 2",
     ]) assert.equal(judge(sql).kind, 'allow', sql);
-    for (const sql of ["SELECT set_config('role', 'postgres', false)", "SELECT pg_read_file('/etc/passwd')", 'SELECT * FROM pg_stats']) {
+    for (const sql of [
+      "SELECT set_config('role', 'postgres', false)", "SELECT pg_read_file('/etc/passwd')", 'SELECT * FROM pg_stats', 'SELECT txid_current()',
+      // psql's \dt+: sizes of every table, granted or not.
+      'SELECT pg_catalog.pg_size_pretty(pg_catalog.pg_table_size(c.oid)) FROM pg_catalog.pg_class c',
+    ]) {
       assert.equal(judge(sql).kind, 'deny', sql);
+    }
+  });
+
+  test('every entry of the reviewed table of refused built-ins exists upstream, and its example is refused', () => {
+    const judge = (sql: string) => decideSqlAll(analyzeSql(sql), { role: 'retriever', connection: 'crm', grant: sqlGrant.parse({ read: ['documents'] }), catalog, prepared: new Map() });
+    for (const entry of REFUSED_BUILTINS) {
+      const called = analyzeSql(entry.example).statements[0].functions.find((f) => f.name.startsWith(entry.name))!.name;
+      assert.ok(catalog.resolveFunction('pg_catalog', called), `${called} is not a built-in of this PostgreSQL`);
+      const verdict = judge(entry.example);
+      assert.equal(verdict.kind === 'deny' && verdict.rule, `sql.function.${entry.risk}`, entry.example);
+    }
+  });
+
+  test('every volatile built-in of this PostgreSQL is refused, but for the reviewed harmless ones', async () => {
+    const { rows } = await client.query(`SELECT DISTINCT proname FROM pg_catalog.pg_proc WHERE pronamespace = 'pg_catalog'::regnamespace AND provolatile = 'v' ORDER BY 1`);
+    assert.ok(rows.length > 150, `${rows.length} volatile built-ins`);
+    const grant = sqlGrant.parse({ read: ['documents'] });
+    for (const { proname } of rows as { proname: string }[]) {
+      const verdict = decideSqlAll(analyzeSql(`SELECT pg_catalog.${formatIdentifier(proname)}()`), { role: 'r', connection: 'crm', grant, catalog, prepared: new Map() });
+      if (HARMLESS_VOLATILE_BUILTINS.has(proname)) assert.equal(verdict.kind, 'allow', proname);
+      else assert.match(verdict.kind === 'deny' ? verdict.rule : 'allowed', /^sql\.function\./, proname);
     }
   });
 });

@@ -19,9 +19,10 @@ const cache = new Lru<string, SqlAnalysis>(1024);
  * the same statement with different constants (`... WHERE id = 41`, `... WHERE id = 42`); one parse serves them all.
  *
  * Sound only where the analysis cannot depend on a constant's value. In the analyser today, constants are read in
- * exactly two places: SET / transaction-mode values (settings.ts) and integer positions in ORDER BY / GROUP BY
- * (walk.ts, outputReference). So an entry is made only for a single SELECT, INSERT, UPDATE, DELETE or MERGE in whose
- * tree no constant sits under a sort or group clause. test/sql-shape-cache.test.ts re-analyses every such statement
+ * exactly three places: SET / transaction-mode values (settings.ts), integer positions in ORDER BY / GROUP BY
+ * (walk.ts, outputReference), and function arguments with what WHERE pins them to (walk.ts, argOf). So an entry is
+ * made only for a single SELECT, INSERT, UPDATE, DELETE or MERGE in whose tree no constant sits under a sort or group
+ * clause and no call has a constant argument or a pinned column argument. test/sql-shape-cache.test.ts re-analyses every such statement
  * of the SQL corpus with its constants varied and must find the cached analysis identical to a fresh one.
  */
 const shapes = new Lru<string, SqlStatement>(1024);
@@ -82,6 +83,8 @@ function deepFreeze<T>(value: T): T {
 /** May this statement's analysis serve every text of its shape? */
 function shapeSafe(statement: SqlStatement, node: Node, text: string): boolean {
   if (!shapeKinds.has(statement.kind) || statement.inner || statement.setting || statement.readWrite !== undefined || statement.name !== undefined) return false;
+  // A call's constant arguments (and the constants its column arguments are pinned to) name objects policy judges.
+  if (statement.functions.some((fn) => fn.args?.some((arg) => arg.kind === 'const' || (arg.kind === 'column' && arg.pins.length > 0)))) return false;
   // The statement's own text is rebuilt for each text of the shape, so it must be the whole text, less a final `;`.
   if (statement.text !== statementText(text)) return false;
   return !constantInSortOrGroup(node, false);

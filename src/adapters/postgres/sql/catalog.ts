@@ -9,6 +9,9 @@ export interface CatalogData {
   functions: readonly { schema: string; name: string; volatility: Volatility }[];
   /** Names of the relations in pg_catalog, which PostgreSQL searches before the search_path. */
   catalogRelations: readonly string[];
+  /** Every relation by OID, and every function overload by OID: catalog functions take OIDs. */
+  relationOids?: readonly { oid: number; schema: string; name: string }[];
+  functionOids?: readonly { oid: number; schema: string; name: string }[];
 }
 
 const builtinSchemas: ReadonlySet<string> = new Set(['pg_catalog', 'information_schema']);
@@ -21,8 +24,15 @@ export function createCatalog(data: CatalogData): SqlCatalog {
     const volatility = functions.get(`${schema}.${name}`);
     return volatility && { schema, name, builtin: builtinSchemas.has(schema), volatility };
   };
+  const relationOids = new Map((data.relationOids ?? []).map((r) => [r.oid, { schema: r.schema, name: r.name }]));
+  const functionOids = new Map((data.functionOids ?? []).map((f) => [f.oid, f]));
   return {
     defaultSchema,
+    relationByOid: (oid) => relationOids.get(oid),
+    functionByOid(oid) {
+      const fn = functionOids.get(oid);
+      return fn && found(fn.schema, fn.name);
+    },
     resolveRelation: (schema, name) => ({ schema: schema ?? (catalogRelations.has(name) ? 'pg_catalog' : defaultSchema), name }),
     resolveFunction(schema, name) {
       if (schema) return found(schema, name);
@@ -45,6 +55,7 @@ export function offlineCatalog(): SqlCatalog {
 const searchPathRows = z.array(z.object({ schema: z.string() }));
 const functionRows = z.array(z.object({ schema: z.string(), name: z.string(), volatility: z.enum(['i', 's', 'v']) }));
 const relationRows = z.array(z.object({ name: z.string() }));
+const oidRows = z.array(z.object({ oid: z.coerce.number(), schema: z.string(), name: z.string() }));
 
 /** Reads the catalog through `query` (the gateway's own upstream connection). Throws if the upstream does not answer as PostgreSQL. */
 export async function loadCatalog(query: (sql: string) => Promise<Record<string, unknown>[]>): Promise<SqlCatalog> {
@@ -55,9 +66,13 @@ export async function loadCatalog(query: (sql: string) => Promise<Record<string,
     FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace
     GROUP BY n.nspname, p.proname`);
   const relations = await query(`SELECT relname AS name FROM pg_catalog.pg_class WHERE relnamespace = 'pg_catalog'::pg_catalog.regnamespace`);
+  const relationOids = await query(`SELECT c.oid, n.nspname AS schema, c.relname AS name FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace`);
+  const functionOids = await query(`SELECT p.oid, n.nspname AS schema, p.proname AS name FROM pg_catalog.pg_proc p JOIN pg_catalog.pg_namespace n ON n.oid = p.pronamespace`);
   return createCatalog({
     searchPath: searchPathRows.parse(searchPath).map((r) => r.schema),
     functions: functionRows.parse(functions),
     catalogRelations: relationRows.parse(relations).map((r) => r.name),
+    relationOids: oidRows.parse(relationOids),
+    functionOids: oidRows.parse(functionOids),
   });
 }

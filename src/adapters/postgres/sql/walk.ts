@@ -1,9 +1,9 @@
 // Walks a libpg-query tree and collects every relation, function call and column reference in it, however deeply nested.
 import type {
-  A_Const, Alias, ColumnRef, CommonTableExpr, DeleteStmt, FuncCall, InsertStmt, JoinExpr, MergeStmt, RangeVar, ResTarget,
-  ReturningClause, SelectStmt, SortBy, SubLink, UpdateStmt, WithClause,
+  A_Const, A_Expr, Alias, BoolExpr, ColumnRef, CommonTableExpr, DeleteStmt, FuncCall, InsertStmt, JoinExpr, MergeStmt, RangeVar, ResTarget,
+  ReturningClause, SelectStmt, SortBy, SubLink, TypeCast, UpdateStmt, WithClause,
 } from 'libpg-query';
-import type { RelationAccess, SqlColumnRef, SqlColumnRefs, SqlFunction, SqlRelation, SqlRelationSource } from '../../../services/policy/sql/facts.ts';
+import type { RelationAccess, SqlArg, SqlColumnRef, SqlColumnRefs, SqlFunction, SqlPin, SqlRelation, SqlRelationSource } from '../../../services/policy/sql/facts.ts';
 
 type Body = Record<string, unknown>;
 
@@ -19,6 +19,13 @@ export interface Scope {
   readonly projectionUnused: boolean;
   /** False inside DDL, whose RangeVars name objects being defined, not data being accessed. */
   readonly relations: boolean;
+  /** The innermost plain SELECT's FROM aliases and what its WHERE pins their columns to (see SqlArg). */
+  readonly level?: Level;
+}
+
+interface Level {
+  relations: ReadonlyMap<string, { schema: string | null; name: string }>;
+  pins: ReadonlyMap<string, readonly SqlPin[]>;
 }
 
 export const statementScope: Scope = { ctes: new Set(), top: true, locking: false, projectionUnused: false, relations: true };
@@ -126,7 +133,11 @@ export class Collector {
   private funcCall(call: FuncCall, scope: Scope): void {
     const parts = (call.funcname ?? []).map(stringOf);
     const name = parts.at(-1);
-    if (name) this.functions.set(parts.join('.'), { schema: parts.length > 1 ? parts.at(-2) ?? null : null, name });
+    if (name) {
+      const args = (call.args ?? []).map((arg) => argOf(arg, scope.level));
+      const fn: SqlFunction = { schema: parts.length > 1 ? parts.at(-2) ?? null : null, name, ...(args.some((a) => a.kind !== 'other') && { args }) };
+      this.functions.set(`${parts.join('.')}(${JSON.stringify(fn.args ?? [])})`, fn);
+    }
     this.fields(call as Body, scope, funcNameField);
   }
 
@@ -152,7 +163,7 @@ export class Collector {
     const visible = new Set(scope.ctes);
     for (const cte of ctes) {
       // Without RECURSIVE a CTE sees only the ones before it; naming itself means the real table.
-      const body: Scope = { ...scope, top: false, projectionUnused: false, ctes: clause.recursive ? all : new Set(visible) };
+      const body: Scope = { ...scope, top: false, projectionUnused: false, ctes: clause.recursive ? all : new Set(visible), level: undefined };
       this.fields(cte as Body, body, cteNameField);
       if (cte.ctename) visible.add(cte.ctename);
     }
@@ -160,7 +171,7 @@ export class Collector {
   }
 
   private select(stmt: SelectStmt, outer: Scope): void {
-    const scope = this.with(stmt.withClause, outer);
+    const scope = { ...this.with(stmt.withClause, outer), level: levelOf(stmt) };
     const child: Scope = { ...scope, top: false, projectionUnused: false, locking: scope.locking || !!stmt.lockingClause?.length };
     if (stmt.op && stmt.op !== 'SETOP_NONE') {
       if (stmt.larg) this.select(stmt.larg, child);
@@ -215,7 +226,7 @@ export class Collector {
   }
 
   private insert(stmt: InsertStmt, outer: Scope): void {
-    const scope = { ...this.with(stmt.withClause, outer), top: false };
+    const scope = { ...this.with(stmt.withClause, outer), top: false, level: undefined };
     if (stmt.relation) {
       const aliases = returningAliases(stmt.returningClause);
       this.relation(stmt.relation, 'insert', scope, aliases);
@@ -229,7 +240,7 @@ export class Collector {
   }
 
   private update(stmt: UpdateStmt, outer: Scope): void {
-    const scope = { ...this.with(stmt.withClause, outer), top: false };
+    const scope = { ...this.with(stmt.withClause, outer), top: false, level: undefined };
     // Like PostgreSQL's own privilege check: filtering, computing from or returning the rows reads them.
     const reads = !!(stmt.whereClause || stmt.returningClause || stmt.fromClause?.length || contains(stmt.targetList, 'ColumnRef'));
     this.target(stmt.relation, 'update', reads, stmt.returningClause, scope);
@@ -237,14 +248,14 @@ export class Collector {
   }
 
   private delete(stmt: DeleteStmt, outer: Scope): void {
-    const scope = { ...this.with(stmt.withClause, outer), top: false };
+    const scope = { ...this.with(stmt.withClause, outer), top: false, level: undefined };
     const reads = !!(stmt.whereClause || stmt.returningClause || stmt.usingClause?.length);
     this.target(stmt.relation, 'delete', reads, stmt.returningClause, scope);
     this.fields(stmt as Body, scope, dmlHandledFields);
   }
 
   private merge(stmt: MergeStmt, outer: Scope): void {
-    const scope = { ...this.with(stmt.withClause, outer), top: false };
+    const scope = { ...this.with(stmt.withClause, outer), top: false, level: undefined };
     for (const clause of stmt.mergeWhenClauses ?? []) {
       const action = mergeAccess[String(nodeOf(clause)?.[1].commandType)];
       if (action) this.target(stmt.relation, action, false, stmt.returningClause, scope);
@@ -280,6 +291,78 @@ export class Collector {
     this.visit(link.subselect, { ...scope, top: false, projectionUnused: unused });
     this.fields(link as Body, scope, subselectField);
   }
+}
+
+/** A plain SELECT's FROM aliases (joins included) and the constants its WHERE pins their columns to. */
+function levelOf(stmt: SelectStmt): Level | undefined {
+  if (stmt.op && stmt.op !== 'SETOP_NONE') return undefined;
+  const relations = new Map<string, { schema: string | null; name: string }>();
+  const addFrom = (item: unknown) => {
+    const node = nodeOf(item);
+    if (node?.[0] === 'RangeVar') {
+      const rv = node[1] as RangeVar;
+      if (rv.relname) relations.set(rv.alias?.aliasname ?? rv.relname, { schema: rv.schemaname ?? null, name: rv.relname });
+    } else if (node?.[0] === 'JoinExpr') {
+      addFrom((node[1] as JoinExpr).larg);
+      addFrom((node[1] as JoinExpr).rarg);
+    }
+  };
+  for (const item of stmt.fromClause ?? []) addFrom(item);
+  const pins = new Map<string, SqlPin[]>();
+  for (const conjunct of conjuncts(stmt.whereClause)) {
+    const expr = nodeOf(conjunct);
+    if (expr?.[0] !== 'A_Expr') continue;
+    const { kind, name, lexpr, rexpr } = expr[1] as A_Expr;
+    if (kind !== 'AEXPR_OP' || name?.length !== 1 || stringOf(name[0]) !== '=') continue;
+    for (const [column, constant] of [[lexpr, rexpr], [rexpr, lexpr]]) {
+      const ref = qualifiedColumn(column);
+      const value = constantOf(constant);
+      if (ref && value !== undefined && relations.has(ref.qualifier)) {
+        pins.set(ref.qualifier, [...(pins.get(ref.qualifier) ?? []), { column: ref.column, value: value.value }]);
+      }
+    }
+  }
+  return { relations, pins };
+}
+
+/** The operands of a top-level chain of ANDs (a single condition is its own chain). */
+function conjuncts(where: unknown): unknown[] {
+  const node = nodeOf(where);
+  if (node?.[0] === 'BoolExpr' && (node[1] as BoolExpr).boolop === 'AND_EXPR') return ((node[1] as BoolExpr).args ?? []).flatMap(conjuncts);
+  return where === undefined ? [] : [where];
+}
+
+/** `alias.column`, exactly two names. */
+function qualifiedColumn(value: unknown): { qualifier: string; column: string } | undefined {
+  const node = nodeOf(value);
+  if (node?.[0] !== 'ColumnRef') return undefined;
+  const [qualifier, column, extra] = ((node[1] as ColumnRef).fields ?? []).map(stringOf);
+  return qualifier !== undefined && column !== undefined && extra === undefined ? { qualifier, column } : undefined;
+}
+
+/** A constant, possibly cast (`'17361'::pg_catalog.oid`, `'v'::regclass`), as text. */
+function constantOf(value: unknown): { value: string; cast?: string } | undefined {
+  const node = nodeOf(value);
+  if (node?.[0] === 'TypeCast') {
+    const cast = node[1] as TypeCast;
+    const inner = constantOf(cast.arg);
+    const type = stringOf((cast.typeName?.names ?? []).at(-1));
+    return inner && { value: inner.value, ...(type !== undefined && { cast: type }) };
+  }
+  if (node?.[0] !== 'A_Const') return undefined;
+  const { sval, ival } = node[1] as A_Const;
+  if (sval) return { value: sval.sval ?? '' };
+  if (ival) return { value: String(ival.ival ?? 0) };
+  return undefined;
+}
+
+/** What policy may need to know about one argument of a call. */
+function argOf(arg: unknown, level: Level | undefined): SqlArg {
+  const constant = constantOf(arg);
+  if (constant) return { kind: 'const', ...constant };
+  const ref = qualifiedColumn(arg);
+  if (!ref) return { kind: 'other' };
+  return { kind: 'column', relation: level?.relations.get(ref.qualifier) ?? null, column: ref.column, pins: level?.pins.get(ref.qualifier) ?? [] };
 }
 
 const noFields: ReadonlySet<string> = new Set();

@@ -4,8 +4,10 @@ import type { SqlGrant } from '../../../config/schema.ts';
 import { allow, deny, hold, type Obligations, type Verdict } from '../verdict.ts';
 import type { SqlCatalog } from './catalog.ts';
 import type { RelationAccess, SqlAnalysis, SqlNeed, SqlStatement } from './facts.ts';
-import { catalogRelationAccess } from './catalog-relations.ts';
-import { functionProblem } from './functions.ts';
+import { catalogRelationAccess, hiddenCatalogColumns } from './catalog-relations.ts';
+import { guardedColumnUse } from './columns.ts';
+import { functionProblem, type FunctionObjects } from './functions.ts';
+import { readableSetting } from './settings.ts';
 import { compileGrant, nameKey, type CompiledGrant } from './grant.ts';
 import { maskProblem } from './mask.ts';
 import { formatIdentifier, formatQualified, grantName } from './names.ts';
@@ -91,13 +93,41 @@ function mergeObligations(a: Obligations, b: Obligations): Obligations {
   return merged;
 }
 
+/** hiddenCatalogColumns by nameKey. */
+const hiddenColumns = new Map([...hiddenCatalogColumns].map(([qualified, columns]) => {
+  const at = qualified.indexOf('.');
+  return [nameKey(qualified.slice(0, at), qualified.slice(at + 1)), columns];
+}));
+
+/** Why each kind of function is refused, for the message. */
+const functionWhy: Record<Exclude<ReturnType<typeof functionProblem>, undefined>, string> = {
+  unknown: 'no such function in the upstream catalog',
+  user: 'it runs code of its own, which the gateway cannot judge',
+  volatile: 'it may have side effects',
+  'side-effect': 'it changes state although it is not volatile',
+  bypass: 'it runs SQL or reads relations by name, around relation grants',
+  sessions: 'it exposes other sessions',
+  server: 'it exposes the server\'s files, addresses or configuration',
+  settings: 'it reads server settings beyond those every role may read; "settings" in statements allows them all',
+  definition: 'it returns the definition of an object the grant does not name',
+  statistics: 'it returns sizes or activity counts of relations the grant does not name',
+};
+
 class Judge {
   readonly grantLabel: string;
   private readonly who: string;
+  /** What calls of catalog functions may be about: the objects this grant names. */
+  readonly objects: FunctionObjects;
 
   constructor(private readonly ctx: SqlDecisionContext, private readonly grant: CompiledGrant) {
     this.grantLabel = `roles.${ctx.role}.${ctx.connection}`;
     this.who = `role "${ctx.role}"`;
+    this.objects = {
+      catalog: ctx.catalog,
+      readable: (schema, name) => grant.read.has(nameKey(schema, name)),
+      callable: (schema, name) => grant.functions.has(nameKey(schema, name)),
+      readableSetting: (name) => grant.statements.has('settings') || readableSetting(name),
+    };
   }
 
   /** The statement and what it runs: EXPLAIN's, PREPARE's, DECLARE's or COPY's query, or the statement an EXECUTE names. */
@@ -117,7 +147,7 @@ class Judge {
 
   refusal(stmt: SqlStatement): Verdict | undefined {
     if (stmt.kind === 'unknown') return deny('sql.unknown', `Gatehouse could not classify this statement (${stmt.reason}); refused`);
-    return this.statementRefusal(stmt) ?? this.relationRefusal(stmt) ?? this.functionRefusal(stmt) ?? this.maskRefusal(stmt);
+    return this.statementRefusal(stmt) ?? this.relationRefusal(stmt) ?? this.catalogColumnRefusal(stmt) ?? this.functionRefusal(stmt) ?? this.maskRefusal(stmt);
   }
 
   private statementRefusal(stmt: SqlStatement): Verdict | undefined {
@@ -128,6 +158,10 @@ class Judge {
     }
     const timeout = this.timeoutRefusal(stmt);
     if (timeout) return timeout;
+    // SHOW of a setting that describes the server (data_directory, config_file...) or SHOW ALL.
+    if (stmt.kind === 'show' && stmt.setting && !this.objects.readableSetting(stmt.setting.name)) {
+      return deny('sql.statement.settings', `Gatehouse: ${this.who} may not read server setting ${stmt.setting.name} on connection "${connection}"; add "settings" to ${connection}.statements to allow`);
+    }
     for (const need of stmt.needs) {
       if (this.grant.statements.has(need)) continue;
       const why = need === 'set' ? ` (${stmt.setting?.name} is not a setting every role may change)` : '';
@@ -177,17 +211,21 @@ class Judge {
       const resolved = catalog.resolveFunction(fn.schema, fn.name);
       const schema = resolved?.schema ?? fn.schema ?? catalog.defaultSchema;
       if (this.grant.functions.has(nameKey(schema, fn.name))) continue;
-      const shown = formatQualified(schema, fn.name);
-      const toAllow = `add it to ${connection}.functions to allow`;
-      switch (functionProblem(resolved)) {
-        case 'unknown': return deny('sql.function.unknown', `Gatehouse: ${this.who} may not call ${shown} on connection "${connection}" (no such function in the upstream catalog; ${toAllow})`);
-        case 'user': return deny('sql.function.user', `Gatehouse: ${this.who} may not call user-defined function ${shown} on connection "${connection}" (${toAllow})`);
-        case 'bypass': return deny('sql.function.bypass', `Gatehouse: ${this.who} may not call ${shown} on connection "${connection}" (it runs SQL or reads relations by name, around relation grants; ${toAllow})`);
-        case 'volatile': return deny('sql.function.volatile', `Gatehouse: ${this.who} may not call volatile function ${shown} on connection "${connection}" (${toAllow})`);
-        case undefined: continue;
-      }
+      const problem = functionProblem(resolved, fn, this.objects);
+      if (problem === undefined) continue;
+      const call = problem === 'user' ? `user-defined function ${formatQualified(schema, fn.name)}` : problem === 'volatile' ? `volatile function ${formatQualified(schema, fn.name)}` : formatQualified(schema, fn.name);
+      return deny(`sql.function.${problem}`, `Gatehouse: ${this.who} may not call ${call} on connection "${connection}" (${functionWhy[problem]}; add it to ${connection}.functions to allow)`);
     }
     return undefined;
+  }
+
+  /** Definitions and statistics held in columns of open catalog relations (pg_proc.prosrc, pg_views.definition...). */
+  private catalogColumnRefusal(stmt: SqlStatement): Verdict | undefined {
+    const use = guardedColumnUse(stmt, this.ctx.catalog, (key) => (this.grant.read.has(key) ? undefined : hiddenColumns.get(key)), false);
+    if (!use) return undefined;
+    const relation = formatQualified(use.relation.schema, use.relation.name);
+    const what = use.kind === 'reference' ? `column ${relation}.${formatIdentifier(use.column)}` : `${relation} as a whole (${use.kind === 'star' ? '*' : use.kind === 'copy' ? 'COPY' : use.written})`;
+    return deny('sql.relation.catalog_column', `Gatehouse: ${this.who} may not read ${what} on connection "${this.ctx.connection}": it holds definitions or statistics of objects the grant may not name; select the other columns, or add ${relation} to ${this.ctx.connection}.read to allow`);
   }
 
   private maskRefusal(stmt: SqlStatement): Verdict | undefined {
@@ -214,7 +252,7 @@ class Judge {
     if (!approve.has('call')) return undefined;
     if (stmt.kind === 'do' || stmt.kind === 'call') return held(`run ${stmt.label}`, 'call');
     // A function allowed only because the grant names it runs code the gateway cannot judge.
-    const called = stmt.functions.find((fn) => functionProblem(catalog.resolveFunction(fn.schema, fn.name)) !== undefined);
+    const called = stmt.functions.find((fn) => functionProblem(catalog.resolveFunction(fn.schema, fn.name), fn, this.objects) !== undefined);
     return called && held(`call ${called.schema ? `${called.schema}.` : ''}${called.name}`, 'call');
   }
 }

@@ -34,6 +34,24 @@ export interface SqlRelation {
 export interface SqlFunction {
   schema: string | null;
   name: string;
+  /** Its arguments, as far as policy may need them: which object a catalog function is asked about. */
+  args?: readonly SqlArg[];
+}
+
+/**
+ * One argument of a call: a constant (its text, and the type it is cast to, `'v'::regclass`), a qualified column of a
+ * relation in the same SELECT (with the constants the WHERE clause pins that relation's columns to, through top-level
+ * `AND`ed equalities), or anything else.
+ */
+export type SqlArg =
+  | { kind: 'const'; value: string; cast?: string }
+  | { kind: 'column'; relation: { schema: string | null; name: string } | null; column: string; pins: readonly SqlPin[] }
+  | { kind: 'other' };
+
+/** `alias.column = constant` in a WHERE clause's top-level conjunction. */
+export interface SqlPin {
+  column: string;
+  value: string;
 }
 
 /** One column reference, kept so policy can tell a plain projection from a use in an expression. */
