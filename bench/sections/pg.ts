@@ -21,6 +21,8 @@ roles:
       read: [pgbench_accounts, pgbench_branches, pgbench_tellers, pgbench_history]
       write: [pgbench_accounts, pgbench_branches, pgbench_tellers, pgbench_history]
       mask: { pgbench_accounts.filler: redact }
+      # One token holds every bench session (1,000 idle ones included): above the default per-token cap of 20.
+      max_sessions_per_token: ${IDLE_SESSIONS}
 `;
 
 export function pgGatewayYaml(store: string, upstream = `postgres://postgres@127.0.0.1:5432/${BENCH_DB}`) {

@@ -54,6 +54,7 @@ function lintSql(g: SqlGrant, at: string, error: Report, warn: Report) {
     if (!read.has(table) && !read.has(parts.at(-2)!)) warn(`${at}.mask.${column}`, `mask on ${table}, which this grant cannot read: it never applies`);
   }
   if (!g.read.length && !writeAny && !g.statements.length && !g.functions.length) warn(at, 'grant allows nothing but catalog reads');
+  if (g.statements.includes('cursor')) warn(`${at}.statements`, '"cursor" is no longer needed: a cursor is judged by the query it runs');
 }
 
 function lintHttp(g: HttpGrant, at: string, error: Report, warn: Report) {

@@ -185,7 +185,10 @@ export const egressConnection = z.strictObject({
 
 export const connection = z.discriminatedUnion('kind', [postgresConnection, mysqlConnection, httpConnection, llmConnection, mcpConnection, redisConnection, egressConnection]);
 
-/** SQL statement kinds that are refused unless a grant names them (see services/policy/sql). */
+/**
+ * SQL statement kinds that are refused unless a grant names them (see services/policy/sql). `cursor` is still accepted
+ * from older configs but grants nothing: a cursor is judged by the query it runs. `settings`: read every server setting.
+ */
 export const sqlStatementKinds = [
   'ddl', 'do', 'call', 'copy_file', 'truncate', 'lock', 'maintenance', 'notify', 'set_role', 'set_search_path',
   'alter_system', 'grant', 'listen', 'select_into', 'cursor', 'set', 'two_phase', 'settings',
