@@ -3,10 +3,11 @@
 //
 // Linear in the length of the stream, however it is chunked: the held-back tail is at most MAX_HOLD characters (a
 // longer one leaves, redacted as far as it can be judged); a short tail (under LONG_HOLD) is judged again with every
-// chunk, a long one only once it has doubled — so each character costs at most LONG_HOLD steps, amortised.
+// chunk, a long one only once it has doubled — so each character costs at most LONG_HOLD steps, amortised. That is why
+// a stream has no scan budget: no chunk costs more than a bounded amount, however long the stream runs.
 import { CONTEXT_CHARS, detect } from './detectors.ts';
 import { assertKey, maskAs, type MaskOptions } from './mask.ts';
-import { DEFAULT_SCAN_BUDGET, UNSCANNED, type Finding, type MaskStrategy } from './types.ts';
+import type { Finding, MaskStrategy } from './types.ts';
 
 export interface StreamRedactor {
   /** Feeds a chunk; returns the masked text that is now safe to send (possibly empty). */
@@ -90,13 +91,10 @@ function holdFrom(text: string): number {
 export function createStreamRedactor(opts: MaskOptions & { strategy: MaskStrategy }): StreamRedactor {
   assertKey(opts.key);
   const findings: Finding[] = [];
-  const budget = opts.budget ?? DEFAULT_SCAN_BUDGET;
   let behind = ''; // the tail of already emitted original text
   let pending = ''; // original text not emitted yet
   let offset = 0; // position of pending[0] in the whole stream
   let judged = 0; // how much was held back when the tail was last judged
-  let received = 0;
-  let over = false; // the stream outgrew the scan budget: what follows is replaced, not scanned
 
   function drain(final: boolean): string {
     const text = behind + pending;
@@ -132,20 +130,12 @@ export function createStreamRedactor(opts: MaskOptions & { strategy: MaskStrateg
 
   return {
     push: (chunk) => {
-      if (over) return '';
-      received += chunk.length;
-      if (received > budget.maxChars) {
-        over = true;
-        const rest = drain(true);
-        pending = '';
-        return rest + UNSCANNED;
-      }
       pending += chunk;
       // A long tail that could not leave is judged again only once it has doubled (linear whatever the chunking).
       if (judged >= LONG_HOLD && pending.length < 2 * judged) return '';
       return drain(false);
     },
-    flush: () => (over ? '' : drain(true)),
+    flush: () => drain(true),
     findings,
   };
 }
