@@ -57,6 +57,16 @@ describe('one connection cannot take the process down', () => {
     assert.equal((await send(gw.adminUrl, 'GET', '/v1/health', { authorization: `Bearer ${ADMIN_KEY}` })).status, 200, 'the admin API answers');
   });
 
+  test('bearer listeners throttle only failures too: after ten wrong tokens a wrong one is 429 and late, a valid one still gets in', async () => {
+    const call = (token: string) => send(listener('api'), 'GET', '/anything', { authorization: `Bearer ${token}` });
+    for (let i = 0; i < 10; i++) assert.equal((await call(`gth_${String(i).padStart(43, 'w')}`)).status, 401);
+    const started = performance.now();
+    assert.equal((await call(`gth_${'v'.repeat(43)}`)).status, 429);
+    assert.ok(performance.now() - started >= 900, 'answered late');
+    const valid = await call(gw.token('retriever', 'bearer').token);
+    assert.equal(valid.status, 403, 'a valid token passes authentication (and is refused only for want of a grant on this connection)');
+  });
+
 });
 
 // A garbage collection on demand, so buffers still referenced can be told from garbage not yet collected.

@@ -8,6 +8,7 @@
 // be written" refusals and revocation cut-offs are written here, once.
 import type { Grant } from '../config/schema.ts';
 import type { HoldRequest, Outcome as ApprovalOutcome } from '../services/approvals/approvals.ts';
+import { AuthThrottle } from '../services/identity/throttle.ts';
 import type { Services } from '../services/services.ts';
 import type { AuditEvent, AuditRecord, TokenRecord } from '../services/store/store.ts';
 import type { Facts, Who } from '../services/policy/facts.ts';
@@ -106,16 +107,14 @@ export class Gate {
    * audits refusals, and finds the role's grant on `connection`.
    */
   async admit<G extends Grant>(connection: string, presented: Presented & { secret?: string }): Promise<Admission<G>> {
-    const { tokens, throttle } = this.services;
+    const { tokens } = this.services;
     const { secret, ...from } = presented;
-    if (throttle.blocked(from.address)) return this.refuseAuth(connection, from, 'throttled', 'too many failed authentication attempts from this address; try again later');
     if (!secret) return this.refuseAuth(connection, from, 'missing', 'missing Gatehouse token');
     const check = tokens.check(secret);
-    if (!check.ok) {
-      throttle.fail(from.address);
-      return this.refuseAuth(connection, from, check.reason, `the token ${FAILURE_MESSAGES[check.reason]}`);
-    }
-    return this.grantOf<G>(connection, check.token, from);
+    // A valid token always gets through; only failures are throttled (by address: a bearer token names no user).
+    if (check.ok) return this.grantOf<G>(connection, check.token, from);
+    if (await this.throttled(from.address)) return this.refuseAuth(connection, from, 'throttled', 'too many failed authentication attempts from this address; try again later');
+    return this.refuseAuth(connection, from, check.reason, `the token ${FAILURE_MESSAGES[check.reason]}`);
   }
 
   /**
@@ -124,11 +123,13 @@ export class Gate {
    * precisely why a real token fails (revoked or expired) instead of "password authentication failed".
    */
   async authenticate<G extends Grant>(connection: string, from: Presented & { user: string }, verify: (candidates: TokenRecord[]) => TokenRecord | undefined): Promise<Admission<G>> {
-    const { tokens, throttle } = this.services;
-    if (throttle.blocked(from.address)) return this.refuseAuth(connection, from, 'throttled', 'too many failed authentication attempts from this address; try again later');
+    const { tokens } = this.services;
     const token = verify(tokens.scramCandidates(from.user));
     if (token && tokens.status(token).ok) return this.grantOf<G>(connection, token, from);
-    throttle.fail(from.address);
+    // Failures count against the address and the user name given, so one agent guessing does not lock out its neighbours.
+    if (await this.throttled(AuthThrottle.key(from.address, from.user))) {
+      return this.refuseAuth(connection, from, 'throttled', 'too many failed authentication attempts for this user name from this address; try again later');
+    }
     const dead = tokens.deadTokensForUser(from.user);
     const match = token ?? (dead.length ? verify(dead) : undefined);
     if (match) {
@@ -166,6 +167,14 @@ export class Gate {
     const grant = this.services.config.roles[token.role]?.[connection] as G | undefined;
     if (grant) return { ok: true, token, grant };
     return this.refuseAuth(connection, from, 'no-grant', `role "${token.role}" has no grant on connection "${connection}"`, token);
+  }
+
+  /** Counts a failed attempt; when the key was already over its limit, holds the answer (slowing guesses) and says so. */
+  private async throttled(key: string): Promise<boolean> {
+    const { throttle } = this.services;
+    if (!throttle.fail(key).throttled) return false;
+    await new Promise((resolve) => setTimeout(resolve, throttle.options.delayMs).unref());
+    return true;
   }
 
   private refuseAuth<G extends Grant>(connection: string, from: Presented, reason: AdmissionFailure, message: string, token?: TokenRecord): Admission<G> {
