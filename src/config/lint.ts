@@ -21,8 +21,10 @@ export function lintConfig(config: Config): LintFinding[] {
       used.add(name);
       const at = `roles.${role}.${name}`;
       const kind = config.connections[name].kind;
-      if (kind === 'postgres' || kind === 'mysql') lintSql(grant as SqlGrant, at, error, warn);
-      else if (kind === 'http') lintHttp(grant as HttpGrant, at, error, warn);
+      if (kind === 'postgres' || kind === 'mysql') {
+        lintSql(grant as SqlGrant, at, error, warn);
+        if (kind === 'mysql') lintPostgresOnly(grant as SqlGrant, at, warn);
+      } else if (kind === 'http') lintHttp(grant as HttpGrant, at, error, warn);
       else if (kind === 'mcp') lintMcp(grant as McpGrant, Object.keys((config.connections[name] as McpConnection).servers), at, warn);
       else if (kind === 'redis') lintRedis(grant as RedisGrant, at, error, warn);
       else if (kind === 'llm') lintLlm(grant as LlmGrant, at, warn);
@@ -55,6 +57,13 @@ function lintSql(g: SqlGrant, at: string, error: Report, warn: Report) {
   }
   if (!g.read.length && !writeAny && !g.statements.length && !g.functions.length) warn(at, 'grant allows nothing but catalog reads');
   if (g.statements.includes('cursor')) warn(`${at}.statements`, '"cursor" is no longer needed: a cursor is judged by the query it runs');
+}
+
+/** SQL grant keys only the PostgreSQL gateway enforces so far: on a MySQL grant they would read as protection and give none. */
+function lintPostgresOnly(g: SqlGrant, at: string, warn: Report) {
+  for (const key of ['timeout', 'max_sessions', 'max_sessions_per_token'] as const) {
+    if (g[key] !== undefined) warn(`${at}.${key}`, `${key} is enforced on PostgreSQL connections only; this MySQL connection ignores it`);
+  }
 }
 
 function lintHttp(g: HttpGrant, at: string, error: Report, warn: Report) {

@@ -5,6 +5,7 @@ import type {
   SelectStmt, TransactionStmt, VacuumRelation, VacuumStmt, VariableSetStmt, VariableShowStmt, ViewStmt,
 } from 'libpg-query';
 import type { Effect } from '../../../services/policy/facts.ts';
+import { readableSetting } from '../../../services/policy/sql/settings.ts';
 import { classifySet, classifyTransaction } from './settings.ts';
 import { Collector, definitionScope, nodeOf, statementScope, type Collected, type Scope } from './walk.ts';
 import type { SqlKind, SqlNeed, SqlStatement } from '../../../services/policy/sql/facts.ts';
@@ -130,8 +131,9 @@ export function classify(node: Node, text: string, top = true): SqlStatement {
     case 'TransactionStmt': return build(text, classifyTransaction(body as TransactionStmt));
     case 'VariableSetStmt': return build(text, classifySet(body as VariableSetStmt));
     case 'VariableShowStmt': {
+      // A setting that describes the server (data_directory, config_file...) or SHOW ALL needs `settings`.
       const name = ((body as VariableShowStmt).name ?? '').toLowerCase();
-      return build(text, { kind: 'show', label: `SHOW ${name}`, setting: { name, local: false, values: [] } });
+      return build(text, { kind: 'show', label: `SHOW ${name}`, needs: readableSetting(name) ? [] : ['settings'], setting: { name, local: false, values: [] } });
     }
     case 'DiscardStmt': {
       const all = (body as DiscardStmt).target === 'DISCARD_ALL';

@@ -20,8 +20,8 @@ export interface SqlCatalog {
   resolveRelation(schema: string | null, name: string): { schema: string; name: string };
   /** The function a call names, or undefined when the upstream has none by that name. */
   resolveFunction(schema: string | null, name: string): CatalogFunction | undefined;
-  /** The relation with this OID (what `'16384'::oid` in a catalog query means), if there is one. */
-  relationByOid(oid: number): { schema: string; name: string } | undefined;
+  /** For dialects whose catalog functions take OIDs (PostgreSQL): the relation with this OID (`'16384'::oid`), if any. */
+  relationByOid?(oid: number): { schema: string; name: string } | undefined;
   /** The function with this OID, if there is one. */
-  functionByOid(oid: number): CatalogFunction | undefined;
+  functionByOid?(oid: number): CatalogFunction | undefined;
 }

@@ -158,10 +158,6 @@ class Judge {
     }
     const timeout = this.timeoutRefusal(stmt);
     if (timeout) return timeout;
-    // SHOW of a setting that describes the server (data_directory, config_file...) or SHOW ALL.
-    if (stmt.kind === 'show' && stmt.setting && !this.objects.readableSetting(stmt.setting.name)) {
-      return deny('sql.statement.settings', `Gatehouse: ${this.who} may not read server setting ${stmt.setting.name} on connection "${connection}"; add "settings" to ${connection}.statements to allow`);
-    }
     for (const need of stmt.needs) {
       if (this.grant.statements.has(need)) continue;
       const why = need === 'set' ? ` (${stmt.setting?.name} is not a setting every role may change)` : '';

@@ -168,7 +168,7 @@ function aboutGrantedObject(arg: SqlArg | undefined, about: 'relation' | 'rule' 
 /** A relation named by OID or by (possibly qualified) name that the role may read; the catalog's own are public. */
 function grantedRelation(value: string, objects: FunctionObjects): boolean {
   const { catalog } = objects;
-  const byOid = /^\d+$/.test(value) ? catalog.relationByOid(Number(value)) : undefined;
+  const byOid = /^\d+$/.test(value) ? catalog.relationByOid?.(Number(value)) : undefined;
   const parts = byOid ? [byOid.schema, byOid.name] : parseName(value);
   if (!parts || parts.length > 2) return false;
   const { schema, name } = catalog.resolveRelation(parts.length === 2 ? parts[0] : null, parts.at(-1)!);
@@ -178,7 +178,7 @@ function grantedRelation(value: string, objects: FunctionObjects): boolean {
 /** A function named by OID or name (`'f'::regproc`, `'f(int)'::regprocedure`) that is built in or granted by name. */
 function grantedFunction(value: string, objects: FunctionObjects): boolean {
   const { catalog } = objects;
-  const fn = /^\d+$/.test(value) ? catalog.functionByOid(Number(value)) : resolveByName(value.replace(/\(.*\)$/s, ''), catalog);
+  const fn = /^\d+$/.test(value) ? catalog.functionByOid?.(Number(value)) : resolveByName(value.replace(/\(.*\)$/s, ''), catalog);
   return fn !== undefined && (fn.builtin || objects.callable(fn.schema, fn.name));
 }
 

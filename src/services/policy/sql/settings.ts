@@ -1,5 +1,5 @@
-// Which server settings any role may read (SHOW, current_setting): what clients and drivers ask for, and what the server
-// reports to every client anyway. The rest — data_directory, config_file, ssl_key_file, listen_addresses, ... — describe
+// Which PostgreSQL server settings any role may read (SHOW, current_setting): what clients and drivers ask for, and what
+// the server reports to every client anyway. The rest — data_directory, config_file, ssl_key_file, listen_addresses, ... — describe
 // the server and need `settings` in the grant's statements.
 
 const readable: ReadonlySet<string> = new Set([
