@@ -36,7 +36,8 @@ export interface GatewayOptions {
 }
 
 export interface Gateway {
-  services: AdapterServices;
+  /** Everything the gateway runs on: what adapters get, and the services behind the gate (for the admin API, the CLI, tests). */
+  services: Services & AdapterServices;
   listeners: Listener[];
   adminUrl: string;
   /**
@@ -77,7 +78,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const shared: Services = { config, store, audit, tokens, sessions, approvals, throttle: new AuthThrottle(), secret, log, metrics };
   const listeners: Listener[] = [];
   let adminAddress: string | undefined;
-  const services: AdapterServices = {
+  const services: Services & AdapterServices = {
     ...shared, gate: new Gate(shared), guards: createContentGuards(secret), network: opts.network ?? systemNetwork,
     listening: () => [...listeners.map((l) => l.address), ...(adminAddress ? [adminAddress] : [])],
   };

@@ -6,7 +6,9 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { judgeQueued, recordOutcome } from '../src/pipeline/enforce.ts';
+import { GateSession, type Forward } from '../src/pipeline/gate.ts';
+import type { Services } from '../src/services/services.ts';
+import type { TokenRecord } from '../src/services/store/store.ts';
 import type { Facts } from '../src/services/policy/facts.ts';
 import { allow } from '../src/services/policy/verdict.ts';
 import { AuditLog, verifyAudit } from '../src/services/audit/log.ts';
@@ -18,6 +20,11 @@ import { silent } from './support/log.ts';
 const fresh = () => openSqliteStore(join(mkdtempSync(join(tmpdir(), 'gh-group-')), 'g.db'));
 const ctx = { who: { tokenId: 'tok_1', label: 'rag', role: 'retriever' }, sessionId: 'ses_1', connection: 'crm' };
 const facts: Facts = { protocol: 'postgres', connection: 'crm', effect: 'read', summary: 'SELECT 1', targets: [] };
+/** A gate session over just an audit log: what judging a request writes, and when. */
+const gateOver = (log: AuditLog) => new GateSession(
+  { audit: log, metrics: new Metrics(silent), tokens: { touch: () => undefined } } as unknown as Services,
+  { id: 'tok_1' } as TokenRecord, 'postgres', ctx,
+);
 
 test('queued records commit together at the end of the turn, in chain order, and durable() says when', async () => {
   const store = fresh();
@@ -52,9 +59,11 @@ test('a failed group commit rejects durable(), rolls the chain back, and the nex
   const log = new AuditLog(store);
   log.append({ kind: 'gateway.start' });
   const restore = breakAuditWrites(store);
-  const judged = judgeQueued({ audit: log, metrics: new Metrics(silent) }, ctx, facts, () => allow('roles.retriever.crm', {}));
-  assert.equal(judged.verdict.kind, 'allow');
-  await assert.rejects(judged.durable!, /disk full/);
+  const judged = gateOver(log).pass({ facts, policy: () => allow('roles.retriever.crm', {}) });
+  const durable = log.durable();
+  await assert.rejects(durable!, /disk full/);
+  const outcome = await judged;
+  assert.equal(outcome.kind === 'refuse' && outcome.rule, 'audit.unavailable', 'an allowed request whose record was lost is refused');
   restore();
   const next = log.append({ kind: 'request', data: { after: true } });
   assert.equal(next.seq, 2, 'the lost record left no gap');
@@ -65,12 +74,13 @@ test('a failed group commit rejects durable(), rolls the chain back, and the nex
 test('an outcome record is best effort: a failed commit neither throws nor breaks the chain', async () => {
   const store = fresh();
   const log = new AuditLog(store);
+  const forward = await gateOver(log).pass({ facts, policy: () => allow('roles.retriever.crm', {}) }) as Forward;
   const restore = breakAuditWrites(store);
-  assert.doesNotThrow(() => recordOutcome(log, ctx, 1, { ms: 1 }));
+  assert.doesNotThrow(() => forward.done({ ms: 1 }));
   await new Promise((r) => setTimeout(r, 50));
   restore();
   log.append({ kind: 'request' });
-  assert.deepEqual(verifyAudit(store), { ok: true, records: 1 });
+  assert.deepEqual(verifyAudit(store), { ok: true, records: 2 });
   store.close();
 });
 

@@ -5,7 +5,11 @@ import type { Listener, Services } from '../services/services.ts';
 import type { ContentGuards } from './content-guards.ts';
 import type { Gate } from './gate.ts';
 
-export interface AdapterServices extends Services {
+/**
+ * What an adapter may use: the gate for everything about tokens, sessions, approvals and the audit (so those are
+ * written once, there), and the services that know no request — config, store, guards, keys, logs, metrics.
+ */
+export interface AdapterServices extends Omit<Services, 'audit' | 'approvals' | 'sessions' | 'tokens' | 'throttle'> {
   gate: Gate;
   /** Content guards (secrets, PII, prompt injection) with a grant's modes applied. */
   guards: ContentGuards;

@@ -57,7 +57,7 @@ export interface Forward {
   kind: 'forward';
   grant: string;
   obligations: Obligations;
-  /** Records what came of the request (rows, status, duration, an upstream error). Call it once, when it is done. */
+  /** Records what came of the request (rows, status, duration, an upstream error): once per execution of it. */
   done(result: Record<string, unknown>): void;
 }
 
@@ -89,6 +89,9 @@ export type Outcome = Forward | Refuse | Held;
 /** Last-use times are written at most this often per session, not on every request. */
 const TOUCH_EVERY_MS = 30_000;
 
+/** Gatehouse's words as an agent reads them: `Gatehouse: ` in front, once (some policies' messages carry it already). */
+export const framed = (message: string) => (message.startsWith('Gatehouse') ? message : `Gatehouse: ${message}`);
+
 /** Refusal rules an adapter may want to render specially. */
 export const APPROVAL_PENDING = 'approval.pending';
 export const AUDIT_UNAVAILABLE = 'audit.unavailable';
@@ -113,7 +116,7 @@ export class Gate {
     const check = tokens.check(secret);
     // A valid token always gets through; only failures are throttled (by address: a bearer token names no user).
     if (check.ok) return this.grantOf<G>(connection, check.token, from);
-    if (await this.throttled(from.address)) return this.refuseAuth(connection, from, 'throttled', 'too many failed authentication attempts from this address; try again later');
+    if (await this.throttled(connection, from, from.address)) return this.refuseAuth(connection, from, 'throttled', 'too many failed authentication attempts from this address; try again later');
     return this.refuseAuth(connection, from, check.reason, `the token ${FAILURE_MESSAGES[check.reason]}`);
   }
 
@@ -127,7 +130,7 @@ export class Gate {
     const token = verify(tokens.scramCandidates(from.user));
     if (token && tokens.status(token).ok) return this.grantOf<G>(connection, token, from);
     // Failures count against the address and the user name given, so one agent guessing does not lock out its neighbours.
-    if (await this.throttled(AuthThrottle.key(from.address, from.user))) {
+    if (await this.throttled(connection, from, AuthThrottle.key(from.address, from.user))) {
       return this.refuseAuth(connection, from, 'throttled', 'too many failed authentication attempts for this user name from this address; try again later');
     }
     const dead = tokens.deadTokensForUser(from.user);
@@ -169,23 +172,51 @@ export class Gate {
     return this.refuseAuth(connection, from, 'no-grant', `role "${token.role}" has no grant on connection "${connection}"`, token);
   }
 
+  /** Audits a refusal made before any token was presented (a client too slow to send its request head). */
+  refusedBeforeAdmission(connection: string, kind: string, data: Record<string, unknown>) {
+    this.audit({ kind, tokenId: null, connection, verdict: 'deny', data });
+  }
+
+  /**
+   * A protocol violation before authentication (garbage where a login was due) counts against the client like a failed
+   * login. Returns true once the client is throttled: its violations need no further log line each.
+   */
+  violation(connection: string, from: Presented): boolean {
+    return this.countFailure(connection, from, from.user !== undefined ? AuthThrottle.key(from.address, from.user) : from.address).throttled;
+  }
+
   /** Counts a failed attempt; when the key was already over its limit, holds the answer (slowing guesses) and says so. */
-  private async throttled(key: string): Promise<boolean> {
-    const { throttle } = this.services;
-    if (!throttle.fail(key).throttled) return false;
-    await new Promise((resolve) => setTimeout(resolve, throttle.options.delayMs).unref());
+  private async throttled(connection: string, from: Presented, key: string): Promise<boolean> {
+    if (!this.countFailure(connection, from, key).throttled) return false;
+    await new Promise((resolve) => setTimeout(resolve, this.services.throttle.options.delayMs).unref());
     return true;
   }
 
+  /** The moment a client becomes throttled is audited and logged, once per window. */
+  private countFailure(connection: string, from: Presented, key: string) {
+    const { throttle } = this.services;
+    const failure = throttle.fail(key);
+    if (failure.started) {
+      const { maxFailures, windowMs, delayMs } = throttle.options;
+      const reason = `more than ${maxFailures} failed attempts within ${windowMs / 1000}s; failures are now answered after ${delayMs} ms`;
+      this.audit({ kind: 'auth.throttled', connection, verdict: 'deny', data: { client: from.address, reason, ...(from.user !== undefined ? { user: from.user } : {}) } });
+      this.services.log.warn({ connection, client: from.address, user: from.user }, 'throttling failed authentications');
+    }
+    return failure;
+  }
+
   private refuseAuth<G extends Grant>(connection: string, from: Presented, reason: AdmissionFailure, message: string, token?: TokenRecord): Admission<G> {
-    const kind = reason === 'throttled' ? 'auth.throttled' : reason === 'no-grant' ? 'auth.refused' : 'auth.failure';
-    try {
-      this.services.audit.append({
-        kind, tokenId: token?.id ?? null, connection, verdict: 'deny',
-        data: { client: from.address, reason, message, ...(from.user !== undefined ? { user: from.user } : {}) },
-      });
-    } catch { /* refused either way */ }
+    // Every failed attempt is an auth.failure (a throttled one too: its reason says so); the moment throttling starts is
+    // its own auth.throttled record (countFailure).
+    const kind = reason === 'no-grant' ? 'auth.refused' : 'auth.failure';
+    this.audit({ kind, tokenId: token?.id ?? null, connection, verdict: 'deny', data: { client: from.address, reason, message, ...(from.user !== undefined ? { user: from.user } : {}) } });
     return { ok: false, reason, message, ...(token ? { token } : {}) };
+  }
+
+  private audit(event: AuditEvent) {
+    try {
+      this.services.audit.append(event);
+    } catch { /* an authentication is refused either way */ }
   }
 }
 
@@ -223,10 +254,18 @@ export class GateSession {
     return durable ? durable.then(settle, auditUnavailable) : Promise.resolve(settle());
   }
 
-  /** Ends the session (the client left, or the adapter closed it); a request still waiting for a human is withdrawn. */
-  close(reason: string) {
+  /**
+   * Ends the session (the client left, the adapter closed it, or it failed); a request still waiting for a human is
+   * withdrawn. A `failure` (an exception the connection's error boundary caught, a protocol violation) is audited.
+   */
+  close(reason: string, failure?: { code: string; message: string }) {
     if (this.closed) return;
     this.closed = true;
+    if (failure) {
+      try {
+        this.services.audit.append({ kind: 'session.error', sessionId: this.ctx.sessionId, tokenId: this.token.id, connection: this.ctx.connection, verdict: 'deny', data: failure });
+      } catch { /* the session ends either way; its close record tries the audit again */ }
+    }
     this.withdrawHeld(reason);
     this.services.sessions.close(this.ctx.sessionId, reason);
   }
@@ -279,7 +318,7 @@ export class GateSession {
 
   private afterApproval(o: ApprovalOutcome | 'detached', grant: string, obligations: Obligations, record: AuditRecord): Forward | Refuse {
     if (o === 'detached') return { kind: 'refuse', rule: APPROVAL_PENDING, message: 'nobody waits for this approval any more' };
-    if (!o.approved) return { kind: 'refuse', rule: `approval.${o.record.status}`, approval: o.record.id, message: o.message.replace(/^Gatehouse: /, '') };
+    if (!o.approved) return { kind: 'refuse', rule: `approval.${o.record.status}`, approval: o.record.id, message: o.message };
     try {
       this.services.audit.append({ kind: 'approval.forwarded', sessionId: this.ctx.sessionId, tokenId: this.token.id, connection: this.ctx.connection, data: { id: o.record.id, summary: o.record.summary } });
     } catch (err) {
@@ -328,9 +367,9 @@ class HeldState {
 
 function verdictOf<F extends Facts>(ask: Ask<F>): Verdict {
   try {
-    return ask.facts.unknown ? deny('unknown', `Gatehouse could not understand this request: ${ask.facts.unknown}`) : ask.policy(ask.facts);
+    return ask.facts.unknown ? deny('unknown', `the request could not be understood: ${ask.facts.unknown}`) : ask.policy(ask.facts);
   } catch (err) {
-    return deny('policy.error', `Gatehouse policy failed on this request: ${(err as Error).message}`);
+    return deny('policy.error', `the policy failed on this request: ${(err as Error).message}`);
   }
 }
 

@@ -192,7 +192,7 @@ export async function startEgressListener(name: string, conn: EgressConnection, 
   }
 
   const server = await startProxyServer(conn.listen, {
-    headerMs: conn.header_timeout_ms, idleMs: conn.idle_timeout_ms, onHeaderTimeout: auditHeaderTimeout(services.audit, name, conn.header_timeout_ms),
+    headerMs: conn.header_timeout_ms, idleMs: conn.idle_timeout_ms, onHeaderTimeout: auditHeaderTimeout(services.gate, name, conn.header_timeout_ms),
   }, { tunnel, request }, (err) => services.log.error({ err, connection: name }, 'egress request failed'));
   return {
     name,

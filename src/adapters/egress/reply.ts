@@ -2,9 +2,10 @@
 import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { statusForRule } from '../kit/http/reply.ts';
+import { framed } from '../../pipeline/gate.ts';
 
 export const errorBody = (code: string, message: string) => ({
-  error: { type: code.startsWith('upstream') ? 'upstream_error' : 'gatehouse_refused', code, message: message.startsWith('Gatehouse') ? message : `Gatehouse: ${message}` },
+  error: { type: code.startsWith('upstream') ? 'upstream_error' : 'gatehouse_refused', code, message: framed(message) },
 });
 
 /** The status a refusal rule is answered with: budgets wait (429), a name that does not resolve is a bad gateway (502). */

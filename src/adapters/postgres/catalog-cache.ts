@@ -2,7 +2,7 @@
 import pg from 'pg';
 import type { SqlGrant } from '../../config/schema.ts';
 import type { MaskStrategy } from '../../services/guards/types.ts';
-import type { Services } from '../../services/services.ts';
+import type { AdapterServices } from '../../pipeline/adapter.ts';
 import type { SqlCatalog } from '../../services/policy/sql/catalog.ts';
 import { loadCatalog } from './sql/catalog.ts';
 import type { MaskIndex } from './results.ts';
@@ -32,7 +32,7 @@ export class CatalogCache {
   private loading?: Promise<Loaded>;
   private readonly indexes = new WeakMap<SqlGrant, { at: number } & GrantCatalog>();
 
-  constructor(private readonly target: UpstreamTarget, private readonly services: Services, private readonly name: string) {}
+  constructor(private readonly target: UpstreamTarget, private readonly services: AdapterServices, private readonly name: string) {}
 
   /** The catalog for policy and the mask index for this grant; loads on first use, refreshes after a minute. */
   async get(grant: SqlGrant): Promise<GrantCatalog> {

@@ -5,9 +5,10 @@
 // listener gives the whole handshake one deadline.
 import type { Socket } from 'node:net';
 import { TLSSocket, type SecureContext } from 'node:tls';
+import type { SqlGrant } from '../../config/schema.ts';
 import type { AdapterServices } from '../../pipeline/adapter.ts';
+import { scramParams } from '../../services/identity/scram-keys.ts';
 import type { TokenRecord } from '../../services/store/store.ts';
-import { AuthThrottle, type Failure } from '../../services/identity/throttle.ts';
 import { serverFirst, verifyClientFinal } from './auth/scram.ts';
 import { authenticationSASL, authenticationSASLContinue, authenticationSASLFinal, negotiateProtocolVersion, sslResponse } from './codec/backend.ts';
 import { ProtocolError } from './codec/cursor.ts';
@@ -63,74 +64,40 @@ function handshakeFrames(socket: Socket): SocketFrames {
 export interface AuthContext {
   services: AdapterServices;
   connection: string;
-  /** `address:port`, for the audit. */
-  client: string;
   address: string;
 }
 
 /**
- * SCRAM-SHA-256 with the token as password; every candidate token for this user name is checked. A valid token always
- * gets through; failures count against (address, user name), and once that is throttled they are answered late.
+ * SCRAM-SHA-256 with the token as password: the gate offers every live token this user name may mean, and the one whose
+ * verifier the client's proof matches is the agent's. A valid token always gets through; failures are audited and
+ * throttled by the gate, per (address, user name).
  */
-export async function authenticate(hello: ClientHello, a: AuthContext): Promise<TokenRecord> {
-  const { services } = a;
+export async function authenticate(hello: ClientHello, a: AuthContext): Promise<{ token: TokenRecord; grant: SqlGrant }> {
   const { frames, user } = hello;
   frames.socket.write(authenticationSASL(['SCRAM-SHA-256']));
   const initial = await frames.next();
   if (initial.type !== Frontend.PasswordMessage) throw new ProtocolError('expected SASLInitialResponse');
   const { mechanism, data } = parseSASLInitialResponse(initial.body);
   if (mechanism !== 'SCRAM-SHA-256' || !data) throw new Refusal('28000', `Gatehouse: unsupported SASL mechanism "${mechanism}"`);
-  const first = serverFirst(data.toString('utf8'), services.tokens.scramParams(user));
+  const first = serverFirst(data.toString('utf8'), scramParams(user));
   frames.socket.write(authenticationSASLContinue(first.message));
   const final = await frames.next();
   if (final.type !== Frontend.PasswordMessage) throw new ProtocolError('expected SASLResponse');
   const clientFinal = parseSASLResponse(final.body).toString('utf8');
-  const candidates = services.tokens.scramCandidates(user);
-  const result = verifyClientFinal(first.state, clientFinal, candidates.map(verifierOf));
-  if (result.ok) {
-    const token = candidates.find((t) => t.id === result.id)!;
-    if (services.tokens.status(token).ok) {
-      frames.socket.write(authenticationSASLFinal(result.serverFinal));
-      return token;
-    }
+  let serverFinal = '';
+  const admission = await a.services.gate.authenticate<SqlGrant>(a.connection, { address: a.address, user }, (candidates) => {
+    const result = verifyClientFinal(first.state, clientFinal, candidates.map(verifierOf));
+    if (!result.ok) return undefined;
+    serverFinal = result.serverFinal;
+    return candidates.find((t) => t.id === result.id);
+  });
+  if (admission.ok) {
+    frames.socket.write(authenticationSASLFinal(serverFinal));
+    return admission;
   }
-  // Say precisely why a real-but-dead token fails; an unknown one gets the generic message.
-  const dead = services.tokens.deadTokensForUser(user);
-  const match = dead.length ? verifyClientFinal(first.state, clientFinal, dead.map(verifierOf)) : undefined;
-  const deadToken = match?.ok ? dead.find((t) => t.id === match.id) : undefined;
-  const why = deadToken && (deadToken.revokedAt !== null ? 'revoked' : 'expired');
-  audit(a, 'auth.failure', deadToken?.id ?? null, deadToken ? `token ${why}` : `no live token for user "${user}" matches`, user);
-  if (await throttled(a, user)) {
-    throw new Refusal('28000', 'Gatehouse: too many failed authentication attempts for this user name from this address; try again later');
-  }
-  if (deadToken) throw new Refusal('28000', `Gatehouse: token ${deadToken.id} (${deadToken.label}) has been ${why}`);
-  throw new Refusal('28P01', `password authentication failed for user "${user}"`);
-}
-
-/**
- * Counts a failure (a wrong token, a protocol violation) against the client (its address and the user name it gave).
- * The moment a client becomes throttled is audited and logged, once per window.
- */
-export function countFailure(a: AuthContext, user: string): Failure {
-  const { throttle } = a.services;
-  const failure = throttle.fail(AuthThrottle.key(a.address, user));
-  if (failure.started) {
-    const { maxFailures, windowMs, delayMs } = throttle.options;
-    audit(a, 'auth.throttled', null, `more than ${maxFailures} failed attempts within ${windowMs / 1000}s; failures are now answered after ${delayMs} ms`, user);
-    a.services.log.warn({ connection: a.connection, client: a.address, user }, 'throttling failed authentications');
-  }
-  return failure;
-}
-
-/** A failed login: counted, and when the client is throttled, answered only after the throttle's delay (true). */
-async function throttled(a: AuthContext, user: string): Promise<boolean> {
-  if (!countFailure(a, user).throttled) return false;
-  await new Promise((resolve) => setTimeout(resolve, a.services.throttle.options.delayMs).unref());
-  return true;
-}
-
-function audit(a: AuthContext, kind: string, tokenId: string | null, reason: string, user: string) {
-  a.services.audit.append({ kind, tokenId, connection: a.connection, verdict: 'deny', data: { client: a.client, reason, user } });
+  // PostgreSQL's own answer for a wrong password; Gatehouse's words for what the gate knows more precisely.
+  if (admission.reason === 'unknown') throw new Refusal('28P01', admission.message);
+  throw new Refusal('28000', `Gatehouse: ${admission.message}`);
 }
 
 /** Startup parameters that would change what statements mean, or the protocol itself, are refused up front. */

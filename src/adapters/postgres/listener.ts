@@ -17,7 +17,7 @@ import { authenticationOk, backendKeyData, errorResponse, readyForQuery } from '
 import { cancelRequest } from './codec/frontend.ts';
 import { CatalogCache } from './catalog-cache.ts';
 import { fatalOf, Refusal } from './errors.ts';
-import { authenticate, countFailure, readStartup, type AuthContext, type ClientHello } from './handshake.ts';
+import { authenticate, readStartup, type AuthContext, type ClientHello } from './handshake.ts';
 import { PostgresSession } from './session.ts';
 import { serverTlsContext } from '../kit/tls.ts';
 import { connectUpstream, openSocket, parseUpstreamUrl } from './upstream.ts';
@@ -84,15 +84,14 @@ export async function startPostgresListener(name: string, conn: PostgresConnecti
   function refuse(client: Client, err: unknown) {
     const fatal = fatalOf(err);
     if (fatal.internal) services.log.error({ err, connection: name, client: client.name }, 'postgres connection failed');
-    if (fatal.violation) {
-      // A violation counts against the client like a failed login; once it is throttled the log stops repeating it.
-      const failure = countFailure(authContext(client), client.user ?? '');
-      if (!failure.throttled) services.log.warn({ connection: name, client: client.name, code: fatal.code }, fatal.message);
+    // A violation counts against the client like a failed login; once it is throttled the log stops repeating it.
+    if (fatal.violation && !services.gate.violation(name, { address: client.address, user: client.user })) {
+      services.log.warn({ connection: name, client: client.name, code: fatal.code }, fatal.message);
     }
     if (!client.socket.destroyed) client.socket.end(errorResponse({ severity: 'FATAL', code: fatal.code, message: fatal.message }));
   }
 
-  const authContext = (client: Client): AuthContext => ({ services, connection: name, client: client.name, address: client.address });
+  const authContext = (client: Client): AuthContext => ({ services, connection: name, address: client.address });
 
   async function open(client: Client, boundary: ConnectionBoundary, steps: { named(user: string): void; authenticated(): void }) {
     const hello = await readStartup(client.socket, tlsContext);
@@ -100,13 +99,8 @@ export async function startPostgresListener(name: string, conn: PostgresConnecti
     client.socket = hello.socket;
     client.user = hello.user;
     steps.named(hello.user);
-    const token = await authenticate(hello, authContext(client));
+    const { token, grant } = await authenticate(hello, authContext(client));
     steps.authenticated();
-    const grant = services.config.roles[token.role]?.[name] as SqlGrant | undefined;
-    if (!grant) {
-      services.audit.append({ kind: 'auth.refused', tokenId: token.id, connection: name, verdict: 'deny', data: { client: client.name, reason: `role "${token.role}" has no grant on connection "${name}"` } });
-      throw new Refusal('28000', `Gatehouse: role "${token.role}" has no grant on connection "${name}"`);
-    }
     const database = hello.params.get('database') ?? hello.user;
     if (database !== upstream.database && database !== name) {
       throw new Refusal('3D000', `Gatehouse: database "${database}" is not served here; connect to "${upstream.database}"`);
@@ -119,10 +113,10 @@ export async function startPostgresListener(name: string, conn: PostgresConnecti
       up.socket.destroy(); // the client left (or its deadline passed) while the upstream was connecting
       return;
     }
-    startSession(client, boundary, hello, token, grant, catalog, up);
+    await startSession(client, boundary, hello, token, grant, catalog, up);
   }
 
-  function startSession(
+  async function startSession(
     client: Client, boundary: ConnectionBoundary, hello: ClientHello, token: TokenRecord, grant: SqlGrant,
     catalog: Awaited<ReturnType<CatalogCache['get']>>, up: Awaited<ReturnType<typeof connectUpstream>>,
   ) {
@@ -133,11 +127,14 @@ export async function startPostgresListener(name: string, conn: PostgresConnecti
     // LangChain correlation travels in application_name as `... run=<id> step=<name>` (set by packages/langchain).
     const { runId, step } = correlationFromApplicationName(hello.params.get('application_name') ?? '');
     let session: PostgresSession | undefined;
-    const live = services.sessions.open(
-      { tokenId: token.id, label: token.label, role: token.role, connection: name, protocol: 'postgres', client: client.name, runId, step },
+    const gate = await services.gate.open(
+      { token, connection: name, protocol: 'postgres', client: client.name, runId, step },
       (reason) => session?.terminate(reason),
     );
-    services.tokens.touch(token.id);
+    if (boundary.ended || socket.destroyed) {
+      up.socket.destroy();
+      return gate.close('the client left before its session started');
+    }
     const cancelTarget: CancelTarget = { pid: up.pid, key: up.key };
     cancels.set(cancelId, cancelTarget);
     socket.once('close', () => cancels.delete(cancelId));
@@ -147,8 +144,7 @@ export async function startPostgresListener(name: string, conn: PostgresConnecti
     socket.write(Buffer.concat([authenticationOk(), ...up.parameterFrames, backendKeyData(cancelPid, cancelKey), readyForQuery('I')]));
     session = new PostgresSession({
       services,
-      ctx: { who: { tokenId: token.id, label: token.label, role: token.role, runId: runId ?? undefined, step: step ?? undefined }, sessionId: live.record.id, connection: name },
-      token,
+      gate,
       grant,
       catalog: catalog.sql,
       masks: catalog.masks,

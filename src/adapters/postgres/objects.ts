@@ -4,18 +4,22 @@
 // An entry is made or dropped only when the upstream confirms it (ParseComplete, BindComplete, CloseComplete, a
 // statement's CommandComplete), so a statement that failed upstream — a name reused, a PREPARE that errored — cannot
 // leave the gateway believing something else runs under a name than what does.
+import type { Forward } from '../../pipeline/gate.ts';
 import type { RowBudget } from './results.ts';
 import type { SqlStatement } from './sql/analyze.ts';
 
+/** What a forwarded request's result is recorded with once the upstream answers. */
+export type ResultRecord = Forward['done'];
+
 export interface PreparedStatement {
   statement: SqlStatement;
-  /** The audit record that judged it: results of its executions are recorded against it. */
-  seq?: number;
+  /** Records the result of each execution against the request that judged it. */
+  done?: ResultRecord;
 }
 
 export interface Portal {
-  /** The audit record of the statement it runs. */
-  seq?: number;
+  /** Records its results against the request that judged the statement it runs. */
+  done?: ResultRecord;
   budget: RowBudget;
   /** A cursor declared WITH HOLD outlives its transaction; every other portal ends with it. */
   holdable: boolean;
@@ -31,16 +35,16 @@ export class SessionObjects {
   }
 
   /** A portal (Bind) or SQL cursor (DECLARE) the upstream has opened; its row budget starts at zero. */
-  opened(name: string, seq: number | undefined, holdable = false) {
-    this.portals.set(name, { seq, budget: { delivered: 0 }, holdable });
+  opened(name: string, done: ResultRecord | undefined, holdable = false) {
+    this.portals.set(name, { done, budget: { delivered: 0 }, holdable });
   }
 
   /** Applies what one simple-query statement did to the namespaces, once the upstream said it completed. */
-  completed(statement: SqlStatement, seq: number | undefined) {
+  completed(statement: SqlStatement, done: ResultRecord | undefined) {
     const { kind, name } = statement;
-    if (kind === 'prepare' && name !== undefined && statement.inner) this.prepared(name, { statement: statement.inner, seq });
+    if (kind === 'prepare' && name !== undefined && statement.inner) this.prepared(name, { statement: statement.inner, done });
     else if (kind === 'deallocate') name === undefined ? this.statements.clear() : this.statements.delete(name);
-    else if (kind === 'declare_cursor' && name !== undefined) this.opened(name, seq, statement.holdable === true);
+    else if (kind === 'declare_cursor' && name !== undefined) this.opened(name, done, statement.holdable === true);
     else if (kind === 'close') name === undefined ? this.portals.clear() : this.portals.delete(name);
     else if (kind === 'discard' && statement.label === 'DISCARD ALL') {
       this.statements.clear();

@@ -5,10 +5,8 @@
 // Describe of its portal sent right before it (the client's own, or one the session adds and swallows). Nothing is
 // remembered by statement name, so a name reused or re-prepared with other columns cannot move a mask. A row the
 // gateway cannot place is never forwarded: the session is ended instead.
-import { recordOutcome, type RequestContext } from '../../pipeline/enforce.ts';
 import type { GuardNote } from '../../pipeline/content-guards.ts';
-import type { Verdict } from '../../services/policy/verdict.ts';
-import type { AdapterServices } from '../../pipeline/adapter.ts';
+import { framed, type Refuse } from '../../pipeline/gate.ts';
 import {
   commandComplete, errorResponse, noticeResponse, parseCommandComplete, parseErrorResponse, parseReadyForQuery,
   parseRowDescription, type FieldDescription,
@@ -17,14 +15,16 @@ import { ProtocolError } from './codec/cursor.ts';
 import { Backend } from './codec/messages.ts';
 import type { Frame } from './codec/reader.ts';
 import { Refusal as Fatal } from './errors.ts';
-import type { PreparedStatement, SessionObjects } from './objects.ts';
+import type { PreparedStatement, ResultRecord, SessionObjects } from './objects.ts';
 import type { ResultShaper } from './results.ts';
 import type { SqlStatement } from './sql/analyze.ts';
 
 const INSUFFICIENT_PRIVILEGE = '42501';
 
 /** A refusal as the client will see it: 42501 unless a code says otherwise (a withdrawn request is a cancel). */
-export type Refusal = Verdict & { kind: 'deny'; code?: string };
+export type Refusal = Pick<Refuse, 'rule' | 'message'> & { code?: string };
+
+/** Records what came of one execution against the request record that judged it (the gate's `done`). */
 
 interface StatementOutcome { tag?: string; rows: number; dropped: number; error?: string; columns?: string[]; sample?: (string | null)[][]; guards?: GuardNote[] }
 
@@ -34,7 +34,7 @@ export interface ExecuteExpectation {
   started: number;
   /** Made when the portal's description (or first row) arrives: by then the upstream has confirmed its Bind. */
   shaper?: ResultShaper;
-  seq?: number;
+  done?: ResultRecord;
 }
 
 interface DescribeExpectation {
@@ -52,7 +52,7 @@ interface DescribeExpectation {
 
 export type Expectation =
   | {
-    kind: 'query'; refused?: Refusal; seq?: number; statements: readonly SqlStatement[]; started: number;
+    kind: 'query'; refused?: Refusal; done?: ResultRecord; statements: readonly SqlStatement[]; started: number;
     shaper: ResultShaper; results: StatementOutcome[]; index: number;
   }
   | { kind: 'parse'; refused?: Refusal; name: string; entry?: PreparedStatement }
@@ -65,8 +65,6 @@ export type Expectation =
 type QueryExpectation = Extract<Expectation, { kind: 'query' }>;
 
 export interface RepliesDeps {
-  services: AdapterServices;
-  ctx: RequestContext;
   objects: SessionObjects;
   /** Whether results must be shaped at all (a row cap, masks or content guards): if not, rows pass untouched. */
   shaping: boolean;
@@ -145,7 +143,7 @@ export class Replies {
       case 'bind': {
         this.expectType(frame, Backend.BindComplete);
         this.queue.shift();
-        this.d.objects.opened(head.portal, this.d.objects.statements.get(head.statement)?.seq);
+        this.d.objects.opened(head.portal, this.d.objects.statements.get(head.statement)?.done);
         return undefined;
       }
       case 'close':
@@ -183,7 +181,7 @@ export class Replies {
       case Backend.CommandComplete: {
         const reply = this.completeStatement(q.shaper, frame, q.results);
         const statement = q.statements[q.index++];
-        if (statement && !q.refused) this.d.objects.completed(statement, q.seq);
+        if (statement && !q.refused) this.d.objects.completed(statement, q.done);
         return reply;
       }
       case Backend.EmptyQueryResponse:
@@ -219,7 +217,7 @@ export class Replies {
         const results: StatementOutcome[] = [];
         const reply = frame.type === Backend.CommandComplete ? this.completeStatement(shaper, frame, results) : this.capNotice(shaper);
         if (frame.type === Backend.PortalSuspended) shaper.reset();
-        recordOutcome(this.d.services.audit, this.d.ctx, e.seq, { ms: round(performance.now() - e.started), ...(results[0] ?? { rows: shaper.rows }) });
+        e.done?.({ ms: round(performance.now() - e.started), ...(results[0] ?? { rows: shaper.rows }) });
         return reply && frame.type === Backend.PortalSuspended ? Buffer.concat([reply, frame.raw]) : reply;
       }
       default:
@@ -237,7 +235,7 @@ export class Replies {
     const shaper = this.d.shaper();
     if (portal) shaper.drawFrom(portal.budget);
     if (fields) shaper.describe(fields);
-    e.seq = portal?.seq;
+    e.done = portal?.done;
     e.shaper = shaper;
     return shaper;
   }
@@ -260,7 +258,7 @@ export class Replies {
     if (!head) return undefined; // e.g. a FATAL before the upstream closes
     let reply: Buffer | undefined;
     if ((head.kind === 'query' || head.kind === 'parse') && head.refused) {
-      reply = errorResponse({ severity: 'ERROR', code: head.refused.code ?? INSUFFICIENT_PRIVILEGE, message: head.refused.message, detail: `rule: ${head.refused.rule}` });
+      reply = errorResponse({ severity: 'ERROR', code: head.refused.code ?? INSUFFICIENT_PRIVILEGE, message: framed(head.refused.message), detail: `rule: ${head.refused.rule}` });
     }
     if (head.kind === 'query') {
       head.results.push({ rows: head.shaper.rows, dropped: 0, error: head.refused ? head.refused.rule : parseErrorResponse(frame.body).message });
@@ -268,7 +266,7 @@ export class Replies {
     }
     // Extended protocol: after an error the upstream skips everything up to Sync; so do our expectations.
     const failed = this.queue.shift()!;
-    if (failed.kind === 'execute') recordOutcome(this.d.services.audit, this.d.ctx, failed.seq, { ms: round(performance.now() - failed.started), error: parseErrorResponse(frame.body).message });
+    if (failed.kind === 'execute') failed.done?.({ ms: round(performance.now() - failed.started), error: parseErrorResponse(frame.body).message });
     while (this.queue.length && this.queue[0].kind !== 'sync') this.queue.shift();
     return reply;
   }
@@ -293,7 +291,7 @@ export class Replies {
 
   private finishQuery(q: QueryExpectation) {
     if (q.refused) return;
-    recordOutcome(this.d.services.audit, this.d.ctx, q.seq, { ms: round(performance.now() - q.started), statements: q.results });
+    q.done?.({ ms: round(performance.now() - q.started), statements: q.results });
   }
 
   private expectType(frame: Frame, type: number) {

@@ -8,15 +8,13 @@
 // Every callback runs inside the connection's error boundary: an exception ends this session with a FATAL and an
 // audit record, never the process. Reading stops on either side while the other cannot take more (flow.ts).
 import type { Socket } from 'node:net';
-import { judgeQueued, type RequestContext } from '../../pipeline/enforce.ts';
 import type { AdapterServices } from '../../pipeline/adapter.ts';
 import { guardsActive } from '../../pipeline/content-guards.ts';
+import type { Forward, GateSession, Held, Outcome, Refuse } from '../../pipeline/gate.ts';
 import type { Obligations, Verdict } from '../../services/policy/verdict.ts';
 import type { SqlGrant } from '../../config/schema.ts';
-import type { Outcome } from '../../services/approvals/approvals.ts';
 import type { SqlCatalog } from '../../services/policy/sql/catalog.ts';
 import { decideSqlAll, sqlObligations } from '../../services/policy/sql/decide.ts';
-import type { TokenRecord } from '../../services/store/store.ts';
 import type { ConnectionBoundary } from './boundary.ts';
 import { errorResponse } from './codec/backend.ts';
 import { ProtocolError } from './codec/cursor.ts';
@@ -40,26 +38,23 @@ const QUERY_CANCELED = '57014';
 const HELD_BUFFER = 1024 * 1024;
 const EMPTY = Buffer.alloc(0);
 
-/** A statement waiting for a human; `resume` gives the frames to send upstream once people have decided. */
-class Held {
-  constructor(readonly approvalId: string, readonly outcome: Promise<Outcome>, readonly resume: (outcome: Outcome) => Buffer[]) {}
-}
-
 /**
- * A statement whose audit record waits for the group commit (audit before effect): `resume` gives what to send once
- * the commit has landed, or a refusal if it failed. The commit ends the current turn of the event loop, shared by every
- * session that judged a statement in it, so the wait is microseconds.
+ * A statement waiting for the gate's outcome — its audit record's group commit (audit before effect; the commit ends
+ * the current turn of the event loop, shared by every session that judged a statement in it), or people deciding.
+ * `resume` gives the frames to send upstream then; what the client sends meanwhile waits behind it, in order.
  */
-class Committing {
-  constructor(readonly durable: Promise<void>, readonly resume: (error?: Error) => Step) {}
+class Waiting {
+  /** Set while people decide: a CancelRequest withdraws it. */
+  held?: Held;
+  constructor(readonly outcome: Promise<Outcome>, readonly resume: (outcome: Forward | Refuse) => Step) {}
 }
 
-type Step = Buffer[] | undefined | 'close' | Held | Committing;
+type Step = Buffer[] | undefined | 'close' | Waiting;
 
 export interface SessionDeps {
   services: AdapterServices;
-  ctx: RequestContext;
-  token: TokenRecord;
+  /** The gate's session: every statement passes through it. */
+  gate: GateSession;
   grant: SqlGrant;
   catalog: SqlCatalog;
   masks: MaskIndex;
@@ -86,7 +81,7 @@ export class PostgresSession {
   private readonly clientValve: Valve;
   private readonly upstreamValve: Valve;
   private closed = false;
-  private held?: Held | Committing;
+  private waiting?: Waiting;
   /** The gateway is shutting down: the session ends once nothing is in flight and no transaction is open. */
   private draining = false;
 
@@ -94,7 +89,7 @@ export class PostgresSession {
     if (guardsActive(d.grant.guards)) this.resultGuards = { policy: d.grant.guards, hook: d.services.guards };
     this.obligations = sqlObligations(d.grant, d.catalog);
     const shaping = this.obligations.maxRows !== undefined || d.masks.size > 0 || this.resultGuards !== undefined;
-    this.replies = new Replies({ services: d.services, ctx: d.ctx, objects: this.objects, shaping, shaper: () => this.shaper() });
+    this.replies = new Replies({ objects: this.objects, shaping, shaper: () => this.shaper() });
     this.clientValve = new Valve(d.client);
     this.upstreamValve = new Valve(d.upstream);
     const { boundary } = d;
@@ -124,25 +119,24 @@ export class PostgresSession {
   }
 
   private endIfIdle() {
-    if (this.draining && !this.held && this.replies.idle) this.terminate('the gateway is shutting down');
+    if (this.draining && !this.waiting && this.replies.idle) this.terminate('the gateway is shutting down');
   }
 
   /** Ends the session after an exception (the connection's boundary caught it): a FATAL, one audit record, one log line. */
   fail(err: unknown) {
     const fatal = fatalOf(err);
-    const { services, ctx } = this.d;
-    if (fatal.internal) services.log.error({ err, connection: ctx.connection, sessionId: ctx.sessionId }, 'postgres session failed');
-    else services.log.warn({ connection: ctx.connection, sessionId: ctx.sessionId, code: fatal.code }, fatal.message);
-    try {
-      services.audit.append({ kind: 'session.error', sessionId: ctx.sessionId, tokenId: ctx.who.tokenId, connection: ctx.connection, verdict: 'deny', data: { code: fatal.code, message: fatal.message } });
-    } catch { /* the session ends either way; session.close below tries the audit again */ }
-    this.fatal(fatal.code, fatal.message);
+    const { services, gate } = this.d;
+    const where = { connection: gate.ctx.connection, sessionId: gate.ctx.sessionId };
+    if (fatal.internal) services.log.error({ err, ...where }, 'postgres session failed');
+    else services.log.warn({ ...where, code: fatal.code }, fatal.message);
+    this.fatal(fatal.code, fatal.message, true);
   }
 
   /** A CancelRequest for this session: withdraws a held statement; returns false if none is held (forward it upstream). */
   cancelHeld(): boolean {
-    if (!(this.held instanceof Held)) return false;
-    this.d.services.approvals.withdraw(this.held.approvalId, 'cancelled by the client');
+    const held = this.waiting?.held;
+    if (!held) return false;
+    held.withdraw('cancelled by the client');
     return true;
   }
 
@@ -150,7 +144,7 @@ export class PostgresSession {
 
   private fromClient(chunk: Buffer) {
     this.d.clientReader.push(chunk);
-    if (!this.held) return this.drainClient();
+    if (!this.waiting) return this.drainClient();
     if (this.d.clientReader.buffered > HELD_BUFFER) this.clientValve.close('held');
   }
 
@@ -160,7 +154,7 @@ export class PostgresSession {
     for (let frame = reader.next(); frame; frame = reader.next()) {
       const step = this.onClientFrame(frame);
       if (step === 'close') { this.toUpstream(out); this.end('client terminated'); return; }
-      if (step instanceof Held || step instanceof Committing) {
+      if (step instanceof Waiting) {
         this.toUpstream(out);
         this.park(step);
         return;
@@ -170,20 +164,23 @@ export class PostgresSession {
     this.toUpstream(out);
   }
 
-  private park(step: Held | Committing) {
-    this.held = step;
-    const settle = (resume: () => Step) => this.d.boundary.run(() => {
+  private park(step: Waiting) {
+    this.waiting = step;
+    const settle = (outcome: Forward | Refuse) => this.d.boundary.run(() => {
       if (this.closed) return;
-      this.held = undefined;
+      this.waiting = undefined;
       this.clientValve.open('held');
-      const next = resume();
-      if (next instanceof Held || next instanceof Committing) return this.park(next);
+      const next = step.resume(outcome);
+      if (next instanceof Waiting) return this.park(next);
       if (next === 'close') return this.end('client terminated');
       this.toUpstream(next ?? []);
       this.drainClient();
     });
-    if (step instanceof Held) void step.outcome.then((outcome) => settle(() => step.resume(outcome)));
-    else step.durable.then(() => settle(() => step.resume()), (err: Error) => settle(() => step.resume(err)));
+    void step.outcome.then((outcome) => {
+      if (outcome.kind !== 'held') return settle(outcome);
+      step.held = outcome;
+      return outcome.settled.then(settle);
+    });
   }
 
   /** Returns the frames to send upstream in place of this one, undefined to forward it unchanged, or a held statement. */
@@ -219,7 +216,7 @@ export class PostgresSession {
       case Frontend.Terminate: return 'close';
       case Frontend.FunctionCall: {
         // The fast-path interface calls functions by OID, beyond what SQL analysis can see: always refused.
-        return this.onRefusedQuery(refusal('sql.fastpath', 'Gatehouse does not allow the function-call (fast-path) protocol'));
+        return this.onRefusedQuery(refusal('sql.fastpath', 'the function-call (fast-path) protocol is not allowed'));
       }
       default:
         throw new ProtocolError(`unexpected message type 0x${frame.type.toString(16)} from client`);
@@ -228,11 +225,10 @@ export class PostgresSession {
 
   private onQuery(text: string): Step {
     const analysis = analyzeSql(text);
-    const judged = this.judgeStatements(analysis, text);
-    return this.afterAudit(judged, (verdict) => this.settle(verdict, text, () => {
-      this.replies.expect({ kind: 'query', seq: judged.seq, statements: analysis.statements, started: performance.now(), shaper: this.shaper(), results: [], index: 0 });
+    return this.judge(analysis, text, (forward) => {
+      this.replies.expect({ kind: 'query', done: forward.done, statements: analysis.statements, started: performance.now(), shaper: this.shaper(), results: [], index: 0 });
       return [queryMessage(text)];
-    }, (refused) => this.onRefusedQuery(refused)));
+    }, (refused) => this.onRefusedQuery(refused));
   }
 
   private onRefusedQuery(refused: Refusal): Buffer[] {
@@ -244,75 +240,48 @@ export class PostgresSession {
     // PostgreSQL drops the unnamed statement as soon as a new Parse of it starts, whether or not that one succeeds.
     if (msg.name === '') this.objects.statements.delete('');
     const analysis = analyzeSql(msg.text);
-    const judged = this.judgeStatements(analysis, msg.text);
-    if (judged.verdict.kind !== 'deny' && analysis.statements.length !== 1) judged.verdict = refusal('sql.extended.multi', 'Gatehouse: a prepared statement must contain exactly one statement');
-    return this.afterAudit(judged, (verdict) => this.settle(verdict, msg.text, () => {
-      this.replies.expect({ kind: 'parse', name: msg.name, entry: { statement: analysis.statements[0], seq: judged.seq } });
+    const single = analysis.statements.length === 1 ? undefined : refusal('sql.extended.multi', 'a prepared statement must contain exactly one statement');
+    return this.judge(analysis, msg.text, (forward) => {
+      this.replies.expect({ kind: 'parse', name: msg.name, entry: { statement: analysis.statements[0], done: forward.done } });
       return [parseMessage(msg.name, msg.text, msg.paramTypes)];
     }, (refused) => {
       this.replies.expect({ kind: 'parse', name: msg.name, refused });
       return [parseMessage(msg.name, REFUSED_SQL)];
-    }));
-  }
-
-  /** Audit before effect: while the statement's record waits for the group commit, its frames wait too. */
-  private afterAudit(judged: { verdict: Verdict; durable?: Promise<void> }, then: (verdict: Verdict) => Step): Step {
-    if (!judged.durable) return then(judged.verdict);
-    return new Committing(judged.durable, (error) =>
-      then(error ? refusal('audit.unavailable', `Gatehouse refused: the audit record could not be written (${error.message})`) : judged.verdict));
+    }, single);
   }
 
   /**
-   * Turns a verdict into frames. A hold asks a human: in `wait` mode the statement is parked on the wire
-   * (the client sees a slow query); in `async` mode it is refused with the request id, and the identical
-   * statement retried after approval goes through once.
+   * Passes a statement through the gate: policy, a human where the grant asks for one (in `wait` mode the statement is
+   * parked on the wire and the client sees a slow query; in `async` mode it is refused with the request id), and the
+   * audit record committed before anything is forwarded.
    */
-  private settle(verdict: Verdict, exact: string, forward: () => Buffer[], refuse: (r: Refusal) => Buffer[]): Step {
-    if (verdict.kind === 'allow') return forward();
-    if (verdict.kind === 'deny') return refuse(verdict);
-    const { approvals } = this.d.services;
-    const { ctx, token } = this.d;
-    const request = {
-      token, connection: ctx.connection, protocol: 'postgres', sessionId: ctx.sessionId, runId: ctx.who.runId, step: ctx.who.step,
-      summary: exact, exact, reason: verdict.reason,
-    };
-    if (approvals.consume(request)) return forward();
-    const { record, outcome } = approvals.hold(request);
-    if (approvals.mode === 'async') {
-      return refuse(refusal('approval.pending', `Gatehouse: ${verdict.reason}; approval request ${record.id} is pending — retry the identical statement once it is approved`));
-    }
-    return new Held(record.id, outcome, (result) => {
-      if (!result.approved) return refuse({ ...refusal(`approval.${result.record.status}`, result.message), code: result.record.status === 'withdrawn' ? QUERY_CANCELED : undefined });
-      try {
-        this.d.services.audit.append({ kind: 'approval.forwarded', sessionId: ctx.sessionId, tokenId: ctx.who.tokenId, connection: ctx.connection, data: { id: record.id, summary: record.summary } });
-      } catch (err) {
-        return refuse(refusal('audit.unavailable', `Gatehouse refused: the audit record could not be written (${(err as Error).message})`));
-      }
-      approvals.markUsed(result.record);
-      return forward();
+  private judge(analysis: SqlAnalysis, text: string, forward: (f: Forward) => Buffer[], refuse: (r: Refusal) => Buffer[], also?: Refusal): Waiting {
+    const { gate, grant, catalog } = this.d;
+    const { connection, who } = gate.ctx;
+    const outcome = gate.pass({
+      facts: sqlFacts(analysis, connection, text),
+      exact: text,
+      policy: (): Verdict => {
+        const verdict = decideSqlAll(analysis, { role: who.role, connection, grant, catalog, prepared: this.prepared });
+        if (verdict.kind === 'deny') return verdict;
+        const extra = also ?? this.maskedViewRead(analysis);
+        return extra ? { kind: 'deny', ...extra } : verdict;
+      },
     });
-  }
-
-  private judgeStatements(analysis: SqlAnalysis, text: string): { verdict: Verdict; seq?: number; durable?: Promise<void> } {
-    const { services, ctx, grant, catalog } = this.d;
-    const facts = sqlFacts(analysis, ctx.connection, text);
-    const judged = judgeQueued(services, ctx, facts, () => {
-      const verdict = decideSqlAll(analysis, { role: ctx.who.role, connection: ctx.connection, grant, catalog, prepared: this.prepared });
-      return verdict.kind === 'deny' ? verdict : this.maskedViewRead(analysis) ?? verdict;
-    });
-    return { verdict: judged.verdict, seq: judged.record?.seq, durable: judged.durable };
+    return new Waiting(outcome, (o) => (o.kind === 'forward' ? forward(o) : refuse({ rule: o.rule, message: o.message, code: o.rule === 'approval.withdrawn' ? QUERY_CANCELED : undefined })));
   }
 
   /** A read of a view over a masked column would return the base values under the view's name: refused (see catalog-cache). */
   private maskedViewRead(analysis: SqlAnalysis): Refusal | undefined {
-    const { maskedViews, catalog, ctx } = this.d;
+    const { maskedViews, catalog, gate } = this.d;
     if (!maskedViews.size) return undefined;
     for (const statement of analysis.statements) {
       for (const rel of statement.relations) {
         const { schema, name } = catalog.resolveRelation(rel.schema, rel.name);
         const exposed = maskedViews.get(`${schema}.${name}`.toLowerCase());
         if (exposed) {
-          return refusal('sql.mask.view', `Gatehouse: view ${schema}.${name} exposes masked column ${exposed} to role "${ctx.who.role}"; mask the view's columns too (${ctx.connection}.mask) to allow it`);
+          const { connection, who } = gate.ctx;
+          return refusal('sql.mask.view', `view ${schema}.${name} exposes masked column ${exposed} to role "${who.role}"; mask the view's columns too (${connection}.mask) to allow it`);
         }
       }
     }
@@ -344,23 +313,24 @@ export class PostgresSession {
     if (out.length) this.clientValve.relay(this.d.upstream, out.length === 1 ? Buffer.from(out[0]) : Buffer.concat(out));
   }
 
-  private fatal(code: string, message: string) {
+  /** Ends the session with a FATAL the client reads; a `failed` session (its boundary caught an exception) is audited as such. */
+  private fatal(code: string, message: string, failed = false) {
     if (this.closed) return;
     this.d.client.write(errorResponse({ severity: 'FATAL', code, message }));
-    this.end(message);
+    this.end(message, failed ? { code, message } : undefined);
   }
 
-  private end(reason: string) {
+  private end(reason: string, failure?: { code: string; message: string }) {
     if (this.closed) return;
     this.closed = true;
-    if (this.held instanceof Held) this.d.services.approvals.withdraw(this.held.approvalId, reason);
     // Closing our side does not stop a statement PostgreSQL is running: it would only notice when it next writes.
     if (this.replies.busy && !this.d.upstream.destroyed) this.d.cancelUpstream();
     this.d.client.end();
     this.d.upstream.destroy();
     setTimeout(() => this.d.client.destroy(), 100).unref();
-    this.d.services.sessions.close(this.d.ctx.sessionId, reason);
+    // The gate withdraws a statement still waiting for a human, and records why the session ended.
+    this.d.gate.close(reason, failure);
   }
 }
 
-const refusal = (rule: string, message: string): Refusal => ({ kind: 'deny', rule, message });
+const refusal = (rule: string, message: string): Refusal => ({ rule, message });

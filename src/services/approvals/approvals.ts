@@ -189,9 +189,9 @@ export class Approvals {
     if (record.status === 'approved') return waiter.resolve({ approved: true, record });
     const last = record.decisions.at(-1);
     const message = record.status === 'denied'
-      ? `Gatehouse: request ${record.id} was denied by ${last?.by}${last?.reason ? `: ${last.reason}` : ''}`
-      : record.status === 'expired' ? `Gatehouse: request ${record.id} expired before anyone approved it`
-      : `Gatehouse: request ${record.id} was withdrawn (${why ?? record.status})`;
+      ? `request ${record.id} was denied by ${last?.by}${last?.reason ? `: ${last.reason}` : ''}`
+      : record.status === 'expired' ? `request ${record.id} expired before anyone approved it`
+      : `request ${record.id} was withdrawn (${why ?? record.status})`;
     waiter.resolve({ approved: false, record, message });
   }
 

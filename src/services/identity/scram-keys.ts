@@ -3,6 +3,17 @@
 import { createHash, createHmac, pbkdf2Sync } from 'node:crypto';
 
 export const KEY_BYTES = 32;
+/** Tokens carry 256 bits of entropy, so SCRAM's salt and iteration count guard nothing; PostgreSQL's defaults keep clients happy. */
+const SCRAM_ITERATIONS = 4096;
+
+/**
+ * SCRAM needs the salt before the client proves anything, and several live tokens may share a label (the PostgreSQL
+ * user name), so the salt is derived from the label and every candidate is checked.
+ */
+export const scramParams = (label: string) => ({
+  salt: createHash('sha256').update(`gatehouse-scram:${label}`).digest().subarray(0, 16),
+  iterations: SCRAM_ITERATIONS,
+});
 
 /** What a server stores instead of a password. */
 export interface ScramVerifier {

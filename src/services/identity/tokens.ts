@@ -1,14 +1,12 @@
 // Tokens: one narrow, revocable credential per chain step. Minted once, stored only as hashes.
-import { createHash, hash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
-import { scramVerifier } from './scram-keys.ts';
+import { hash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+import { scramParams, scramVerifier } from './scram-keys.ts';
 import type { Store, TokenRecord } from '../store/store.ts';
 import { mysqlNativeVerifier } from './mysql-native.ts';
 
 /** Recognisable prefix so secret scanners can find leaked tokens; 32 random bytes follow (256 bits). */
 export const TOKEN_PREFIX = 'gth_';
 const TOKEN_PATTERN = /^gth_[A-Za-z0-9_-]{43}$/;
-/** Tokens carry 256 bits of entropy, so SCRAM's salt and iteration count guard nothing; PostgreSQL's defaults keep clients happy. */
-const SCRAM_ITERATIONS = 4096;
 
 /** Tokens are hashed on every request: one-shot hashing is several times cheaper than a Hash object. */
 export const hashToken = (token: string) => hash('sha256', token, 'hex');
@@ -20,11 +18,6 @@ export const hashToken = (token: string) => hash('sha256', token, 'hex');
 const CHECK_CACHE_MS = 1_000;
 const CHECK_CACHE_MAX = 10_000;
 
-/**
- * SCRAM needs the salt before the client proves anything, and several live tokens may share a label
- * (the PostgreSQL user name), so the salt is derived from the label and every candidate is checked.
- */
-export const scramSaltFor = (label: string) => createHash('sha256').update(`gatehouse-scram:${label}`).digest().subarray(0, 16);
 
 export type TokenCheck = { ok: true; token: TokenRecord } | { ok: false; reason: 'unknown' | 'expired' | 'revoked' };
 
@@ -52,7 +45,8 @@ export class Tokens {
     if (!/^[A-Za-z0-9_.-]{1,63}$/.test(req.label)) throw new Error('label must be 1-63 characters of letters, digits, _ . -');
     if (!(req.ttlSeconds > 0)) throw new Error('ttl must be positive');
     const token = TOKEN_PREFIX + randomBytes(32).toString('base64url');
-    const verifier = scramVerifier(token, scramSaltFor(req.label), SCRAM_ITERATIONS);
+    const { salt, iterations } = scramParams(req.label);
+    const verifier = scramVerifier(token, salt, iterations);
     const now = Date.now();
     const record: TokenRecord = {
       id: 'tok_' + randomUUID().replace(/-/g, '').slice(0, 16),
@@ -92,10 +86,6 @@ export class Tokens {
     if (record.revokedAt !== null) return { ok: false, reason: 'revoked' };
     if (record.expiresAt <= now) return { ok: false, reason: 'expired' };
     return { ok: true, token: record };
-  }
-
-  scramParams(user: string) {
-    return { salt: scramSaltFor(user), iterations: SCRAM_ITERATIONS };
   }
 
   /** Live tokens a PostgreSQL user name can mean; SCRAM then picks the one whose verifier the proof matches. */

@@ -1,7 +1,7 @@
 // A request body must arrive within a deadline: a body trickled a byte at a time would otherwise hold a request (and
 // its upstream socket) open for ever. Header deadlines are the server's (see server.ts).
 import type { IncomingMessage } from 'node:http';
-import type { AuditLog } from '../../../services/audit/log.ts';
+import type { Gate } from '../../../pipeline/gate.ts';
 import type { Cutoff } from './upstream.ts';
 
 export const bodyTimeoutReason = (ms: number) => `the request body did not arrive within ${ms} ms`;
@@ -20,8 +20,5 @@ export function bodyDeadline(req: IncomingMessage, ms: number, cutoff: Cutoff): 
 }
 
 /** Audits a header timeout (the server answers it with 408): no token is known yet, only the client's address. */
-export const auditHeaderTimeout = (audit: AuditLog, connection: string, ms: number) => (client: string) => {
-  try {
-    audit.append({ kind: 'request.timeout', tokenId: null, connection, data: { client, phase: 'headers', ms, status: 408 } });
-  } catch { /* the connection is answered 408 either way */ }
-};
+export const auditHeaderTimeout = (gate: Gate, connection: string, ms: number) => (client: string) =>
+  gate.refusedBeforeAdmission(connection, 'request.timeout', { client, phase: 'headers', ms, status: 408 });

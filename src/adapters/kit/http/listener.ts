@@ -155,7 +155,7 @@ export async function startHttpShaped<G extends Grant>(name: string, conn: HttpS
   }
 
   const server = await startServer(conn.listen, handle, (err) => services.log.error({ err, connection: name }, `${adapter.protocol} request failed`), {
-    headerTimeoutMs: conn.header_timeout_ms, onHeaderTimeout: auditHeaderTimeout(services.audit, name, conn.header_timeout_ms),
+    headerTimeoutMs: conn.header_timeout_ms, onHeaderTimeout: auditHeaderTimeout(services.gate, name, conn.header_timeout_ms),
   });
   gateway = server.address;
   return {

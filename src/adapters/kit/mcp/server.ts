@@ -171,7 +171,7 @@ export async function serveMcp<G extends Grant>(services: AdapterServices, opts:
   }
 
   const server = await startServer(opts.listen, handle, (err) => services.log.error({ err, connection: opts.connection }, 'mcp request failed'), {
-    headerTimeoutMs: opts.headerTimeoutMs, onHeaderTimeout: auditHeaderTimeout(services.audit, opts.connection, opts.headerTimeoutMs),
+    headerTimeoutMs: opts.headerTimeoutMs, onHeaderTimeout: auditHeaderTimeout(services.gate, opts.connection, opts.headerTimeoutMs),
   });
   return {
     name: opts.connection,
