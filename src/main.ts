@@ -1,5 +1,6 @@
 // Composition root: config → store → services → one listener per connection → admin API.
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { startAdmin } from './admin/api.ts';
 import type { Config, Connection } from './config/schema.ts';
@@ -22,6 +23,7 @@ import { Tokens } from './services/identity/tokens.ts';
 import type { Listener, Services } from './services/services.ts';
 import { systemNetwork, type Network } from './services/network/network.ts';
 import { Sessions } from './services/sessions/sessions.ts';
+import { openPostgresStore } from './services/store/postgres.ts';
 import { openSqliteStore } from './services/store/sqlite.ts';
 import type { Store } from './services/store/store.ts';
 import { createLogger, type Logger } from './services/telemetry/logger.ts';
@@ -59,8 +61,9 @@ const LISTENERS: { [K in Connection['kind']]: StartListener<Extract<Connection, 
   egress: startEgressListener,
 };
 
-export function openStore(config: Config, baseDir = process.cwd()) {
-  if (!config.store.startsWith('sqlite:')) throw new Error(`store ${config.store}: only sqlite: is supported in this release`);
+/** The configured store: `sqlite:PATH` (relative to the config file) or `postgres://...`, migrated and ready. */
+export async function openStore(config: Config, baseDir = process.cwd()): Promise<Store> {
+  if (/^postgres(ql)?:\/\//.test(config.store)) return openPostgresStore(config.store, { node: config.node.id ?? hostname() });
   const path = config.store.slice('sqlite:'.length);
   return openSqliteStore(path === ':memory:' || isAbsolute(path) ? path : resolve(baseDir, path));
 }
@@ -68,7 +71,7 @@ export function openStore(config: Config, baseDir = process.cwd()) {
 export async function startGateway(config: Config, opts: GatewayOptions = {}): Promise<Gateway> {
   const log = opts.log ?? createLogger({ level: config.log_level, secrets: configSecrets(config) });
   const metrics = new Metrics(log);
-  const store = openStore(config, opts.baseDir);
+  const store = await openStore(config, opts.baseDir);
   let audit: AuditLog;
   let secret: Buffer;
   try {

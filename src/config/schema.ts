@@ -422,6 +422,13 @@ export const config = z.strictObject({
     metrics: z.enum(['admin', 'public']).default('admin'),
   }).default({ listen: '127.0.0.1:7070', keys: [], metrics: 'admin' }),
   store: z.string().regex(/^(sqlite:|postgres(ql)?:\/\/)/, 'expected sqlite:PATH or postgres://...').default('sqlite:./gatehouse.db'),
+  /**
+   * This gateway node, when several share a PostgreSQL store: `id` names its audit chain and the sessions and held
+   * requests it alone ends after a restart (stable per node; the host name when absent).
+   */
+  node: z.strictObject({
+    id: z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'a node id is 1-100 letters, digits, _ . : -').optional(),
+  }).default({}),
   approvals: approvalsConfig.default({ timeout: '15m', mode: 'wait', required: 1, webhooks: [] }),
   /** On SIGTERM, how long requests in flight may take to finish before what is left is cut. */
   drain_timeout: duration.default('25s'),
