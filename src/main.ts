@@ -99,6 +99,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     liveSessions: () => sessions.liveRecords(),
     revocationLagSeconds: () => tokens.revocationLag() / 1000,
   });
+  approvals.watch();
   tokens.watch(undefined, (err) => {
     metrics.storeError('revocations');
     log.warn({ err }, 'cannot read revocations from the store');

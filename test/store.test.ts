@@ -1,6 +1,8 @@
 // One store suite, run against every store (SQLite, and PostgreSQL on 127.0.0.1:5432): what the gateway relies on a
 // store for — atomic approval changes, a chain that cannot fork, counters that add up — holds on both.
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -195,6 +197,38 @@ describe('store: postgres across nodes', () => {
       assert.deepEqual(kinds, ['gateway.start', 'gateway.stop', 'gateway.start'], 'the node continues its own chain after a restart');
     } finally {
       await again.close();
+    }
+  });
+
+  test('a request held on node 1 is approved on node 2 and forwarded once, by node 1', async () => {
+    await freshPgDatabase();
+    let forwarded = 0;
+    const upstream = createServer((_req, res) => { forwarded++; res.end('refunded'); });
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    const yaml = (node: string) => `admin: { listen: "127.0.0.1:0" }\nstore: "${pgUrl()}"\nnode: { id: ${node} }\nconnections:\n  api: { kind: http, listen: "127.0.0.1:0", upstream: "http://127.0.0.1:${(upstream.address() as AddressInfo).port}" }\nroles:\n  agent:\n    api: { allow: ["POST /refunds"], approve: ["POST /refunds"] }\n`;
+    const one = await startGateway(parseConfig(yaml('n1'), 'n1'), { log: silent });
+    const two = await startGateway(parseConfig(yaml('n2'), 'n2'), { log: silent });
+    try {
+      const { token } = await one.services.tokens.mint({ role: 'agent', label: 'agent', ttlSeconds: 60, createdBy: 'test' });
+      const address = one.listeners[0].address;
+      const answer = fetch(`http://${address}/refunds`, { method: 'POST', headers: { authorization: `Bearer ${token}` }, body: '{}' });
+      let pending: ApprovalRecord | undefined;
+      for (let i = 0; i < 100 && !pending; i++) {
+        pending = (await two.services.approvals.list('pending'))[0];
+        if (!pending) await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.ok(pending, 'node 2 sees the request node 1 holds');
+      const approver = { name: 'bob', key: 'k', roles: ['approver' as const] };
+      await two.services.approvals.decide(pending.id, approver, 'approve', 'fine');
+      const res = await answer;
+      assert.equal(res.status, 200);
+      assert.equal(await res.text(), 'refunded');
+      assert.equal(forwarded, 1, 'forwarded exactly once');
+      assert.equal((await two.services.approvals.get(pending.id))!.status, 'used');
+    } finally {
+      await one.close();
+      await two.close();
+      await new Promise((r) => upstream.close(r));
     }
   });
 });

@@ -40,6 +40,7 @@ export class Approvals {
   private readonly waiting = new Map<string, { resolve: (o: Outcome) => void; timer: NodeJS.Timeout }>();
   private readonly listeners = new Set<ApprovalListener>();
   private readonly timeoutMs: number;
+  private watchTimer?: NodeJS.Timeout;
 
   /** `secret` keys the pseudonyms in summaries: approvers see the request with PII and secrets partially masked. */
   constructor(private readonly store: Store, private readonly audit: AuditLog, readonly config: ApprovalsConfig, private readonly secret: Buffer) {
@@ -190,12 +191,34 @@ export class Approvals {
   }
 
   stop() {
+    clearTimeout(this.watchTimer);
+    this.watchTimer = undefined;
     for (const { timer } of this.waiting.values()) clearTimeout(timer);
+  }
+
+  /**
+   * Settles waiters whose request was decided elsewhere (another node or process sharing the store): the decision is
+   * read from the store every `intervalMs`. Forwarding still goes through markUsed, so it happens once.
+   */
+  watch(intervalMs = 500) {
+    const poll = async () => {
+      for (const id of [...this.waiting.keys()]) {
+        const record = await this.store.approvalById(id).catch(() => undefined);
+        if (record && record.status !== 'pending') this.settle(record);
+      }
+      if (this.watchTimer) this.watchTimer = setTimeout(() => void poll(), intervalMs).unref();
+    };
+    this.watchTimer = setTimeout(() => void poll(), intervalMs).unref();
   }
 
   private async expire(id: string) {
     const next = await this.end(id, 'expired');
-    if (!next) return;
+    if (!next) {
+      // Decided elsewhere in the meantime: the waiter hears what was decided rather than waiting on.
+      const record = await this.store.approvalById(id);
+      if (record && record.status !== 'pending') this.settle(record);
+      return;
+    }
     await this.audit.append({ kind: 'approval.expired', tokenId: next.tokenId, sessionId: next.sessionId, connection: next.connection, data: { id } }).catch(() => undefined);
     this.emit(next);
     this.settle(next);
