@@ -3,7 +3,7 @@
 //
 //   npm run bench                          everything (about 8 minutes on 2 cores)
 //   npm run bench -- --seconds 5           shorter load runs
-//   npm run bench -- --only pg,audit       some sections: pg, mysql, http, llm, mcp, redis, guards, audit, egress, durability
+//   npm run bench -- --only pg,audit       some sections: pg, mysql, http, llm, mcp, redis, guards, audit, cluster, egress, durability
 //   npm run bench -- --profile DIR         also write the Gatehouse process's V8 CPU profiles (--cpu-prof) to DIR
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { stopAll } from './lib/proc.ts';
 import { table, type Context, type Row } from './lib/report.ts';
 import { benchAudit } from './sections/audit.ts';
+import { benchCluster } from './sections/cluster.ts';
 import { benchDurability } from './durability.ts';
 import { benchEgress } from './sections/egress.ts';
 import { benchGuardsSection } from './sections/guards.ts';
@@ -31,6 +32,7 @@ const SECTIONS: Record<string, (ctx: Context) => Promise<Row[]>> = {
   redis: benchRedis,
   guards: benchGuardsSection,
   audit: benchAudit,
+  cluster: benchCluster,
   egress: benchEgress,
   durability: benchDurability,
 };
