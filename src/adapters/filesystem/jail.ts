@@ -76,9 +76,12 @@ export class Jail {
     await this.rootFd.close();
   }
 
-  /** The kernel path of `name` inside the directory descriptor `dir` (or of the directory itself). */
-  at(dir: FileHandle | number, name?: string): string {
-    return `/proc/self/fd/${fdOf(dir)}${name === undefined ? '' : `/${name}`}`;
+  /**
+   * The kernel path of `name` inside the directory descriptor `dir`, or of the directory itself (as `<fd>/.`: the
+   * descriptor's own entry is a link, which O_NOFOLLOW would refuse).
+   */
+  at(dir: FileHandle | number, name = '.'): string {
+    return `/proc/self/fd/${fdOf(dir)}/${name}`;
   }
 
   /** Where `segments` lead, released at once (for judging before use). */
