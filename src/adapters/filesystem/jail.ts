@@ -112,14 +112,14 @@ export class Jail {
         const last = queue.length === 1;
         let link: string | undefined;
         if (!last) {
-          // A directory on the way: opened without following, so a symbolic link shows itself as ELOOP.
+          // A directory on the way, opened without following: a symbolic link (or a file) fails, and is looked at.
           let next: FileHandle | undefined;
           try {
             next = await open(this.at(dir, name), O_RDONLY | O_DIRECTORY | O_NOFOLLOW);
           } catch (err) {
             if (code(err) === 'ENOENT') return done({ real: [...walked, ...queue], kind: 'missing', existing: walked.length, name });
-            if (code(err) === 'ENOTDIR') throw new FsError('fs.not_directory', `"${[...walked, name].join('/')}" is not a directory`);
-            if (code(err) !== 'ELOOP') throw err;
+            if (code(err) !== 'ENOTDIR' && code(err) !== 'ELOOP') throw err;
+            if (!(await lstat(this.at(dir, name))).isSymbolicLink()) throw new FsError('fs.not_directory', `"${[...walked, name].join('/')}" is not a directory`);
           }
           if (next) {
             await leave();

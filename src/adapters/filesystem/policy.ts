@@ -4,9 +4,7 @@ import { compileApprovals, pathGlob, type ApproveMatcher } from '../../pipeline/
 import type { Facts } from '../../services/policy/facts.ts';
 import { allow, deny, hold, type Verdict } from '../../services/policy/verdict.ts';
 import { checkPath, folded } from './paths.ts';
-import { isTool, NEEDS, toolArgs } from './tools.ts';
-
-export type Access = 'read' | 'write' | 'delete' | 'list';
+import { isTool, NEEDS, toolArgs, type Access } from './tools.ts';
 
 /** One path a call touches: as the agent named it, and where it really leads (symbolic links resolved). */
 export interface PathUse {

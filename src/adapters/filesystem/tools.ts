@@ -1,7 +1,6 @@
 // The tools a directory is served with, named and shaped like MCP's reference filesystem server, each with the access it needs.
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
-import type { Access } from './policy.ts';
 
 const path = z.string().describe('A path relative to the workspace root, e.g. "docs/guide.md" ("." is the root)');
 
@@ -30,6 +29,9 @@ export const toolArgs = {
   move_file: z.strictObject({ source: path, destination: path }),
   delete_file: z.strictObject({ path }),
 } as const;
+
+/** What a tool does to a path; `list` is seeing names and details (read or write on the directory). */
+export type Access = 'read' | 'write' | 'delete' | 'list';
 
 export type ToolName = keyof typeof toolArgs;
 export type ArgsOf<T extends ToolName> = z.infer<(typeof toolArgs)[T]>;
