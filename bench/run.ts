@@ -19,7 +19,7 @@ import { benchGuardsSection } from './sections/guards.ts';
 import { benchHttp } from './sections/http.ts';
 import { benchLlm } from './sections/llm.ts';
 import { benchMcp } from './sections/mcp.ts';
-import { benchPostgres } from './sections/pg.ts';
+import { benchPostgres } from './sections/postgres.ts';
 import { benchMysql } from './sections/mysql.ts';
 import { benchRedis } from './sections/redis.ts';
 
