@@ -232,3 +232,9 @@ test('race: a directory moved after its contents were judged is not moved', asyn
   assert.match(await agent.refused('move_file', { source: 'out/tree', destination: 'out/tree2' }), /\[fs\.changed\]/);
   assert.ok(existsSync(ws.at('out/tree/.env')));
 });
+
+test('bypass: a search pattern built to backtrack for ever is refused before it is compiled', async () => {
+  const started = performance.now();
+  assert.match(await agent.refused('search_files', { path: 'docs', pattern: `${'*a'.repeat(40)}*b` }), /\[fs\.args\].*at most 8 wildcards/);
+  assert.ok(performance.now() - started < 5000);
+});
