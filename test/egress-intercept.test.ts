@@ -3,7 +3,7 @@
 // what leaves, upstream certificates verified (a local HTTPS upstream with its own test CA, via upstream_ca).
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -85,6 +85,18 @@ async function curl(args: string[], proxy: string, ca = join(dir, 'ca.pem')) {
 test('the CA is made on first start: its key is written 0600 and the certificate is a CA agents can trust', () => {
   assert.equal(statSync(join(dir, 'ca.key')).mode & 0o777, 0o600);
   assert.match(gatehouseCa, /^-----BEGIN CERTIFICATE-----/);
+});
+
+test('gatehouse ca export prints the certificate agents trust (and makes one, as the first start would, when absent)', async () => {
+  const config = join(dir, 'export.yaml');
+  writeFileSync(config, `connections:\n  internet: { kind: egress, listen: 127.0.0.1:0, intercept: true, ca: { cert: "${join(dir, 'ca.pem')}", key: "${join(dir, 'ca.key')}" } }\n`);
+  const { stdout } = await run(process.execPath, ['bin/gatehouse.js', 'ca', 'export', '--config', config], { timeout: 30_000 });
+  assert.equal(stdout.trim(), gatehouseCa.trim());
+  const fresh = join(dir, 'fresh.yaml');
+  writeFileSync(fresh, `connections:\n  internet: { kind: egress, listen: 127.0.0.1:0, intercept: true, ca: { cert: "${join(dir, 'new.pem')}", key: "${join(dir, 'new.key')}" } }\n`);
+  const made = await run(process.execPath, ['bin/gatehouse.js', 'ca', 'export', '--config', fresh], { timeout: 30_000 });
+  assert.equal(made.stdout.trim(), readFileSync(join(dir, 'new.pem'), 'utf8').trim());
+  assert.equal(statSync(join(dir, 'new.key')).mode & 0o777, 0o600);
 });
 
 test('curl with the exported CA: an allowed request gets the injected key upstream, the agent never sees it, the audit never holds it', async () => {
