@@ -13,6 +13,8 @@ import { compileInspection, decideInner, headersFor, type InnerFacts } from '../
 import type { EgressRules } from '../src/adapters/egress/policy.ts';
 import { egressFacts } from '../src/adapters/egress/facts.ts';
 import { egressGrant } from '../src/config/schema.ts';
+import { lintConfig } from '../src/config/lint.ts';
+import { parseConfig } from '../src/config/load.ts';
 import { makePki } from './support/egress.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-ca-units-'));
@@ -100,4 +102,23 @@ test('inspection rules: an allow rule names METHOD host/path, its host must be g
   assert.throws(() => compileInspection(grant({ hosts: ['api.github.com'], allow: ['FETCH api.github.com/x'] }), compileEgressGrant(grant({ hosts: ['api.github.com'] }))), /METHOD one of/);
   const open = compileInspection(grant({ hosts: ['api.github.com'] }), compileEgressGrant(grant({ hosts: ['api.github.com'] })));
   assert.equal(decideInner(facts('DELETE', 'api.github.com:443', '/anything'), rulesFor(grant({ hosts: ['api.github.com'] })), open, 't').kind, 'allow', 'no allow rules: the host grant covers every request');
+});
+
+test('policy check: an intercepting grant without allow rules, and headers or rules for a pass_through host, are flagged', () => {
+  const config = parseConfig(`
+connections:
+  internet: { kind: egress, listen: 127.0.0.1:3128, intercept: true, pass_through: [pinned.example.com] }
+roles:
+  open:
+    internet: { hosts: [api.github.com] }
+  pinned:
+    internet:
+      hosts: [pinned.example.com]
+      allow: ["GET pinned.example.com/**"]
+      headers: { pinned.example.com: { Authorization: "Bearer k" } }
+`);
+  const findings = lintConfig(config).map((f) => `${f.path}: ${f.message}`).join('\n');
+  assert.match(findings, /roles\.open\.internet\.allow: no allow rules on an intercepting connection: every request to a granted host passes/);
+  assert.match(findings, /roles\.pinned\.internet\.headers\.pinned\.example\.com: .* in pass_through: .* never sent/);
+  assert.match(findings, /roles\.pinned\.internet\.hosts\.0: "pinned\.example\.com" is in pass_through: requests there are not judged/);
 });
