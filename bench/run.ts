@@ -3,7 +3,7 @@
 //
 //   npm run bench                          everything (about 8 minutes on 2 cores)
 //   npm run bench -- --seconds 5           shorter load runs
-//   npm run bench -- --only pg,audit       some sections: pg, mysql, http, llm, mcp, filesystem, redis, guards, audit, egress, durability
+//   npm run bench -- --only pg,audit       some sections: pg, mysql, http, llm, mcp, filesystem, redis, guards, audit, egress, egress-intercept, durability
 //   npm run bench -- --profile DIR         also write the Gatehouse process's V8 CPU profiles (--cpu-prof) to DIR
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -14,6 +14,7 @@ import { table, type Context, type Row } from './lib/report.ts';
 import { benchAudit } from './sections/audit.ts';
 import { benchDurability } from './durability.ts';
 import { benchEgress } from './sections/egress.ts';
+import { benchEgressIntercept } from './sections/egress-intercept.ts';
 import { benchFilesystem } from './sections/filesystem.ts';
 import { benchGuardsSection } from './sections/guards.ts';
 import { benchHttp } from './sections/http.ts';
@@ -34,6 +35,7 @@ const SECTIONS: Record<string, (ctx: Context) => Promise<Row[]>> = {
   guards: benchGuardsSection,
   audit: benchAudit,
   egress: benchEgress,
+  'egress-intercept': benchEgressIntercept,
   durability: benchDurability,
 };
 
