@@ -54,11 +54,11 @@ test('support-writer: PII masked, masked column in a filter refused, DELETE held
     const held = c.query('DELETE FROM tickets WHERE id = 3');
     let pending;
     for (let i = 0; i < 100 && !pending; i++) {
-      pending = demo.gateway.services.approvals.list('pending')[0];
+      pending = (await demo.gateway.services.approvals.list('pending'))[0];
       if (!pending) await new Promise((r) => setTimeout(r, 20));
     }
     assert.ok(pending, 'the DELETE waits for a human');
-    demo.gateway.services.approvals.decide(pending.id, demo.gateway.services.config.admin.keys[0], 'approve', 'demo');
+    await demo.gateway.services.approvals.decide(pending.id, demo.gateway.services.config.admin.keys[0], 'approve', 'demo');
     assert.equal((await held).rowCount, 1);
   } finally {
     await c.end();
@@ -106,11 +106,11 @@ test('researcher on the MCP tools: the printed copy-paste commands behave as lab
   const held = shell(`mcp helpdesk__add_comment '{"ticket":2`);
   let pending;
   for (let i = 0; i < 200 && !pending; i++) {
-    pending = demo.gateway.services.approvals.list('pending').find((a) => a.summary.includes('helpdesk__add_comment'));
+    pending = (await demo.gateway.services.approvals.list('pending')).find((a) => a.summary.includes('helpdesk__add_comment'));
     if (!pending) await new Promise((r) => setTimeout(r, 50));
   }
   assert.ok(pending, 'the comment waits for a person');
-  demo.gateway.services.approvals.decide(pending.id, demo.gateway.services.config.admin.keys[0], 'approve', 'demo');
+  await demo.gateway.services.approvals.decide(pending.id, demo.gateway.services.config.admin.keys[0], 'approve', 'demo');
   assert.match(await held, /comment added to ticket 2/);
 });
 
@@ -128,7 +128,7 @@ test('workspace agent on the served directory: the printed copy-paste commands b
   assert.match(await shell(`fs delete_file`), /Gatehouse \[fs\.delete\]/);
   assert.match(await shell(`fs write_file '{"path":"out/summary.md"`), /Wrote 12 bytes to out\/summary\.md/);
   assert.equal(readFileSync(join(demo.workspaceRoot, 'out/summary.md'), 'utf8'), 'Ship Friday.');
-  const flagged = demo.gateway.services.audit.read(0, 100_000).find((r) => r.kind === 'result' && Array.isArray(r.data.injection));
+  const flagged = (await demo.gateway.services.audit.read(0, 100_000)).find((r) => r.kind === 'result' && Array.isArray(r.data.injection));
   const [seen] = flagged?.data.injection as { path: string; lines: { line: number; rules: string[] }[] }[];
   assert.equal(seen.path, 'docs/vendor-email.md');
   assert.deepEqual(seen.lines.map((l) => l.line), [4], 'the injected line is named');

@@ -38,7 +38,7 @@ ca: { cert: "${join(dir, 'ca.pem')}", key: "${join(dir, 'ca.key')}" }
 upstream_ca: "${join(pki.dir, 'ca.pem')}"
 pass_through: ["pinned.example.com"]`);
   ca = readFileSync(join(dir, 'ca.pem'), 'utf8');
-  token = gw.mint('researcher').token;
+  token = (await gw.mint('researcher')).token;
 });
 
 after(async () => {
@@ -53,7 +53,7 @@ const seenPaths = () => api.seen.map((s) => `${s.method} ${s.host} ${s.path}`);
 
 test('SNI that is not the CONNECT host: the handshake is refused (no fronting through an allowed host)', async () => {
   await assert.rejects(tunnelTls(gw.proxyAddress, token, 'api.github.com', ca, { servername: 'gist.github.com' }));
-  await waitFor(() => auditRecords(gw).find((x) => x.kind === 'result' && x.data.rule === 'egress.sni'));
+  await waitFor(async () => (await auditRecords(gw)).find((x) => x.kind === 'result' && x.data.rule === 'egress.sni'));
 });
 
 test('Host header naming another site inside the tunnel is refused before anything is forwarded', async () => {

@@ -100,7 +100,7 @@ test('gatehouse ca export prints the certificate agents trust (and makes one, as
 });
 
 test('curl with the exported CA: an allowed request gets the injected key upstream, the agent never sees it, the audit never holds it', async () => {
-  const { token, id } = gw.mint('researcher');
+  const { token, id } = (await gw.mint('researcher'));
   const before = api.seen.length;
   const r = await curl(['-H', 'Authorization: Bearer agent-made-this-up', 'https://api.github.com/repos/acme/docs'], gw.proxyUrl(token));
   assert.equal(r.status, 200, r.stderr + r.body);
@@ -114,18 +114,18 @@ test('curl with the exported CA: an allowed request gets the injected key upstre
   assert.ok(!r.body.includes(KEY), 'the agent never sees the key');
   assert.match(JSON.parse(r.body).headers.authorization, /gatehouse:redacted/);
 
-  const request = await waitFor(() => auditRecords(gw).find((x) => x.kind === 'request' && x.tokenId === id && x.data.summary === 'GET https://api.github.com:443/repos/acme/docs'));
+  const request = await waitFor(async () => (await auditRecords(gw)).find((x) => x.kind === 'request' && x.tokenId === id && x.data.summary === 'GET https://api.github.com:443/repos/acme/docs'));
   assert.equal(request.verdict, 'allow');
   assert.equal(request.data.grant, 'GET api.github.com/repos/acme/*');
   assert.deepEqual(request.data.injected, ['authorization']);
-  const tunnel = await waitFor(() => auditRecords(gw).find((x) => x.kind === 'result' && x.tokenId === id && x.data.inspected === true));
+  const tunnel = await waitFor(async () => (await auditRecords(gw)).find((x) => x.kind === 'result' && x.tokenId === id && x.data.inspected === true));
   assert.equal(tunnel.data.requests, 1);
   assert.ok(!JSON.stringify(auditRecords(gw)).includes(KEY), 'the key never reaches the audit');
-  assert.equal(verifyAudit(gw.services.store).ok, true);
+  assert.equal((await verifyAudit(gw.services.store)).ok, true);
 });
 
 test('undici ProxyAgent: allowed and refused requests inside one tunnel, each judged on its own', async () => {
-  const { token, id } = gw.mint('researcher');
+  const { token, id } = (await gw.mint('researcher'));
   const agent = new ProxyAgent({ uri: gw.proxyUrl(token), requestTls: { ca: gatehouseCa } });
   const before = api.seen.length;
   try {
@@ -148,15 +148,15 @@ test('undici ProxyAgent: allowed and refused requests inside one tunnel, each ju
   }
   assert.deepEqual(api.seen.slice(before).map((s) => `${s.method} ${s.path}`), ['GET /repos/acme/docs', 'POST /repos/acme/docs/issues']);
   // undici may open a second connection; whatever it did, the tunnels' records account for every request judged inside.
-  const tunnels = await waitFor(() => {
-    const found = auditRecords(gw).filter((x) => x.kind === 'result' && x.tokenId === id && x.data.inspected === true);
+  const tunnels = await waitFor(async () => {
+    const found = (await auditRecords(gw)).filter((x) => x.kind === 'result' && x.tokenId === id && x.data.inspected === true);
     return found.reduce((n, x) => n + Number(x.data.requests), 0) === 4 ? found : undefined;
   });
   assert.ok(tunnels.some((x) => Number(x.data.requests) > 1), 'a tunnel carried several requests');
 });
 
 test('guards on what leaves: a secret in a body is blocked before any byte goes upstream; personal data is redacted', async () => {
-  const { token } = gw.mint('researcher');
+  const { token } = (await gw.mint('researcher'));
   const before = api.seen.length;
   const secret = await curl(['-X', 'POST', '-H', 'content-type: application/json', '--data', '{"title":"creds","body":"aws AKIAZ7QWERTYUJ3KL4MN here"}', 'https://api.github.com/repos/acme/docs/issues'], gw.proxyUrl(token));
   assert.equal(secret.status, 403, secret.body);
@@ -170,7 +170,7 @@ test('guards on what leaves: a secret in a body is blocked before any byte goes 
 });
 
 test('an upstream whose certificate does not verify is a clear 502, never a silent downgrade', async () => {
-  const { token } = gw.mint('researcher');
+  const { token } = (await gw.mint('researcher'));
   const r = await curl(['https://badcert.example.com/echo'], gw.proxyUrl(token));
   assert.equal(r.status, 502, r.body);
   const error = JSON.parse(r.body).error;
@@ -180,11 +180,11 @@ test('an upstream whose certificate does not verify is a clear 502, never a sile
 });
 
 test('a pass_through host is tunnelled uninspected (the site\'s own certificate), and the audit says so', async () => {
-  const { token, id } = gw.mint('researcher');
+  const { token, id } = (await gw.mint('researcher'));
   const r = await curl(['https://pinned.example.com/echo'], gw.proxyUrl(token), join(pki.dir, 'ca.pem'));
   assert.equal(r.status, 200, r.stderr);
   assert.equal(JSON.parse(r.body).sni, 'pinned.example.com');
-  const result = await waitFor(() => auditRecords(gw).find((x) => x.kind === 'result' && x.tokenId === id));
+  const result = await waitFor(async () => (await auditRecords(gw)).find((x) => x.kind === 'result' && x.tokenId === id));
   assert.deepEqual([result.data.inspected, result.data.pass_through], [false, 'pinned.example.com']);
   // The interception CA is not what that site presents: a client trusting only it cannot connect.
   const intercepted = await curl(['https://pinned.example.com/echo'], gw.proxyUrl(token));
@@ -192,26 +192,26 @@ test('a pass_through host is tunnelled uninspected (the site\'s own certificate)
 });
 
 test('a grant without allow rules: every request to its hosts passes, each one audited', async () => {
-  const { token, id } = gw.mint('browser');
+  const { token, id } = (await gw.mint('browser'));
   const r = await curl(['-X', 'DELETE', 'https://api.github.com/anything'], gw.proxyUrl(token));
   assert.equal(r.status, 200);
-  const request = await waitFor(() => auditRecords(gw).find((x) => x.kind === 'request' && x.tokenId === id && x.data.summary === 'DELETE https://api.github.com:443/anything'));
+  const request = await waitFor(async () => (await auditRecords(gw)).find((x) => x.kind === 'request' && x.tokenId === id && x.data.summary === 'DELETE https://api.github.com:443/anything'));
   assert.equal(request.verdict, 'allow');
 });
 
 test('revoking the token ends its intercepted tunnel at once', async () => {
-  const { token, id } = gw.mint('researcher');
+  const { token, id } = (await gw.mint('researcher'));
   const t = await tunnelTls(gw.proxyAddress, token, 'api.github.com', gatehouseCa);
   const first = await innerExchange(t, 'GET /repos/acme/docs HTTP/1.1\r\nHost: api.github.com\r\n\r\n');
   assert.match(first, /^HTTP\/1\.1 200/);
   const closed = new Promise((resolve) => t.once('close', resolve));
-  gw.services.tokens.revoke(id);
+  await gw.services.tokens.revoke(id);
   await closed;
   assert.equal(t.destroyed, true);
 });
 
 test('an expired token gets a 407 inside the tunnel and the tunnel ends', async () => {
-  const { token } = gw.mint('researcher', 'agent', 1);
+  const { token } = (await gw.mint('researcher', 'agent', 1));
   const t = await tunnelTls(gw.proxyAddress, token, 'api.github.com', gatehouseCa);
   await new Promise((resolve) => t.once('close', resolve));
   assert.equal(t.destroyed, true, 'the tunnel is cut when the token expires');
@@ -220,7 +220,7 @@ test('an expired token gets a 407 inside the tunnel and the tunnel ends', async 
 test('Python requests with REQUESTS_CA_BUNDLE, when Python and requests are present', async (t) => {
   const probe = spawnSync('python3', ['-c', 'import requests'], { encoding: 'utf8' });
   if (probe.status !== 0) return t.diagnostic('python3 with requests is not installed: covered by curl and undici');
-  const { token } = gw.mint('researcher');
+  const { token } = (await gw.mint('researcher'));
   const script = 'import requests,sys\nr=requests.get("https://api.github.com/repos/acme/docs")\nd=requests.delete("https://api.github.com/repos/acme/docs")\nprint(r.status_code, d.status_code, "ghp_" in r.text)';
   const proxy = gw.proxyUrl(token);
   const { stdout } = await run('python3', ['-c', script], { env: { PATH: process.env.PATH ?? '', HTTPS_PROXY: proxy, REQUESTS_CA_BUNDLE: join(dir, 'ca.pem') }, timeout: 15_000 });

@@ -46,7 +46,7 @@ roles:
       delete: ["out/**"]
       deny: ["**/.env", "**/*.pem", "**/.git/**"]
 `);
-  agent = await fsAgent(gw.url('ws'), gw.mint('writer', 'attacker').token);
+  agent = await fsAgent(gw.url('ws'), (await gw.mint('writer', 'attacker')).token);
 });
 
 afterEach(() => { seams.race = undefined; });
@@ -146,7 +146,7 @@ test('bypass: listing and search never show denied names, links out, or what lie
 
 test('bypass: refusals of escapes are audited with the rule', async () => {
   await agent.refused('read_file', { path: 'docs/escape-file' });
-  const record = auditRecords(gw).filter((r) => r.kind === 'request' && r.data.rule === 'fs.escape').at(-1);
+  const record = (await auditRecords(gw)).filter((r) => r.kind === 'request' && r.data.rule === 'fs.escape').at(-1);
   assert.ok(record);
   assert.equal(record.verdict, 'deny');
 });

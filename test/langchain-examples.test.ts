@@ -30,7 +30,7 @@ test('rag-chain.ts: mints its step tokens, answers, and prints the run\'s sessio
   assert.match(r.stdout, new RegExp(`\\$ npx gatehouse sessions list --run ${runId}\\n {2}ses_\\w+ {2}rag +retriever +crm +step retrieve`));
   assert.match(r.stdout, /ALLOW\s+SELECT \*, "embedding" <=> \$1/);
   // The tokens were minted for this run, 15 minutes each, one per step.
-  const minted = t.gateway.services.tokens.list().filter((k) => k.createdBy === 'demo-admin');
+  const minted = (await t.gateway.services.tokens.list()).filter((k) => k.createdBy === 'demo-admin');
   assert.deepEqual(minted.map((k) => `${k.label}:${k.role}`).sort(), ['chat:chat', 'rag:retriever']);
   for (const k of minted) assert.ok(k.expiresAt - k.createdAt <= 15 * 60_000);
 });
@@ -74,13 +74,13 @@ test('workspace-agent.ts: a poisoned note asks to delete a file and read .env; b
 });
 
 test('approval.ts: both risky calls wait; a person approves the DELETE and denies the refund from the CLI', async () => {
-  const config = t.config('assistant');
+  const config = await t.config('assistant');
   let printed = '';
   const child = example('approval', ['1'], { SUPPORT_DATABASE_URL: config.supportDatabaseUrl }, (soFar) => { printed = soFar; });
   // A person decides on what the example showed them: both requests held, and both printed.
   let held: ApprovalRecord[] = [];
   for (let i = 0; i < 500 && (held.length < 2 || !held.every((a) => printed.includes(`held: ${a.id}`))); i++) {
-    held = t.gateway.services.approvals.list('pending');
+    held = await t.gateway.services.approvals.list('pending');
     await new Promise((r) => setTimeout(r, 20));
   }
   assert.equal(held.length, 2, 'the DELETE and the refund were held');

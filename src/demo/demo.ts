@@ -90,12 +90,12 @@ ${demoRoles}`;
     throw err;
   }
   const mint = (role: string, label: string) => gateway.services.tokens.mint({ role, label, ttlSeconds: 8 * 3600, createdBy: 'demo' });
-  const rag = mint('retriever', 'rag');
-  const support = mint('support-writer', 'support');
-  const analyst = mint('analyst', 'analyst');
-  const chat = mint('chat', 'chat');
-  const researcher = mint('researcher', 'researcher');
-  const workspace = mint('workspace-agent', 'workspace');
+  const rag = await mint('retriever', 'rag');
+  const support = await mint('support-writer', 'support');
+  const analyst = await mint('analyst', 'analyst');
+  const chat = await mint('chat', 'chat');
+  const researcher = await mint('researcher', 'researcher');
+  const workspace = await mint('workspace-agent', 'workspace');
   const crm = gateway.listeners.find((l) => l.name === 'crm')!.address;
   const api = `http://${gateway.listeners.find((l) => l.name === 'billing')!.address}`;
   const openai = `http://${gateway.listeners.find((l) => l.name === 'openai')!.address}/v1`;
