@@ -7,7 +7,7 @@ import { silent } from '../support/log.ts';
 export type LangchainDemo = Awaited<ReturnType<typeof startLangchainDemo>>;
 
 export async function startLangchainDemo() {
-  const demo = await startDemo({ adminPort: 0, crmPort: 0, billingPort: 0, openaiPort: 0, toolsPort: 0, log: silent });
+  const demo = await startDemo({ adminPort: 0, crmPort: 0, billingPort: 0, openaiPort: 0, toolsPort: 0, workspacePort: 0, log: silent });
   const { gateway } = demo;
   const address = (name: string) => gateway.listeners.find((l) => l.name === name)!.address;
   /** Tokens are issued by "test", so the demo's admin key may approve what they ask. */
