@@ -1,4 +1,5 @@
 // Composition root: config → store → services → one listener per connection → admin API.
+import { parseDurationMs } from './config/duration.ts';
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
@@ -102,9 +103,12 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     revocationLagSeconds: () => tokens.revocationLag() / 1000,
   });
   approvals.watch();
-  tokens.watch(undefined, (err) => {
-    metrics.storeError('revocations');
-    log.warn({ err }, 'cannot read revocations from the store');
+  await tokens.watch({
+    staleAfterMs: parseDurationMs(config.node.revocation_stale_after),
+    onError: (err) => {
+      metrics.storeError('revocations');
+      log.warn({ err }, 'cannot read revocations from the store');
+    },
   });
 
   try {
@@ -129,7 +133,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       }
       const ended = sessions.terminateAll('gateway shutting down');
       await Promise.all([...listeners.map((l) => l.close()), admin.close()]);
-      tokens.stop();
+      await tokens.stop();
       approvals.stop();
       await ended;
       await audit.append({ kind: 'gateway.stop' }).catch((err: Error) => log.error({ err }, 'cannot write the gateway.stop record'));
@@ -145,7 +149,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     };
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()));
-    tokens.stop();
+    await tokens.stop();
     approvals.stop();
     await audit.flush().catch(() => undefined);
     await store.close();

@@ -107,8 +107,8 @@ test('a stuck revocation watch and an unreachable store make the gateway unready
     const res = await get('/readyz');
     return { status: res.status, body: (await res.json()) as { checks: { store: { ok: boolean }; revocations: { ok: boolean; lagSeconds: number } } } };
   };
-  const { revokedSince } = store;
-  store.revokedSince = () => { throw new Error('connection lost'); };
+  const { revocationsAfter } = store;
+  store.revocationsAfter = () => { throw new Error('connection lost'); };
   try {
     await until(async () => (await readiness()).status === 503, 4_000);
     const r = await readiness();
@@ -118,7 +118,7 @@ test('a stuck revocation watch and an unreachable store make the gateway unready
     assert.ok(value(text, 'gatehouse_revocation_lag_seconds') > 2);
     assert.ok(value(text, 'gatehouse_store_errors_total', { operation: 'revocations' }) >= 1);
   } finally {
-    store.revokedSince = revokedSince;
+    store.revocationsAfter = revocationsAfter;
   }
   await until(async () => (await readiness()).status === 200, 2_000);
 

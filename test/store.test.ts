@@ -61,9 +61,13 @@ for (const kind of stores) {
         assert.deepEqual((await store.liveTokensForUser('rag', Date.now())).map((t) => t.id), ['tok_a']);
         assert.deepEqual((await store.deadTokensForUser('rag', Date.now())).map((t) => t.id), ['tok_b']);
         const at = Date.now();
+        const before = await store.revocationEpoch();
         assert.equal(await store.revokeToken('tok_a', at), true);
         assert.equal(await store.revokeToken('tok_a', at), false, 'a second revocation changes nothing');
-        assert.deepEqual((await store.revokedSince(at)).map((r) => r.id), ['tok_a']);
+        assert.equal(await store.revokeToken('tok_b', at), true);
+        assert.deepEqual(await store.revocationsAfter(before), { epoch: before + 2, ids: ['tok_a', 'tok_b'] }, 'numbered in commit order');
+        assert.deepEqual(await store.revocationsAfter(before + 1), { epoch: before + 2, ids: ['tok_b'] }, 'a node that applied the first asks for what follows');
+        assert.deepEqual(await store.revocationsAfter(before + 2), { epoch: before + 2, ids: [] });
         assert.equal(typeof (await store.tokenById('tok_a'))!.revokedAt, 'number', 'times come back as numbers');
       } finally {
         await store.close();

@@ -62,10 +62,10 @@ test('revocations made by another process reach this one through the store', asy
   const { record } = await tokens.mint({ role: 'retriever', label: 'rag', ttlSeconds: 60, createdBy: 'a' });
   const seen: string[] = [];
   tokens.onRevoke((id) => seen.push(id));
-  tokens.watch(20);
-  other.revoke(record.id);
+  await tokens.watch({ intervalMs: 20 });
+  await other.revoke(record.id);
   await new Promise((r) => setTimeout(r, 120));
-  tokens.stop();
+  await tokens.stop();
   assert.deepEqual(seen, [record.id]);
 });
 
@@ -83,10 +83,10 @@ test('a checked token is trusted from memory only until it is revoked, here or e
   assert.deepEqual(await tokens.check(elsewhere.token, Date.now() + 1_001), { ok: false, reason: 'revoked' }, 'memory is trusted for a second at most');
   const third = await tokens.mint({ role: 'retriever', label: 'rag', ttlSeconds: 60, createdBy: 'a' });
   assert.equal((await tokens.check(third.token)).ok, true);
-  tokens.watch(20);
-  other.revoke(third.record.id);
+  await tokens.watch({ intervalMs: 20 });
+  await other.revoke(third.record.id);
   await new Promise((r) => setTimeout(r, 120));
-  tokens.stop();
+  await tokens.stop();
   assert.deepEqual(await tokens.check(third.token), { ok: false, reason: 'revoked' }, 'the watcher evicts what another process revoked');
   assert.deepEqual(await tokens.check(third.token, Date.now() + 61_000), { ok: false, reason: 'revoked' });
 });

@@ -32,7 +32,7 @@ export async function readiness(services: Pick<Services, 'store' | 'tokens' | 'm
   const checks = {
     listeners: { ok: !draining, draining },
     store: { ok: store },
-    revocations: { ok: lag <= READY_REVOCATION_LAG_MS, lagSeconds: Math.round(lag) / 1000 },
+    revocations: { ok: lag <= READY_REVOCATION_LAG_MS && !services.tokens.revocationsStale(), lagSeconds: Math.round(lag) / 1000 },
   };
   return { ready: checks.listeners.ok && checks.store.ok && checks.revocations.ok, checks };
 }

@@ -498,11 +498,13 @@ export const config = z.strictObject({
   store: z.string().regex(/^(sqlite:|postgres(ql)?:\/\/)/, 'expected sqlite:PATH or postgres://...').default('sqlite:./gatehouse.db'),
   /**
    * This gateway node, when several share a PostgreSQL store: `id` names its audit chain and the sessions and held
-   * requests it alone ends after a restart (stable per node; the host name when absent).
+   * requests it alone ends after a restart (stable per node; the host name when absent). `revocation_stale_after`: a node
+   * that has not heard revocations from the store for longer refuses requests until it has caught up.
    */
   node: z.strictObject({
     id: z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'a node id is 1-100 letters, digits, _ . : -').optional(),
-  }).default({}),
+    revocation_stale_after: z.string().regex(/^\d+(\.\d+)?(ms|s)$/, 'expected a duration such as 5s or 1500ms').default('5s'),
+  }).default({ revocation_stale_after: '5s' }),
   approvals: approvalsConfig.default({ timeout: '15m', mode: 'wait', required: 1, webhooks: [] }),
   /** On SIGTERM, how long requests in flight may take to finish before what is left is cut. */
   drain_timeout: duration.default('25s'),

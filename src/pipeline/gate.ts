@@ -98,6 +98,7 @@ const unframed = (message: string) => message.replace(/^Gatehouse: /, '');
 /** Refusal rules an adapter may want to render specially. */
 export const APPROVAL_PENDING = 'approval.pending';
 export const AUDIT_UNAVAILABLE = 'audit.unavailable';
+export const REVOCATIONS_STALE = 'revocations.stale';
 
 const FAILURE_MESSAGES: Record<'unknown' | 'expired' | 'revoked', string> = {
   unknown: 'is not a valid Gatehouse token',
@@ -246,7 +247,9 @@ export class GateSession {
   }
 
   private judge<F extends Facts>(ask: Ask<F>): Promise<Outcome> {
-    const verdict = verdictOf(ask);
+    // A node that may have missed a revocation serves nothing until it has caught up (node.revocation_stale_after).
+    const stale = this.services.tokens.revocationsStale();
+    const verdict = stale ? deny(REVOCATIONS_STALE, stale) : verdictOf(ask);
     const { audit } = this.services;
     let record: AuditRecord;
     try {

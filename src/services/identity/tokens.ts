@@ -17,6 +17,8 @@ export const hashToken = (token: string) => hash('sha256', token, 'hex');
  */
 const CHECK_CACHE_MS = 1_000;
 const CHECK_CACHE_MAX = 10_000;
+/** `node.revocation_stale_after` when not configured. */
+export const DEFAULT_STALE_AFTER_MS = 5_000;
 
 
 export type TokenCheck = { ok: true; token: TokenRecord } | { ok: false; reason: 'unknown' | 'expired' | 'revoked' };
@@ -33,8 +35,16 @@ export type RevocationListener = (tokenId: string) => void;
 export class Tokens {
   private readonly listeners = new Set<RevocationListener>();
   private watchTimer?: NodeJS.Timeout;
+  private unlisten?: () => Promise<void>;
+  /** The last revocation epoch applied: every revocation numbered up to it has cut its sessions here. */
+  private epoch = 0;
   /** When the revocation watch last read the store: revocations made elsewhere before then have been applied. */
   private caughtUpAt = Date.now();
+  /** Since when the store's push channel is down (undefined while it is up, or when the store has none). */
+  private listenerDownSince?: number;
+  private staleAfterMs = DEFAULT_STALE_AFTER_MS;
+  private catching?: Promise<void>;
+  private again = false;
   /** Live tokens recently checked, by hash: a request then costs one hash and a map lookup, not a store read. */
   private readonly checked = new Map<string, { record: TokenRecord; until: number }>();
   /** Counts evictions, so a store read that overlapped one does not put back what it evicted. */
@@ -135,37 +145,75 @@ export class Tokens {
   }
 
   /**
-   * Picks up revocations made by other processes or nodes sharing the store. A poll the store fails is reported to
-   * `onError` and tried again at the next interval; meanwhile `revocationLag` grows.
+   * Applies revocations made by other processes or nodes sharing the store: woken by the store's push channel when it
+   * has one (PostgreSQL LISTEN), and polled every `intervalMs` either way. Each pass asks for what follows the last
+   * revocation epoch applied, so nothing is missed after a reconnect. A failed read is reported to `onError`.
    */
-  watch(intervalMs = 250, onError: (err: Error) => void = () => undefined) {
-    let since = Date.now() - intervalMs;
-    const seen = new Set<string>();
+  async watch(opts: { intervalMs?: number; staleAfterMs?: number; onError?: (err: Error) => void } = {}) {
+    const { intervalMs = 250, onError = () => undefined } = opts;
+    this.staleAfterMs = opts.staleAfterMs ?? DEFAULT_STALE_AFTER_MS;
+    this.epoch = await this.store.revocationEpoch();
     this.caughtUpAt = Date.now();
+    const pass = () => this.catchUp().catch(onError);
+    if (this.store.listenRevocations) {
+      this.listenerDownSince = Date.now();
+      this.unlisten = this.store.listenRevocations({
+        wake: () => void pass(),
+        // Up again: current only once what was revoked meanwhile has been applied.
+        up: () => void this.catchUp().then(() => { this.listenerDownSince = undefined; }, onError),
+        down: (err) => { this.listenerDownSince ??= Date.now(); onError(err); },
+      });
+    }
     const poll = async () => {
-      const now = Date.now();
-      try {
-        for (const { id } of await this.store.revokedSince(since - 5_000)) {
-          if (!seen.has(id)) { seen.add(id); this.emit(id); }
-        }
-        since = this.caughtUpAt = now;
-      } catch (err) {
-        onError(err as Error);
-      }
+      await pass();
       // One poll at a time, whatever the store's latency.
       if (this.watchTimer) this.watchTimer = setTimeout(poll, intervalMs).unref();
     };
     this.watchTimer = setTimeout(poll, intervalMs).unref();
   }
 
-  /** Milliseconds since the store was last read for revocations (how stale this process's view of them may be). */
-  revocationLag(now = Date.now()): number {
-    return now - this.caughtUpAt;
+  /** Reads and applies what follows the last epoch applied; passes asked for meanwhile run once more after it. */
+  private catchUp(): Promise<void> {
+    if (this.catching) {
+      this.again = true;
+      return this.catching;
+    }
+    this.catching = (async () => {
+      do {
+        this.again = false;
+        const startedAt = Date.now();
+        const { epoch, ids } = await this.store.revocationsAfter(this.epoch);
+        for (const id of ids) this.emit(id);
+        this.epoch = epoch;
+        this.caughtUpAt = startedAt;
+      } while (this.again);
+    })().finally(() => { this.catching = undefined; });
+    return this.catching;
   }
 
-  stop() {
+  /**
+   * Milliseconds this process's view of revocations may be behind: since the store was last read, or since the
+   * listener went down, whichever is longer.
+   */
+  revocationLag(now = Date.now()): number {
+    return Math.max(now - this.caughtUpAt, this.listenerDownSince === undefined ? 0 : now - this.listenerDownSince);
+  }
+
+  /** Why this process must not serve new requests now (its revocations may be stale), or undefined when it may. */
+  revocationsStale(now = Date.now()): string | undefined {
+    const lag = this.revocationLag(now);
+    if (lag <= this.staleAfterMs) return undefined;
+    const seconds = Math.round(lag / 100) / 10;
+    return this.listenerDownSince !== undefined
+      ? `this gateway node has not heard revocations from its store for ${seconds}s (its listener is down); requests are refused until it has caught up`
+      : `this gateway node has not read revocations from its store for ${seconds}s; requests are refused until it has caught up`;
+  }
+
+  async stop() {
     clearTimeout(this.watchTimer);
     this.watchTimer = undefined;
+    await this.unlisten?.();
+    this.unlisten = undefined;
   }
 
   private emit(id: string) {

@@ -31,4 +31,7 @@ export const POSTGRES_MIGRATIONS: string[] = [
    CREATE TABLE tool_pins (
      server TEXT NOT NULL, source TEXT NOT NULL, tool TEXT NOT NULL, fingerprint TEXT NOT NULL, definition TEXT NOT NULL,
      pinned_at BIGINT NOT NULL, PRIMARY KEY (server, source, tool));`,
+  // The revocation epoch: revocations numbered in commit order (writers take the table's lock in turn), so a node that
+  // reconnects asks for what is after the last number it applied; no clock is compared.
+  `CREATE TABLE revocations (epoch BIGINT PRIMARY KEY, token_id TEXT NOT NULL);`,
 ];

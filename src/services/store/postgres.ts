@@ -2,12 +2,16 @@
 import pg from 'pg';
 import { GENESIS, type AuditRow } from './audit-table.ts';
 import { POSTGRES_MIGRATIONS } from './postgres-schema.ts';
-import type { ApprovalRecord, AuditRecord, SessionFilter, SessionRecord, Store, TokenRecord, ToolPin } from './store.ts';
+import type { ApprovalRecord, RevocationEvents, AuditRecord, SessionFilter, SessionRecord, Store, TokenRecord, ToolPin } from './store.ts';
 
 /** The oldest PostgreSQL the store is tested on (FOR UPDATE, ON CONFLICT, WITH (FORCE) are older; 13 is the oldest supported release). */
 const MIN_SERVER_VERSION = 130000;
 /** One lock id for every gateway's migrations: nodes that start together migrate once, one after the other. */
 const MIGRATION_LOCK = 0x6761_7465; // "gate"
+/** Where a revocation is announced (its epoch as payload); listeners then read what they have not applied. */
+const REVOCATION_CHANNEL = 'gatehouse_revocations';
+/** How long the revocation listener waits before reconnecting after it lost its connection. */
+const LISTEN_RETRY_MS = 250;
 
 export interface PostgresStoreOptions {
   /** This node's name: its audit chain, and the sessions and approvals it alone can end after a restart. */
@@ -47,7 +51,7 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions)
     await pool.end().catch(() => undefined);
     throw err;
   }
-  return postgresStore(pool, opts.node);
+  return postgresStore(pool, url, opts.node);
 }
 
 async function migrate(pool: pg.Pool, where: string) {
@@ -125,7 +129,7 @@ const toAudit = (r: StoredAudit): AuditRecord => ({
 const approvalOf = (r: { record: string } | undefined) => r && (JSON.parse(r.record) as ApprovalRecord);
 const approvalArgs = (a: ApprovalRecord) => [a.status, a.windowUntil, JSON.stringify(a), a.id];
 
-function postgresStore(pool: pg.Pool, node: string): Store {
+function postgresStore(pool: pg.Pool, url: string, node: string): Store {
   const one = async <R extends pg.QueryResultRow>(sql: string, args: unknown[] = []) => (await pool.query<R>(sql, args)).rows[0];
   const all = async <R extends pg.QueryResultRow>(sql: string, args: unknown[] = []) => (await pool.query<R>(sql, args)).rows;
   /** One transaction on one connection; rolled back if `work` throws. */
@@ -157,8 +161,21 @@ function postgresStore(pool: pg.Pool, node: string): Store {
     deadTokensForUser: async (user, now) => (await all<TokenRow>(
       'SELECT * FROM tokens WHERE label = $1 AND (revoked_at IS NOT NULL OR expires_at <= $2) ORDER BY created_at DESC LIMIT 16', [user, now])).map(toToken),
     listTokens: async () => (await all<TokenRow>('SELECT * FROM tokens ORDER BY created_at DESC')).map(toToken),
-    revokeToken: async (id, at) => ((await pool.query('UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [at, id])).rowCount ?? 0) > 0,
-    revokedSince: async (since) => all<{ id: string; revokedAt: number }>('SELECT id, revoked_at AS "revokedAt" FROM tokens WHERE revoked_at >= $1', [since]),
+    revokeToken: (id, at) => transaction(async (c) => {
+      // One revoker at a time (readers are not blocked): epochs then commit in order, and none is skipped by a reader.
+      await c.query('LOCK TABLE revocations IN EXCLUSIVE MODE');
+      if (((await c.query('UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [at, id])).rowCount ?? 0) === 0) return false;
+      const { rows: [{ epoch }] } = await c.query<{ epoch: number }>(
+        'INSERT INTO revocations SELECT COALESCE(MAX(epoch), 0) + 1, $1 FROM revocations RETURNING epoch', [id]);
+      await c.query('SELECT pg_notify($1, $2)', [REVOCATION_CHANNEL, String(epoch)]); // delivered on commit
+      return true;
+    }),
+    revocationsAfter: async (epoch) => {
+      const rows = await all<{ epoch: number; id: string }>('SELECT epoch, token_id AS id FROM revocations WHERE epoch > $1 ORDER BY epoch', [epoch]);
+      return { epoch: rows.at(-1)?.epoch ?? epoch, ids: rows.map((r) => r.id) };
+    },
+    revocationEpoch: async () => (await one<{ epoch: number | null }>('SELECT MAX(epoch) AS epoch FROM revocations'))?.epoch ?? 0,
+    listenRevocations: (events) => listenRevocations(url, events),
     touchToken: async (id, at) => void await pool.query('UPDATE tokens SET last_used_at = $1 WHERE id = $2', [at, id]),
     insertSession: async (s) => void await pool.query(
       'INSERT INTO sessions VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)',
@@ -256,4 +273,43 @@ async function appendChained(c: pg.PoolClient, node: string, rows: AuditRow[]) {
     `INSERT INTO audit (node, seq, ts, kind, session_id, token_id, connection, verdict, data, prev_hash, hash)
      SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])`,
     [node, ...columns]);
+}
+
+/**
+ * LISTEN on a dedicated connection of its own (a pooled one would be handed to other queries, and a transaction-pooling
+ * proxy drops LISTEN): reconnects by itself, and says when it is up or down so the node can tell how stale it may be.
+ */
+function listenRevocations(url: string, events: RevocationEvents): () => Promise<void> {
+  let stopped = false;
+  let current: pg.Client | undefined;
+  let retry: NodeJS.Timeout | undefined;
+  const connect = async () => {
+    const client = new pg.Client({ connectionString: url, types, connectionTimeoutMillis: 5_000, keepAlive: true });
+    current = client;
+    let lost = false;
+    const lose = (err: Error) => {
+      if (lost || stopped) return;
+      lost = true;
+      client.end().catch(() => undefined);
+      events.down(err);
+      retry = setTimeout(() => void connect(), LISTEN_RETRY_MS).unref();
+    };
+    client.on('error', lose);
+    client.on('end', () => lose(new Error('the listening connection was closed')));
+    client.on('notification', () => events.wake());
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${REVOCATION_CHANNEL}`);
+    } catch (err) {
+      lose(err as Error);
+      return;
+    }
+    if (!stopped && !lost) events.up();
+  };
+  void connect();
+  return async () => {
+    stopped = true;
+    clearTimeout(retry);
+    await current?.end().catch(() => undefined);
+  };
 }

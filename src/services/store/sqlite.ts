@@ -38,6 +38,8 @@ const migrations: string[] = [
      pinned_at INTEGER NOT NULL, PRIMARY KEY (server, source, tool));`,
   // 5: the mysql_native_password verifier, minted with each token from now on (NULL for tokens minted before).
   `ALTER TABLE tokens ADD COLUMN mysql_native TEXT;`,
+  // The revocation epoch: each revocation numbered in commit order, so a watcher asks "what after N", never "since when".
+  `CREATE TABLE revocations (epoch INTEGER PRIMARY KEY AUTOINCREMENT, token_id TEXT NOT NULL);`,
 ];
 
 interface TokenRow {
@@ -99,8 +101,9 @@ export function openSqliteStore(path: string): Store {
       'SELECT * FROM tokens WHERE label = ? AND (revoked_at IS NOT NULL OR expires_at <= ?) ORDER BY created_at DESC LIMIT 16'),
     listTokens: db.prepare<[], TokenRow>('SELECT * FROM tokens ORDER BY created_at DESC'),
     revoke: db.prepare('UPDATE tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL'),
-    revokedSince: db.prepare<[number], { id: string; revokedAt: number }>(
-      'SELECT id, revoked_at AS revokedAt FROM tokens WHERE revoked_at >= ?'),
+    logRevocation: db.prepare('INSERT INTO revocations (token_id) VALUES (?)'),
+    revocationsAfter: db.prepare<[number], { epoch: number; id: string }>('SELECT epoch, token_id AS id FROM revocations WHERE epoch > ? ORDER BY epoch'),
+    revocationEpoch: db.prepare<[], { epoch: number | null }>('SELECT MAX(epoch) AS epoch FROM revocations'),
     touch: db.prepare('UPDATE tokens SET last_used_at = ? WHERE id = ?'),
     insertSession: db.prepare(`INSERT INTO sessions VALUES (@id, @tokenId, @label, @role, @connection, @protocol, @client,
       @runId, @step, @startedAt, @endedAt, @endReason)`),
@@ -164,8 +167,16 @@ export function openSqliteStore(path: string): Store {
     liveTokensForUser: async (user, now) => q.liveForUser.all(user, user, now).map(toToken),
     deadTokensForUser: async (user, now) => q.deadForUser.all(user, now).map(toToken),
     listTokens: async () => q.listTokens.all().map(toToken),
-    revokeToken: async (id, at) => q.revoke.run(at, id).changes > 0,
-    revokedSince: async (since) => q.revokedSince.all(since),
+    revokeToken: async (id, at) => db.transaction(() => {
+      if (q.revoke.run(at, id).changes === 0) return false;
+      q.logRevocation.run(id);
+      return true;
+    })(),
+    revocationsAfter: async (epoch) => {
+      const rows = q.revocationsAfter.all(epoch);
+      return { epoch: rows.at(-1)?.epoch ?? epoch, ids: rows.map((r) => r.id) };
+    },
+    revocationEpoch: async () => q.revocationEpoch.get()?.epoch ?? 0,
     touchToken: async (id, at) => void q.touch.run(at, id),
     insertSession: async (s) => void q.insertSession.run(s),
     endSession: async (id, at, reason) => void q.endSession.run(at, reason, id),

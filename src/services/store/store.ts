@@ -121,6 +121,12 @@ export interface ToolPinStore {
   repinTool(pin: ToolPin): Promise<void>;
 }
 
+export interface RevocationEvents {
+  wake(): void;
+  up(): void;
+  down(err: Error): void;
+}
+
 export interface Store extends ToolPinStore {
   getMeta(key: string): Promise<string | undefined>;
   setMeta(key: string, value: string): Promise<void>;
@@ -134,7 +140,18 @@ export interface Store extends ToolPinStore {
   deadTokensForUser(user: string, now: number): Promise<TokenRecord[]>;
   listTokens(): Promise<TokenRecord[]>;
   revokeToken(id: string, at: number): Promise<boolean>;
-  revokedSince(since: number): Promise<{ id: string; revokedAt: number }[]>;
+  /**
+   * Revocations numbered above `epoch`, and the highest number among them (`epoch` when there are none). Numbers are
+   * given in commit order, so a node that has applied everything up to N misses nothing by asking for what is after N.
+   */
+  revocationsAfter(epoch: number): Promise<{ epoch: number; ids: string[] }>;
+  /** The number of the latest revocation (0 before the first). */
+  revocationEpoch(): Promise<number>;
+  /**
+   * A push channel for revocations made by other nodes (PostgreSQL LISTEN), when the store has one: `wake` on each
+   * revocation, `up` when (re)connected, `down` when lost (it reconnects by itself). Returns a function that stops it.
+   */
+  listenRevocations?(events: RevocationEvents): () => Promise<void>;
   touchToken(id: string, at: number): Promise<void>;
 
   insertSession(s: SessionRecord): Promise<void>;
