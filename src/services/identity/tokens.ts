@@ -42,6 +42,8 @@ export class Tokens {
   private caughtUpAt = Date.now();
   /** Since when the store's push channel is down (undefined while it is up, or when the store has none). */
   private listenerDownSince?: number;
+  /** When the push channel last came up (undefined while it is down). */
+  private listenerUpAt?: number;
   private staleAfterMs = DEFAULT_STALE_AFTER_MS;
   private catching?: Promise<void>;
   private again = false;
@@ -159,9 +161,9 @@ export class Tokens {
       this.listenerDownSince = Date.now();
       this.unlisten = this.store.listenRevocations({
         wake: () => void pass(),
-        // Up again: current only once what was revoked meanwhile has been applied.
-        up: () => void this.catchUp().then(() => { this.listenerDownSince = undefined; }, onError),
-        down: (err) => { this.listenerDownSince ??= Date.now(); onError(err); },
+        // Up again: current only once a pass begun since then has applied what was revoked meanwhile.
+        up: () => { this.listenerUpAt = Date.now(); void pass(); },
+        down: (err) => { this.listenerUpAt = undefined; this.listenerDownSince ??= Date.now(); onError(err); },
       });
     }
     const poll = async () => {
@@ -186,6 +188,7 @@ export class Tokens {
         for (const id of ids) this.emit(id);
         this.epoch = epoch;
         this.caughtUpAt = startedAt;
+        if (this.listenerUpAt !== undefined && startedAt >= this.listenerUpAt) this.listenerDownSince = undefined;
       } while (this.again);
     })().finally(() => { this.catching = undefined; });
     return this.catching;

@@ -175,7 +175,7 @@ function postgresStore(pool: pg.Pool, url: string, node: string): Store {
       return { epoch: rows.at(-1)?.epoch ?? epoch, ids: rows.map((r) => r.id) };
     },
     revocationEpoch: async () => (await one<{ epoch: number | null }>('SELECT MAX(epoch) AS epoch FROM revocations'))?.epoch ?? 0,
-    listenRevocations: (events) => listenRevocations(url, events),
+    listenRevocations: (events) => listenRevocations(url, node, events),
     touchToken: async (id, at) => void await pool.query('UPDATE tokens SET last_used_at = $1 WHERE id = $2', [at, id]),
     insertSession: async (s) => void await pool.query(
       'INSERT INTO sessions VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)',
@@ -279,12 +279,13 @@ async function appendChained(c: pg.PoolClient, node: string, rows: AuditRow[]) {
  * LISTEN on a dedicated connection of its own (a pooled one would be handed to other queries, and a transaction-pooling
  * proxy drops LISTEN): reconnects by itself, and says when it is up or down so the node can tell how stale it may be.
  */
-function listenRevocations(url: string, events: RevocationEvents): () => Promise<void> {
+function listenRevocations(url: string, node: string, events: RevocationEvents): () => Promise<void> {
   let stopped = false;
   let current: pg.Client | undefined;
   let retry: NodeJS.Timeout | undefined;
   const connect = async () => {
-    const client = new pg.Client({ connectionString: url, types, connectionTimeoutMillis: 5_000, keepAlive: true });
+    // Named, so an operator (and pg_stat_activity) can tell which node's listener a connection is.
+    const client = new pg.Client({ connectionString: url, types, connectionTimeoutMillis: 5_000, keepAlive: true, application_name: `gatehouse revocations ${node}`.slice(0, 63) });
     current = client;
     let lost = false;
     const lose = (err: Error) => {
