@@ -86,7 +86,7 @@ export class Metrics {
     this.registry.registerMetric(decisionHistogram(all) as unknown as Metric);
     this.commits = new Histogram({ name: 'gatehouse_audit_commit_seconds', help: 'Duration of each audit group commit', buckets: SECONDS, registers });
     this.committed = new Counter({ name: 'gatehouse_audit_records_total', help: 'Audit records committed', registers });
-    this.storeErrors = new Counter({ name: 'gatehouse_store_errors_total', help: 'Store operations that failed, by operation (audit commit, revocation poll, readiness check)', labelNames: ['operation'], registers });
+    this.storeErrors = new Counter({ name: 'gatehouse_store_errors_total', help: 'Store operations that failed, by operation (audit commit, revocation read or listener, readiness check)', labelNames: ['operation'], registers });
     // Gauges are read from the gateway when scraped, so nothing on the request path keeps them up to date.
     const gauge = (name: string, help: string, read: (g: Gauge, state: GatewayState) => void, opts: { labelNames?: string[]; aggregator?: 'sum' | 'max' } = {}) => {
       const g: Gauge = new Gauge({ name, help, registers, labelNames: opts.labelNames ?? [], aggregator: opts.aggregator ?? 'sum', collect: () => { if (this.state) read(g, this.state); } });
