@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import pg from 'pg';
-import { AuditLog, verifyAudit } from '../src/services/audit/log.ts';
+import { AuditLog, verifyAllChains, verifyAudit } from '../src/services/audit/log.ts';
 import { openPostgresStore } from '../src/services/store/postgres.ts';
 import { openSqliteStore } from '../src/services/store/sqlite.ts';
 import type { ApprovalRecord, Store, TokenRecord } from '../src/services/store/store.ts';
@@ -150,6 +150,41 @@ describe('store: postgres across nodes', () => {
       assert.equal((await c.approvalById('apr_b'))!.status, 'pending');
     } finally {
       await Promise.all([a.close(), b.close(), c.close()]);
+    }
+  });
+
+  test('audit verify checks every node\'s chain and names a gap or a fork by node and record number', async () => {
+    await freshPgDatabase();
+    const stores = await Promise.all(['node-a', 'node-b', 'node-c'].map((n) => openPostgresStore(pgUrl(), { node: n })));
+    const admin = new pg.Client({ ...PG, database: storeDb });
+    await admin.connect();
+    try {
+      for (const store of stores) {
+        const log = await AuditLog.open(store);
+        await Promise.all([1, 2, 3].map((i) => log.append({ kind: `k${i}`, sessionId: `ses_${store === stores[1] ? 'b' : 'x'}${i}` })));
+        await log.flush();
+      }
+      assert.deepEqual((await stores[0].readAudit(0, 10, 'ses_b2')).map((r) => r.kind), ['k2'], "a session held by node b is replayed from node a");
+      const whole = await verifyAllChains(stores[0]);
+      assert.equal(whole.ok, true);
+      assert.equal(whole.records, 9);
+      assert.deepEqual(whole.chains.map((c) => [c.node, c.ok, c.records]), [['node-a', true, 3], ['node-b', true, 3], ['node-c', true, 3]], 'any node verifies every chain');
+
+      await admin.query(`DELETE FROM audit WHERE node = 'node-b' AND seq = 2`);
+      const gap = await verifyAllChains(stores[0]);
+      assert.equal(gap.ok, false);
+      assert.deepEqual(gap.broken, { node: 'node-b', seq: 2, reason: 'record 2 is missing (a gap)' });
+      assert.deepEqual(gap.chains.map((c) => c.ok), [true, false, true], 'the other chains still verify');
+
+      // A second writer's record in place of the real one: its link does not continue the chain.
+      await admin.query(`UPDATE audit SET prev_hash = repeat('f', 64) WHERE node = 'node-c' AND seq = 3`);
+      const fork = await verifyAllChains(stores[0]);
+      const onC = (await stores[2].readAudit(0, 10)).map((r) => r.kind);
+      assert.deepEqual((await stores[0].readAudit(0, 10, undefined, 'node-c')).map((r) => r.kind), onC, "one node reads another's chain");
+      assert.deepEqual(fork.chains[2].broken, { node: 'node-c', seq: 3, reason: 'previous-hash link does not match the record before it (a fork or an altered record)' });
+    } finally {
+      await admin.end();
+      await Promise.all(stores.map((s) => s.close()));
     }
   });
 

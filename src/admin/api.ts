@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { splitHostPort } from '../config/address.ts';
 import { parseDuration } from '../config/duration.ts';
 import { ApprovalError } from '../services/approvals/approvals.ts';
-import { verifyAudit } from '../services/audit/log.ts';
+import { verifyAllChains } from '../services/audit/log.ts';
 import type { Listener, Services } from '../services/services.ts';
 import type { ApprovalStatus, TokenRecord } from '../services/store/store.ts';
 import { createConsole, type ConsoleOptions } from './console/console.ts';
@@ -118,12 +118,12 @@ export async function startAdmin(services: Services, listeners: Listener[], opts
     'POST /v1/approvals/{id}/deny': (req, res, params) => decide(req, res, params.id, 'deny'),
     'GET /v1/audit': async (req, res, _p, url) => {
       auth(req);
-      sendJson(res, 200, { records: await audit.read(intParam(url, 'after', 0), Math.min(intParam(url, 'limit', 100), 10_000), url.searchParams.get('session') ?? undefined) });
+      sendJson(res, 200, { records: await audit.read(intParam(url, 'after', 0), Math.min(intParam(url, 'limit', 100), 10_000), url.searchParams.get('session') ?? undefined, url.searchParams.get('node') ?? undefined) });
     },
     'GET /v1/audit/verify': async (req, res) => {
       auth(req);
       await audit.flush();
-      sendJson(res, 200, await verifyAudit(store));
+      sendJson(res, 200, await verifyAllChains(store));
     },
   });
 

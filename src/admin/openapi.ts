@@ -114,7 +114,7 @@ export const openapi = {
     '/v1/audit': {
       get: {
         summary: 'Audit records after a sequence number',
-        parameters: ['after', 'limit', 'session'].map((name) => ({ name, in: 'query', schema: { type: 'string' } })),
+        parameters: ['after', 'limit', 'session', 'node'].map((name) => ({ name, in: 'query', schema: { type: 'string' } })),
         responses: { 200: { description: 'records', ...json({ type: 'object', properties: { records: { type: 'array', items: ref('AuditRecord') } } }) }, ...errors },
       },
     },

@@ -1,7 +1,7 @@
 // `gatehouse audit tail|verify`
 import type { Command } from 'commander';
 import type { AuditRecord } from '../services/store/store.ts';
-import type { VerifyResult } from '../services/audit/log.ts';
+import type { ChainsResult } from '../services/audit/log.ts';
 import { adminClient, CliError } from './client.ts';
 import { printJson, time } from './output.ts';
 
@@ -19,27 +19,29 @@ export function auditCommands(program: Command) {
     .description('print the latest audit records')
     .option('-n, --lines <n>', 'how many records', '20')
     .option('-f, --follow', 'keep printing new records')
+    .option('--node <id>', "another gateway node's chain, in a shared PostgreSQL store (default: the node asked)")
     .option('--config <file>', 'gateway config')
     .option('--json', 'JSON output')
-    .action(async (o: { lines: string; follow?: boolean; config?: string; json?: boolean }) => {
+    .action(async (o: { lines: string; follow?: boolean; node?: string; config?: string; json?: boolean }) => {
       const client = adminClient(o);
+      const on = o.node ? `&node=${encodeURIComponent(o.node)}` : '';
       const n = Number(o.lines);
       if (!Number.isInteger(n) || n <= 0) throw new CliError('--lines must be a positive integer', 2);
       // Find the end, then read the last n.
       let after = 0;
       for (;;) {
-        const { records } = await client.get<{ records: AuditRecord[] }>(`/v1/audit?after=${after}&limit=10000`);
+        const { records } = await client.get<{ records: AuditRecord[] }>(`/v1/audit?after=${after}&limit=10000${on}`);
         if (records.length < 10000) { after = (records.at(-1)?.seq ?? after); break; }
         after = records.at(-1)!.seq;
       }
-      const { records } = await client.get<{ records: AuditRecord[] }>(`/v1/audit?after=${Math.max(0, after - n)}&limit=${n}`);
+      const { records } = await client.get<{ records: AuditRecord[] }>(`/v1/audit?after=${Math.max(0, after - n)}&limit=${n}${on}`);
       if (o.json && !o.follow) return printJson(records);
       const print = (r: AuditRecord) => process.stdout.write((o.json ? JSON.stringify(r) : formatAudit(r)) + '\n');
       records.forEach(print);
       let last = records.at(-1)?.seq ?? after;
       while (o.follow) {
         await new Promise((r) => setTimeout(r, 500));
-        const next = await client.get<{ records: AuditRecord[] }>(`/v1/audit?after=${last}&limit=1000`);
+        const next = await client.get<{ records: AuditRecord[] }>(`/v1/audit?after=${last}&limit=1000${on}`);
         next.records.forEach(print);
         last = next.records.at(-1)?.seq ?? last;
       }
@@ -49,10 +51,17 @@ export function auditCommands(program: Command) {
     .option('--config <file>', 'gateway config')
     .option('--json', 'JSON output')
     .action(async (o: { config?: string; json?: boolean }) => {
-      const result = await adminClient(o).get<VerifyResult>('/v1/audit/verify');
+      const result = await adminClient(o).get<ChainsResult>('/v1/audit/verify');
       if (o.json) printJson(result);
-      else if (result.ok) process.stdout.write(`audit chain verified: ${result.records} records, no breaks\n`);
-      else process.stdout.write(`audit chain BROKEN at record #${result.broken!.seq}: ${result.broken!.reason} (${result.records} records verified before it)\n`);
+      else {
+        // One line per chain: each node's in a shared store, naming the node and record number of a gap or fork.
+        for (const chain of result.chains) {
+          const on = chain.node === undefined ? 'audit chain' : `audit chain of node ${chain.node}`;
+          process.stdout.write(chain.ok
+            ? `${on} verified: ${chain.records} records, no breaks\n`
+            : `${on} BROKEN at record #${chain.broken!.seq}: ${chain.broken!.reason} (${chain.records} records verified before it)\n`);
+        }
+      }
       if (!result.ok) process.exitCode = 1;
     });
 }

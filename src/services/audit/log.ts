@@ -99,9 +99,10 @@ export class AuditLog {
   }
 
   /** Committed records after `afterSeq` (of one session if given), deferred ones included: a reader sees its own writes. */
-  async read(afterSeq: number, limit: number, sessionId?: string): Promise<AuditRecord[]> {
+  /** This node's chain, or `node`'s in a shared store; a session's records whichever node holds them. */
+  async read(afterSeq: number, limit: number, sessionId?: string, node?: string): Promise<AuditRecord[]> {
     await this.flush();
-    return this.store.readAudit(afterSeq, limit, sessionId);
+    return this.store.readAudit(afterSeq, limit, sessionId, node);
   }
 
   /**
@@ -254,22 +255,37 @@ function settle(batch: Batch, error?: Error) {
 export interface VerifyResult {
   ok: boolean;
   records: number;
-  /** The first record that does not chain, and why. */
-  broken?: { seq: number; reason: string };
+  /** The first record that does not chain, and why (and on which node's chain, in a shared store). */
+  broken?: { node?: string; seq: number; reason: string };
 }
 
-/** Walks the whole chain from genesis, recomputing every hash. */
-export async function verifyAudit(store: Store, batch = 5000): Promise<VerifyResult> {
+export interface ChainsResult extends VerifyResult {
+  /** Each node's chain in a shared store (one entry, without a node, in the embedded store). */
+  chains: ({ node?: string } & VerifyResult)[];
+}
+
+/** Verifies every chain the store holds: each node's, in a shared store. */
+export async function verifyAllChains(store: Store): Promise<ChainsResult> {
+  const nodes: (string | undefined)[] = store.auditNodes ? await store.auditNodes() : [undefined];
+  const chains: ChainsResult['chains'] = [];
+  for (const node of nodes) chains.push({ ...(node === undefined ? {} : { node }), ...(await verifyAudit(store, 5000, node)) });
+  const broken = chains.find((c) => !c.ok)?.broken;
+  return { ok: !broken, records: chains.reduce((n, c) => n + c.records, 0), ...(broken ? { broken } : {}), chains };
+}
+
+/** Verifies one chain: this node's, or `node`'s in a shared store. A missing number is a gap; a link that does not match, a fork or an alteration. */
+export async function verifyAudit(store: Store, batch = 5000, node?: string): Promise<VerifyResult> {
   let prevHash = GENESIS;
   let expectedSeq = 1;
   let count = 0;
+  const on = node === undefined ? {} : { node };
   for (let after = 0; ; ) {
-    const records = await store.readAudit(after, batch);
+    const records = await store.readAudit(after, batch, undefined, node);
     if (records.length === 0) return { ok: true, records: count };
     for (const r of records) {
-      if (r.seq !== expectedSeq) return { ok: false, records: count, broken: { seq: expectedSeq, reason: `record ${expectedSeq} is missing` } };
-      if (r.prevHash !== prevHash) return { ok: false, records: count, broken: { seq: r.seq, reason: 'previous-hash link does not match the record before it' } };
-      if (recordHash(prevHash, r) !== r.hash) return { ok: false, records: count, broken: { seq: r.seq, reason: 'record content does not match its hash (altered)' } };
+      if (r.seq !== expectedSeq) return { ok: false, records: count, broken: { ...on, seq: expectedSeq, reason: `record ${expectedSeq} is missing (a gap)` } };
+      if (r.prevHash !== prevHash) return { ok: false, records: count, broken: { ...on, seq: r.seq, reason: 'previous-hash link does not match the record before it (a fork or an altered record)' } };
+      if (recordHash(prevHash, r) !== r.hash) return { ok: false, records: count, broken: { ...on, seq: r.seq, reason: 'record content does not match its hash (altered)' } };
       prevHash = r.hash;
       expectedSeq++;
       count++;

@@ -198,9 +198,11 @@ function postgresStore(pool: pg.Pool, url: string, node: string): Store {
       (await pool.query('UPDATE sessions SET ended_at = $1, end_reason = $2 WHERE ended_at IS NULL AND node = $3', [at, reason, node])).rowCount ?? 0,
     appendAudit: (rows) => transaction(async (c) => appendChained(c, node, rows)),
     lastAudit: async () => { const r = await one<StoredAudit>('SELECT * FROM audit WHERE node = $1 ORDER BY seq DESC LIMIT 1', [node]); return r && toAudit(r); },
-    readAudit: async (afterSeq, limit, sessionId) => (await (sessionId
-      ? all<StoredAudit>('SELECT * FROM audit WHERE node = $1 AND session_id = $2 AND seq > $3 ORDER BY seq LIMIT $4', [node, sessionId, afterSeq, limit])
-      : all<StoredAudit>('SELECT * FROM audit WHERE node = $1 AND seq > $2 ORDER BY seq LIMIT $3', [node, afterSeq, limit]))).map(toAudit),
+    // A session lives on one node, so its records are on one chain: found whichever node asks (replay, the console).
+    readAudit: async (afterSeq, limit, sessionId, chain) => (await (sessionId
+      ? all<StoredAudit>('SELECT * FROM audit WHERE session_id = $1 AND seq > $2 AND ($3::text IS NULL OR node = $3) ORDER BY seq LIMIT $4', [sessionId, afterSeq, chain ?? null, limit])
+      : all<StoredAudit>('SELECT * FROM audit WHERE node = $1 AND seq > $2 ORDER BY seq LIMIT $3', [chain ?? node, afterSeq, limit]))).map(toAudit),
+    auditNodes: async () => (await all<{ node: string }>('SELECT DISTINCT node FROM audit ORDER BY node')).map((r) => r.node),
     insertApproval: async (a) => void await pool.query(
       'INSERT INTO approvals VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
       [a.id, a.status, a.createdAt, a.expiresAt, a.tokenId, a.fingerprint, a.windowUntil, JSON.stringify(a), node]),

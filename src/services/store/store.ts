@@ -164,7 +164,13 @@ export interface Store extends ToolPinStore {
   /** Appends audit rows to the chain atomically, once committed. Throws if they do not continue the stored chain. */
   appendAudit(rows: AuditRow[]): Promise<void>;
   lastAudit(): Promise<AuditRecord | undefined>;
-  readAudit(afterSeq: number, limit: number, sessionId?: string): Promise<AuditRecord[]>;
+  /**
+   * This node's chain (or, with `node`, another node's chain in a shared store). With `sessionId`, that session's
+   * records whichever node's chain holds them.
+   */
+  readAudit(afterSeq: number, limit: number, sessionId?: string, node?: string): Promise<AuditRecord[]>;
+  /** Every node that keeps an audit chain in a shared store; absent where there is one chain (the embedded store). */
+  auditNodes?(): Promise<string[]>;
 
   insertApproval(a: ApprovalRecord): Promise<void>;
   /**
