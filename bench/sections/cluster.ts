@@ -51,12 +51,12 @@ export async function benchCluster(ctx: Context): Promise<Row[]> {
   const [a, b] = [await openPostgresStore(`postgres://${PG.user}@${PG.host}:${PG.port}/${DB}`, { node: 'a' }), await openPostgresStore(`postgres://${PG.user}@${PG.host}:${PG.port}/${DB}`, { node: 'b' })];
   try {
     const onPostgres = await auditRate(a, ms);
-    // Revocation: minted and revoked through node a; node b's watch cuts (emits) it.
+    // Revocation: minted and revoked through node a; node b, woken by LISTEN/NOTIFY, applies it by epoch (emits it).
     const roles = new Set(['agent']);
     const [here, there] = [new Tokens(a, roles), new Tokens(b, roles)];
     const heard = new Map<string, () => void>();
     there.onRevoke((id) => heard.get(id)?.());
-    there.watch();
+    await there.watch();
     const delays: number[] = [];
     for (let i = 0; i < REVOCATIONS; i++) {
       const { record } = await here.mint({ role: 'agent', label: 'agent', ttlSeconds: 60, createdBy: 'bench' });
@@ -66,7 +66,7 @@ export async function benchCluster(ctx: Context): Promise<Row[]> {
       await reached;
       delays.push(performance.now() - t0);
     }
-    there.stop();
+    await there.stop();
     delays.sort((x, y) => x - y);
     const section = 'cluster';
     return [
