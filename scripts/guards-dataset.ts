@@ -8,6 +8,9 @@ export interface InjectionRecord {
   label: 0 | 1;
   category: string;
   subset: 'direct' | 'indirect';
+  source: string;
+  source_path: string;
+  lang?: string | null;
   attack_text?: string | null;
 }
 
@@ -33,6 +36,33 @@ export function readJsonl<T>(path: string): T[] {
 }
 
 export const injectionFile = (dataDir: string) => join(dataDir, 'prompt_injection.jsonl');
+export const injectionExtraFile = (dataDir: string) => join(dataDir, 'prompt_injection_extra.jsonl');
+
+/** Both prompt-injection files, in file order. */
+export const loadInjection = (dataDir: string) => [...readJsonl<InjectionRecord>(injectionFile(dataDir)), ...readJsonl<InjectionRecord>(injectionExtraFile(dataDir))];
+
+/**
+ * The upstream repository a record came from, spelt one way (`github:microsoft/BIPIA` and `microsoft/BIPIA` are one
+ * source): the unit a leave-one-source-out fold holds out, so nothing of a held-out source leaks into training.
+ */
+export const repoOf = (r: Pick<InjectionRecord, 'source'>) => r.source.replace(/^github:/i, '').toLowerCase();
+
+/**
+ * The channel a record belongs to: what a person typed (`user`) or what came from elsewhere (`document`). Attack
+ * fragments (`attack_ingredient`) are only injections inside a document, so they belong to the document channel only.
+ */
+export const channelOf = (r: Pick<InjectionRecord, 'subset' | 'category'>): 'user' | 'document' =>
+  r.subset === 'indirect' || r.category === 'attack_ingredient' ? 'document' : 'user';
+
+/**
+ * The cell a benign record is reported in: its file within the repository (NotInject and WildGuard share one), its
+ * category (CyberSecEval's system prompts share a file with its attacks) and its language where the source names one.
+ */
+export function benignCell(r: InjectionRecord): string {
+  const file = r.source_path.split('/').pop()?.replace(/\.(json|jsonl|csv|py|txt)$/, '').replace(/_(one|two|three)$/, '').replace(/^xquad\.\w+$/, 'xquad') ?? '';
+  const lang = r.lang && !/^en/i.test(r.lang) ? ` ${r.lang}` : r.lang ? ' en' : '';
+  return `${repoOf(r).split('/')[1]} ${file}${lang} · ${r.category}`;
+}
 export const piiFile = (dataDir: string) => join(dataDir, 'pii_secrets.jsonl');
 
 /** mulberry32: a tiny seeded PRNG, so the split is identical on every machine and every run. */

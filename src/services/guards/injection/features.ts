@@ -1,7 +1,7 @@
 // Turns normalised text into a sparse feature vector with the hashing trick: words, pairs of adjacent words and
-// character 4-grams, each family scaled to unit length so a long text does not outweigh a short one. Every feature is
-// emitted twice — into shared buckets and into buckets of one source — so the model can learn what is suspicious
-// everywhere and what only in, say, a document. Shared by training and scanning, and on the hot path of both.
+// character 4-grams (of any script), each family scaled to unit length so a long text does not outweigh a short one.
+// Each channel (user prompt, document) has a model of its own over the same features. Shared by training and scanning,
+// and on the hot path of both.
 
 export interface SparseVector {
   indices: Int32Array;
@@ -80,25 +80,21 @@ function hashText(text: string): Hashes {
 }
 
 /**
- * The hashed features of `folded` (the leetspeak-folded normalised text); `ownSeed` picks the source's private buckets.
- * Each hash feeds two buckets. Low bits pick the shared bucket and the top bit the sign, so collisions cancel out on
- * average instead of piling up; the source's own bucket comes from the same hash, multiplied again.
+ * The hashed features of `folded` (a view of the text, leetspeak folded). Low bits of each hash pick the bucket and the
+ * top bit the sign, so collisions cancel out on average instead of piling up.
  */
-export function hashedFeatures(folded: string, hashBits: number, ownSeed: number): SparseVector {
+export function hashedFeatures(folded: string, hashBits: number): SparseVector {
   const { words, grams, gramBase } = hashText(folded.toLowerCase());
   const mask = (1 << hashBits) - 1;
-  const indices = new Int32Array(2 * (words + grams));
-  const values = new Float32Array(2 * (words + grams));
+  const indices = new Int32Array(words + grams);
+  const values = new Float32Array(words + grams);
   const wordScale = words ? 1 / Math.sqrt(words) : 0;
   const gramScale = grams ? 1 / Math.sqrt(grams) : 0;
-  for (let k = 0, n = 0; k < words + grams; k++) {
+  for (let k = 0; k < words + grams; k++) {
     const h = k < words ? scratch[k] : scratch[gramBase + k - words];
     const scale = k < words ? wordScale : gramScale;
-    indices[n] = h & mask;
-    values[n++] = h >>> 31 ? -scale : scale;
-    const own = (Math.imul(h, GOLDEN) ^ ownSeed) >>> 0;
-    indices[n] = (own >>> 8) & mask;
-    values[n++] = own & 1 ? -scale : scale;
+    indices[k] = h & mask;
+    values[k] = h >>> 31 ? -scale : scale;
   }
   return { indices, values };
 }
@@ -108,17 +104,14 @@ export function hashedFeatures(folded: string, hashBits: number, ownSeed: number
  * only the sum. The same terms in the same order — scales rounded to float32 as the vector stores them — so the result
  * is bit-identical (tested).
  */
-export function hashedDot(folded: string, hashBits: number, ownSeed: number, weights: Float32Array, z: number): number {
+export function hashedDot(folded: string, hashBits: number, weights: Float32Array, z: number): number {
   const { words, grams, gramBase } = hashText(folded.toLowerCase());
   const mask = (1 << hashBits) - 1;
   const wordScale = Math.fround(words ? 1 / Math.sqrt(words) : 0);
   const gramScale = Math.fround(grams ? 1 / Math.sqrt(grams) : 0);
   for (let k = 0; k < words + grams; k++) {
     const h = k < words ? scratch[k] : scratch[gramBase + k - words];
-    const scale = k < words ? wordScale : gramScale;
-    z += weights[h & mask] * (h >>> 31 ? -scale : scale);
-    const own = (Math.imul(h, GOLDEN) ^ ownSeed) >>> 0;
-    z += weights[(own >>> 8) & mask] * (own & 1 ? -scale : scale);
+    z += weights[h & mask] * (h >>> 31 ? -(k < words ? wordScale : gramScale) : k < words ? wordScale : gramScale);
   }
   return z;
 }
