@@ -54,14 +54,23 @@ export const repoOf = (r: Pick<InjectionRecord, 'source'>) => r.source.replace(/
 export const channelOf = (r: Pick<InjectionRecord, 'subset' | 'category'>): 'user' | 'document' =>
   r.subset === 'indirect' || r.category === 'attack_ingredient' ? 'document' : 'user';
 
+const LANGUAGE_CODES: Record<string, string> = {
+  english: 'en', hindi: 'hi', turkish: 'tr', italian: 'it', spanish: 'es', 'filipino/tagalog': 'tl', bengali: 'bn', russian: 'ru',
+  arabic: 'ar', korean: 'ko', vietnamese: 'vi', french: 'fr', japanese: 'ja', chinese: 'zh', portuguese: 'pt', german: 'de',
+  indonesian: 'id', thai: 'th', greek: 'el', romanian: 'ro',
+};
+
+/** A record's language as a code: the source's own label where it gives one, English otherwise (the sources' default). */
+export const languageOf = (r: Pick<InjectionRecord, 'lang'>) => (r.lang ? LANGUAGE_CODES[r.lang.toLowerCase()] ?? r.lang.toLowerCase() : 'en');
+
 /**
  * The cell a benign record is reported in: its file within the repository (NotInject and WildGuard share one), its
  * category (CyberSecEval's system prompts share a file with its attacks) and its language where the source names one.
  */
 export function benignCell(r: InjectionRecord): string {
   const file = r.source_path.split('/').pop()?.replace(/\.(json|jsonl|csv|py|txt)$/, '').replace(/_(one|two|three)$/, '').replace(/^xquad\.\w+$/, 'xquad') ?? '';
-  const lang = r.lang && !/^en/i.test(r.lang) ? ` ${r.lang}` : r.lang ? ' en' : '';
-  return `${repoOf(r).split('/')[1]} ${file}${lang} · ${r.category}`;
+  const where = repoOf(r) === 'leolee99/injecguard' ? ` ${file}` : repoOf(r) === 'microsoft/bipia' ? ` ${r.source_path.split('/')[1]} ${file}` : '';
+  return `${repoOf(r).split('/')[1]}${where}${r.lang ? ` ${languageOf(r)}` : ''} · ${r.category}`;
 }
 export const piiFile = (dataDir: string) => join(dataDir, 'pii_secrets.jsonl');
 

@@ -4,16 +4,16 @@ import { CHANNELS, featuresOf, quantise, sigmoid, type Features, type Model, typ
 import { views, type Normalized } from '../src/services/guards/injection/normalize.ts';
 import { PRIOR_WEIGHTS, matchRules } from '../src/services/guards/injection/rules.ts';
 import { scanWith, segments } from '../src/services/guards/injection/scan.ts';
-import { SPLIT_SEED, benignCell, channelOf, repoOf, seededRandom, shuffle, type InjectionRecord } from './guards-dataset.ts';
+import { SPLIT_SEED, benignCell, channelOf, languageOf, repoOf, seededRandom, shuffle, type InjectionRecord } from './guards-dataset.ts';
 
 export const CONFIG = {
   hashBits: 16,
   epochs: 12,
   learningRate: 0.5,
   /** L2 on hashed weights: strong, because a model that generalises to unseen sources must not memorise phrasings. */
-  l2: 3e-4,
+  l2: 3e-3,
   /** Pull of rule weights back towards their curated prior. */
-  priorStrength: 1e-3,
+  priorStrength: 5e-2,
 };
 
 /**
@@ -44,6 +44,11 @@ function attackLines(attack: string): Set<string> {
 
 /** A short direct attack is one window: it is an injection inside a document too. */
 const SHORT = 600;
+/**
+ * Typed texts that are fine inside a document as well: system prompts (full of "do not reveal" and "instructions"), and
+ * questions in many languages (with a `lang`), so that no language is known to the document model from attacks alone.
+ */
+const DOCUMENT_NEGATIVES = new Set(['benign_system_prompt']);
 
 /**
  * What one record teaches a channel's model, window by window and view by view, as scanning will see it. User texts
@@ -58,8 +63,8 @@ function windowsOf(r: InjectionRecord, channel: Source): { window: Normalized; l
     return views(r.text).map((v) => ({ window: v.n, label: r.label }));
   }
   if (own === 'user') {
-    if (r.label === 0 || r.text.length > SHORT) return [];
-    return views(r.text).map((v) => ({ window: v.n, label: 1 as const }));
+    if (r.text.length > SHORT || (r.label === 0 && !DOCUMENT_NEGATIVES.has(r.category) && !r.lang)) return [];
+    return views(r.text).map((v) => ({ window: v.n, label: r.label }));
   }
   if (r.label === 1 && (r.category === 'attack_ingredient' || !r.attack_text)) {
     return views(r.text).map((v) => ({ window: v.n, label: 1 as const }));
@@ -83,15 +88,29 @@ export function channelExamples(records: InjectionRecord[], channel: Source): Ex
 
 /**
  * Each class carries half the weight, and within a class each source the square root of its share: a source of 3,000
- * assistant queries should not drown one of 30 jailbreaks, nor count the same as it.
+ * assistant queries should not drown one of 30 jailbreaks, nor count the same as it. Then, within each language that
+ * has both classes, attacks and benign texts weigh the same: otherwise a language seen mostly in attacks (the translated
+ * ones) becomes a sign of attack, and every text in it a false positive.
  */
 function weightsOf(data: Example[]): Float64Array {
-  const bySource = new Map<string, number>();
-  for (const ex of data) bySource.set(`${ex.label}/${repoOf(ex.record)}`, (bySource.get(`${ex.label}/${repoOf(ex.record)}`) ?? 0) + 1);
-  const raw = data.map((ex) => 1 / Math.sqrt(bySource.get(`${ex.label}/${repoOf(ex.record)}`) ?? 1));
+  const count = (key: (ex: Example) => string) => {
+    const totals = new Map<string, number>();
+    for (const ex of data) totals.set(key(ex), (totals.get(key(ex)) ?? 0) + 1);
+    return totals;
+  };
+  const bySource = count((ex) => `${ex.label}/${repoOf(ex.record)}`);
+  const raw = Float64Array.from(data, (ex) => 1 / Math.sqrt(bySource.get(`${ex.label}/${repoOf(ex.record)}`) ?? 1));
   const classTotal = [0, 0];
   data.forEach((ex, i) => (classTotal[ex.label] += raw[i]));
-  return Float64Array.from(data, (ex, i) => (raw[i] / classTotal[ex.label]) * (data.length / 2));
+  data.forEach((ex, i) => (raw[i] = (raw[i] / classTotal[ex.label]) * (data.length / 2)));
+  const byLanguage = new Map<string, number>();
+  data.forEach((ex, i) => byLanguage.set(`${ex.label}/${languageOf(ex.record)}`, (byLanguage.get(`${ex.label}/${languageOf(ex.record)}`) ?? 0) + raw[i]));
+  return raw.map((w, i) => {
+    const lang = languageOf(data[i].record);
+    const own = byLanguage.get(`${data[i].label}/${lang}`) ?? 0;
+    const other = byLanguage.get(`${1 - data[i].label}/${lang}`) ?? 0;
+    return other > 0 ? (w * (own + other)) / (2 * own) : w;
+  });
 }
 
 /** Logistic regression with AdaGrad; L2 is applied to the features a sample touches (the usual lazy sparse form). */

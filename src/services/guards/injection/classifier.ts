@@ -51,7 +51,10 @@ export interface Features {
 const lengthBucket = (length: number) => Math.min(5, Math.floor(Math.log(Math.max(length, 32) / 32) / Math.log(4)));
 const LENGTH_NAMES = [0, 1, 2, 3, 4, 5].map((bucket) => `length:${bucket}`);
 
-const namedFeatures = (folded: string, rules: readonly string[]) => [...rules, LENGTH_NAMES[lengthBucket(folded.length)]];
+/** The name of the length feature of a text of `length` characters. */
+export const lengthName = (length: number) => LENGTH_NAMES[lengthBucket(length)];
+
+const namedFeatures = (folded: string, rules: readonly string[]) => [...rules, lengthName(folded.length)];
 
 export function featuresOf(folded: string, rules: readonly string[], model: Pick<Model, 'hashBits'>): Features {
   return { hashed: hashedFeatures(folded, model.hashBits), named: namedFeatures(folded, rules) };

@@ -115,3 +115,43 @@ export function hashedDot(folded: string, hashBits: number, weights: Float32Arra
   }
   return z;
 }
+
+/** One hashed feature with what it stands for: `word`, `word pair`, or a 4-gram in quotes. For explanations only. */
+export interface FeatureTerm {
+  term: string;
+  index: number;
+  value: number;
+}
+
+/**
+ * The features of `hashedFeatures(folded, hashBits)`, in the same order, each with its text: what `policy explain` shows
+ * an operator. Reads the text the way hashText does (tested to give the same buckets); not on any hot path.
+ */
+export function featureTerms(folded: string, hashBits: number): FeatureTerm[] {
+  const text = folded.toLowerCase();
+  const { indices, values } = hashedFeatures(folded, hashBits);
+  const words: string[] = [];
+  const grams: string[] = [];
+  let current = '';
+  let previous: string | undefined;
+  let window = '';
+  let lastWasSpace = true;
+  for (let i = 0; i <= text.length; i++) {
+    const c = i < text.length ? text.charCodeAt(i) : 32;
+    if ((c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 39 || (c >= 128 && isWordChar(text, i))) {
+      current += text[i];
+    } else if (current) {
+      words.push(current);
+      if (previous !== undefined) words.push(`${previous} ${current}`);
+      previous = current;
+      current = '';
+    }
+    if (i === text.length) break;
+    const space = c === 32 || (c >= 9 && c <= 13);
+    if (space && lastWasSpace) continue;
+    lastWasSpace = space;
+    window = (window + (space ? ' ' : text[i])).slice(-4);
+    if (window.length === 4) grams.push(`"${window}"`);
+  }
+  return [...words, ...grams].map((term, k) => ({ term, index: indices[k], value: values[k] }));
+}

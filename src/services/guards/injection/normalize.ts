@@ -33,10 +33,39 @@ const INVISIBLE_IN_WORD = /[A-Za-z][\u00AD\u034F\u200B-\u200F\u2060-\u2064\uFEFF
  * A word mixing ASCII letters with other letters: real Russian or Greek words hold no Latin letters, so only these are
  * folded to their confusables skeleton (Unicode TS #39, via `unhomoglyph`'s copy of confusables.txt).
  */
-const MIXED_WORD = /[\p{L}\p{M}]*(?:[A-Za-z][^\x00-\x7F]|[^\x00-\x7F][A-Za-z])[\p{L}\p{M}]*/gu;
-const NON_ASCII_CHAR = /[^\x00-\x7F]/g;
-/** Combining diacritics of Latin, Greek and Cyrillic (not the vowel signs of Indic scripts, which carry the letter). */
+/** Where an ASCII letter touches another character: every mixed word has such a place, and most text none. */
+const MIXED_BOUNDARY = /[A-Za-z](?=[^\x00-\x7F])|[^\x00-\x7F](?=[A-Za-z])/g;
+const LETTER_OR_MARK = /[\p{L}\p{M}]/u;
+/** Letters of other scripts (and symbols): Latin's own accented and extended letters (Turkish ı, Polish ł) are not disguises. */
+const FOREIGN_CHAR = /[^\x00-\x7F\u00C0-\u024F\u1E00-\u1EFF]/g;
+/** Accented Latin letters; their accents are stripped (Cyrillic й and the vowel signs of Indic scripts are letters). */
+const ACCENTED_LATIN = /[\u00C0-\u024F\u1E00-\u1EFF]/g;
 const DIACRITICS = /[\u0300-\u036F]/g;
+const stripAccent = (ch: string) => ch.normalize('NFD').replace(DIACRITICS, '');
+
+/**
+ * Folds every word that mixes ASCII letters with letters of other scripts to its skeleton. Words are found from the
+ * places where an ASCII letter touches a non-ASCII character, then grown to their ends: linear, whatever the script.
+ */
+function foldMixedWords(text: string, signals: Set<Signal>): string {
+  let out = '';
+  let from = 0;
+  MIXED_BOUNDARY.lastIndex = 0;
+  for (let m = MIXED_BOUNDARY.exec(text); m; m = MIXED_BOUNDARY.exec(text)) {
+    let start = m.index;
+    while (start > from && LETTER_OR_MARK.test(text[start - 1])) start--;
+    let end = m.index + 1;
+    while (end < text.length && LETTER_OR_MARK.test(text[end])) end++;
+    MIXED_BOUNDARY.lastIndex = end;
+    const word = text.slice(start, end);
+    const skeleton = word.replace(FOREIGN_CHAR, skeletonChar);
+    if (skeleton === word) continue;
+    if (!NON_ASCII.test(skeleton)) signals.add('homoglyphs');
+    out += text.slice(from, start) + skeleton;
+    from = end;
+  }
+  return from === 0 ? text : out + text.slice(from);
+}
 
 /** One character's skeleton when it is an ASCII look-alike; the skeleton writes a capital I as `l`, so case decides. */
 function skeletonChar(ch: string): string {
@@ -161,9 +190,13 @@ const commonWordCount = (text: string) => (text.toLowerCase().match(/[a-z]+/g) ?
 /** A run of letters and spaces long enough to hold a sentence. */
 const LETTER_RUN = /[A-Za-z][A-Za-z ,.'!?]{23,}/g;
 
+/** Common English words as rot13 writes them (the, and, you, your, is, of, to, all, ignore): rot13 is worth trying. */
+const ROT13_HINT = /\b(?:gur|naq|lbh|lbhe|vf|bs|gb|nyy|vtaber)\b/gi;
+
 /** Stretches of rot13: runs of letters that hold few common words as they are and several once rotated. */
 function rot13Runs(text: string): string[] {
   const found: string[] = [];
+  if ((text.match(ROT13_HINT)?.length ?? 0) < 2) return found;
   for (const m of text.matchAll(LETTER_RUN)) {
     const rotated = rot13(m[0]);
     const gain = commonWordCount(rotated);
@@ -276,15 +309,11 @@ function clean(text: string, signals: Set<Signal>): { text: string; tags: string
   if (!NON_ASCII.test(text)) return { text, tags: [] }; // every disguise below needs characters outside ASCII
   const smuggled = text.match(TAG_CHARACTERS);
   if (smuggled) signals.add('invisible-characters');
-  let out = text.replace(TAG_CHARACTERS, '');
+  let out = text.replace(TAG_CHARACTERS, '').replace(/^\uFEFF/, ''); // a byte-order mark opening a file hides nothing
   if (INVISIBLE_IN_WORD.test(out)) signals.add('invisible-characters');
   out = out.replace(INVISIBLE, '').normalize('NFKC');
-  if (NON_ASCII.test(out)) out = out.normalize('NFD').replace(DIACRITICS, '').normalize('NFC');
-  out = out.replace(MIXED_WORD, (word) => {
-    const skeleton = word.replace(NON_ASCII_CHAR, skeletonChar);
-    if (skeleton !== word && !NON_ASCII.test(skeleton)) signals.add('homoglyphs');
-    return skeleton;
-  });
+  out = out.replace(ACCENTED_LATIN, stripAccent);
+  out = foldMixedWords(out, signals);
   // Smuggled ASCII is its own view: what it says.
   const tags = (smuggled ?? []).map((run) => String.fromCharCode(...[...run].map((ch) => (ch.codePointAt(0) ?? 0) - 0xe0000)));
   return { text: out, tags };

@@ -24,6 +24,11 @@ export interface Rule {
    * there: one set for all would let a common word of any alternative ("system", "say", "break") run it.
    */
   triggers?: WordGroups | { anyOf: readonly WordGroups[] };
+  /**
+   * For rules whose words cannot be looked up whole (scripts without spaces, stems): a cheap regex every match of the
+   * pattern also matches, run first.
+   */
+  prefilter?: RegExp;
 }
 
 const IGNORE_WORDS = ['ignore', 'disregard', 'forget', 'skip', 'override', 'bypass', 'neglect', 'abandon', 'discard', 'drop', 'erase', 'nevermind'];
@@ -214,6 +219,7 @@ export const RULES: readonly Rule[] = [
     name: 'ignore-instructions-multilingual',
     weight: 3,
     pattern: new RegExp(String.raw`(?:${ML_VERBS})[^.!?。！？\n]{0,60}?(?:${ML_OBJECTS})|(?:${ML_OBJECTS})[^.!?。！？\n]{0,60}?(?:${ML_VERBS})`),
+    prefilter: new RegExp(ML_VERBS.replace(/\(\?<!\[a-z\]\)|\(\?!\[a-z\]\)/g, '')),
   },
   {
     // A game or a world set up so that the rules do not hold in it: the role-play opening of many jailbreaks.
@@ -365,6 +371,7 @@ export function matchRules(n: Normalized, source: Source): string[] {
   const foldedPresent = leetMatters ? groupsPresent(foldedLower) : present;
   let leet = false;
   for (const { rule, triggers } of RULES_FOR[source]) {
+    if (rule.prefilter && !rule.prefilter.test(lower) && !(leetMatters && rule.prefilter.test(foldedLower))) continue;
     if (triggered(triggers, present) && rule.pattern.test(rule.cased ? n.text : lower)) {
       hits.push(rule.name);
     } else if (leetMatters && triggered(triggers, foldedPresent) && rule.pattern.test(rule.cased ? n.folded : foldedLower)) {
