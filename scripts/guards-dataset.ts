@@ -1,4 +1,5 @@
-// Loads the labelled guard data (never copied into the repo) and makes the one seeded split that training and evaluation share.
+// Loads the labelled guard data (never copied into the repo) and names its sources, channels and benign cells the same
+// way for training and evaluation.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -95,48 +96,8 @@ export function shuffle<T>(items: T[], random: () => number): T[] {
   return out;
 }
 
+/** The seed of every shuffle in training and evaluation: the same on every machine and every run. */
 export const SPLIT_SEED = 20240611;
-/** Share of each category held out for the final test; the rest is development data, cut into FOLDS. */
-export const TEST_FRACTION = 0.2;
-export const FOLDS = 5;
-
-export interface Split<T> {
-  /** Development data in FOLDS parts: thresholds are calibrated on out-of-fold scores. */
-  folds: T[][];
-  test: T[];
-}
-
-/**
- * Stratified by category, and grouped by the inserted attack string: the same BIPIA attack inserted into two different
- * e-mails lands in one part only, so held-out parts measure attacks the model has not seen.
- */
-export function splitInjection(records: InjectionRecord[]): Split<InjectionRecord> {
-  const random = seededRandom(SPLIT_SEED);
-  const split: Split<InjectionRecord> = { folds: Array.from({ length: FOLDS }, () => []), test: [] };
-  const categories = [...new Set(records.map((r) => r.category))].sort();
-  for (const category of categories) {
-    const groups = new Map<string, InjectionRecord[]>();
-    for (const r of records.filter((x) => x.category === category)) {
-      const key = r.attack_text ?? r.id;
-      groups.set(key, [...(groups.get(key) ?? []), r]);
-    }
-    const total = [...groups.values()].reduce((n, g) => n + g.length, 0);
-    let tested = 0;
-    let fold = 0;
-    for (const key of shuffle([...groups.keys()].sort(), random)) {
-      const group = groups.get(key) ?? [];
-      if (tested < total * TEST_FRACTION) {
-        split.test.push(...group);
-        tested += group.length;
-      } else {
-        split.folds[fold].push(...group);
-        fold = (fold + 1) % FOLDS;
-      }
-    }
-  }
-  return split;
-}
-
 /** Python code-point offsets → JavaScript UTF-16 offsets (they differ after any astral character, e.g. an emoji). */
 export function utf16Offsets(text: string): number[] {
   const offsets: number[] = [];

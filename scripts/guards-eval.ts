@@ -4,12 +4,13 @@
 import { detect } from '../src/services/guards/detectors.ts';
 import { readFileSync } from 'node:fs';
 import { CHANNELS, type Source } from '../src/services/guards/injection/classifier.ts';
-import { bundledModels } from '../src/services/guards/injection/scan.ts';
+import { bundledModels, scanWith } from '../src/services/guards/injection/scan.ts';
 import { SECRETS, type DetectorType } from '../src/services/guards/types.ts';
 import {
-  benignCell, emptyCounts, loadInjection, pct, piiFile, prf, readJsonl, repoOf, utf16Offsets, type InjectionRecord, type PiiRecord,
+  SPLIT_SEED, benignCell, channelOf, emptyCounts, loadInjection, pct, piiFile, prf, readJsonl, repoOf, seededRandom, shuffle, utf16Offsets,
+  type InjectionRecord, type PiiRecord,
 } from './guards-dataset.ts';
-import { leaveOneSourceOut, sources, type Scored } from './guards-injection-model.ts';
+import { channelExamples, leaveOneSourceOut, shipped, sources, train, type Scored } from './guards-injection-model.ts';
 
 /** Data set type → the detector types that count as finding it. Vendor and keyword secrets may be found by any secret detector. */
 const TYPE_MAP: Record<string, ReadonlySet<DetectorType>> = {
@@ -136,6 +137,26 @@ export function evaluateInjection(records: InjectionRecord[], scoresFile: string
         }
       }
     }
+  }
+  lines.push('', ...randomSplit(records, models));
+  return lines;
+}
+
+/**
+ * A seeded random 80/20 split of all records, scored at the same thresholds: what the model remembers of sources it
+ * has seen. Reported only beside the leave-one-source-out table, never instead of it.
+ */
+function randomSplit(records: InjectionRecord[], models: ReturnType<typeof bundledModels>): string[] {
+  const shuffled = shuffle(records, seededRandom(SPLIT_SEED));
+  const cut = Math.floor(shuffled.length * 0.8);
+  const [trainOn, test] = [shuffled.slice(0, cut), shuffled.slice(cut)];
+  const lines = [`Random split for comparison (memory, not defence): trained on a seeded 80% of all records, scored on the other ${test.length}.`, '', row(['channel', 'attacks caught', 'benign flagged']), row(Array(3).fill('---'))];
+  for (const channel of CHANNELS) {
+    const model = { ...shipped(train(channelExamples(trainOn, channel)), models[channel].threshold).model };
+    const mine = test.filter((r) => channelOf(r) === channel).map((r) => ({ label: r.label, score: scanWith(model, r.text, channel).score }));
+    const attacks = mine.filter((m) => m.label === 1).map((m) => m.score);
+    const benign = mine.filter((m) => m.label === 0).map((m) => m.score);
+    lines.push(row([channel, `${pct(rate(attacks, model.threshold))} of ${attacks.length}`, `${pct(rate(benign, model.threshold))} of ${benign.length}`]));
   }
   return lines;
 }

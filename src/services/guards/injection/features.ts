@@ -21,11 +21,19 @@ function mix(h: number): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-const LETTER_OR_DIGIT = /[\p{L}\p{N}]/u;
-/** Word characters of lower-cased text: ASCII is decided by char code; only other characters pay for a Unicode test. */
+/** Letters, digits and combining marks: Indic vowel signs and viramas are inside a word, not between words. */
+const LETTER_OR_DIGIT = /[\p{L}\p{N}\p{M}]/u;
+/** Per UTF-16 code, whether it is a letter or digit once asked (0 unknown, 1 no, 2 yes): text in other scripts pays for
+ * the Unicode test once per distinct character, not once per character read. */
+const WORD_CODE = new Uint8Array(65536);
+
+/** Word characters of lower-cased text: ASCII is decided by char code; other characters by a table filled on demand. */
 export const isWordChar = (text: string, i: number) => {
   const c = text.charCodeAt(i);
-  return (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 39 || (c >= 128 && LETTER_OR_DIGIT.test(text[i]));
+  if (c < 128) return (c >= 97 && c <= 122) || (c >= 48 && c <= 57) || c === 39;
+  let known = WORD_CODE[c];
+  if (known === 0) WORD_CODE[c] = known = LETTER_OR_DIGIT.test(text[i]) ? 2 : 1;
+  return known === 2;
 };
 
 /** Scratch space reused across calls: hashing allocates only the vector it returns, and scoring not even that. */

@@ -191,12 +191,12 @@ const commonWordCount = (text: string) => (text.toLowerCase().match(/[a-z]+/g) ?
 const LETTER_RUN = /[A-Za-z][A-Za-z ,.'!?]{23,}/g;
 
 /** Common English words as rot13 writes them (the, and, you, your, is, of, to, all, ignore): rot13 is worth trying. */
-const ROT13_HINT = /\b(?:gur|naq|lbh|lbhe|vf|bs|gb|nyy|vtaber)\b/gi;
+const ROT13_HINT = /\b(?:[Gg]ur|[Nn]aq|[Ll]bhe?|[Nn]yy|[Vv]taber|GUR|NAQ|LBH)\b/;
 
 /** Stretches of rot13: runs of letters that hold few common words as they are and several once rotated. */
 function rot13Runs(text: string): string[] {
   const found: string[] = [];
-  if ((text.match(ROT13_HINT)?.length ?? 0) < 2) return found;
+  if (!ROT13_HINT.test(text)) return found;
   for (const m of text.matchAll(LETTER_RUN)) {
     const rotated = rot13(m[0]);
     const gain = commonWordCount(rotated);
@@ -239,7 +239,25 @@ function decodePayloads(text: string, depth = 1): string[] {
  * between letters (two spaces, ` / `) is a word break.
  */
 const SPACED = /(?<![\p{L}\p{N}])\p{L}(?:(?:[ \t]{1,3}|[ \t]?[.\-_*·•|/][ \t]?)\p{L}(?![\p{L}\p{N}])){4,}/gu;
-const SPACED_HINT = /\p{L}[ .\-_*·•|/]\p{L}[ .\-_*·•|/]\p{L}[ .\-_*·•|/]\p{L}/u;
+const isSpacingMark = (c: number) => c === 32 || c === 46 || c === 45 || c === 95 || c === 42 || c === 124 || c === 47 || c === 183 || c === 8226;
+const isLetterCode = (c: number) => (c >= 65 && c <= 90) || (c >= 97 && c <= 122) || (c >= 0xc0 && c !== 183 && c !== 8226);
+
+/** Four single letters in a row, each followed by one to three spacing marks: the cheap test before the regex. */
+function spacedHint(text: string): boolean {
+  let pairs = 0;
+  for (let i = 0; i < text.length - 1;) {
+    const single = isLetterCode(text.charCodeAt(i)) && (i === 0 || !isLetterCode(text.charCodeAt(i - 1))) && isSpacingMark(text.charCodeAt(i + 1));
+    if (!single) {
+      pairs = 0;
+      i++;
+      continue;
+    }
+    if (++pairs >= 4) return true;
+    i += 2;
+    for (let marks = 1; marks < 3 && i < text.length && isSpacingMark(text.charCodeAt(i)); marks++) i++;
+  }
+  return false;
+}
 
 /** Words a spaced-out instruction is made of: enough to cut `ignoreallpreviousinstructions` back into words. */
 const SEGMENT_WORDS = new Set([
@@ -275,7 +293,7 @@ function segmentWords(letters: string): string {
 
 /** The text with every letter-spaced run collapsed into words, or undefined when it has none. */
 function collapseSpacing(text: string): string | undefined {
-  if (!SPACED_HINT.test(text)) return undefined;
+  if (!spacedHint(text)) return undefined;
   let changed = false;
   const out = text.replace(SPACED, (run) => {
     const gaps = run.match(/[^\p{L}]+/gu) ?? [];

@@ -34,7 +34,7 @@ export function bundledModels(): Models {
 
 /** Long lines are cut at sentence ends, so one injected sentence is not averaged away by a paragraph. */
 const MAX_SEGMENT = 600;
-const SENTENCES = /[^.!?。！？]+(?:[.!?。！？]+\s*|$)/g;
+const SENTENCES = /[^.!?。！？।؟]+(?:[.!?。！？।؟]+\s*|$)/g;
 
 /**
  * A document is scored in windows — lines, long lines cut into runs of sentences — and its score is the highest
