@@ -91,11 +91,13 @@ export function evaluatePii(records: PiiRecord[], showErrors: boolean): string[]
 function looScores(records: InjectionRecord[], scoresFile: string | undefined): Scored[] {
   if (!scoresFile) return leaveOneSourceOut(records, (line) => console.error(line));
   const byId = new Map(records.map((r) => [r.id, r]));
-  return (JSON.parse(readFileSync(scoresFile, 'utf8')) as { id: string; channel: Source; score: number }[])
-    .map((s) => ({ record: byId.get(s.id) as InjectionRecord, channel: s.channel, score: s.score }));
+  return (JSON.parse(readFileSync(scoresFile, 'utf8')) as { id: string; channel: Source; score: number; byRules: boolean }[])
+    .map((s) => ({ record: byId.get(s.id) as InjectionRecord, channel: s.channel, score: s.score, byRules: s.byRules }));
 }
 
 const rate = (scores: number[], threshold: number) => scores.filter((s) => s >= threshold).length / Math.max(1, scores.length);
+/** Flagged as the product flags: the model's score at the threshold, or the rules alone (RULE_FLOOR). */
+const flaggedRate = (scored: Scored[], threshold: number) => scored.filter((s) => s.byRules || s.score >= threshold).length / Math.max(1, scored.length);
 const cellMark = (ok: boolean) => (ok ? '' : ' ✗');
 
 /**
@@ -109,7 +111,7 @@ export function evaluateInjection(records: InjectionRecord[], scoresFile: string
     `### Prompt injection — leave one source out (${records.length} records, ${sources(records).length} sources)`,
     '',
     `Each row: a model trained on every other source scores this source's records on their channel; thresholds are the`,
-    `shipped ones (user ${models.user.threshold}, document ${models.document.threshold}). ✗ marks a cell that misses its target (attacks caught ≥ 60%,`,
+    `shipped ones (user ${models.user.threshold}, document ${models.document.threshold}), or the rules alone (RULE_FLOOR). ✗ marks a cell that misses its target (attacks caught ≥ 60%,`,
     'benign flagged ≤ 3%).',
     '',
     row(['held-out source', 'channel', 'cell', 'n', 'caught / flagged']),
@@ -122,18 +124,18 @@ export function evaluateInjection(records: InjectionRecord[], scoresFile: string
       const threshold = models[channel].threshold;
       const attacks = mine.filter((s) => s.record.label === 1);
       if (attacks.length) {
-        const caught = rate(attacks.map((s) => s.score), threshold);
+        const caught = flaggedRate(attacks, threshold);
         lines.push(row([source, channel, 'attacks', attacks.length, `**${pct(caught)}**${cellMark(caught >= 0.6)}`]));
       }
-      const cells = new Map<string, number[]>();
-      for (const s of mine.filter((x) => x.record.label === 0)) cells.set(benignCell(s.record), [...(cells.get(benignCell(s.record)) ?? []), s.score]);
+      const cells = new Map<string, Scored[]>();
+      for (const s of mine.filter((x) => x.record.label === 0)) cells.set(benignCell(s.record), [...(cells.get(benignCell(s.record)) ?? []), s]);
       for (const [cell, scores] of [...cells].sort(([a], [b]) => a.localeCompare(b))) {
-        const flagged = rate(scores, threshold);
+        const flagged = flaggedRate(scores, threshold);
         lines.push(row([source, channel, `benign: ${cell}`, scores.length, `${pct(flagged)}${cellMark(flagged <= 0.03)}`]));
       }
       if (showErrors) {
         for (const s of mine) {
-          if ((s.score >= threshold) !== (s.record.label === 1)) console.error(`${s.record.label ? 'MISS' : 'FALSE'} ${source} ${channel} ${s.record.id} ${s.score.toFixed(3)}: ${JSON.stringify(s.record.text.slice(0, 160))}`);
+          if ((s.byRules || s.score >= threshold) !== (s.record.label === 1)) console.error(`${s.record.label ? 'MISS' : 'FALSE'} ${source} ${channel} ${s.record.id} ${s.score.toFixed(3)}: ${JSON.stringify(s.record.text.slice(0, 160))}`);
         }
       }
     }
@@ -153,10 +155,10 @@ function randomSplit(records: InjectionRecord[], models: ReturnType<typeof bundl
   const lines = [`Random split for comparison (memory, not defence): trained on a seeded 80% of all records, scored on the other ${test.length}.`, '', row(['channel', 'attacks caught', 'benign flagged']), row(Array(3).fill('---'))];
   for (const channel of CHANNELS) {
     const model = { ...shipped(train(channelExamples(trainOn, channel)), models[channel].threshold).model };
-    const mine = test.filter((r) => channelOf(r) === channel).map((r) => ({ label: r.label, score: scanWith(model, r.text, channel).score }));
-    const attacks = mine.filter((m) => m.label === 1).map((m) => m.score);
-    const benign = mine.filter((m) => m.label === 0).map((m) => m.score);
-    lines.push(row([channel, `${pct(rate(attacks, model.threshold))} of ${attacks.length}`, `${pct(rate(benign, model.threshold))} of ${benign.length}`]));
+    const mine = test.filter((r) => channelOf(r) === channel).map((r) => ({ label: r.label, flagged: scanWith(model, r.text, channel).flagged ? 1 : 0 }));
+    const attacks = mine.filter((m) => m.label === 1).map((m) => m.flagged);
+    const benign = mine.filter((m) => m.label === 0).map((m) => m.flagged);
+    lines.push(row([channel, `${pct(rate(attacks, 1))} of ${attacks.length}`, `${pct(rate(benign, 1))} of ${benign.length}`]));
   }
   return lines;
 }

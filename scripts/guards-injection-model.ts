@@ -164,6 +164,8 @@ export interface Scored {
   record: InjectionRecord;
   channel: Source;
   score: number;
+  /** The rules alone flag it (RULE_FLOOR): counted as flagged whatever the threshold. */
+  byRules: boolean;
 }
 
 export const sources = (records: InjectionRecord[]) => [...new Set(records.map(repoOf))].sort();
@@ -180,7 +182,8 @@ export function leaveOneSourceOut(records: InjectionRecord[], log: (line: string
     const models = Object.fromEntries(CHANNELS.map((c) => [c, shipped(train(examples[c].filter((ex) => repoOf(ex.record) !== held)), 0.5).model])) as Record<Source, Model>;
     for (const record of records.filter((r) => repoOf(r) === held)) {
       const channel = channelOf(record);
-      out.push({ record, channel, score: scanWith(models[channel], record.text, channel).score });
+      const scan = scanWith({ ...models[channel], threshold: Infinity }, record.text, channel);
+      out.push({ record, channel, score: scan.score, byRules: scan.flagged });
     }
     log(`  held out ${held}: ${((Date.now() - started) / 1000).toFixed(0)} s`);
   }
@@ -188,22 +191,26 @@ export function leaveOneSourceOut(records: InjectionRecord[], log: (line: string
 }
 
 /** Benign cells of a channel with enough records to measure a rate. */
-export function benignCells(scored: Scored[], channel: Source): Map<string, number[]> {
-  const cells = new Map<string, number[]>();
+export function benignCells(scored: Scored[], channel: Source): Map<string, Scored[]> {
+  const cells = new Map<string, Scored[]>();
   for (const s of scored) {
     if (s.channel !== channel || s.record.label !== 0) continue;
     const cell = benignCell(s.record);
-    cells.set(cell, [...(cells.get(cell) ?? []), s.score]);
+    cells.set(cell, [...(cells.get(cell) ?? []), s]);
   }
-  return new Map([...cells].filter(([, scores]) => scores.length >= MIN_CELL));
+  return new Map([...cells].filter(([, members]) => members.length >= MIN_CELL));
 }
 
-/** The frozen rule (see MAX_CELL_FPR): the lowest threshold that keeps every benign cell at or under it. */
+/**
+ * The frozen rule (see MAX_CELL_FPR): the lowest threshold that keeps every benign cell at or under it, counting what
+ * the rules flag on their own (RULE_FLOOR) as flagged whatever the threshold.
+ */
 export function chooseThreshold(scored: Scored[], channel: Source): number {
   let threshold = 0;
-  for (const scores of benignCells(scored, channel).values()) {
-    const sorted = [...scores].sort((a, b) => b - a);
-    const allowed = Math.floor(MAX_CELL_FPR * sorted.length); // this many may score at or above the threshold
+  for (const members of benignCells(scored, channel).values()) {
+    const byRules = members.filter((s) => s.byRules).length;
+    const sorted = members.filter((s) => !s.byRules).map((s) => s.score).sort((a, b) => b - a);
+    const allowed = Math.max(0, Math.floor(MAX_CELL_FPR * members.length) - byRules); // may score at or above the threshold
     const needed = allowed < sorted.length ? sorted[allowed] : 0; // a threshold just above this score
     threshold = Math.max(threshold, needed);
   }

@@ -22,7 +22,7 @@ function main(): void {
   console.log(`records: ${records.length} from ${sources(records).length} sources; leave-one-source-out:`);
   const scored = leaveOneSourceOut(records, console.log);
   if (scoresAt > 0) {
-    writeFileSync(process.argv[scoresAt + 1], JSON.stringify(scored.map((s) => ({ id: s.record.id, channel: s.channel, score: s.score }))));
+    writeFileSync(process.argv[scoresAt + 1], JSON.stringify(scored.map((s) => ({ id: s.record.id, channel: s.channel, score: s.score, byRules: s.byRules }))));
   }
   const thresholds = Object.fromEntries(CHANNELS.map((c) => [c, chooseThreshold(scored, c)])) as Record<Source, number>;
   console.log(`thresholds: user ${thresholds.user}, document ${thresholds.document}`);

@@ -3,13 +3,15 @@
 import { readFileSync } from 'node:fs';
 import { decodeModel, logit, sigmoid, type Model, type ModelFile, type Models, type Source } from './classifier.ts';
 import { views, type Normalized, type ViewName } from './normalize.ts';
-import { matchRules } from './rules.ts';
+import { PRIOR_WEIGHTS, SIGNAL_WEIGHTS, matchRules } from './rules.ts';
 
 export interface InjectionScan {
   /** Probability-like score in [0, 1]: the highest over the views (and, for a document, its windows). */
   score: number;
-  /** `score` reached the threshold of this channel. */
+  /** `score` reached the threshold of this channel, or the rules alone reached RULE_FLOOR (see `by`). */
   flagged: boolean;
+  /** What flagged the text: the model's score, or the curated rules' prior weights on their own. */
+  by?: 'model' | 'rules';
   /** Names of the rules and obfuscation signals that matched, in any view. */
   rules: string[];
   /** The view that scored highest: `text`, or a decoded / collapsed / hidden part of it. */
@@ -23,6 +25,13 @@ export interface InjectionScan {
 
 /** Scores this far below a channel's threshold are in the grey band. */
 export const GREY_BAND = 0.15;
+
+/**
+ * The curated rules flag a window on their own when their prior weights add up to this (one strong rule such as
+ * `ignore-previous-instructions`, or two weaker ones): the priors are written by hand, not fitted, so they do not forget
+ * an attack family a training source happened to lack. Measured on every benign cell, none flagged above 0.5%.
+ */
+export const RULE_FLOOR = 3;
 
 let bundled: Models | undefined;
 
@@ -97,9 +106,10 @@ const scoreOf = (model: Model, n: Normalized, rules: string[]) => sigmoid(logit(
  * Scores `text` on one channel with a given model; the trainer uses this to choose thresholds exactly as they will be
  * applied. A document's rules are matched per window, as its score is computed: the union is what it matched.
  */
-export function scoreWindows(model: Model, text: string, source: Source): { best: ScoredWindow; rules: Set<string> } {
+export function scoreWindows(model: Model, text: string, source: Source): { best: ScoredWindow; rules: Set<string>; ruleWeight: number } {
   const rules = new Set<string>();
   let best: ScoredWindow | undefined;
+  let ruleWeight = 0;
   for (const { name, n } of views(text)) {
     const windows = source === 'user' ? [n] : segments(n);
     const documentScript = source === 'document' && windows.length > 1 ? scriptOf(n.text) : -1;
@@ -107,19 +117,30 @@ export function scoreWindows(model: Model, text: string, source: Source): { best
       const matched = matchRules(window, source);
       if (documentScript !== -1 && scriptOf(window.text) !== documentScript) matched.push('script-change');
       for (const rule of matched) rules.add(rule);
+      ruleWeight = Math.max(ruleWeight, priorWeight(matched));
       const score = scoreOf(model, window, matched);
       if (!best || score > best.score) best = { score, view: name, text: window, rules: matched };
     }
     for (const signal of n.signals) rules.add(signal); // also when no window has letters
   }
   const empty = views('')[0].n;
-  return { best: best ?? { score: scoreOf(model, empty, []), view: 'text', text: empty, rules: [] }, rules };
+  return { best: best ?? { score: scoreOf(model, empty, []), view: 'text', text: empty, rules: [] }, rules, ruleWeight };
+}
+
+/** The hand-written prior weights of the rules and signals a window matched, summed (obfuscation signals excluded). */
+function priorWeight(matched: readonly string[]): number {
+  let sum = 0;
+  for (const name of matched) if (!(name in SIGNAL_WEIGHTS)) sum += PRIOR_WEIGHTS[name] ?? 0;
+  return sum;
 }
 
 export function scanWith(model: Model, text: string, source: Source): InjectionScan {
-  const { best, rules } = scoreWindows(model, text, source);
-  const flagged = best.score >= model.threshold;
-  return { score: best.score, flagged, rules: [...rules], view: best.view, grey: !flagged && best.score >= model.threshold - GREY_BAND };
+  const { best, rules, ruleWeight } = scoreWindows(model, text, source);
+  const byModel = best.score >= model.threshold;
+  const flagged = byModel || ruleWeight >= RULE_FLOOR;
+  const scan: InjectionScan = { score: best.score, flagged, rules: [...rules], view: best.view, grey: !flagged && best.score >= model.threshold - GREY_BAND };
+  if (flagged) scan.by = byModel ? 'model' : 'rules';
+  return scan;
 }
 
 /**
