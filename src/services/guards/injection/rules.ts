@@ -173,8 +173,8 @@ export const RULES: readonly Rule[] = [
   {
     name: 'output-hijack',
     weight: 1.5,
-    pattern: /\b(?:just|only|instead|exactly|verbatim)\s+(?:print|say|output|write|reply|respond)\b|\b(?:print|say|output)\s+(?:only|exactly|just|verbatim)\b|\bstop everything\b/,
-    triggers: [['just', 'only', 'instead', 'exactly', 'verbatim', 'print', 'say', 'output', 'stop'], ['print', 'say', 'output', 'write', 'reply', 'respond', 'only', 'exactly', 'just', 'verbatim', 'everything']],
+    pattern: /\b(?:just|only|instead|exactly|verbatim)\s+(?:print|say|output|write|reply|respond)\b|\b(?:print|say|output|reply|respond|answer)\s+(?:only|exactly|just|verbatim)\b|\bstop everything\b/,
+    triggers: [['just', 'only', 'instead', 'exactly', 'verbatim', 'print', 'say', 'output', 'reply', 'respond', 'answer', 'stop'], ['print', 'say', 'output', 'write', 'reply', 'respond', 'only', 'exactly', 'just', 'verbatim', 'everything']],
   },
   {
     name: 'fake-role-markers',
@@ -224,7 +224,7 @@ export const RULES: readonly Rule[] = [
   {
     // A game or a world set up so that the rules do not hold in it: the role-play opening of many jailbreaks.
     name: 'game-without-rules',
-    weight: 2,
+    weight: 3,
     pattern: /\b(?:let'?s|let us|we(?:'re| are| will)?|i want you to|you and i|imagine|pretend|hypothetical(?:ly)?)\b[^\n]{0,80}?\b(?:play|game|scenario|world|universe|story|simulation|role-?play|hypothetical)\b[^\n]{0,120}?(?:\bno (?:rules|restrictions|limits|filters|boundaries|laws|guidelines)\b|\b(?:rules|laws|guidelines|restrictions) (?:don'?t|do not|no longer|doesn'?t|does not|never) (?:exist|apply|matter)|\banything goes\b|\bwithout (?:any )?(?:rules|restrictions|limits|filters)\b|\bnot bound by\b|\bunrestricted\b|\bunfiltered\b)/,
     triggers: [['let', "let's", 'lets', 'we', "we're", 'want', 'you', 'imagine', 'pretend', 'hypothetical', 'hypothetically'], ['play', 'game', 'scenario', 'world', 'universe', 'story', 'simulation', 'roleplay', 'role', 'hypothetical'], ['no', 'rules', 'laws', 'guidelines', 'restrictions', 'goes', 'without', 'bound', 'unrestricted', 'unfiltered']],
   },
@@ -234,6 +234,13 @@ export const RULES: readonly Rule[] = [
     name: 'fake-delimiter',
     weight: 2,
     pattern: /(?:#{3,}|={3,}|-{3,}|\*{3,}|\[{2,}|<{2,})\s*(?:end|begin|start|stop|new)\s+(?:of\s+)?(?:the\s+)?(?:user\s+|system\s+|assistant\s+)?(?:input|prompt|instructions?|document|context|text|data|message|conversation|section|session)\b|<\/?\s*(?:system|instructions?|user_input|user|assistant|context|document|admin)\s*>|<\|[a-z_]{2,20}\|>|\[\/?inst\]|<<\/?sys>>|\bend of (?:the )?(?:user )?input\b/,
+  },
+  {
+    // The reader is to be steered somewhere: "tell the user to visit http://…", "ask them to log in at…".
+    name: 'steer-user',
+    weight: 2,
+    pattern: /\b(?:tell|ask|urge|direct|encourage|instruct|remind|advise)\s+(?:the\s+)?(?:user|users|reader|readers|customer|customers|them|him|her)\s+to\s+(?:visit|click|go to|open|download|install|call|send|enter|log ?in|sign ?in|reset)\b/,
+    triggers: [['tell', 'ask', 'urge', 'direct', 'encourage', 'instruct', 'remind', 'advise'], ['user', 'users', 'reader', 'readers', 'customer', 'customers', 'them', 'him', 'her'], ['visit', 'click', 'go', 'open', 'download', 'install', 'call', 'send', 'enter', 'log', 'login', 'sign', 'signin', 'reset']],
   },
   {
     // Data sent away: "send … to https://…", "forward … to someone@…", a markdown image whose URL carries a template.
