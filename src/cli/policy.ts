@@ -138,7 +138,7 @@ function printInjection(text: string, channel: string | undefined, json?: boolea
   const e = explainInjection(text, { source: channel ?? 'user' });
   if (json) printJson(e);
   else {
-    process.stdout.write(`${e.flagged ? 'FLAGGED' : e.grey ? 'GREY   ' : 'CLEAN  '}  score ${e.score.toFixed(3)} (threshold ${e.threshold} on the ${e.channel} channel)\n`);
+    process.stdout.write(`${e.flagged ? 'FLAGGED' : e.grey ? 'GREY   ' : 'CLEAN  '}  score ${e.score.toFixed(3)} (threshold ${e.threshold} on the ${e.channel} channel)${e.by ? `, by the ${e.by}` : ''}\n`);
     process.stdout.write(`         view: ${e.view}; window: ${JSON.stringify(e.window.length > 160 ? `${e.window.slice(0, 160)}…` : e.window)}\n`);
     if (e.rules.length) process.stdout.write(`         rules and signals: ${e.rules.join(', ')}\n`);
     process.stdout.write('         features (log-odds):\n');
