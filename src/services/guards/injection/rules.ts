@@ -234,6 +234,7 @@ export const RULES: readonly Rule[] = [
     name: 'fake-delimiter',
     weight: 2,
     pattern: /(?:#{3,}|={3,}|-{3,}|\*{3,}|\[{2,}|<{2,})\s*(?:end|begin|start|stop|new)\s+(?:of\s+)?(?:the\s+)?(?:user\s+|system\s+|assistant\s+)?(?:input|prompt|instructions?|document|context|text|data|message|conversation|section|session)\b|<\/?\s*(?:system|instructions?|user_input|user|assistant|context|document|admin)\s*>|<\|[a-z_]{2,20}\|>|\[\/?inst\]|<<\/?sys>>|\bend of (?:the )?(?:user )?input\b/,
+    prefilter: /#{3}|={3}|-{3}|\*{3}|\[\[|<|\[\/?inst\]|\bend of\b/,
   },
   {
     // The reader is to be steered somewhere: "tell the user to visit http://…", "ask them to log in at…".
