@@ -9,6 +9,7 @@ import { startMysqlListener } from './adapters/mysql/listener.ts';
 import { startHttpListener } from './adapters/http/listener.ts';
 import { startLlmListener } from './adapters/llm/listener.ts';
 import { startMcpListener } from './adapters/mcp/listener.ts';
+import { startFilesystemListener } from './adapters/filesystem/listener.ts';
 import { startRedisListener } from './adapters/redis/listener.ts';
 import { startEgressListener } from './adapters/egress/listener.ts';
 import type { AdapterServices, StartListener } from './pipeline/adapter.ts';
@@ -23,6 +24,7 @@ import type { Listener, Services } from './services/services.ts';
 import { systemNetwork, type Network } from './services/network/network.ts';
 import { Sessions } from './services/sessions/sessions.ts';
 import { openSqliteStore } from './services/store/sqlite.ts';
+import type { Store } from './services/store/store.ts';
 import { createLogger, type Logger } from './services/telemetry/logger.ts';
 import { Metrics } from './services/telemetry/metrics.ts';
 
@@ -54,6 +56,7 @@ const LISTENERS: { [K in Connection['kind']]: StartListener<Extract<Connection, 
   http: startHttpListener,
   llm: startLlmListener,
   mcp: startMcpListener,
+  filesystem: startFilesystemListener,
   redis: startRedisListener,
   egress: startEgressListener,
 };
@@ -68,8 +71,15 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const log = opts.log ?? createLogger({ level: config.log_level, secrets: configSecrets(config) });
   const metrics = new Metrics(log);
   const store = openStore(config, opts.baseDir);
-  const secret = Buffer.from(config.secret ?? store.getMeta('secret') ?? createSecret(store), 'utf8');
-  const audit = new AuditLog(store, metrics);
+  let audit: AuditLog;
+  let secret: Buffer;
+  try {
+    secret = Buffer.from(config.secret ?? (await store.getMeta('secret')) ?? (await createSecret(store)), 'utf8');
+    audit = await AuditLog.open(store, metrics);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   const tokens = new Tokens(store, new Set(Object.keys(config.roles)));
   const sessions = new Sessions(store, audit, tokens);
   const approvals = new Approvals(store, audit, config.approvals, secret);
@@ -92,9 +102,11 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     metrics.storeError('revocations');
     log.warn({ err }, 'cannot read revocations from the store');
   });
-  audit.append({ kind: 'gateway.start', data: { connections: Object.keys(config.connections) } });
 
   try {
+    await sessions.recover();
+    await approvals.recover();
+    await audit.append({ kind: 'gateway.start', data: { connections: Object.keys(config.connections) } });
     for (const [name, connection] of Object.entries(config.connections)) {
       const start = LISTENERS[connection.kind] as StartListener;
       listeners.push(await start(name, connection, services));
@@ -111,12 +123,13 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
         const drained = await within(drainMs, Promise.all(listeners.map((l) => (l.drain ? l.drain() : l.close()))));
         if (!drained) log.warn({ sessions: [...sessions.liveRecords()].length }, 'drain deadline reached: cutting what is left');
       }
-      sessions.terminateAll('gateway shutting down');
+      const ended = sessions.terminateAll('gateway shutting down');
       await Promise.all([...listeners.map((l) => l.close()), admin.close()]);
       tokens.stop();
       approvals.stop();
-      audit.append({ kind: 'gateway.stop' });
-      store.close();
+      await ended;
+      await audit.append({ kind: 'gateway.stop' }).catch((err: Error) => log.error({ err }, 'cannot write the gateway.stop record'));
+      await store.close();
       log.info('stopped');
     };
     let stopped: Promise<void> | undefined;
@@ -129,7 +142,9 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()));
     tokens.stop();
-    store.close();
+    approvals.stop();
+    await audit.flush().catch(() => undefined);
+    await store.close();
     throw err;
   }
 }
@@ -145,9 +160,9 @@ async function within(ms: number, work: Promise<unknown>): Promise<boolean> {
   }
 }
 
-function createSecret(store: ReturnType<typeof openSqliteStore>) {
+async function createSecret(store: Store) {
   const secret = randomBytes(32).toString('base64url');
-  store.setMeta('secret', secret);
+  await store.setMeta('secret', secret);
   return secret;
 }
 

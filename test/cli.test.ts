@@ -44,7 +44,7 @@ test('token create --json, connect with it, list it, revoke it', async () => {
 });
 
 test('sessions list and replay show what the agent did, as it saw it', async () => {
-  const t = gw.token('writer', 'support');
+  const t = await gw.token('writer', 'support');
   const c = await gw.client(t);
   await c.query('SELECT name, email FROM customers ORDER BY id');
   await failure(c.query('DELETE FROM customers'));

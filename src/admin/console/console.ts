@@ -5,7 +5,7 @@ import { ConsoleAssets } from './assets.ts';
 import { DecisionFeed } from './decisions.ts';
 import { wireEvents } from './events.ts';
 import { consoleRoutes } from './routes.ts';
-import { ConsoleSessions, type ConsoleSessionOptions } from './sessions.ts';
+import { ConsoleSessions, type ConsoleSessionOptions } from './sign-ins.ts';
 import { EventHub, type HubOptions } from './sse.ts';
 
 export interface ConsoleOptions {
@@ -19,7 +19,8 @@ export function createConsole(services: Services, listeners: Listener[], opts: C
   const hub = new EventHub({ ...opts.events, sessionAlive: (handle) => sessions.keepAlive(handle) });
   const offEnd = sessions.onEnd((handle) => hub.closeSession(handle));
   const feed = new DecisionFeed(services.store, services.config);
-  feed.seed();
+  // The recent past arrives shortly after start-up; live records are fed in meanwhile.
+  void feed.seed().catch((err: Error) => services.log.warn({ err }, 'cannot load recent decisions from the store'));
   const unwire = wireEvents(services, hub, feed);
   return {
     auth,
