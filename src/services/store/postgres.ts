@@ -135,6 +135,11 @@ function postgresStore(pool: pg.Pool, url: string, node: string): Store {
   /** One transaction on one connection; rolled back if `work` throws. */
   const transaction = async <T>(work: (c: pg.PoolClient) => Promise<T>): Promise<T> => {
     const c = await pool.connect();
+    // A server that drops the connection between two statements emits 'error' on it: the next query fails instead of
+    // the process crashing (a checked-out client has no listener of the pool's).
+    let lost: Error | undefined;
+    const dropped = (err: Error) => { lost = err; };
+    c.on('error', dropped);
     try {
       await c.query('BEGIN');
       const result = await work(c);
@@ -144,7 +149,8 @@ function postgresStore(pool: pg.Pool, url: string, node: string): Store {
       await c.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
-      c.release();
+      c.off('error', dropped);
+      c.release(lost); // a lost connection is discarded, not handed out again
     }
   };
 
