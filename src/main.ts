@@ -16,6 +16,7 @@ import { Gate } from './pipeline/gate.ts';
 import { createContentGuards } from './pipeline/content-guards.ts';
 import { Approvals } from './services/approvals/approvals.ts';
 import { notifyWebhooks } from './services/approvals/webhooks.ts';
+import { startCheckpoints } from './services/audit/checkpoints.ts';
 import { AuditLog } from './services/audit/log.ts';
 import { AuthThrottle } from './services/identity/throttle.ts';
 import { Tokens } from './services/identity/tokens.ts';
@@ -33,6 +34,8 @@ export interface GatewayOptions {
   log?: Logger;
   /** How agents' outbound connections (egress) resolve and dial: the system's, unless a test maps names itself. */
   network?: Network;
+  /** Where signed audit checkpoints go when `audit.checkpoints.stdout` is on: standard output unless a test captures them. */
+  checkpointOut?: (line: string) => void;
 }
 
 export interface Gateway {
@@ -70,12 +73,18 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const store = openStore(config, opts.baseDir);
   const secret = Buffer.from(config.secret ?? store.getMeta('secret') ?? createSecret(store), 'utf8');
   const audit = new AuditLog(store, metrics);
+  const checkpoints = config.audit.checkpoints
+    ? (await startCheckpoints(config.audit.checkpoints, { store, feed: audit, log, baseDir: opts.baseDir ?? process.cwd(), stdout: opts.checkpointOut }).catch((err: unknown) => {
+      store.close();
+      throw err;
+    })).checkpointer
+    : undefined;
   const tokens = new Tokens(store, new Set(Object.keys(config.roles)));
   const sessions = new Sessions(store, audit, tokens);
   const approvals = new Approvals(store, audit, config.approvals, secret);
   const consoleUrl = config.approvals.console_url ?? `http://${config.admin.listen}`;
   approvals.onChange((record) => { if (record.status === 'pending' && record.decisions.length === 0) void notifyWebhooks(config.approvals, consoleUrl, record, log); });
-  const shared: Services = { config, store, audit, tokens, sessions, approvals, throttle: new AuthThrottle(), secret, log, metrics };
+  const shared: Services = { config, store, audit, checkpoints, tokens, sessions, approvals, throttle: new AuthThrottle(), secret, log, metrics };
   const listeners: Listener[] = [];
   let adminAddress: string | undefined;
   const services: Services & AdapterServices = {
@@ -116,6 +125,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       tokens.stop();
       approvals.stop();
       audit.append({ kind: 'gateway.stop' });
+      await checkpoints?.stop();
       store.close();
       log.info('stopped');
     };
@@ -129,6 +139,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()));
     tokens.stop();
+    await checkpoints?.stop();
     store.close();
     throw err;
   }

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { splitHostPort } from '../config/address.ts';
 import { parseDuration } from '../config/duration.ts';
 import { ApprovalError } from '../services/approvals/approvals.ts';
+import { anchorChains, storeChains, type ChainAnchor } from '../services/audit/anchor.ts';
 import { verifyAudit } from '../services/audit/log.ts';
 import type { Listener, Services } from '../services/services.ts';
 import type { ApprovalStatus, TokenRecord } from '../services/store/store.ts';
@@ -120,10 +121,17 @@ export async function startAdmin(services: Services, listeners: Listener[], opts
       auth(req);
       sendJson(res, 200, { records: audit.read(intParam(url, 'after', 0), Math.min(intParam(url, 'limit', 100), 10_000), url.searchParams.get('session') ?? undefined) });
     },
-    'GET /v1/audit/verify': (req, res) => {
+    'GET /v1/audit/verify': async (req, res) => {
       auth(req);
       audit.flush();
-      sendJson(res, 200, verifyAudit(store));
+      const last = services.checkpoints?.last;
+      // The head lets a verifier holding the public key compare the chain with its own copy of the checkpoints.
+      const head = store.lastAudit();
+      sendJson(res, 200, {
+        ...verifyAudit(store),
+        head: head ? { seq: head.seq, hash: head.hash } : null,
+        checkpoint: last ? { node: last.node, seq: last.seq, ts: last.ts, ...pick(await anchorChains([last], storeChains(store))) } : null,
+      });
     },
   });
 
@@ -179,3 +187,6 @@ export async function startAdmin(services: Services, listeners: Listener[], opts
     }),
   };
 }
+
+/** Whether the stored chain reaches the gateway's last checkpoint, and what is wrong if not. */
+const pick = ([a]: ChainAnchor[]) => ({ reaches: a.reaches, detail: a.detail });

@@ -147,6 +147,8 @@ export interface Store extends ToolPinStore {
   appendAudit(rows: AuditRow[]): void;
   lastAudit(): AuditRecord | undefined;
   readAudit(afterSeq: number, limit: number, sessionId?: string): AuditRecord[];
+  /** Makes every committed audit record durable (fsynced to disk), for a signed checkpoint to cover only what survives a crash. */
+  syncAudit(): void;
 
   insertApproval(a: ApprovalRecord): void;
   updateApproval(a: ApprovalRecord): void;
