@@ -66,6 +66,11 @@ export class Checkpointer {
     return this.running;
   }
 
+  /** Settles when no checkpoint is being written. */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
   /** Stops the schedule after one last checkpoint of what was committed (a graceful stop leaves nothing unsigned). */
   async stop(): Promise<void> {
     clearInterval(this.timer);
