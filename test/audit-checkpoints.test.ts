@@ -15,7 +15,8 @@ import { startCheckpoints } from '../src/services/audit/checkpoints.ts';
 import { AuditLog } from '../src/services/audit/log.ts';
 import { GENESIS } from '../src/services/store/audit-table.ts';
 import { openSqliteStore } from '../src/services/store/sqlite.ts';
-import { parseConfig } from '../src/config/load.ts';
+import { lintConfig } from '../src/config/lint.ts';
+import { parseConfig, type ConfigError } from '../src/config/load.ts';
 import { startGateway } from '../src/main.ts';
 import { silent } from './support/log.ts';
 import { run } from './support/run.ts';
@@ -272,4 +273,24 @@ audit:
     await gw.close();
     hook.close();
   }
+});
+
+test('bad checkpoint settings are named by key; policy check warns when no copy leaves the host; an unwritable file stops the start', async () => {
+  const problems = (yaml: string) => {
+    try { parseConfig(yaml, 'g.yaml', {}); return []; } catch (err) { return (err as ConfigError).problems.map((p) => `${p.path}: ${p.message}`); }
+  };
+  assert.match(problems('audit:\n  checkpoints: { key: k, file: f, every: 0 }\n').join('\n'), /audit\.checkpoints\.every/);
+  assert.match(problems('audit:\n  checkpoints: { key: k, file: f, interval: soon }\n').join('\n'), /audit\.checkpoints\.interval/);
+  assert.match(problems('audit:\n  checkpoints: { file: f }\n').join('\n'), /audit\.checkpoints\.key/);
+  assert.match(problems('audit:\n  checkpoints: { key: k, file: f, node: "a b" }\n').join('\n'), /audit\.checkpoints\.node/);
+  const local = lintConfig(parseConfig('audit:\n  checkpoints: { key: k, file: f, stdout: false }\n', 'g.yaml', {}));
+  assert.deepEqual(local.filter((f) => f.path === 'audit.checkpoints').map((f) => f.severity), ['warning']);
+  const shipped = lintConfig(parseConfig('audit:\n  checkpoints: { key: k, file: f }\n', 'g.yaml', {}));
+  assert.equal(shipped.filter((f) => f.path.startsWith('audit.')).length, 0);
+
+  const at = keyed();
+  const store = openSqliteStore(':memory:');
+  await assert.rejects(startCheckpoints({ key: at.key, file: join(at.dir, 'no-such-dir', 'cp.log'), every: 10, interval: '1h', stdout: false }, { store, feed: new AuditLog(store), log: silent, baseDir: at.dir }),
+    /audit\.checkpoints\.file: cannot append/);
+  store.close();
 });

@@ -140,6 +140,12 @@ export async function startCheckpoints(cfg: AuditCheckpointsConfig, deps: {
     throw new Error(`audit.checkpoints.key: ${(err as Error).message}`);
   }
   const file = at(cfg.file);
+  try {
+    // Fail at start-up, not at the first checkpoint: the file must be there to append to.
+    closeSync(openSync(file, 'a', 0o644));
+  } catch (err) {
+    throw new Error(`audit.checkpoints.file: cannot append to ${file}: ${(err as Error).message}`);
+  }
   const node = cfg.node ?? hostname();
   const checkpointer = new Checkpointer(deps.feed, {
     node, privateKey, file, every: cfg.every, intervalMs: parseDurationMs(cfg.interval),
