@@ -13,7 +13,7 @@ import { openSqliteStore } from '../src/services/store/sqlite.ts';
 import { startGatewayChild } from './lib/gateway.ts';
 import { sleep } from './lib/proc.ts';
 import type { Context, Row } from './lib/report.ts';
-import { BENCH_DB, ensureBenchDb, pgGatewayYaml } from './sections/pg.ts';
+import { BENCH_DB, ensureBenchDb, pgGatewayYaml } from './sections/postgres.ts';
 
 const CLIENTS = 6;
 const LOAD_MS = 2000;

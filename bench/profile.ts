@@ -11,7 +11,7 @@ import { startGatewayChild } from './lib/gateway.ts';
 import { pgbench } from './lib/load.ts';
 import { cpuSeconds } from './lib/proc.ts';
 import { summarize, type Profile } from './lib/cpuprofile.ts';
-import { BENCH_DB, ensureBenchDb, pgGatewayYaml } from './sections/pg.ts';
+import { BENCH_DB, ensureBenchDb, pgGatewayYaml } from './sections/postgres.ts';
 
 const { values } = parseArgs({ options: { mode: { type: 'string', default: 'simple' }, seconds: { type: 'string', default: '10' }, out: { type: 'string' }, script: { type: 'string', default: 'select' }, 'no-profile': { type: 'boolean', default: false } } });
 const profiling = !values['no-profile'];

@@ -3,7 +3,7 @@
 //
 //   npm run bench                          everything (about 8 minutes on 2 cores)
 //   npm run bench -- --seconds 5           shorter load runs
-//   npm run bench -- --only pg,audit       some sections: pg, mysql, http, llm, mcp, redis, guards, audit, egress, durability
+//   npm run bench -- --only pg,audit       some sections: pg, mysql, http, llm, mcp, filesystem, redis, guards, audit, egress, durability
 //   npm run bench -- --profile DIR         also write the Gatehouse process's V8 CPU profiles (--cpu-prof) to DIR
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -14,11 +14,12 @@ import { table, type Context, type Row } from './lib/report.ts';
 import { benchAudit } from './sections/audit.ts';
 import { benchDurability } from './durability.ts';
 import { benchEgress } from './sections/egress.ts';
+import { benchFilesystem } from './sections/filesystem.ts';
 import { benchGuardsSection } from './sections/guards.ts';
 import { benchHttp } from './sections/http.ts';
 import { benchLlm } from './sections/llm.ts';
 import { benchMcp } from './sections/mcp.ts';
-import { benchPostgres } from './sections/pg.ts';
+import { benchPostgres } from './sections/postgres.ts';
 import { benchMysql } from './sections/mysql.ts';
 import { benchRedis } from './sections/redis.ts';
 
@@ -28,6 +29,7 @@ const SECTIONS: Record<string, (ctx: Context) => Promise<Row[]>> = {
   http: benchHttp,
   llm: benchLlm,
   mcp: benchMcp,
+  filesystem: benchFilesystem,
   redis: benchRedis,
   guards: benchGuardsSection,
   audit: benchAudit,

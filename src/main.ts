@@ -9,6 +9,7 @@ import { startMysqlListener } from './adapters/mysql/listener.ts';
 import { startHttpListener } from './adapters/http/listener.ts';
 import { startLlmListener } from './adapters/llm/listener.ts';
 import { startMcpListener } from './adapters/mcp/listener.ts';
+import { startFilesystemListener } from './adapters/filesystem/listener.ts';
 import { startRedisListener } from './adapters/redis/listener.ts';
 import { startEgressListener } from './adapters/egress/listener.ts';
 import type { AdapterServices, StartListener } from './pipeline/adapter.ts';
@@ -57,6 +58,7 @@ const LISTENERS: { [K in Connection['kind']]: StartListener<Extract<Connection, 
   http: startHttpListener,
   llm: startLlmListener,
   mcp: startMcpListener,
+  filesystem: startFilesystemListener,
   redis: startRedisListener,
   egress: startEgressListener,
 };

@@ -11,6 +11,7 @@ import { auditRecords } from './helpers/gateway.ts';
 import { breakAuditWrites } from './support/audit.ts';
 import type { Driver } from './conformance/driver.ts';
 import { egress } from './conformance/egress.ts';
+import { filesystem } from './conformance/filesystem.ts';
 import { http } from './conformance/http.ts';
 import { llm } from './conformance/llm.ts';
 import { mcp } from './conformance/mcp.ts';
@@ -19,7 +20,7 @@ import { postgres } from './conformance/postgres.ts';
 import { redis } from './conformance/redis.ts';
 import { silent } from './support/log.ts';
 
-const DRIVERS: Driver[] = [postgres, mysqlDriver, http, llm, mcp, redis, egress];
+const DRIVERS: Driver[] = [postgres, mysqlDriver, http, llm, mcp, filesystem, redis, egress];
 
 const APPROVER = { name: 'approver', key: 'conformance-approver-key-0123', roles: ['approver' as const] };
 /** How soon a revocation must end a token's live traffic. */

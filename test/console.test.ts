@@ -7,7 +7,7 @@ import { after, before, test } from 'node:test';
 import pg from 'pg';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { EventHub } from '../src/admin/console/sse.ts';
-import { ConsoleSessions } from '../src/admin/console/sessions.ts';
+import { ConsoleSessions } from '../src/admin/console/sign-ins.ts';
 import { parseConfig } from '../src/config/load.ts';
 import { startGateway } from '../src/main.ts';
 import { ADMIN_KEY, APPROVER_KEY, failure, startPgGateway, type PgGateway } from './support/pg.ts';

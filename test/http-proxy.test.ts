@@ -5,7 +5,7 @@ import { createServer } from 'node:net';
 import { after, before, test } from 'node:test';
 import { startBillingApi, type BillingApi } from '../src/demo/upstreams/billing.ts';
 import { renderReplay } from '../src/cli/sessions.ts';
-import { TokenSessions } from '../src/adapters/kit/http/sessions.ts';
+import { TokenSessions } from '../src/adapters/kit/http/token-sessions.ts';
 import { auditRecords, gateway, send, waitFor } from './helpers/gateway.ts';
 import { breakAuditWrites } from './support/audit.ts';
 

@@ -7,7 +7,7 @@ import { AuthThrottle } from '../services/identity/throttle.ts';
 import type { Logger } from '../services/telemetry/logger.ts';
 import { sessionCookie } from './console/cookies.ts';
 import { checkCsrf, isSafeMethod } from './console/csrf.ts';
-import type { ConsoleSession, ConsoleSessions } from './console/sessions.ts';
+import type { ConsoleSession, ConsoleSessions } from './console/sign-ins.ts';
 import { HttpError } from './http.ts';
 
 export type AdminRole = 'admin' | 'approver';

@@ -4,8 +4,9 @@ import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { lintConfig } from '../config/lint.ts';
 import { ConfigError, formatProblem, lineOfPath, loadConfigFile } from '../config/load.ts';
-import type { EgressGrant, HttpGrant, LlmGrant, McpGrant, RedisGrant, SqlGrant } from '../config/schema.ts';
+import type { EgressGrant, FilesystemGrant, HttpGrant, LlmGrant, McpGrant, RedisGrant, SqlGrant } from '../config/schema.ts';
 import { explainEgress } from '../adapters/egress/policy.ts';
+import { explainFs } from '../adapters/filesystem/policy.ts';
 import { parseCidrs, selfMatcher } from '../adapters/egress/ranges.ts';
 import { explainHttp } from '../adapters/http/policy.ts';
 import { explainLlm } from '../adapters/llm/policy.ts';
@@ -58,8 +59,8 @@ export function policyCommands(program: Command) {
     .option('--request <request>', 'http: "METHOD /path?query", e.g. "GET /invoices/42"')
     .option('--body <json>', 'http: the JSON body, for rules with body constraints')
     .option('--model <name>', 'llm: the model asked for')
-    .option('--tool <names...>', 'llm: tool names offered to the model; mcp: the tool called (<server>__<tool>)')
-    .option('--args <json>', 'mcp: the tool call\'s arguments as a JSON object')
+    .option('--tool <names...>', 'llm: tool names offered to the model; mcp: the tool called (<server>__<tool>); filesystem: the tool called (read_file...)')
+    .option('--args <json>', 'mcp, filesystem: the tool call\'s arguments as a JSON object')
     .option('--max-tokens <n>', 'llm: the max_tokens asked for')
     .option('--command <line>', 'redis: a command line, quoted as redis-cli quotes it, e.g. "DEL doc:1"')
     .option('--host <host>', 'egress: "host[:port]" (443 without a port), e.g. "api.github.com:443"')
@@ -87,6 +88,10 @@ export function policyCommands(program: Command) {
       if (connection.kind === 'mcp') {
         if (o.tool?.length !== 1) throw new CliError('--tool <server>__<tool> (one) is required for mcp connections', 2);
         return printVerdicts([{ statement: `${o.tool[0]} ${o.args ?? '{}'}`, verdict: explainMcp(grant as McpGrant | undefined, o.role, o.connection, Object.keys(connection.servers), o.tool[0], o.args) }], o.json);
+      }
+      if (connection.kind === 'filesystem') {
+        if (o.tool?.length !== 1) throw new CliError('--tool <name> (one, e.g. read_file) is required for filesystem connections', 2);
+        return printVerdicts([{ statement: `${o.tool[0]} ${o.args ?? '{}'}`, verdict: explainFs(grant as FilesystemGrant | undefined, o.role, o.connection, o.tool[0], o.args) }], o.json);
       }
       if (connection.kind === 'egress') {
         if (!o.host) throw new CliError('--host is required for egress connections', 2);

@@ -1,6 +1,6 @@
 // `policy check`: what a valid config can still get wrong — grants that can never match, unused pieces.
 import type { ConfigProblem } from './load.ts';
-import type { Config, EgressGrant, HttpGrant, LlmGrant, McpConnection, McpGrant, RedisGrant, SqlGrant } from './schema.ts';
+import type { Config, EgressGrant, FilesystemGrant, HttpGrant, LlmGrant, McpConnection, McpGrant, RedisGrant, SqlGrant } from './schema.ts';
 
 export interface LintFinding extends ConfigProblem {
   severity: 'error' | 'warning';
@@ -28,6 +28,7 @@ export function lintConfig(config: Config): LintFinding[] {
       else if (kind === 'mcp') lintMcp(grant as McpGrant, Object.keys((config.connections[name] as McpConnection).servers), at, warn);
       else if (kind === 'redis') lintRedis(grant as RedisGrant, at, error, warn);
       else if (kind === 'llm') lintLlm(grant as LlmGrant, at, warn);
+      else if (kind === 'filesystem') lintFilesystem(grant as FilesystemGrant, at, error, warn);
       else lintEgress(grant as EgressGrant, at, warn);
     }
   }
@@ -119,4 +120,21 @@ function lintMcp(g: McpGrant, servers: string[], at: string, warn: Report) {
 function lintEgress(g: EgressGrant, at: string, warn: Report) {
   if (!g.hosts.length) warn(`${at}.hosts`, 'no hosts listed: every tunnel and request will be refused');
   g.hosts.forEach((h, i) => { if (g.deny.includes(h)) warn(`${at}.hosts.${i}`, `"${h}" is also in deny, which wins: it never applies`); });
+}
+
+/** Path globs are relative to the root; the gateway refuses to start on one that is not (this says so before). */
+function lintFilesystem(g: FilesystemGrant, at: string, error: Report, warn: Report) {
+  for (const key of ['read', 'write', 'delete', 'deny'] as const) {
+    g[key].forEach((glob, i) => {
+      if (glob.startsWith('/') || glob.startsWith('~') || glob.includes('\\') || glob.split('/').includes('..')) {
+        error(`${at}.${key}.${i}`, `"${glob}" is not a path glob relative to the connection's root (no leading /, ~, .. or backslashes)`);
+      }
+    });
+  }
+  if (!g.read.length && !g.write.length && !g.delete.length) warn(at, 'grant allows nothing: every path will be refused');
+  if (!g.deny.length && (g.read.length || g.write.length)) warn(`${at}.deny`, 'nothing is denied: consider ["**/.env", "**/*.pem", "**/.git/**"] so secrets stay out of reach whatever the other globs cover');
+  g.approve.forEach((entry, i) => {
+    const verb = entry.trim().split(/\s+/)[0].toLowerCase();
+    if ((verb === 'read' || verb === 'write' || verb === 'delete') && !g[verb].length) warn(`${at}.approve.${i}`, `"${entry}": the grant allows no ${verb} at all, so this never holds anything`);
+  });
 }

@@ -145,6 +145,25 @@ export const mcpConnection = z.strictObject({
   body_timeout_ms: z.number().int().positive().default(60_000),
 });
 
+/** A directory served to agents over MCP (`http://<listen>/mcp`): every path confined to `root`, judged by the token's grant. */
+export const filesystemConnection = z.strictObject({
+  kind: z.literal('filesystem'),
+  /** The directory agents see as their whole world (relative: to the gateway's working directory); it must exist. */
+  root: z.string().min(1),
+  listen: hostPort,
+  /** How long a call held for approval waits on the wire before it is answered "awaits approval" (agents retry). */
+  approval_wait_ms: z.number().int().positive().default(45_000),
+  /** Largest tool result passed back to an agent (a file read, a listing, search hits). */
+  max_result_bytes: z.number().int().positive().default(16 * 1024 * 1024),
+  /** An agent's MCP session ends after this long without a request. */
+  idle_timeout_ms: z.number().int().positive().default(10 * 60_000),
+  /** Live sessions one token may hold; a new one beyond this closes that token's least recently used session. */
+  max_sessions_per_token: z.number().int().positive().default(32),
+  /** A request's headers must arrive within this, its body within `body_timeout_ms` after them (else 408). */
+  header_timeout_ms: z.number().int().positive().default(10_000),
+  body_timeout_ms: z.number().int().positive().default(60_000),
+});
+
 export const redisConnection = z.strictObject({
   kind: z.literal('redis'),
   listen: hostPort,
@@ -183,7 +202,7 @@ export const egressConnection = z.strictObject({
   idle_timeout_ms: z.number().int().positive().default(300_000),
 });
 
-export const connection = z.discriminatedUnion('kind', [postgresConnection, mysqlConnection, httpConnection, llmConnection, mcpConnection, redisConnection, egressConnection]);
+export const connection = z.discriminatedUnion('kind', [postgresConnection, mysqlConnection, httpConnection, llmConnection, mcpConnection, filesystemConnection, redisConnection, egressConnection]);
 
 /**
  * SQL statement kinds that are refused unless a grant names them (see services/policy/sql). `cursor` is still accepted
@@ -365,6 +384,34 @@ export const mcpGrant = z.strictObject({
   elicitation: z.boolean().default(false),
 });
 
+const SIZE_UNITS: Record<string, number> = { B: 1, KB: 1024, MB: 1024 * 1024 };
+/** A file size: bytes as a number, or `512KB`, `5MB` (units B, KB, MB; powers of 1024). */
+const fileSize = z.union([
+  z.number().int().positive(),
+  z.string().regex(/^\d+(\.\d+)?\s*(B|KB|MB)$/, 'expected a size such as 512KB or 5MB (units B, KB, MB)'),
+]).transform((v) => (typeof v === 'number' ? v : Math.floor(Number.parseFloat(v) * SIZE_UNITS[/(B|KB|MB)$/.exec(v)![1]])));
+
+/**
+ * A filesystem grant: path globs relative to the connection's root (`*` within one segment, `**` any number of
+ * segments; `docs/**` covers `docs` itself). `deny` wins over every other key; a move needs delete on its source and
+ * write on its target; `approve` entries are `"read|write|delete <glob>"`.
+ */
+export const filesystemGrant = z.strictObject({
+  read: nameList.default([]),
+  write: nameList.default([]),
+  delete: nameList.default([]),
+  deny: nameList.default([]),
+  /** Largest file read or written (units B, KB, MB). */
+  max_file_size: fileSize.default(1024 * 1024),
+  approve: nameList.default([]),
+  /** On what is read: secrets/pii `redact` mask them, `block` withholds the file, `flag` audits; injection `flag` audits (with file and line), `block` withholds. */
+  guards: z.strictObject({
+    injection: z.enum(['block', 'flag', 'off']).default('flag'),
+    secrets: guardMode.default('redact'),
+    pii: guardMode.default('off'),
+  }).default({ injection: 'flag', secrets: 'redact', pii: 'off' }),
+});
+
 /**
  * A host an egress grant names: `example.com`, `*.example.com` (subdomains, not example.com itself), an IP literal
  * (`203.0.113.7`, `[2001:db8::7]`), each optionally with `:port` (without one: ports 80 and 443).
@@ -462,6 +509,7 @@ export type HttpRule = z.infer<typeof httpRule>;
 export type ValueConstraint = z.infer<typeof valueConstraint>;
 export type LlmGrant = z.infer<typeof llmGrant>;
 export type McpGrant = z.infer<typeof mcpGrant>;
+export type FilesystemGrant = z.infer<typeof filesystemGrant>;
 export type RedisGrant = z.infer<typeof redisGrant>;
 export type ToolRule = z.infer<typeof toolRule>;
 export type EgressGrant = z.infer<typeof egressGrant>;
@@ -471,10 +519,11 @@ export type HttpConnection = z.infer<typeof httpConnection>;
 export type LlmConnection = z.infer<typeof llmConnection>;
 export type McpConnection = z.infer<typeof mcpConnection>;
 export type McpServer = z.infer<typeof mcpServer>;
+export type FilesystemConnection = z.infer<typeof filesystemConnection>;
 export type RedisConnection = z.infer<typeof redisConnection>;
 export type EgressConnection = z.infer<typeof egressConnection>;
 export type Connection = z.infer<typeof connection>;
-export type Grant = SqlGrant | HttpGrant | LlmGrant | McpGrant | RedisGrant | EgressGrant;
+export type Grant = SqlGrant | HttpGrant | LlmGrant | McpGrant | FilesystemGrant | RedisGrant | EgressGrant;
 export type AdminKey = z.infer<typeof adminKey>;
 export type ApprovalsConfig = z.infer<typeof approvalsConfig>;
 export type AuditCheckpointsConfig = z.infer<typeof auditCheckpoints>;
@@ -484,4 +533,4 @@ export interface Config extends Omit<z.infer<typeof config>, 'roles'> {
   roles: Record<string, Record<string, Grant>>;
 }
 
-export const grantSchemaFor = { postgres: sqlGrant, mysql: sqlGrant, http: httpGrant, llm: llmGrant, mcp: mcpGrant, redis: redisGrant, egress: egressGrant } as const;
+export const grantSchemaFor = { postgres: sqlGrant, mysql: sqlGrant, http: httpGrant, llm: llmGrant, mcp: mcpGrant, filesystem: filesystemGrant, redis: redisGrant, egress: egressGrant } as const;

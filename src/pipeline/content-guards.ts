@@ -34,6 +34,11 @@ export interface ContentGuards {
   scan(text: string, policy: GuardPolicy, source: 'user' | 'document'): GuardScan;
   /** Redacts what the policy redacts (secrets / pii in `redact` mode). */
   redact(text: string, policy: GuardPolicy): { text: string; notes: GuardNote[] };
+  /**
+   * A value on its way back to the agent where nothing is refused (a result cell, a Redis reply): redacted where the
+   * policy redacts, and what the other guards find noted for the audit.
+   */
+  returned(text: string, policy: GuardPolicy): { text: string; notes: GuardNote[] };
   /** The same for text arriving in pieces (streamed completions): spans cut across chunks are still caught. */
   streamRedactor(policy: GuardPolicy): TextRedactor | undefined;
   /** Masks a parsed JSON document: per-field rules, and content detectors when the policy redacts. */
@@ -130,6 +135,13 @@ export function createContentGuards(key: Buffer): ContentGuards {
       if (!types.size) return { text, notes: [] };
       const out = lib.redact(text, { strategy: 'redact', key, types });
       return { text: out.text, notes: out.unscanned ? unscannedNote(p) : notesOf(out.findings, p) };
+    },
+    returned(text, p) {
+      const redacted = redacting(p) ? this.redact(text, p) : { text, notes: [] };
+      // What is redacted is noted by the redaction; the scan reports the rest (injection in any mode, what only flags).
+      const rest: GuardPolicy = { injection: p.injection, secrets: p.secrets === 'flag' ? 'flag' : 'off', pii: p.pii === 'flag' ? 'flag' : 'off' };
+      if (!guardsActive(rest)) return redacted;
+      return { text: redacted.text, notes: [...redacted.notes, ...this.scan(text, rest, 'document').notes] };
     },
     streamRedactor(p) {
       const types = redactTypes(p);

@@ -92,6 +92,9 @@ const TOUCH_EVERY_MS = 30_000;
 /** Gatehouse's words as an agent reads them: `Gatehouse: ` in front, once (some policies' messages carry it already). */
 export const framed = (message: string) => (message.startsWith('Gatehouse') ? message : `Gatehouse: ${message}`);
 
+/** The same words for people (the approvals inbox, a webhook): without the framing an agent's client needs. */
+const unframed = (message: string) => message.replace(/^Gatehouse: /, '');
+
 /** Refusal rules an adapter may want to render specially. */
 export const APPROVAL_PENDING = 'approval.pending';
 export const AUDIT_UNAVAILABLE = 'audit.unavailable';
@@ -291,7 +294,7 @@ export class GateSession {
     const { approvals } = this.services;
     const request: HoldRequest = {
       token: this.token, connection: this.ctx.connection, protocol: this.protocol, sessionId: this.ctx.sessionId,
-      runId: this.ctx.who.runId, step: this.ctx.who.step, summary, exact, reason: verdict.reason,
+      runId: this.ctx.who.runId, step: this.ctx.who.step, summary, exact, reason: unframed(verdict.reason),
     };
     let pending: ReturnType<typeof approvals.hold>;
     try {

@@ -1,11 +1,11 @@
 // The proxy's front door: a strict HTTP/1.1 parser that takes CONNECT (HTTPS) and absolute-form requests (plain HTTP),
 // refuses ambiguous framing, giant heads and slow clients, and hands each request on before any byte leaves.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { splitHostPort } from '../../config/address.ts';
+import type { Socket } from 'node:net';
 import { sendJson } from '../kit/http/reply.ts';
 import { answerClientError, framingProblem, METHODS } from '../kit/http/server.ts';
 import { answerRaw, errorBody } from './reply.ts';
+import { listenOn } from '../kit/listen.ts';
 
 export interface DoorHandlers {
   /** A CONNECT: `socket` has left the HTTP server; `head` holds bytes the agent sent after the request head. */
@@ -87,15 +87,10 @@ export async function startProxyServer(listen: string, t: DoorTimeouts, handlers
   });
   // A protocol switch through a plain request would carry bytes no decision has seen; WebSockets go through CONNECT.
   server.on('upgrade', (_req: IncomingMessage, socket: Socket) => answerRaw(socket, 501, 'request.upgrade', 'protocol upgrades are not proxied as plain requests: clients tunnel WebSockets through CONNECT'));
-  const [host, port] = splitHostPort(listen);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => { server.off('error', reject); resolve(); });
-  });
-  const addr = server.address() as AddressInfo;
+  const address = await listenOn(server, listen);
   return {
     server,
-    address: `${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`,
+    address,
     drain: () => new Promise<void>((resolve) => {
       draining = true;
       const sweep = setInterval(() => server.closeIdleConnections(), DRAIN_SWEEP_MS);

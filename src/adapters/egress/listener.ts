@@ -8,7 +8,7 @@ import type { Facts } from '../../services/policy/facts.ts';
 import type { Forward, GateSession } from '../../pipeline/gate.ts';
 import { auditHeaderTimeout } from '../kit/http/deadline.ts';
 import { sendJson } from '../kit/http/reply.ts';
-import { TokenSessions } from '../kit/http/sessions.ts';
+import { TokenSessions } from '../kit/http/token-sessions.ts';
 import { Cutoff } from '../kit/http/upstream.ts';
 import { parseByteRate, parseRate, RateLimiter } from '../../pipeline/rate.ts';
 import { deny } from '../../services/policy/verdict.ts';

@@ -1,7 +1,6 @@
 // The MySQL listener: accepts agents, admits them through the gate (the token as password, its label as user), opens the upstream, starts a session.
 import { createServer, type Server, type Socket } from 'node:net';
 import type { MysqlConnection, SqlGrant } from '../../config/schema.ts';
-import { splitHostPort } from '../../config/address.ts';
 import type { AdapterServices } from '../../pipeline/adapter.ts';
 import { guardsActive } from '../../pipeline/content-guards.ts';
 import { correlationFromApplicationName } from '../../pipeline/correlation.ts';
@@ -24,6 +23,7 @@ import { sqlModeFlags } from './sql/settings.ts';
 import { connectUpstream, parseMysqlUrl, runQuery, UpstreamError } from './upstream.ts';
 import { ViewCatalog } from './views.ts';
 import { DeadlineError } from './wire.ts';
+import { listenOn } from '../kit/listen.ts';
 
 /** Pre-authentication limits: how many handshakes may be open at once, and how many steps' time a whole one may take. */
 const MAX_HANDSHAKES = 256;
@@ -176,16 +176,11 @@ export async function startMysqlListener(name: string, conn: MysqlConnection, se
     socket.end(frame(encodeErr(packet), seq));
   }
 
-  const [host, port] = splitHostPort(conn.listen);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  const address = server.address();
+  const address = await listenOn(server, conn.listen);
   return {
     name,
     kind: 'mysql',
-    address: typeof address === 'object' && address ? `${address.address}:${address.port}` : conn.listen,
+    address,
     drain: () => new Promise<void>((resolve) => {
       draining = true;
       clearInterval(refresh);

@@ -1,5 +1,5 @@
 // The response path for rows: masks cells by their source column (org_table, org_name), applies content guards, caps row counts, keeps a sample for replay.
-import { mergeNotes, redacting, type ContentGuards, type GuardNote, type GuardPolicy } from '../../pipeline/content-guards.ts';
+import { mergeNotes, type ContentGuards, type GuardNote, type GuardPolicy } from '../../pipeline/content-guards.ts';
 import type { Obligations } from '../../services/policy/verdict.ts';
 import type { MaskStrategy } from '../../services/guards/types.ts';
 import { maskValue } from '../../services/guards/index.ts';
@@ -113,16 +113,11 @@ export class ResultShaper {
     return cell.toString('utf8', 0, Math.min(cell.length, SAMPLE_CELL * 4)).slice(0, SAMPLE_CELL);
   }
 
+  /** Content guards on one text value: redacted where the grant says so, findings noted for the audit. */
   private guard(text: string): string {
     const { policy, hook } = this.guards!;
-    let out = text;
-    if (redacting(policy)) {
-      const r = hook.redact(text, policy);
-      this.notes.push(...r.notes);
-      out = r.text;
-    }
-    const flags: GuardPolicy = { injection: policy.injection, secrets: policy.secrets === 'flag' ? 'flag' : 'off', pii: policy.pii === 'flag' ? 'flag' : 'off' };
-    if (flags.injection !== 'off' || flags.secrets !== 'off' || flags.pii !== 'off') this.notes.push(...hook.scan(text, flags, 'document').notes);
-    return out;
+    const out = hook.returned(text, policy);
+    this.notes.push(...out.notes);
+    return out.text;
   }
 }

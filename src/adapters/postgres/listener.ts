@@ -6,7 +6,6 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type Server, type Socket } from 'node:net';
 import { parseDurationMs } from '../../config/duration.ts';
 import type { PostgresConnection, SqlGrant } from '../../config/schema.ts';
-import { splitHostPort } from '../../config/address.ts';
 import { correlationFromApplicationName } from '../../pipeline/correlation.ts';
 import type { AdapterServices } from '../../pipeline/adapter.ts';
 import type { Listener } from '../../services/services.ts';
@@ -21,6 +20,7 @@ import { authenticate, readStartup, type AuthContext, type ClientHello } from '.
 import { PostgresSession } from './session.ts';
 import { serverTlsContext } from '../kit/tls.ts';
 import { connectUpstream, openSocket, parseUpstreamUrl } from './upstream.ts';
+import { listenOn } from '../kit/listen.ts';
 
 interface CancelTarget { pid: number; key: Buffer; session?: PostgresSession }
 
@@ -187,16 +187,11 @@ export async function startPostgresListener(name: string, conn: PostgresConnecti
     );
   }
 
-  const [host, port] = splitHostPort(conn.listen);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  const address = server.address();
+  const address = await listenOn(server, conn.listen);
   return {
     name,
     kind: 'postgres',
-    address: typeof address === 'object' && address ? `${address.address}:${address.port}` : conn.listen,
+    address,
     drain: () => new Promise<void>((resolve) => {
       draining = true;
       server.close(() => resolve());

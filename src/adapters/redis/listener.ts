@@ -2,13 +2,13 @@
 // each agent connection a session of its own.
 
 import { createServer, type Socket } from 'node:net';
-import { splitHostPort } from '../../config/address.ts';
 import type { RedisConnection, RedisGrant } from '../../config/schema.ts';
 import type { StartListener } from '../../pipeline/adapter.ts';
 import type { Listener } from '../../services/services.ts';
 import { compileRedisGrant, GrantError, type CompiledGrant } from './grant.ts';
 import { RedisSession } from './session.ts';
 import { learnServer, parseRedisUrl } from './upstream.ts';
+import { listenOn } from '../kit/listen.ts';
 
 export const startRedisListener: StartListener<RedisConnection> = async (name, conn, services): Promise<Listener> => {
   const target = parseRedisUrl(conn.upstream);
@@ -55,16 +55,11 @@ export const startRedisListener: StartListener<RedisConnection> = async (name, c
     if (draining) session.drain();
   });
 
-  const [host, port] = splitHostPort(conn.listen);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => resolve());
-  });
-  const address = server.address();
+  const address = await listenOn(server, conn.listen);
   return {
     name,
     kind: 'redis',
-    address: typeof address === 'object' && address ? `${address.address}:${address.port}` : conn.listen,
+    address,
     drain: () => new Promise<void>((resolve) => {
       draining = true;
       server.close(() => resolve());

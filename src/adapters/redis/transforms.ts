@@ -2,7 +2,7 @@
 // secrets and personal data redacted in string replies, the same inside an EXEC reply for each queued command.
 
 import { isUtf8 } from 'node:buffer';
-import { guardsActive, redacting, mergeNotes, type ContentGuards, type GuardNote, type GuardPolicy } from '../../pipeline/content-guards.ts';
+import { guardsActive, mergeNotes, type ContentGuards, type GuardNote, type GuardPolicy } from '../../pipeline/content-guards.ts';
 import { NIL_ARRAY, Type, type RespValue } from './codec/resp.ts';
 import type { GlobSet } from './glob.ts';
 
@@ -34,17 +34,13 @@ export const keysFilter = (read: GlobSet): Transform => (reply, notes) => {
 /** Every string in the reply, at any depth, through the grant's guards: redacted where they redact, noted where they flag. */
 export function guardTransform(guards: ContentGuards, policy: GuardPolicy): Transform | undefined {
   if (!guardsActive(policy)) return undefined;
-  const redact = redacting(policy);
-  const scanning = policy.injection !== 'off' || policy.secrets === 'flag' || policy.pii === 'flag';
   const visit = (value: RespValue, notes: TransformNotes): RespValue => {
     if (Array.isArray(value)) return value.map((v) => visit(v, notes));
     if (!Buffer.isBuffer(value) || value.length === 0) return value;
     // Text as UTF-8 when it is; otherwise Latin-1, which maps byte for byte, so binary values come back unchanged.
     const encoding = isUtf8(value) ? 'utf8' : 'latin1';
     const text = value.toString(encoding);
-    if (scanning) notes.guards.push(...guards.scan(text, policy, 'document').notes.filter((n) => n.mode === 'flag'));
-    if (!redact) return value;
-    const out = guards.redact(text, policy);
+    const out = guards.returned(text, policy);
     notes.guards.push(...out.notes);
     return out.text === text ? value : Buffer.from(out.text, encoding);
   };

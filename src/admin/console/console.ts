@@ -5,7 +5,7 @@ import { ConsoleAssets } from './assets.ts';
 import { DecisionFeed } from './decisions.ts';
 import { wireEvents } from './events.ts';
 import { consoleRoutes } from './routes.ts';
-import { ConsoleSessions, type ConsoleSessionOptions } from './sessions.ts';
+import { ConsoleSessions, type ConsoleSessionOptions } from './sign-ins.ts';
 import { EventHub, type HubOptions } from './sse.ts';
 
 export interface ConsoleOptions {

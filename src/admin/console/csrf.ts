@@ -2,7 +2,7 @@
 import type { IncomingMessage } from 'node:http';
 import { HttpError } from '../http.ts';
 import { isHttps } from './cookies.ts';
-import type { ConsoleSession, ConsoleSessions } from './sessions.ts';
+import type { ConsoleSession, ConsoleSessions } from './sign-ins.ts';
 
 /** The header the console's fetch calls carry; a form or a cross-site page cannot set it. */
 export const CSRF_HEADER = 'x-csrf-token';

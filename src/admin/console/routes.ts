@@ -5,7 +5,7 @@ import { HttpError, readJson, sendJson, type Handler } from '../http.ts';
 import { clearSessionCookie, isHttps, sessionCookie, setSessionCookie } from './cookies.ts';
 import { checkSameOrigin } from './csrf.ts';
 import { DecisionFeed } from './decisions.ts';
-import type { ConsoleSession } from './sessions.ts';
+import type { ConsoleSession } from './sign-ins.ts';
 import type { EventHub } from './sse.ts';
 import type { Me, RoleView } from './wire.ts';
 

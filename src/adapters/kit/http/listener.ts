@@ -12,7 +12,7 @@ import { FairShare, type Slot } from './fairness.ts';
 import type { ErrorBody } from './outcome.ts';
 import { sendJson } from './reply.ts';
 import { METHODS, startServer } from './server.ts';
-import { TokenSessions, type InFlight } from './sessions.ts';
+import { TokenSessions, type InFlight } from './token-sessions.ts';
 import { callUpstream, Cutoff, UpstreamFailure, upstreamAgents, type UpstreamCall } from './upstream.ts';
 
 /** What every HTTP-shaped connection configures (see httpLimits in the config schema). */

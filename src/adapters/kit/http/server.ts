@@ -1,7 +1,7 @@
 // The HTTP front door both HTTP-speaking adapters share: a strict parser, refusals of ambiguous framing, clear 400s.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { splitHostPort } from '../../../config/address.ts';
+import type { Socket } from 'node:net';
+import { listenOn } from '../listen.ts';
 
 /** Methods Gatehouse forwards. TRACE (echoes credentials), CONNECT (tunnels) and WebDAV extensions are refused. */
 export const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
@@ -113,15 +113,10 @@ export async function startServer(listen: string, handler: Handler, onError: (er
   // Tunnels and protocol switches would carry bytes no grant has judged.
   server.on('connect', (_req, socket: Socket) => writeRaw(socket, '405 Method Not Allowed', { error: { type: 'bad_request', code: 'request.method', message: 'Gatehouse: CONNECT is not accepted' } }));
   server.on('upgrade', (_req, socket: Socket) => writeRaw(socket, '501 Not Implemented', { error: { type: 'bad_request', code: 'request.upgrade', message: 'Gatehouse: protocol upgrades (WebSocket, h2c) are not supported' } }));
-  const [host, port] = splitHostPort(listen);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => { server.off('error', reject); resolve(); });
-  });
-  const addr = server.address() as AddressInfo;
+  const address = await listenOn(server, listen);
   return {
     server,
-    address: `${addr.family === 'IPv6' ? `[${addr.address}]` : addr.address}:${addr.port}`,
+    address,
     drain: () => new Promise<void>((resolve) => {
       draining = true;
       const sweep = setInterval(() => server.closeIdleConnections(), DRAIN_SWEEP_MS);

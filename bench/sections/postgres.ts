@@ -37,6 +37,8 @@ connections:
     upstream: ${upstream}
     tls: off
     upstream_tls: disable
+    # The idle-session run opens its connections 50 at a time from one address: above the default per-client cap of 8.
+    max_handshakes_per_client: 64
 ${pgRoleYaml}`;
 }
 
