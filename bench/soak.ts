@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 import { parse, stringify } from 'yaml';
 import type { Agent, Driver } from '../test/conformance/driver.ts';
 import { egress } from '../test/conformance/egress.ts';
+import { filesystem } from '../test/conformance/filesystem.ts';
 import { http } from '../test/conformance/http.ts';
 import { llm } from '../test/conformance/llm.ts';
 import { mcp } from '../test/conformance/mcp.ts';
@@ -19,7 +20,7 @@ import { postgres } from '../test/conformance/postgres.ts';
 import { redis } from '../test/conformance/redis.ts';
 import { startGatewayChild, type GatewayChild } from './lib/gateway.ts';
 
-const DRIVERS: Driver[] = [postgres, mysqlDriver, http, llm, mcp, redis, egress];
+const DRIVERS: Driver[] = [postgres, mysqlDriver, http, llm, mcp, filesystem, redis, egress];
 const ADMIN_KEY = 'soak-admin-key-0123456789abcdef';
 /** A second person: nobody approves a request made with a token they issued. */
 const APPROVER_KEY = 'soak-approver-key-0123456789abcd';

@@ -9,7 +9,7 @@ import { fuzzBed, FUZZ_DRIVERS } from '../test/support/fuzz-gateway.ts';
 const { values } = parseArgs({ options: { minutes: { type: 'string', default: '5' }, seed: { type: 'string' }, only: { type: 'string' } } });
 const minutes = Number(values.minutes);
 if (!(minutes > 0)) {
-  console.error('usage: npm run fuzz -- --minutes N [--seed S] [--only postgres|mysql|redis|http|llm|mcp|egress]');
+  console.error('usage: npm run fuzz -- --minutes N [--seed S] [--only postgres|mysql|redis|http|llm|mcp|filesystem|egress]');
   process.exit(2);
 }
 const drivers = values.only ? FUZZ_DRIVERS.filter((d) => d.name === values.only) : FUZZ_DRIVERS;

@@ -8,7 +8,7 @@ import { fuzzBed, FUZZ_DRIVERS, type FuzzBed } from './support/fuzz-gateway.ts';
 
 const SEED = 0x23_50c7;
 /**
- * Cases per protocol: 2,000 took 5-12 s each on two loaded cores (59 s for all seven), inside a CI budget of about three minutes. The issue
+ * Cases per protocol: 2,000 took 5-12 s each on two loaded cores (59 s for seven; the filesystem listener joined after), inside a CI budget of about three minutes. The issue
  * suggested about a minute per protocol; the CI budget for the whole suite wins, and `npm run fuzz` is the long run.
  */
 const CASES = 2000;

@@ -6,6 +6,7 @@ import { parseConfig } from '../../src/config/load.ts';
 import { startGateway, type Gateway } from '../../src/main.ts';
 import type { Driver } from '../conformance/driver.ts';
 import { egress } from '../conformance/egress.ts';
+import { filesystem } from '../conformance/filesystem.ts';
 import { http } from '../conformance/http.ts';
 import { llm } from '../conformance/llm.ts';
 import { mcp } from '../conformance/mcp.ts';
@@ -15,7 +16,7 @@ import { redis } from '../conformance/redis.ts';
 import { record, type Target } from './fuzz.ts';
 import { silent } from './log.ts';
 
-export const FUZZ_DRIVERS: Driver[] = [postgres, mysqlDriver, redis, http, llm, mcp, egress];
+export const FUZZ_DRIVERS: Driver[] = [postgres, mysqlDriver, redis, http, llm, mcp, filesystem, egress];
 
 export interface FuzzBed {
   gateway: Gateway;
