@@ -60,10 +60,10 @@ export async function benchDurability(ctx: Context): Promise<Row[]> {
 
   const reopened = openSqliteStore(store);
   try {
-    const verified = verifyAudit(reopened);
+    const verified = await verifyAudit(reopened);
     const audited = new Set<string>();
     for (let after = 0; ; ) {
-      const batch = reopened.readAudit(after, 10_000);
+      const batch = await reopened.readAudit(after, 10_000);
       if (!batch.length) break;
       for (const r of batch) if (r.kind === 'request' && r.verdict === 'allow' && typeof r.data.summary === 'string') audited.add(r.data.summary);
       after = batch[batch.length - 1].seq;
@@ -76,7 +76,7 @@ export async function benchDurability(ctx: Context): Promise<Row[]> {
       { section: 'durability', metric: 'audit chain verifies after kill -9', unit: 'records', gatehouse: verified.records, target: 'verifies', pass: verified.ok, note: verified.broken ? `broken at ${verified.broken.seq}: ${verified.broken.reason}` : '' },
     ];
   } finally {
-    reopened.close();
+    await reopened.close();
   }
 }
 

@@ -31,7 +31,7 @@ try {
   const gateway = await startGateway(config, { baseDir: dirname(resolve(file)), log: pino({ level: 'silent' }) });
   process.on('message', async (m: ToChild) => {
     if (m.type === 'mint') {
-      const { token } = gateway.services.tokens.mint({ role: m.role, label: m.label, ttlSeconds: 3600, createdBy: 'bench' });
+      const { token } = await gateway.services.tokens.mint({ role: m.role, label: m.label, ttlSeconds: 3600, createdBy: 'bench' });
       send({ id: m.id, type: 'minted', token });
     } else if (m.type === 'usage') {
       // With --expose-gc, a full collection first: RSS then reflects what is live, not when V8 last collected.

@@ -60,6 +60,25 @@ const DOCUMENT_4KB = (() => {
 })();
 const PROMPT_4KB = Array(4).fill(PROMPT_1KB).join('\n\n').slice(0, 4096);
 
+/** 4 KB in several scripts and with accents: the non-ASCII path of normalisation (NFKC, accents, confusables). */
+const PROMPT_4KB_MULTILINGUAL = [
+  'Pouvez-vous résumer ce rapport trimestriel et préparer une réponse polie au client ? Merci beaucoup pour votre aide précieuse.',
+  '¿Puedes ayudarme a planificar un viaje de tres días a Sevilla, con museos, tapas y un paseo por el río Guadalquivir?',
+  'Bitte fasse die wichtigsten Punkte des Protokolls zusammen und schlage drei nächste Schritte für das Team vor.',
+  'Пожалуйста, составь список из пяти книг по истории науки и коротко опиши каждую из них.',
+  '请帮我把这封邮件翻译成英文，并保持语气礼貌、简洁。',
+  'कृपया इस लेख का सारांश तीन वाक्यों में लिखिए और मुख्य तर्क बताइए।',
+].join(' ').repeat(8).slice(0, 4096);
+
+/** 4 KB that every view fires on: encoded runs, letter spacing, HTML comments; the most a prompt can make us do. */
+const PROMPT_4KB_VIEWS = [
+  PROMPT_1KB.slice(0, 600),
+  `Reference: ${Buffer.from('the meeting notes are attached to this message for the team').toString('base64')}`,
+  'Please read the note: i m p o r t a n t  n o t i c e for the team.',
+  '<p>Agenda</p><!-- draft, do not publish --><img alt="team photo" src="a.png">',
+  'Vg vf n frperg zrffntr sbe gur grnz.',
+].join('\n').repeat(4).slice(0, 4096);
+
 const kb = (text: string) => Buffer.byteLength(text) / 1024;
 
 /**
@@ -104,7 +123,10 @@ export async function benchGuards(): Promise<BenchResult[]> {
     { name: 'guards maskJson (paths + detect)', value: round(time(() => maskJson(json, rules, { key: KEY, detect: true }), 2000) / jsonKb), unit: 'µs/KB' },
     { name: 'guards scanInjection user 1 KB', value: round(time(() => scanInjection(PROMPT_1KB), 500)), unit: 'µs' },
     { name: 'guards scanInjection user 4 KB', value: round(time(() => scanInjection(PROMPT_4KB), 200)), unit: 'µs' },
+    { name: 'guards scanInjection user 4 KB, several scripts', value: round(time(() => scanInjection(PROMPT_4KB_MULTILINGUAL), 200)), unit: 'µs' },
+    { name: 'guards scanInjection user 4 KB, every view', value: round(time(() => scanInjection(PROMPT_4KB_VIEWS), 200)), unit: 'µs' },
     { name: 'guards scanInjection document 4 KB', value: round(time(() => scanInjection(DOCUMENT_4KB, { source: 'document' }), 200)), unit: 'µs' },
+    { name: 'guards scanInjection document', value: round(time(() => scanInjection(DOCUMENT_4KB, { source: 'document' }), 200) / kb(DOCUMENT_4KB)), unit: 'µs/KB' },
     ...adversarial(),
   ];
 }

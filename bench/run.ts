@@ -3,7 +3,7 @@
 //
 //   npm run bench                          everything (about 8 minutes on 2 cores)
 //   npm run bench -- --seconds 5           shorter load runs
-//   npm run bench -- --only pg,audit       some sections: pg, mysql, http, llm, mcp, filesystem, redis, guards, audit, egress, durability
+//   npm run bench -- --only pg,audit       some sections: pg, mysql, http, llm, mcp, filesystem, redis, guards, audit, cluster, workers, egress, egress-intercept, durability
 //   npm run bench -- --profile DIR         also write the Gatehouse process's V8 CPU profiles (--cpu-prof) to DIR
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -12,8 +12,11 @@ import { parseArgs } from 'node:util';
 import { stopAll } from './lib/proc.ts';
 import { table, type Context, type Row } from './lib/report.ts';
 import { benchAudit } from './sections/audit.ts';
+import { benchCluster } from './sections/cluster.ts';
+import { benchWorkers } from './sections/workers.ts';
 import { benchDurability } from './durability.ts';
 import { benchEgress } from './sections/egress.ts';
+import { benchEgressIntercept } from './sections/egress-intercept.ts';
 import { benchFilesystem } from './sections/filesystem.ts';
 import { benchGuardsSection } from './sections/guards.ts';
 import { benchHttp } from './sections/http.ts';
@@ -33,7 +36,10 @@ const SECTIONS: Record<string, (ctx: Context) => Promise<Row[]>> = {
   redis: benchRedis,
   guards: benchGuardsSection,
   audit: benchAudit,
+  cluster: benchCluster,
+  workers: benchWorkers,
   egress: benchEgress,
+  'egress-intercept': benchEgressIntercept,
   durability: benchDurability,
 };
 

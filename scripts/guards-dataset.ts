@@ -1,4 +1,5 @@
-// Loads the labelled guard data (never copied into the repo) and makes the one seeded split that training and evaluation share.
+// Loads the labelled guard data (never copied into the repo) and names its sources, channels and benign cells the same
+// way for training and evaluation.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -8,6 +9,9 @@ export interface InjectionRecord {
   label: 0 | 1;
   category: string;
   subset: 'direct' | 'indirect';
+  source: string;
+  source_path: string;
+  lang?: string | null;
   attack_text?: string | null;
 }
 
@@ -33,6 +37,42 @@ export function readJsonl<T>(path: string): T[] {
 }
 
 export const injectionFile = (dataDir: string) => join(dataDir, 'prompt_injection.jsonl');
+export const injectionExtraFile = (dataDir: string) => join(dataDir, 'prompt_injection_extra.jsonl');
+
+/** Both prompt-injection files, in file order. */
+export const loadInjection = (dataDir: string) => [...readJsonl<InjectionRecord>(injectionFile(dataDir)), ...readJsonl<InjectionRecord>(injectionExtraFile(dataDir))];
+
+/**
+ * The upstream repository a record came from, spelt one way (`github:microsoft/BIPIA` and `microsoft/BIPIA` are one
+ * source): the unit a leave-one-source-out fold holds out, so nothing of a held-out source leaks into training.
+ */
+export const repoOf = (r: Pick<InjectionRecord, 'source'>) => r.source.replace(/^github:/i, '').toLowerCase();
+
+/**
+ * The channel a record belongs to: what a person typed (`user`) or what came from elsewhere (`document`). Attack
+ * fragments (`attack_ingredient`) are only injections inside a document, so they belong to the document channel only.
+ */
+export const channelOf = (r: Pick<InjectionRecord, 'subset' | 'category'>): 'user' | 'document' =>
+  r.subset === 'indirect' || r.category === 'attack_ingredient' ? 'document' : 'user';
+
+const LANGUAGE_CODES: Record<string, string> = {
+  english: 'en', hindi: 'hi', turkish: 'tr', italian: 'it', spanish: 'es', 'filipino/tagalog': 'tl', bengali: 'bn', russian: 'ru',
+  arabic: 'ar', korean: 'ko', vietnamese: 'vi', french: 'fr', japanese: 'ja', chinese: 'zh', portuguese: 'pt', german: 'de',
+  indonesian: 'id', thai: 'th', greek: 'el', romanian: 'ro',
+};
+
+/** A record's language as a code: the source's own label where it gives one, English otherwise (the sources' default). */
+export const languageOf = (r: Pick<InjectionRecord, 'lang'>) => (r.lang ? LANGUAGE_CODES[r.lang.toLowerCase()] ?? r.lang.toLowerCase() : 'en');
+
+/**
+ * The cell a benign record is reported in: its file within the repository (NotInject and WildGuard share one), its
+ * category (CyberSecEval's system prompts share a file with its attacks) and its language where the source names one.
+ */
+export function benignCell(r: InjectionRecord): string {
+  const file = r.source_path.split('/').pop()?.replace(/\.(json|jsonl|csv|py|txt)$/, '').replace(/_(one|two|three)$/, '').replace(/^xquad\.\w+$/, 'xquad') ?? '';
+  const where = repoOf(r) === 'leolee99/injecguard' ? ` ${file}` : repoOf(r) === 'microsoft/bipia' ? ` ${r.source_path.split('/')[1]} ${file}` : '';
+  return `${repoOf(r).split('/')[1]}${where}${r.lang ? ` ${languageOf(r)}` : ''} · ${r.category}`;
+}
 export const piiFile = (dataDir: string) => join(dataDir, 'pii_secrets.jsonl');
 
 /** mulberry32: a tiny seeded PRNG, so the split is identical on every machine and every run. */
@@ -56,48 +96,8 @@ export function shuffle<T>(items: T[], random: () => number): T[] {
   return out;
 }
 
+/** The seed of every shuffle in training and evaluation: the same on every machine and every run. */
 export const SPLIT_SEED = 20240611;
-/** Share of each category held out for the final test; the rest is development data, cut into FOLDS. */
-export const TEST_FRACTION = 0.2;
-export const FOLDS = 5;
-
-export interface Split<T> {
-  /** Development data in FOLDS parts: thresholds are calibrated on out-of-fold scores. */
-  folds: T[][];
-  test: T[];
-}
-
-/**
- * Stratified by category, and grouped by the inserted attack string: the same BIPIA attack inserted into two different
- * e-mails lands in one part only, so held-out parts measure attacks the model has not seen.
- */
-export function splitInjection(records: InjectionRecord[]): Split<InjectionRecord> {
-  const random = seededRandom(SPLIT_SEED);
-  const split: Split<InjectionRecord> = { folds: Array.from({ length: FOLDS }, () => []), test: [] };
-  const categories = [...new Set(records.map((r) => r.category))].sort();
-  for (const category of categories) {
-    const groups = new Map<string, InjectionRecord[]>();
-    for (const r of records.filter((x) => x.category === category)) {
-      const key = r.attack_text ?? r.id;
-      groups.set(key, [...(groups.get(key) ?? []), r]);
-    }
-    const total = [...groups.values()].reduce((n, g) => n + g.length, 0);
-    let tested = 0;
-    let fold = 0;
-    for (const key of shuffle([...groups.keys()].sort(), random)) {
-      const group = groups.get(key) ?? [];
-      if (tested < total * TEST_FRACTION) {
-        split.test.push(...group);
-        tested += group.length;
-      } else {
-        split.folds[fold].push(...group);
-        fold = (fold + 1) % FOLDS;
-      }
-    }
-  }
-  return split;
-}
-
 /** Python code-point offsets → JavaScript UTF-16 offsets (they differ after any astral character, e.g. an emoji). */
 export function utf16Offsets(text: string): number[] {
   const offsets: number[] = [];

@@ -1,12 +1,16 @@
-// Measures the guards against the labelled data: PII/secret detectors per type, prompt injection per category (test split).
-// Usage: tsx scripts/guards-eval.ts <data dir> [--errors]   (the data dir holds pii_secrets.jsonl and prompt_injection.jsonl)
+// Measures the guards against the labelled data: PII/secret detectors per type; prompt injection leaving one source out.
+// Usage: tsx scripts/guards-eval.ts <data dir> [--errors] [--pii|--injection] [--scores <file from the trainer>]
+// (the data dir holds pii_secrets.jsonl, prompt_injection.jsonl and prompt_injection_extra.jsonl)
 import { detect } from '../src/services/guards/detectors.ts';
-import { scanInjection } from '../src/services/guards/injection/scan.ts';
+import { readFileSync } from 'node:fs';
+import { CHANNELS, type Source } from '../src/services/guards/injection/classifier.ts';
+import { bundledModels, scanWith } from '../src/services/guards/injection/scan.ts';
 import { SECRETS, type DetectorType } from '../src/services/guards/types.ts';
 import {
-  emptyCounts, injectionFile, pct, piiFile, prf, readJsonl, splitInjection, utf16Offsets,
-  type Counts, type InjectionRecord, type PiiRecord,
+  SPLIT_SEED, benignCell, channelOf, emptyCounts, loadInjection, pct, piiFile, prf, readJsonl, repoOf, seededRandom, shuffle, utf16Offsets,
+  type InjectionRecord, type PiiRecord,
 } from './guards-dataset.ts';
+import { channelExamples, leaveOneSourceOut, shipped, sources, train, type Scored } from './guards-injection-model.ts';
 
 /** Data set type → the detector types that count as finding it. Vendor and keyword secrets may be found by any secret detector. */
 const TYPE_MAP: Record<string, ReadonlySet<DetectorType>> = {
@@ -83,48 +87,78 @@ export function evaluatePii(records: PiiRecord[], showErrors: boolean): string[]
   return lines;
 }
 
-/** Per category: P/R/F1 of that category against every record of the opposite label, plus the flag rate. */
-export function evaluateInjection(records: InjectionRecord[], showErrors: boolean): string[] {
-  const { test } = splitInjection(records);
-  const flagged = new Map(test.map((r) => [r.id, scanInjection(r.text, { source: r.subset === 'indirect' ? 'document' : 'user' }).flagged]));
-  const countsFor = (rs: InjectionRecord[]): Counts => {
-    const c = emptyCounts();
-    for (const r of rs) {
-      const f = flagged.get(r.id) ?? false;
-      c[r.label === 1 ? (f ? 'tp' : 'fn') : f ? 'fp' : 'tn']++;
-    }
-    return c;
-  };
+/** The leave-one-source-out scores: from a file `guards-train-injection.ts --scores` wrote, or computed afresh. */
+function looScores(records: InjectionRecord[], scoresFile: string | undefined): Scored[] {
+  if (!scoresFile) return leaveOneSourceOut(records, (line) => console.error(line));
+  const byId = new Map(records.map((r) => [r.id, r]));
+  return (JSON.parse(readFileSync(scoresFile, 'utf8')) as { id: string; channel: Source; score: number; byRules: boolean }[])
+    .map((s) => ({ record: byId.get(s.id) as InjectionRecord, channel: s.channel, score: s.score, byRules: s.byRules }));
+}
+
+const rate = (scores: number[], threshold: number) => scores.filter((s) => s >= threshold).length / Math.max(1, scores.length);
+/** Flagged as the product flags: the model's score at the threshold, or the rules alone (RULE_FLOOR). */
+const flaggedRate = (scored: Scored[], threshold: number) => scored.filter((s) => s.byRules || s.score >= threshold).length / Math.max(1, scored.length);
+const cellMark = (ok: boolean) => (ok ? '' : ' ✗');
+
+/**
+ * Leave one source out, at the thresholds the product ships: per held-out repository and channel, the share of its
+ * attacks caught (target ≥ 60%) and of each of its benign cells flagged (target ≤ 3%). Every cell is shown, met or not.
+ */
+export function evaluateInjection(records: InjectionRecord[], scoresFile: string | undefined, showErrors: boolean): string[] {
+  const models = bundledModels();
+  const scored = looScores(records, scoresFile);
   const lines = [
-    `### Prompt injection (held-out test split: ${test.length} of ${records.length} records)`,
+    `### Prompt injection — leave one source out (${records.length} records, ${sources(records).length} sources)`,
     '',
-    'Per category, precision/recall/F1 are computed on that category plus every test record of the opposite label, so a',
-    'benign category shows how its false positives cost precision. "flagged" is the share of the category flagged.',
+    `Each row: a model trained on every other source scores this source's records on their channel; thresholds are the`,
+    `shipped ones (user ${models.user.threshold}, document ${models.document.threshold}), or the rules alone (RULE_FLOOR). ✗ marks a cell that misses its target (attacks caught ≥ 60%,`,
+    'benign flagged ≤ 3%).',
     '',
-    row(['category', 'label', 'n', 'flagged', 'precision', 'recall', 'F1']),
-    row(Array(7).fill('---')),
+    row(['held-out source', 'channel', 'cell', 'n', 'caught / flagged']),
+    row(Array(5).fill('---')),
   ];
-  const categories = [...new Set(test.map((r) => r.category))].sort();
-  for (const category of categories) {
-    const own = test.filter((r) => r.category === category);
-    const label = own[0].label;
-    const c = countsFor([...own, ...test.filter((r) => r.label !== label)]);
-    const { precision, recall, f1 } = prf(c);
-    const rate = own.filter((r) => flagged.get(r.id)).length / own.length;
-    lines.push(row([category, label, own.length, pct(rate), pct(precision), pct(recall), pct(f1)]));
-  }
-  for (const [name, subset] of [['direct (user)', 'direct'], ['indirect (document)', 'indirect'], ['**all**', undefined]] as const) {
-    const rs = subset ? test.filter((r) => r.subset === subset) : test;
-    const { precision, recall, f1 } = prf(countsFor(rs));
-    lines.push(row([name, '', rs.length, pct(rs.filter((r) => flagged.get(r.id)).length / rs.length), pct(precision), pct(recall), pct(f1)]));
-  }
-  if (showErrors) {
-    for (const r of test) {
-      if ((flagged.get(r.id) ?? false) !== (r.label === 1)) {
-        const scan = scanInjection(r.text, { source: r.subset === 'indirect' ? 'document' : 'user' });
-        console.error(`${r.label ? 'MISS' : 'FALSE'} ${r.category} ${r.id} ${scan.score.toFixed(3)} [${scan.rules.join(',')}]: ${JSON.stringify(r.text.slice(0, 200))}`);
+  for (const source of sources(records)) {
+    for (const channel of CHANNELS) {
+      const mine = scored.filter((s) => repoOf(s.record) === source && s.channel === channel);
+      if (!mine.length) continue;
+      const threshold = models[channel].threshold;
+      const attacks = mine.filter((s) => s.record.label === 1);
+      if (attacks.length) {
+        const caught = flaggedRate(attacks, threshold);
+        lines.push(row([source, channel, 'attacks', attacks.length, `**${pct(caught)}**${cellMark(caught >= 0.6)}`]));
+      }
+      const cells = new Map<string, Scored[]>();
+      for (const s of mine.filter((x) => x.record.label === 0)) cells.set(benignCell(s.record), [...(cells.get(benignCell(s.record)) ?? []), s]);
+      for (const [cell, scores] of [...cells].sort(([a], [b]) => a.localeCompare(b))) {
+        const flagged = flaggedRate(scores, threshold);
+        lines.push(row([source, channel, `benign: ${cell}`, scores.length, `${pct(flagged)}${cellMark(flagged <= 0.03)}`]));
+      }
+      if (showErrors) {
+        for (const s of mine) {
+          if ((s.byRules || s.score >= threshold) !== (s.record.label === 1)) console.error(`${s.record.label ? 'MISS' : 'FALSE'} ${source} ${channel} ${s.record.id} ${s.score.toFixed(3)}: ${JSON.stringify(s.record.text.slice(0, 160))}`);
+        }
       }
     }
+  }
+  lines.push('', ...randomSplit(records, models));
+  return lines;
+}
+
+/**
+ * A seeded random 80/20 split of all records, scored at the same thresholds: what the model remembers of sources it
+ * has seen. Reported only beside the leave-one-source-out table, never instead of it.
+ */
+function randomSplit(records: InjectionRecord[], models: ReturnType<typeof bundledModels>): string[] {
+  const shuffled = shuffle(records, seededRandom(SPLIT_SEED));
+  const cut = Math.floor(shuffled.length * 0.8);
+  const [trainOn, test] = [shuffled.slice(0, cut), shuffled.slice(cut)];
+  const lines = [`Random split for comparison (memory, not defence): trained on a seeded 80% of all records, scored on the other ${test.length}.`, '', row(['channel', 'attacks caught', 'benign flagged']), row(Array(3).fill('---'))];
+  for (const channel of CHANNELS) {
+    const model = { ...shipped(train(channelExamples(trainOn, channel)), models[channel].threshold).model };
+    const mine = test.filter((r) => channelOf(r) === channel).map((r) => ({ label: r.label, flagged: scanWith(model, r.text, channel).flagged ? 1 : 0 }));
+    const attacks = mine.filter((m) => m.label === 1).map((m) => m.flagged);
+    const benign = mine.filter((m) => m.label === 0).map((m) => m.flagged);
+    lines.push(row([channel, `${pct(rate(attacks, 1))} of ${attacks.length}`, `${pct(rate(benign, 1))} of ${benign.length}`]));
   }
   return lines;
 }
@@ -132,14 +166,15 @@ export function evaluateInjection(records: InjectionRecord[], showErrors: boolea
 function main(): void {
   const dataDir = process.argv[2];
   if (!dataDir) {
-    console.error('usage: tsx scripts/guards-eval.ts <data dir> [--errors] [--pii|--injection]');
+    console.error('usage: tsx scripts/guards-eval.ts <data dir> [--errors] [--pii|--injection] [--scores <file>]');
     process.exit(2);
   }
   const showErrors = process.argv.includes('--errors');
   const only = process.argv.find((a) => a === '--pii' || a === '--injection');
   const out: string[] = [];
   if (only !== '--injection') out.push(...evaluatePii(readJsonl<PiiRecord>(piiFile(dataDir)), showErrors), '');
-  if (only !== '--pii') out.push(...evaluateInjection(readJsonl<InjectionRecord>(injectionFile(dataDir)), showErrors));
+  const scoresAt = process.argv.indexOf('--scores');
+  if (only !== '--pii') out.push(...evaluateInjection(loadInjection(dataDir), scoresAt > 0 ? process.argv[scoresAt + 1] : undefined, showErrors));
   console.log(out.join('\n'));
 }
 

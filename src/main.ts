@@ -1,5 +1,6 @@
 // Composition root: config → store → services → one listener per connection → admin API.
 import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { startAdmin } from './admin/api.ts';
 import type { Config, Connection } from './config/schema.ts';
@@ -24,7 +25,9 @@ import { Tokens } from './services/identity/tokens.ts';
 import type { Listener, Services } from './services/services.ts';
 import { systemNetwork, type Network } from './services/network/network.ts';
 import { Sessions } from './services/sessions/sessions.ts';
+import { openPostgresStore } from './services/store/postgres.ts';
 import { openSqliteStore } from './services/store/sqlite.ts';
+import type { Store } from './services/store/store.ts';
 import { createLogger, type Logger } from './services/telemetry/logger.ts';
 import { Metrics } from './services/telemetry/metrics.ts';
 
@@ -63,8 +66,9 @@ const LISTENERS: { [K in Connection['kind']]: StartListener<Extract<Connection, 
   egress: startEgressListener,
 };
 
-export function openStore(config: Config, baseDir = process.cwd()) {
-  if (!config.store.startsWith('sqlite:')) throw new Error(`store ${config.store}: only sqlite: is supported in this release`);
+/** The configured store: `sqlite:PATH` (relative to the config file) or `postgres://...`, migrated and ready. */
+export async function openStore(config: Config, baseDir = process.cwd()): Promise<Store> {
+  if (/^postgres(ql)?:\/\//.test(config.store)) return openPostgresStore(config.store, { node: config.node.id ?? hostname() });
   const path = config.store.slice('sqlite:'.length);
   return openSqliteStore(path === ':memory:' || isAbsolute(path) ? path : resolve(baseDir, path));
 }
@@ -72,15 +76,25 @@ export function openStore(config: Config, baseDir = process.cwd()) {
 export async function startGateway(config: Config, opts: GatewayOptions = {}): Promise<Gateway> {
   const log = opts.log ?? createLogger({ level: config.log_level, secrets: configSecrets(config) });
   const metrics = new Metrics(log);
-  const store = openStore(config, opts.baseDir);
-  const secret = Buffer.from(config.secret ?? store.getMeta('secret') ?? createSecret(store), 'utf8');
-  const audit = new AuditLog(store, metrics);
-  const checkpoints = config.audit.checkpoints
-    ? (await startCheckpoints(config.audit.checkpoints, { store, feed: audit, log, baseDir: opts.baseDir ?? process.cwd(), stdout: opts.checkpointOut }).catch((err: unknown) => {
-      store.close();
-      throw err;
-    })).checkpointer
-    : undefined;
+  const store = await openStore(config, opts.baseDir);
+  let audit: AuditLog;
+  let secret: Buffer;
+  try {
+    secret = Buffer.from(config.secret ?? (await store.getMeta('secret')) ?? (await createSecret(store)), 'utf8');
+    audit = await AuditLog.open(store, metrics);
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+  let checkpoints: Awaited<ReturnType<typeof startCheckpoints>>['checkpointer'] | undefined;
+  try {
+    checkpoints = config.audit.checkpoints
+      ? (await startCheckpoints(config.audit.checkpoints, { store, feed: audit, log, baseDir: opts.baseDir ?? process.cwd(), stdout: opts.checkpointOut })).checkpointer
+      : undefined;
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   const tokens = new Tokens(store, new Set(Object.keys(config.roles)));
   const sessions = new Sessions(store, audit, tokens);
   const approvals = new Approvals(store, audit, config.approvals, secret);
@@ -99,13 +113,16 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     liveSessions: () => sessions.liveRecords(),
     revocationLagSeconds: () => tokens.revocationLag() / 1000,
   });
+  approvals.watch();
   tokens.watch(undefined, (err) => {
     metrics.storeError('revocations');
     log.warn({ err }, 'cannot read revocations from the store');
   });
-  audit.append({ kind: 'gateway.start', data: { connections: Object.keys(config.connections) } });
 
   try {
+    await sessions.recover();
+    await approvals.recover();
+    await audit.append({ kind: 'gateway.start', data: { connections: Object.keys(config.connections) } });
     for (const [name, connection] of Object.entries(config.connections)) {
       const start = LISTENERS[connection.kind] as StartListener;
       listeners.push(await start(name, connection, services));
@@ -122,13 +139,14 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
         const drained = await within(drainMs, Promise.all(listeners.map((l) => (l.drain ? l.drain() : l.close()))));
         if (!drained) log.warn({ sessions: [...sessions.liveRecords()].length }, 'drain deadline reached: cutting what is left');
       }
-      sessions.terminateAll('gateway shutting down');
+      const ended = sessions.terminateAll('gateway shutting down');
       await Promise.all([...listeners.map((l) => l.close()), admin.close()]);
       tokens.stop();
       approvals.stop();
-      audit.append({ kind: 'gateway.stop' });
+      await ended;
+      await audit.append({ kind: 'gateway.stop' }).catch((err: Error) => log.error({ err }, 'cannot write the gateway.stop record'));
       await checkpoints?.stop();
-      store.close();
+      await store.close();
       log.info('stopped');
     };
     let stopped: Promise<void> | undefined;
@@ -141,8 +159,10 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   } catch (err) {
     await Promise.all(listeners.map((l) => l.close()));
     tokens.stop();
+    approvals.stop();
+    await audit.flush().catch(() => undefined);
     await checkpoints?.stop();
-    store.close();
+    await store.close();
     throw err;
   }
 }
@@ -158,9 +178,9 @@ async function within(ms: number, work: Promise<unknown>): Promise<boolean> {
   }
 }
 
-function createSecret(store: ReturnType<typeof openSqliteStore>) {
+async function createSecret(store: Store) {
   const secret = randomBytes(32).toString('base64url');
-  store.setMeta('secret', secret);
+  await store.setMeta('secret', secret);
   return secret;
 }
 

@@ -32,17 +32,17 @@ const record = (i: number) => ({ kind: 'request', sessionId: 'ses_1', tokenId: '
 /** A store with `n` records, checkpointed every 10 and once more at a graceful stop. */
 async function checkpointed(n: number, at = keyed()) {
   const store = openSqliteStore(at.db);
-  const audit = new AuditLog(store);
+  const audit = (await AuditLog.open(store));
   const { checkpointer } = await startCheckpoints({ key: at.key, file: at.file, every: 10, interval: '1h', stdout: false }, { store, feed: audit, log: silent, baseDir: at.dir });
   for (let i = 1; i <= n; i++) {
-    audit.append(record(i));
+    await audit.append(record(i));
     if (i % 10 === 0) {
       await new Promise((r) => setImmediate(r)); // the checkpoint starts on the next turn
       await checkpointer.idle();
     }
   }
   await checkpointer.stop();
-  store.close();
+  await store.close();
   return at;
 }
 
@@ -51,7 +51,7 @@ async function check(at: ReturnType<typeof keyed>, file = at.file) {
   try {
     return await checkCheckpointFile(readFileSync(file, 'utf8'), loadPublicKey(at.pub), storeChains(store));
   } finally {
-    store.close();
+    await store.close();
   }
 }
 
@@ -130,15 +130,15 @@ test('restoring an older copy of the store is named, and so is writing on after 
   copyFileSync(at.db, `${at.db}.old`);
   // Continue the same chain to 25 (checkpoints at 20 and 25), then put the old copy back.
   const store = openSqliteStore(at.db);
-  const audit = new AuditLog(store);
+  const audit = (await AuditLog.open(store));
   const { checkpointer } = await startCheckpoints({ key: at.key, file: at.file, every: 10, interval: '1h', stdout: false }, { store, feed: audit, log: silent, baseDir: at.dir });
   for (let i = 11; i <= 25; i++) {
-    audit.append(record(i));
+    await audit.append(record(i));
     await new Promise((r) => setImmediate(r));
     await checkpointer.idle();
   }
   await checkpointer.stop();
-  store.close();
+  await store.close();
   copyFileSync(`${at.db}.old`, at.db);
   const rolledBack = await check(at);
   assert.equal(rolledBack.ok, false);
@@ -148,17 +148,17 @@ test('restoring an older copy of the store is named, and so is writing on after 
   const errors: unknown[] = [];
   const log = Object.assign(Object.create(silent) as typeof silent, { error: (o: unknown) => errors.push(o) });
   const again = openSqliteStore(at.db);
-  const audit2 = new AuditLog(again);
+  const audit2 = (await AuditLog.open(again));
   const started = await startCheckpoints({ key: at.key, file: at.file, every: 10, interval: '1h', stdout: false }, { store: again, feed: audit2, log, baseDir: at.dir });
   assert.equal(started.atStart?.reaches, false);
   assert.equal(errors.length, 1);
   for (let i = 11; i <= 40; i++) {
-    audit2.append(record(100 + i));
+    await audit2.append(record(100 + i));
     await new Promise((r) => setImmediate(r));
     await started.checkpointer.idle();
   }
   await started.checkpointer.stop();
-  again.close();
+  await again.close();
   const writtenOn = await check(at);
   assert.equal(writtenOn.ok, false);
   assert.equal(writtenOn.chains[0].missing, undefined);
@@ -201,13 +201,13 @@ test('the signing key must be private and Ed25519; keygen never overwrites a key
   assert.equal(statSync(at.key).mode & 0o777, 0o600);
   chmodSync(at.key, 0o644);
   const store = openSqliteStore(':memory:');
-  await assert.rejects(startCheckpoints({ key: at.key, file: at.file, every: 10, interval: '1h', stdout: false }, { store, feed: new AuditLog(store), log: silent, baseDir: at.dir }),
+  await assert.rejects(startCheckpoints({ key: at.key, file: at.file, every: 10, interval: '1h', stdout: false }, { store, feed: (await AuditLog.open(store)), log: silent, baseDir: at.dir }),
     /audit\.checkpoints\.key: .*readable by others \(mode 0644\)/);
   const rsa = join(at.dir, 'rsa.key');
   writeFileSync(rsa, generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
-  await assert.rejects(startCheckpoints({ key: rsa, file: at.file, every: 10, interval: '1h', stdout: false }, { store, feed: new AuditLog(store), log: silent, baseDir: at.dir }),
+  await assert.rejects(startCheckpoints({ key: rsa, file: at.file, every: 10, interval: '1h', stdout: false }, { store, feed: (await AuditLog.open(store)), log: silent, baseDir: at.dir }),
     /audit\.checkpoints\.key: .*rsa key, not Ed25519/);
-  store.close();
+  await store.close();
   const again = await run(process.execPath, ['bin/gatehouse.js', 'audit', 'keygen', '--out', at.key]);
   assert.equal(again.status, 2);
   assert.match(again.stderr, /exists: not overwriting/);
@@ -236,7 +236,7 @@ audit:
   let gw = await start();
   try {
     for (let i = 0; i < 12; i++) {
-      gw.services.audit.append(record(i));
+      await gw.services.audit.append(record(i));
       await new Promise((r) => setImmediate(r));
       await gw.services.checkpoints!.idle();
     }
@@ -290,7 +290,7 @@ test('bad checkpoint settings are named by key; policy check warns when no copy 
 
   const at = keyed();
   const store = openSqliteStore(':memory:');
-  await assert.rejects(startCheckpoints({ key: at.key, file: join(at.dir, 'no-such-dir', 'cp.log'), every: 10, interval: '1h', stdout: false }, { store, feed: new AuditLog(store), log: silent, baseDir: at.dir }),
+  await assert.rejects(startCheckpoints({ key: at.key, file: join(at.dir, 'no-such-dir', 'cp.log'), every: 10, interval: '1h', stdout: false }, { store, feed: (await AuditLog.open(store)), log: silent, baseDir: at.dir }),
     /audit\.checkpoints\.file: cannot append/);
-  store.close();
+  await store.close();
 });

@@ -13,18 +13,18 @@ function freshStore() {
   return { path, store: openSqliteStore(path) };
 }
 
-function fill(log: AuditLog, n: number) {
-  for (let i = 0; i < n; i++) log.append({ kind: 'request', sessionId: 'ses_1', tokenId: 'tok_1', connection: 'crm', verdict: i % 3 ? 'allow' : 'deny', data: { summary: `SELECT ${i}`, nested: { i } } });
+async function fill(log: AuditLog, n: number) {
+  for (let i = 0; i < n; i++) await log.append({ kind: 'request', sessionId: 'ses_1', tokenId: 'tok_1', connection: 'crm', verdict: i % 3 ? 'allow' : 'deny', data: { summary: `SELECT ${i}`, nested: { i } } });
 }
 
-test('an untouched chain verifies, across reopening the store', () => {
+test('an untouched chain verifies, across reopening the store', async () => {
   const { path, store } = freshStore();
-  fill(new AuditLog(store), 25);
-  store.close();
+  await fill(await AuditLog.open(store), 25);
+  await store.close();
   const reopened = openSqliteStore(path);
-  fill(new AuditLog(reopened), 5); // continues the chain from the last stored hash
-  assert.deepEqual(verifyAudit(reopened, 7), { ok: true, records: 30 });
-  reopened.close();
+  await fill(await AuditLog.open(reopened), 5); // continues the chain from the last stored hash
+  assert.deepEqual(await verifyAudit(reopened, 7), { ok: true, records: 30 });
+  await reopened.close();
 });
 
 for (const [what, tamper, reason] of [
@@ -33,39 +33,39 @@ for (const [what, tamper, reason] of [
   ['a removed record', (db: Database.Database) => db.prepare('DELETE FROM audit WHERE seq = 12').run(), /missing/],
   ['a re-hashed record', (db: Database.Database) => db.prepare(`UPDATE audit SET hash = '${'a'.repeat(64)}' WHERE seq = 12`).run(), /altered/],
 ] as const) {
-  test(`${what} is detected and named`, () => {
+  test(`${what} is detected and named`, async () => {
     const { path, store } = freshStore();
-    fill(new AuditLog(store), 20);
-    store.close();
+    await fill(await AuditLog.open(store), 20);
+    await store.close();
     const db = new Database(path);
     tamper(db);
     db.close();
     const reopened = openSqliteStore(path);
-    const result = verifyAudit(reopened);
+    const result = await verifyAudit(reopened);
     assert.equal(result.ok, false);
     assert.equal(result.broken?.seq, 12);
     assert.match(result.broken!.reason, reason);
     assert.equal(result.records, 11);
-    reopened.close();
+    await reopened.close();
   });
 }
 
-test('a failed write throws, so the caller can refuse the request', () => {
+test('a failed write throws, so the caller can refuse the request', async () => {
   const { store } = freshStore();
-  const log = new AuditLog(store);
-  fill(log, 1);
-  store.close();
-  assert.throws(() => log.append({ kind: 'request' }), /not open|closed/i);
+  const log = await AuditLog.open(store);
+  await fill(log, 1);
+  await store.close();
+  await assert.rejects(log.append({ kind: 'request' }), /not open|closed/i);
 });
 
-test('subscribers see committed records in order', () => {
+test('subscribers see committed records in order', async () => {
   const { store } = freshStore();
-  const log = new AuditLog(store);
+  const log = await AuditLog.open(store);
   const seen: number[] = [];
   const off = log.subscribe((r) => seen.push(r.seq));
-  fill(log, 3);
+  await fill(log, 3);
   off();
-  fill(log, 1);
+  await fill(log, 1);
   assert.deepEqual(seen, [1, 2, 3]);
-  store.close();
+  await store.close();
 });

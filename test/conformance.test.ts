@@ -11,6 +11,7 @@ import { auditRecords } from './helpers/gateway.ts';
 import { breakAuditWrites } from './support/audit.ts';
 import type { Driver } from './conformance/driver.ts';
 import { egress } from './conformance/egress.ts';
+import { egressIntercept } from './conformance/egress-intercept.ts';
 import { filesystem } from './conformance/filesystem.ts';
 import { http } from './conformance/http.ts';
 import { llm } from './conformance/llm.ts';
@@ -20,7 +21,7 @@ import { postgres } from './conformance/postgres.ts';
 import { redis } from './conformance/redis.ts';
 import { silent } from './support/log.ts';
 
-const DRIVERS: Driver[] = [postgres, mysqlDriver, http, llm, mcp, filesystem, redis, egress];
+const DRIVERS: Driver[] = [postgres, mysqlDriver, http, llm, mcp, filesystem, redis, egress, egressIntercept];
 
 const APPROVER = { name: 'approver', key: 'conformance-approver-key-0123', roles: ['approver' as const] };
 /** How soon a revocation must end a token's live traffic. */
@@ -50,13 +51,13 @@ ${yaml}`;
     });
 
     const connect = (token: { token: string; label: string }) => driver.connect(address, token, tags());
-    const mint = (label: string) => {
-      const { token, record } = gw.services.tokens.mint({ role: 'agent', label, ttlSeconds: 600, createdBy: 'conformance' });
+    const mint = async (label: string) => {
+      const { token, record } = await gw.services.tokens.mint({ role: 'agent', label, ttlSeconds: 600, createdBy: 'conformance' });
       return { token, label, id: record.id };
     };
     const pendingApproval = async () => {
       for (let i = 0; i < 200; i++) {
-        const pending = gw.services.approvals.list('pending');
+        const pending = await gw.services.approvals.list('pending');
         if (pending.length) return pending[0];
         await new Promise((r) => setTimeout(r, 10));
       }
@@ -69,19 +70,19 @@ ${yaml}`;
     });
 
     test('a revoked token is refused in the protocol\'s own way, naming the revocation', async () => {
-      const t = mint('revoked');
+      const t = await mint('revoked');
       await (await connect(t)).close();
-      gw.services.tokens.revoke(t.id);
+      await gw.services.tokens.revoke(t.id);
       await assert.rejects(async () => { await (await connect(t)).allowed(); }, (err) => { assert.match(driver.authRefusal(err), /revoked/); return true; });
     });
 
     test(`revoking a token cuts its live traffic within ${CUT_WITHIN_MS} ms`, async () => {
-      const t = mint('cut');
+      const t = await mint('cut');
       const agent = await connect(t);
       const live = agent.live();
       await live.started;
       const revokedAt = performance.now();
-      gw.services.tokens.revoke(t.id);
+      await gw.services.tokens.revoke(t.id);
       const seen = await live.ended;
       const ms = performance.now() - revokedAt;
       assert.equal(seen.ok, false, 'the live traffic was cut, not completed');
@@ -90,7 +91,7 @@ ${yaml}`;
     });
 
     test('a request is never forwarded when its audit record cannot be written', async () => {
-      const agent = await connect(mint('audit'));
+      const agent = await connect(await mint('audit'));
       const before = await driver.forwardedHeld();
       const restore = breakAuditWrites(gw.services.store);
       let seen;
@@ -102,23 +103,23 @@ ${yaml}`;
       assert.equal(seen.ok, false);
       assert.match(seen.ok ? '' : seen.refusal, /audit/);
       assert.equal(await driver.forwardedHeld(), before, 'nothing reached the upstream');
-      assert.equal(gw.services.approvals.list('pending').length, 0, 'nothing waits for a human either');
+      assert.equal((await gw.services.approvals.list('pending')).length, 0, 'nothing waits for a human either');
       await agent.close();
     });
 
     test('approval: hold → approve forwards exactly once; → deny refuses; → timeout refuses', async () => {
-      const agent = await connect(mint('approval'));
+      const agent = await connect(await mint('approval'));
       const start = await driver.forwardedHeld();
 
       const approved = agent.held();
       const a = await pendingApproval();
       assert.equal(await driver.forwardedHeld(), start, 'held, not forwarded');
-      gw.services.approvals.decide(a.id, APPROVER, 'approve', 'conformance');
+      await gw.services.approvals.decide(a.id, APPROVER, 'approve', 'conformance');
       assert.deepEqual(await approved, { ok: true });
       assert.equal(await driver.forwardedHeld(), start + 1);
 
       const denied = agent.held();
-      gw.services.approvals.decide((await pendingApproval()).id, APPROVER, 'deny', 'not today');
+      await gw.services.approvals.decide((await pendingApproval()).id, APPROVER, 'deny', 'not today');
       const d = await denied;
       assert.equal(d.ok, false);
       assert.match(d.ok ? '' : d.refusal, /denied by approver: not today/);
@@ -131,16 +132,16 @@ ${yaml}`;
     });
 
     test('run and step correlation land in the audit, and the chain verifies', async () => {
-      const t = mint('tagged');
+      const t = await mint('tagged');
       const mine = tags();
       const agent = await driver.connect(address, t, mine);
       await agent.allowed();
       await agent.close();
-      const opened = auditRecords(gw).filter((r) => r.kind === 'session.open' && r.tokenId === t.id);
+      const opened = (await auditRecords(gw)).filter((r) => r.kind === 'session.open' && r.tokenId === t.id);
       assert.ok(opened.some((r) => r.data.runId === mine.run && r.data.step === mine.step), 'the session carries the run and step');
       const session = opened.find((r) => r.data.runId === mine.run)!.sessionId;
-      assert.ok(auditRecords(gw).some((r) => r.kind === 'request' && r.sessionId === session && r.verdict === 'allow'));
-      assert.deepEqual(verifyAudit(gw.services.store).ok, true);
+      assert.ok((await auditRecords(gw)).some((r) => r.kind === 'request' && r.sessionId === session && r.verdict === 'allow'));
+      assert.deepEqual((await verifyAudit(gw.services.store)).ok, true);
     });
   });
 }

@@ -126,7 +126,7 @@ test('state changes with the cookie need the CSRF token and the console\'s origi
   assert.equal(crossSite.status, 403);
   const revokeNoToken = await call('POST', '/v1/tokens/tok_x/revoke', { headers: { cookie, origin: gw.adminUrl } });
   assert.equal(revokeNoToken.status, 403, 'every state change, not only token creation');
-  assert.equal(gw.gateway.services.tokens.list().filter((t) => t.label === 'csrf-test').length, 0, 'nothing was created');
+  assert.equal((await gw.gateway.services.tokens.list()).filter((t) => t.label === 'csrf-test').length, 0, 'nothing was created');
 
   const ok = await call('POST', '/v1/tokens', { body, headers: { cookie, origin: gw.adminUrl, 'x-csrf-token': csrf } });
   assert.equal(ok.status, 201);
@@ -152,7 +152,7 @@ test('the event stream needs a session, says hello, and ends when its session si
   res.on('data', (d: Buffer) => (text += d));
   await until(() => text.includes('event: hello'));
   // A committed audit record reaches the stream at once.
-  gw.gateway.services.audit.append({ kind: 'test.ping', data: { n: 1 } });
+  await gw.gateway.services.audit.append({ kind: 'test.ping', data: { n: 1 } });
   await until(() => text.includes('"kind":"test.ping"'));
 
   assert.equal((await call('POST', '/v1/console/logout', { headers: { cookie, origin: gw.adminUrl } })).status, 403, 'logout needs the CSRF token too');
@@ -301,7 +301,7 @@ test('in the browser: sign in, see a held DELETE arrive, approve it, replay the 
     clients.push(agent);
     assert.equal((await agent.query('SELECT id, subject FROM tickets ORDER BY id')).rowCount, 3);
     await failure(agent.query('SELECT email FROM customers'));
-    const writer = await gw.client(gw.token('writer', 'crm-writer'));
+    const writer = await gw.client(await gw.token('writer', 'crm-writer'));
     clients.push(writer);
     await writer.query('SELECT name, email, ssn FROM customers ORDER BY id');
 
@@ -362,7 +362,7 @@ test('in the browser: sign in, see a held DELETE arrive, approve it, replay the 
     await page.click('.chip-toggle[data-verdict="refused"]');
     assert.deepEqual([...new Set(await page.$$eval('#decisions .decision', (ds) => ds.map((d) => d.getAttribute('data-verdict'))))], ['refused']);
     // A filter that matches nothing says so, and offers the way back.
-    const writerToken = gw.gateway.services.tokens.list().find((t) => t.label === 'crm-writer')!.id;
+    const writerToken = (await gw.gateway.services.tokens.list()).find((t) => t.label === 'crm-writer')!.id;
     await page.selectOption('.toolbar select[aria-label="Token"]', writerToken);
     await page.waitForSelector('#decisions .empty .mark-filter');
     await shot(page, '09b-decisions-no-match');
@@ -384,7 +384,7 @@ test('in the browser: sign in, see a held DELETE arrive, approve it, replay the 
     await shot(page, '10b-sessions-no-match');
     await page.fill('.toolbar input[type="search"]', '');
     await page.waitForSelector('#sessions tr[data-id]');
-    const agentSession = gw.gateway.services.store.listSessions({ live: true }).find((s) => s.label === 'support')!;
+    const agentSession = (await gw.gateway.services.store.listSessions({ live: true })).find((s) => s.label === 'support')!;
     await page.click(`#sessions tr[data-id="${agentSession.id}"]`);
     await page.waitForSelector('#timeline .step');
     await page.waitForSelector('#chain-status.ok');
@@ -408,7 +408,7 @@ test('in the browser: sign in, see a held DELETE arrive, approve it, replay the 
     await page.waitForFunction((n) => document.querySelector('.replay-progress')?.textContent === `Step ${n} of ${n}`, total, { timeout: 20_000 });
 
     // The writer's session replays its masked rows as the agent saw them.
-    const writerSession = gw.gateway.services.store.listSessions({ live: true }).find((s) => s.label === 'crm-writer')!;
+    const writerSession = (await gw.gateway.services.store.listSessions({ live: true })).find((s) => s.label === 'crm-writer')!;
     await page.goto(`${gw.adminUrl}/#/sessions/${writerSession.id}`);
     await page.waitForSelector('#timeline th.masked-col');
     const sample = (await page.textContent('#timeline .sample'))!;
@@ -418,7 +418,7 @@ test('in the browser: sign in, see a held DELETE arrive, approve it, replay the 
     // Revoke the agent's token from the Tokens page: its connection drops at once.
     const dropped = new Promise<void>((resolve) => agent.once('end', () => resolve()));
     await page.click('a.nav-link[data-view="tokens"]');
-    const tokenId = gw.gateway.services.tokens.list().find((t) => t.label === 'support')!.id;
+    const tokenId = (await gw.gateway.services.tokens.list()).find((t) => t.label === 'support')!.id;
     await page.click(`#token-list tr[data-id="${tokenId}"] button[data-action="revoke"]`);
     await shot(page, '14-token-revoke-confirm');
     await page.click(`#token-list tr[data-id="${tokenId}"] button[data-action="confirm-revoke"]`);
@@ -427,7 +427,7 @@ test('in the browser: sign in, see a held DELETE arrive, approve it, replay the 
     await page.check('.list-head .check input');
     await page.waitForSelector(`#token-list tr[data-id="${tokenId}"] .badge.token-revoked`);
     await shot(page, '15-tokens-after-revoke');
-    assert.match(gw.gateway.services.store.sessionById(agentSession.id)?.endReason ?? '', /token revoked/);
+    assert.match((await gw.gateway.services.store.sessionById(agentSession.id))?.endReason ?? '', /token revoked/);
 
     // Errors look deliberate: an unknown session.
     await page.goto(`${gw.adminUrl}/#/sessions/ses_doesnotexist`);
@@ -505,7 +505,7 @@ roles:
     assert.equal(await page.textContent('[data-value="psql-crm"]'), `postgresql://chat-step:${token}@${address('crm')}/crm`);
     assert.equal(await page.textContent('[data-value="env-openai"]'), `OPENAI_BASE_URL=http://${address('openai')}/v1\nOPENAI_API_KEY=${token}`);
     assert.equal(await page.textContent('[data-value="http-billing"]'), `curl -H "Authorization: Bearer ${token}" http://${address('billing')}/`);
-    assert.equal(gateway.services.tokens.check(token).ok, true, 'the token shown is the one minted');
+    assert.equal((await gateway.services.tokens.check(token)).ok, true, 'the token shown is the one minted');
     await shot(page, '19-token-created-multi');
     // Invalid input is refused by the service and shown in the form.
     await page.fill('#token-label', 'not a label!');

@@ -1,5 +1,7 @@
 // What `npm start` promises: the embedded demo comes up with nothing installed, and its printed commands behave as labelled.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import OpenAI from 'openai';
 import pg from 'pg';
@@ -17,7 +19,7 @@ const connect = async (label: 'rag' | 'support' | 'analyst') => {
   return c;
 };
 
-before(async () => { demo = await startDemo({ adminPort: 0, crmPort: 0, billingPort: 0, openaiPort: 0, toolsPort: 0, log: silent }); });
+before(async () => { demo = await startDemo({ adminPort: 0, crmPort: 0, billingPort: 0, openaiPort: 0, toolsPort: 0, workspacePort: 0, log: silent }); });
 after(async () => { await demo?.close(); });
 
 test('the printed instructions carry working tokens and the admin key', () => {
@@ -52,11 +54,11 @@ test('support-writer: PII masked, masked column in a filter refused, DELETE held
     const held = c.query('DELETE FROM tickets WHERE id = 3');
     let pending;
     for (let i = 0; i < 100 && !pending; i++) {
-      pending = demo.gateway.services.approvals.list('pending')[0];
+      pending = (await demo.gateway.services.approvals.list('pending'))[0];
       if (!pending) await new Promise((r) => setTimeout(r, 20));
     }
     assert.ok(pending, 'the DELETE waits for a human');
-    demo.gateway.services.approvals.decide(pending.id, demo.gateway.services.config.admin.keys[0], 'approve', 'demo');
+    await demo.gateway.services.approvals.decide(pending.id, demo.gateway.services.config.admin.keys[0], 'approve', 'demo');
     assert.equal((await held).rowCount, 1);
   } finally {
     await c.end();
@@ -104,10 +106,31 @@ test('researcher on the MCP tools: the printed copy-paste commands behave as lab
   const held = shell(`mcp helpdesk__add_comment '{"ticket":2`);
   let pending;
   for (let i = 0; i < 200 && !pending; i++) {
-    pending = demo.gateway.services.approvals.list('pending').find((a) => a.summary.includes('helpdesk__add_comment'));
+    pending = (await demo.gateway.services.approvals.list('pending')).find((a) => a.summary.includes('helpdesk__add_comment'));
     if (!pending) await new Promise((r) => setTimeout(r, 50));
   }
   assert.ok(pending, 'the comment waits for a person');
-  demo.gateway.services.approvals.decide(pending.id, demo.gateway.services.config.admin.keys[0], 'approve', 'demo');
+  await demo.gateway.services.approvals.decide(pending.id, demo.gateway.services.config.admin.keys[0], 'approve', 'demo');
   assert.match(await held, /comment added to ticket 2/);
+});
+
+test('workspace agent on the served directory: the printed copy-paste commands behave as labelled', async () => {
+  const lines = demo.instructions.split('\n').map((l) => l.trim());
+  const fn = lines.find((l) => l.startsWith('fs() {'))!;
+  const command = (start: string) => lines.find((l) => l.startsWith(start))!.replace(/\s+#.*$/, '');
+  const shell = async (start: string) => (await run('bash', ['-c', `${fn}\n${command(start)}`])).stdout;
+  const listing = await shell(`fs list_directory`);
+  assert.match(listing, /\[FILE\] handbook\.md/);
+  assert.doesNotMatch(listing, /\.env/);
+  assert.match(await shell(`fs read_file '{"path":"docs/vendor-email.md"}'`), /Ignore all previous instructions/);
+  assert.match(await shell(`fs read_file '{"path":".env"}'`), /Gatehouse \[fs\.deny\]: \\"\.env\\": deny rule \\"\*\*\/\.env\\" covers it/);
+  assert.match(await shell(`fs read_file '{"path":"../../etc/passwd"}'`), /Gatehouse \[fs\.path\]/);
+  assert.match(await shell(`fs delete_file`), /Gatehouse \[fs\.delete\]/);
+  assert.match(await shell(`fs write_file '{"path":"out/summary.md"`), /Wrote 12 bytes to out\/summary\.md/);
+  assert.equal(readFileSync(join(demo.workspaceRoot, 'out/summary.md'), 'utf8'), 'Ship Friday.');
+  const flagged = (await demo.gateway.services.audit.read(0, 100_000)).find((r) => r.kind === 'result' && Array.isArray(r.data.injection));
+  const [seen] = flagged?.data.injection as { path: string; lines: { line: number; rules: string[] }[] }[];
+  assert.equal(seen.path, 'docs/vendor-email.md');
+  assert.deepEqual(seen.lines.map((l) => l.line), [4], 'the injected line is named');
+  assert.ok(seen.lines[0].rules.length > 0, 'with the rules that matched');
 });

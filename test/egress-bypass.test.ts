@@ -76,7 +76,7 @@ before(async () => {
       hosts: ["*.test.example", "smtp.test.example:25", "en.wikipedia.org", "metadata.google.internal", "127.0.0.1", "10.0.0.1", "169.254.169.254", "0.0.0.0",
               "[::1]", "[fd00:ec2::254]", "[64:ff9b::a00:1]", "[2002:a00:1::]", "[2001:0:4136:e378:8000:63bf:f5ff:fffe]", "[::a00:1]", "203.0.113.7"]
 `, 'header_timeout_ms: 400\nbody_timeout_ms: 400');
-  token = gw.mint('researcher').token;
+  token = (await gw.mint('researcher')).token;
 });
 
 after(async () => {
@@ -221,7 +221,7 @@ test('SNI: a ClientHello naming another host than the CONNECT target is refused 
   const tls = tlsThrough(r.socket, 'evil.example');
   assert.match(await handshake(tls), /unrecognized name|alert/i);
   assert.equal(https.handshakes, handshakes, 'the upstream never saw a handshake');
-  const result = await waitFor(() => auditRecords(gw).find((x) => x.kind === 'result' && x.data.rule === 'egress.sni'));
+  const result = await waitFor(async () => (await auditRecords(gw)).find((x) => x.kind === 'result' && x.data.rule === 'egress.sni'));
   assert.match(String(result.data.error), /names evil\.example, but the tunnel was granted for en\.wikipedia\.org:443/);
   assert.equal(result.data.up, 0);
 });
@@ -232,7 +232,7 @@ test('SNI: a ClientHello without a server name is refused on a tunnel to a name'
   const tls = tlsThrough(r.socket, '');
   assert.notEqual(await handshake(tls), 'ok');
   assert.equal(https.handshakes, handshakes);
-  await waitFor(() => auditRecords(gw).find((x) => x.kind === 'result' && /names no server/.test(String(x.data.error))));
+  await waitFor(async () => (await auditRecords(gw)).find((x) => x.kind === 'result' && /names no server/.test(String(x.data.error))));
 });
 
 test('SNI: a ClientHello split across many TCP segments is reassembled, checked and passed on', async () => {
@@ -267,7 +267,7 @@ test('slow clients: a request head that never completes gets 408 (audited), so d
   const head = await askProxy(gw.proxyAddress, `CONNECT en.wikipedia.org:443 HTTP/1.1\r\nProxy-Authorization: Bearer ${token}\r\nX-Slow: `, 5000);
   assert.equal(head.status, 408);
   assert.ok(performance.now() - started < 2500, `answered after ${Math.round(performance.now() - started)} ms`);
-  await waitFor(() => auditRecords(gw).find((x) => x.kind === 'request.timeout' && x.connection === 'internet'));
+  await waitFor(async () => (await auditRecords(gw)).find((x) => x.kind === 'request.timeout' && x.connection === 'internet'));
   const body = await askProxy(gw.proxyAddress, plain('http://public.test.example/echo', 'Content-Length: 100\r\n').replace('Connection: close\r\n', '') + 'only a few bytes', 5000);
   assert.equal(body.status, 408);
   assert.equal(JSON.parse(body.body).error.code, 'request.timeout');
@@ -276,7 +276,7 @@ test('slow clients: a request head that never completes gets 408 (audited), so d
   assert.equal(tunnel.status, 200);
   const closedAfter = await new Promise<number>((resolve) => { const t0 = performance.now(); tunnel.socket.once('close', () => resolve(performance.now() - t0)); });
   assert.ok(closedAfter >= 300 && closedAfter < 2500, `closed after ${Math.round(closedAfter)} ms`);
-  await waitFor(() => auditRecords(gw).find((x) => x.kind === 'result' && x.data.rule === 'egress.handshake'));
+  await waitFor(async () => (await auditRecords(gw)).find((x) => x.kind === 'result' && x.data.rule === 'egress.handshake'));
 });
 
 test('a non-TLS protocol on a granted port other than 443 is spliced as is, and its client may wait for the server', async () => {
@@ -315,11 +315,11 @@ roles:
     internet: { hosts: ["*.corp.example", "self.corp.example:${adminPort}", "self.corp.example:${proxyPort}"] }
 `, 'test', {}), { log: silent, network: local });
   try {
-    const t = g.services.tokens.mint({ role: 'ops', label: 'ops', ttlSeconds: 60, createdBy: 'test' }).token;
+    const t = (await g.services.tokens.mint({ role: 'ops', label: 'ops', ttlSeconds: 60, createdBy: 'test' })).token;
     const proxy = `127.0.0.1:${proxyPort}`;
     const ok = await askProxy(proxy, plain('http://intranet.corp.example/echo').replace(token, t));
     assert.equal(ok.status, 200);
-    const record = await waitFor(() => auditRecords(g).find((x) => x.kind === 'request' && x.verdict === 'allow'));
+    const record = await waitFor(async () => (await auditRecords(g)).find((x) => x.kind === 'request' && x.verdict === 'allow'));
     assert.match(String(record.data.grant), /127\.0\.0\.1 \(loopback: 127\.0\.0\.0\/8\) allowed by allow_private 127\.0\.0\.0\/8/);
     for (const port of [proxyPort, adminPort]) {
       const self = await askProxy(proxy, plain(`http://self.corp.example:${port}/`).replace(token, t));

@@ -83,7 +83,7 @@ function parseCurl(stdout: string, stderr: string, exit: number) {
 }
 
 test('curl through HTTPS_PROXY: the tunnel reaches the granted host at the address the proxy resolved, and is audited', async () => {
-  const { token, id } = gw.mint('researcher');
+  const { token, id } = await gw.mint('researcher');
   const before = network.dials.length;
   const r = await curl(['--proxy-header', 'X-Gatehouse-Run: run-42', '--proxy-header', 'X-Gatehouse-Step: browse', 'https://en.wikipedia.org/echo'], gw.proxyUrl(token));
   assert.equal(r.status, 200, r.stderr);
@@ -93,22 +93,22 @@ test('curl through HTTPS_PROXY: the tunnel reaches the granted host at the addre
   assert.equal(seen.host, 'en.wikipedia.org');
   assert.deepEqual(network.dials.slice(before), ['203.0.113.10:443']);
 
-  const request = await waitFor(() => auditRecords(gw).find((x) => x.kind === 'request' && x.tokenId === id));
+  const request = await waitFor(async () => (await auditRecords(gw)).find((x) => x.kind === 'request' && x.tokenId === id));
   assert.equal(request.verdict, 'allow');
   assert.equal(request.data.summary, 'CONNECT en.wikipedia.org:443');
   assert.equal(request.data.grant, 'hosts "en.wikipedia.org"');
   assert.deepEqual([request.data.host, request.data.port, request.data.addresses], ['en.wikipedia.org', 443, ['203.0.113.10']]);
-  const result = await waitFor(() => auditRecords(gw).find((x) => x.kind === 'result' && x.data.request === request.seq));
+  const result = await waitFor(async () => (await auditRecords(gw)).find((x) => x.kind === 'result' && x.data.request === request.seq));
   assert.equal(result.data.address, '203.0.113.10');
   assert.equal(result.data.sni, 'en.wikipedia.org');
   assert.ok((result.data.up as number) > 200 && (result.data.down as number) > 500, 'bytes both ways are counted');
   assert.equal(typeof result.data.ms, 'number');
-  const session = gw.services.store.sessionById(request.sessionId!)!;
+  const session = (await gw.services.store.sessionById(request.sessionId!))!;
   assert.deepEqual([session.runId, session.step, session.protocol], ['run-42', 'browse', 'egress']);
 });
 
 test('plain HTTP through HTTP_PROXY: absolute-form, re-framed, the token never reaches the site', async () => {
-  const { token } = gw.mint('researcher');
+  const { token } = await gw.mint('researcher');
   const r = await curl(['-X', 'POST', '--data', 'hello=world', 'http://en.wikipedia.org/echo?q=1'], gw.proxyUrl(token));
   assert.equal(r.status, 200, r.stderr);
   const seen = JSON.parse(r.body);
@@ -117,14 +117,14 @@ test('plain HTTP through HTTP_PROXY: absolute-form, re-framed, the token never r
   assert.equal(seen.received, 'hello=world'.length);
   assert.equal(seen.headers['proxy-authorization'], undefined);
   assert.ok(!JSON.stringify(seen.headers).includes(token), 'the Gatehouse token is not forwarded');
-  const request = await waitFor(() => auditRecords(gw).find((x) => x.kind === 'request' && x.data.summary === 'POST http://en.wikipedia.org:80/echo?q=1'));
+  const request = await waitFor(async () => (await auditRecords(gw)).find((x) => x.kind === 'request' && x.data.summary === 'POST http://en.wikipedia.org:80/echo?q=1'));
   assert.equal(request.verdict, 'allow');
-  const result = await waitFor(() => auditRecords(gw).find((x) => x.kind === 'result' && x.data.request === request.seq));
+  const result = await waitFor(async () => (await auditRecords(gw)).find((x) => x.kind === 'result' && x.data.request === request.seq));
   assert.equal(result.data.status, 200);
 });
 
 test('undici ProxyAgent and EnvHttpProxyAgent reach HTTPS and plain HTTP hosts through the proxy', async () => {
-  const { token } = gw.mint('researcher');
+  const { token } = await gw.mint('researcher');
   const agent = new ProxyAgent({ uri: gw.proxyUrl(token), requestTls: { ca: pki.ca } });
   try {
     const res = await undiciFetch('https://export.arxiv.org/echo', { dispatcher: agent });
@@ -150,7 +150,7 @@ test('undici ProxyAgent and EnvHttpProxyAgent reach HTTPS and plain HTTP hosts t
 });
 
 test('Python requests through HTTPS_PROXY and HTTP_PROXY', async () => {
-  const { token } = gw.mint('researcher');
+  const { token } = await gw.mint('researcher');
   const script = [
     'import requests, socket',
     // Fail closed: only the proxy's numeric address may be looked up; a name resolved here would bypass the proxy.
@@ -169,7 +169,7 @@ test('Python requests through HTTPS_PROXY and HTTP_PROXY', async () => {
 });
 
 test('a LangChain.js tool built on fetch goes through the proxy once undici\'s EnvHttpProxyAgent is the global dispatcher', async () => {
-  const { token } = gw.mint('researcher');
+  const { token } = await gw.mint('researcher');
   const saved = { dispatcher: getGlobalDispatcher(), HTTPS_PROXY: process.env.HTTPS_PROXY, NO_PROXY: process.env.NO_PROXY, lookup: dns.lookup };
   // Fail closed: if fetch ever resolved a name itself (not through the proxy), the test fails instead of leaving the machine.
   const lookups: string[] = [];
@@ -191,7 +191,7 @@ test('a LangChain.js tool built on fetch goes through the proxy once undici\'s E
     (dns as { lookup: unknown }).lookup = saved.lookup;
     for (const k of ['HTTPS_PROXY', 'NO_PROXY'] as const) if (saved[k] === undefined) delete process.env[k]; else process.env[k] = saved[k];
   }
-  const refused = await waitFor(() => auditRecords(gw).find((x) => x.kind === 'request' && x.data.summary === 'CONNECT news.ycombinator.com:443'));
+  const refused = await waitFor(async () => (await auditRecords(gw)).find((x) => x.kind === 'request' && x.data.summary === 'CONNECT news.ycombinator.com:443'));
   assert.equal(refused.verdict, 'deny');
 });
 
@@ -204,24 +204,24 @@ test('407 with a clear body for a missing, unknown or revoked token; 403 for a r
 
   const unknown = await curl(['https://en.wikipedia.org/echo'], gw.proxyUrl('gth_' + 'x'.repeat(43)));
   assert.equal(unknown.connect, 407);
-  const revoked = gw.mint('researcher');
-  gw.services.tokens.revoke(revoked.id);
+  const revoked = await gw.mint('researcher');
+  await gw.services.tokens.revoke(revoked.id);
   const r = await askProxy(gw.proxyAddress, connectHead('en.wikipedia.org:443', revoked.token));
   assert.equal(r.status, 407);
   assert.match(JSON.parse(r.body).error.message, /revoked/);
 
-  const outsider = await askProxy(gw.proxyAddress, connectHead('en.wikipedia.org:443', gw.mint('outsider').token));
+  const outsider = await askProxy(gw.proxyAddress, connectHead('en.wikipedia.org:443', (await gw.mint('outsider')).token));
   assert.equal(outsider.status, 403);
   assert.match(JSON.parse(outsider.body).error.message, /role "outsider" has no grant on connection "internet"/);
 
   const plain = await askProxy(gw.proxyAddress, 'GET http://en.wikipedia.org/echo HTTP/1.1\r\nHost: en.wikipedia.org\r\nProxy-Authorization: Bearer nope\r\nConnection: close\r\n\r\n');
   assert.equal(plain.status, 407);
-  const bearer = await askProxy(gw.proxyAddress, `GET http://en.wikipedia.org/echo HTTP/1.1\r\nHost: en.wikipedia.org\r\nProxy-Authorization: Bearer ${gw.mint('researcher').token}\r\nConnection: close\r\n\r\n`);
+  const bearer = await askProxy(gw.proxyAddress, `GET http://en.wikipedia.org/echo HTTP/1.1\r\nHost: en.wikipedia.org\r\nProxy-Authorization: Bearer ${(await gw.mint('researcher')).token}\r\nConnection: close\r\n\r\n`);
   assert.equal(bearer.status, 200, 'Bearer works as well as Basic');
 });
 
 test('403 names the missing grant: a host not granted, a port not granted, a denied host (deny wins), a bare domain under *.x', async () => {
-  const { token } = gw.mint('researcher');
+  const { token } = await gw.mint('researcher');
   const cases: [string, string, RegExp][] = [
     ['news.ycombinator.com:443', 'egress.hosts', /no grant for news\.ycombinator\.com:443: roles\.researcher\.internet\.hosts does not name/],
     ['en.wikipedia.org:8443', 'egress.hosts', /port 8443 of en\.wikipedia\.org is not granted.*port 80, 443 only/],
@@ -242,7 +242,7 @@ test('403 names the missing grant: a host not granted, a port not granted, a den
 });
 
 test('a redirect the client follows to a refused host is refused by the proxy', async () => {
-  const { token } = gw.mint('researcher');
+  const { token } = await gw.mint('researcher');
   network.names.set('intranet.example', ['10.0.0.5']);
   const before = network.dials.length;
   const plain = await curl(['-L', `http://en.wikipedia.org/redirect?to=${encodeURIComponent('http://169.254.169.254/latest/meta-data/')}`], gw.proxyUrl(token));
@@ -254,7 +254,7 @@ test('a redirect the client follows to a refused host is refused by the proxy', 
 });
 
 test('revoking a token cuts its open tunnel at once', async () => {
-  const { token, id } = gw.mint('researcher');
+  const { token, id } = await gw.mint('researcher');
   const tunnel = await askProxy(gw.proxyAddress, connectHead('en.wikipedia.org:443', token));
   assert.equal(tunnel.status, 200);
   const tls = tlsConnect({ socket: tunnel.socket, servername: 'en.wikipedia.org', ca: pki.ca });
@@ -264,15 +264,15 @@ test('revoking a token cuts its open tunnel at once', async () => {
   const closed = new Promise<number>((resolve) => tunnel.socket.once('close', () => resolve(performance.now())));
   tls.on('error', () => {});
   const revokedAt = performance.now();
-  gw.services.tokens.revoke(id);
+  await gw.services.tokens.revoke(id);
   const at = await closed;
   assert.ok(at - revokedAt < 100, `cut after ${Math.round(at - revokedAt)} ms`);
-  const session = await waitFor(() => gw.services.store.listSessions({ tokenId: id, limit: 1 }).find((s) => s.endedAt));
+  const session = await waitFor(async () => (await gw.services.store.listSessions({ tokenId: id, limit: 1 })).find((s) => s.endedAt));
   assert.equal(session.endReason, 'token revoked');
 });
 
 test('rate: the token gets N tunnels per period, then 429 with Retry-After', async () => {
-  const { token } = gw.mint('limited');
+  const { token } = await gw.mint('limited');
   const statuses: number[] = [];
   for (let i = 0; i < 4; i++) {
     const r = await askProxy(gw.proxyAddress, connectHead('en.wikipedia.org:443', token));
@@ -287,39 +287,39 @@ test('rate: the token gets N tunnels per period, then 429 with Retry-After', asy
 });
 
 test('max_bytes: a download past the budget is cut, and the next tunnel waits', async () => {
-  const { token } = gw.mint('metered');
+  const { token } = await gw.mint('metered');
   const r = await curl(['https://en.wikipedia.org/bytes?n=4000000', '-o', '/dev/null'], gw.proxyUrl(token));
   assert.notEqual(r.exit, 0, 'the transfer was cut short');
-  const result = await waitFor(() => auditRecords(gw).find((x) => x.kind === 'result' && x.data.rule === 'egress.max_bytes'));
+  const result = await waitFor(async () => (await auditRecords(gw)).find((x) => x.kind === 'result' && x.data.rule === 'egress.max_bytes'));
   assert.ok((result.data.down as number) < 1_000_000, `cut near the budget, after ${result.data.down} bytes`);
   const next = await askProxy(gw.proxyAddress, connectHead('en.wikipedia.org:443', token));
   assert.equal(next.status, 429);
   assert.equal(JSON.parse(next.body).error.code, 'egress.max_bytes');
   const feed = new DecisionFeed(gw.services.store, gw.services.config);
-  for (const x of auditRecords(gw)) feed.ingest(x);
+  for (const x of await auditRecords(gw)) feed.ingest(x);
   const cut = feed.list().find((d) => d.seq === result.data.request)!;
   assert.deepEqual([cut.verdict, cut.rule], ['refused', 'egress.max_bytes'], 'the console shows the cut tunnel as refused by the budget');
 });
 
 test('the audit chain verifies; egress sessions replay and show in the console feed with where each tunnel went', async () => {
-  assert.equal(verifyAudit(gw.services.store).ok, true);
-  const { token, id } = gw.mint('researcher', 'browser');
+  assert.equal((await verifyAudit(gw.services.store)).ok, true);
+  const { token, id } = await gw.mint('researcher', 'browser');
   const ok = await curl(['https://en.wikipedia.org/echo'], gw.proxyUrl(token, 'browser'));
   assert.equal(ok.status, 200);
   const refused = await askProxy(gw.proxyAddress, connectHead('news.ycombinator.com:443', token));
   assert.equal(refused.status, 403);
-  const request = await waitFor(() => auditRecords(gw).find((x) => x.kind === 'request' && x.tokenId === id && x.verdict === 'allow'));
-  await waitFor(() => auditRecords(gw).find((x) => x.kind === 'result' && x.data.request === request.seq));
+  const request = await waitFor(async () => (await auditRecords(gw)).find((x) => x.kind === 'request' && x.tokenId === id && x.verdict === 'allow'));
+  await waitFor(async () => (await auditRecords(gw)).find((x) => x.kind === 'result' && x.data.request === request.seq));
 
-  const session = gw.services.store.sessionById(request.sessionId!)!;
-  const events = auditRecords(gw).filter((x) => x.sessionId === session.id);
+  const session = (await gw.services.store.sessionById(request.sessionId!))!;
+  const events = (await auditRecords(gw)).filter((x) => x.sessionId === session.id);
   const replay = renderReplay(session, events);
   assert.match(replay, /session ses_\w+ {2}browser \(role researcher\) on internet/);
   assert.match(replay, /ALLOW {2}CONNECT en\.wikipedia\.org:443\n {10}via 203\.0\.113\.10:443 — \d+ bytes, \d+ ms/);
   assert.match(replay, /DENY {3}CONNECT news\.ycombinator\.com:443\n {10}no grant for news\.ycombinator\.com:443/);
 
   const feed = new DecisionFeed(gw.services.store, gw.services.config);
-  for (const r of auditRecords(gw)) feed.ingest(r);
+  for (const r of await auditRecords(gw)) feed.ingest(r);
   const mine = feed.list().filter((d) => d.tokenId === id);
   const allowed = mine.find((d) => d.summary === 'CONNECT en.wikipedia.org:443')!;
   assert.deepEqual([allowed.verdict, allowed.protocol, allowed.label, allowed.outcome?.tag], ['allowed', 'egress', 'browser', 'via 203.0.113.10:443']);
@@ -333,7 +333,7 @@ test('draining: the proxy stops accepting, an open tunnel runs on until it ends,
     internet:
       hosts: ["en.wikipedia.org"]
 `);
-  const { token } = own.mint('researcher');
+  const { token } = await own.mint('researcher');
   const tunnel = await askProxy(own.proxyAddress, connectHead('en.wikipedia.org:443', token));
   assert.equal(tunnel.status, 200);
   const tls = tlsConnect({ socket: tunnel.socket, servername: 'en.wikipedia.org', ca: pki.ca });

@@ -16,7 +16,7 @@ import { checkAddress, parseCidrs, selfMatcher, type AddressRules } from '../src
 import { checkServerName } from '../src/adapters/egress/tunnel.ts';
 import { lintConfig } from '../src/config/lint.ts';
 import { parseConfig, type ConfigError } from '../src/config/load.ts';
-import { egressGrant, type EgressConnection } from '../src/config/schema.ts';
+import { egressGrant, type EgressConnection, type EgressGrant } from '../src/config/schema.ts';
 import { startGateway } from '../src/main.ts';
 import { silent } from './support/log.ts';
 import { parseByteRate, RateLimiter } from '../src/pipeline/rate.ts';
@@ -336,10 +336,20 @@ roles:
     try { parseConfig(yaml); } catch (err) { return (err as ConfigError).problems.map((p) => `${p.path}: ${p.message}`); }
     return [];
   };
-  for (const key of ['allow: ["GET /x"]', 'headers: { A: b }', 'guards: { pii: redact }']) {
-    assert.match(problems(base(`{ hosts: [a.example], ${key} }`)).join('\n'), /roles\.researcher\.internet\.\w+: an egress grant decides by host and port only.*TLS interception/);
+  // Rules on requests inside tunnels need interception: without it they stop the start, naming the key and its line.
+  for (const key of ['allow: ["GET a.example/x"]', 'headers: { a.example: { Authorization: "Bearer k" } }', 'guards: { pii: redact }']) {
+    try {
+      parseConfig(base(`\n      { hosts: [a.example], ${key} }`));
+      assert.fail(`${key} loaded without intercept: true`);
+    } catch (err) {
+      const [p] = (err as ConfigError).problems;
+      assert.match(`${p.path}: ${p.message}`, /^roles\.researcher\.internet\.(allow|headers|guards): judges requests inside TLS tunnels, which needs connections\.internet\.intercept: true/);
+      assert.equal(p.line, 7, 'the problem points at the grant\'s line');
+    }
   }
-  assert.match(problems(base('{ hosts: [a.example] }', ', intercept: true')).join('\n'), /connections\.internet\.intercept: intercept: true .* is not available yet/);
+  const intercepting = parseConfig(base('{ hosts: [a.example], allow: ["GET a.example/x"], headers: { a.example: { Authorization: "Bearer k" } }, guards: { secrets: block } }', ', intercept: true, pass_through: [pinned.example]'));
+  assert.deepEqual((intercepting.connections.internet as EgressConnection).ca, { cert: './gatehouse-ca.pem', key: './gatehouse-ca.key' });
+  assert.deepEqual((intercepting.roles.researcher.internet as EgressGrant).guards, { secrets: 'block', pii: 'off' });
   assert.match(problems(base('{ hosts: ["http://a.example/"] }')).join('\n'), /roles\.researcher\.internet\.hosts\.0: expected a host/);
   assert.match(problems(base('{ hosts: [a.example], max_bytes: 50 }')).join('\n'), /max_bytes/);
   const lint = lintConfig(parseConfig(base('{ hosts: [], deny: [] }'))).map((f) => f.message).join('\n');

@@ -46,7 +46,7 @@ roles:
       delete: ["out/**"]
       deny: ["**/.env", "**/*.pem", "**/.git/**"]
 `);
-  agent = await fsAgent(gw.url('ws'), gw.mint('writer', 'attacker').token);
+  agent = await fsAgent(gw.url('ws'), (await gw.mint('writer', 'attacker')).token);
 });
 
 afterEach(() => { seams.race = undefined; });
@@ -146,7 +146,7 @@ test('bypass: listing and search never show denied names, links out, or what lie
 
 test('bypass: refusals of escapes are audited with the rule', async () => {
   await agent.refused('read_file', { path: 'docs/escape-file' });
-  const record = auditRecords(gw).filter((r) => r.kind === 'request' && r.data.rule === 'fs.escape').at(-1);
+  const record = (await auditRecords(gw)).filter((r) => r.kind === 'request' && r.data.rule === 'fs.escape').at(-1);
   assert.ok(record);
   assert.equal(record.verdict, 'deny');
 });
@@ -231,4 +231,10 @@ test('race: a directory moved after its contents were judged is not moved', asyn
   };
   assert.match(await agent.refused('move_file', { source: 'out/tree', destination: 'out/tree2' }), /\[fs\.changed\]/);
   assert.ok(existsSync(ws.at('out/tree/.env')));
+});
+
+test('bypass: a search pattern built to backtrack for ever is refused before it is compiled', async () => {
+  const started = performance.now();
+  assert.match(await agent.refused('search_files', { path: 'docs', pattern: `${'*a'.repeat(40)}*b` }), /\[fs\.args\].*at most 8 wildcards/);
+  assert.ok(performance.now() - started < 5000);
 });

@@ -48,8 +48,8 @@ roles:
       read: ["**"]
       deny: ["**/.env", "private/**"]
 `);
-  writer = await fsAgent(gw.url('ws'), gw.mint('writer', 'writer').token);
-  reader = await fsAgent(gw.url('ws'), gw.mint('reader', 'reader').token);
+  writer = await fsAgent(gw.url('ws'), (await gw.mint('writer', 'writer')).token);
+  reader = await fsAgent(gw.url('ws'), (await gw.mint('reader', 'reader')).token);
 });
 
 after(async () => {
@@ -152,15 +152,15 @@ test('max_file_size caps reads and writes', async () => {
 
 test('a write the grant sends to a human waits; approved it lands once, denied it never does', async () => {
   const approved = writer.call('write_file', { path: 'out/reports/q3.md', content: 'Q3 numbers' });
-  const pending = await waitFor(() => gw.services.approvals.list('pending')[0]);
+  const pending = await waitFor(async () => (await gw.services.approvals.list('pending'))[0]);
   assert.match(pending.summary, /write_file out\/reports\/q3\.md/);
   assert.equal(existsSync(ws.at('out/reports/q3.md')), false, 'held, not written');
-  gw.services.approvals.decide(pending.id, APPROVER, 'approve', 'ok');
+  await gw.services.approvals.decide(pending.id, APPROVER, 'approve', 'ok');
   assert.equal((await approved).isError, undefined);
   assert.equal(readFileSync(ws.at('out/reports/q3.md'), 'utf8'), 'Q3 numbers');
 
   const denied = writer.call('write_file', { path: 'out/reports/q4.md', content: 'Q4' });
-  gw.services.approvals.decide((await waitFor(() => gw.services.approvals.list('pending')[0])).id, APPROVER, 'deny', 'not yet');
+  await gw.services.approvals.decide((await waitFor(async () => (await gw.services.approvals.list('pending'))[0])).id, APPROVER, 'deny', 'not yet');
   const d = await denied;
   assert.equal(d.isError, true);
   assert.equal(existsSync(ws.at('out/reports/q4.md')), false);
@@ -172,24 +172,24 @@ test('what is read passes the guards: secrets redacted, injections flagged in th
   assert.match(keys, /deploy with .*REDACTED.* today/i);
   const release = await writer.ok('read_file', { path: 'docs/release.md' });
   assert.match(release, /ignore all previous instructions/, 'flag mode shows the text and records it');
-  const record = await waitFor(() => auditRecords(gw).find((r) => r.kind === 'result' && Array.isArray(r.data.injection)));
+  const record = await waitFor(async () => (await auditRecords(gw)).find((r) => r.kind === 'result' && Array.isArray(r.data.injection)));
   assert.deepEqual((record.data.injection as { path: string; lines: { line: number }[] }[])[0].path, 'docs/release.md');
   assert.deepEqual((record.data.injection as { lines: { line: number }[] }[])[0].lines.map((l) => l.line), [2]);
 });
 
 test('every call is audited with the paths actually touched; replay shows them; the chain verifies', async () => {
   await writer.ok('read_file', { path: 'docs/guide.md' });
-  const requests = auditRecords(gw).filter((r) => r.kind === 'request' && r.data.tool === 'read_file');
+  const requests = (await auditRecords(gw)).filter((r) => r.kind === 'request' && r.data.tool === 'read_file');
   const last = requests.at(-1)!;
   assert.equal(last.verdict, 'allow');
   assert.deepEqual(last.data.targets, [{ kind: 'path', name: 'docs/guide.md', access: 'read' }]);
   const refused = requests.find((r) => r.verdict === 'deny' && r.data.rule === 'fs.read');
   assert.ok(refused, 'refusals are audited too');
-  const session = gw.services.store.sessionById(last.sessionId!)!;
-  const replay = renderReplay(session, auditRecords(gw).filter((r) => r.sessionId === session.id));
+  const session = (await gw.services.store.sessionById(last.sessionId!))!;
+  const replay = renderReplay(session, (await auditRecords(gw)).filter((r) => r.sessionId === session.id));
   assert.match(replay, /ALLOW  read_file docs\/guide\.md/);
   assert.match(replay, /DENY   read_file data\/b\.txt/);
-  assert.equal(verifyAudit(gw.services.store).ok, true);
+  assert.equal((await verifyAudit(gw.services.store)).ok, true);
 });
 
 test('policy explain judges a call offline; lint and start-up name the bad key', async () => {

@@ -35,13 +35,13 @@ roles:
 after(() => gw.close());
 
 const facts = (summary: string): Facts => ({ protocol: 'http', connection: 'api', effect: 'read', summary, targets: [] });
-const tokenOf = (id: string) => gw.services.tokens.byId(id)!;
+const tokenOf = async (id: string) => (await gw.services.tokens.byId(id))!;
 const address = '127.0.0.9';
 
 async function session(role = 'agent', label = 'agent') {
-  const minted = gw.mint(role, label);
+  const minted = await gw.mint(role, label);
   const cuts: string[] = [];
-  const s = await gate.open({ token: tokenOf(minted.id), connection: 'api', protocol: 'http', client: `${address}:1`, runId: 'run-1', step: 'fetch' }, (r) => cuts.push(r));
+  const s = await gate.open({ token: await tokenOf(minted.id), connection: 'api', protocol: 'http', client: `${address}:1`, runId: 'run-1', step: 'fetch' }, (r) => cuts.push(r));
   return { s, cuts, minted };
 }
 
@@ -50,23 +50,23 @@ test('admit: a missing, unknown or revoked token is refused and audited; a role 
   const unknown = await gate.admit('api', { secret: 'gth_' + 'A'.repeat(43), address });
   assert.equal(unknown.ok, false);
   assert.equal(!unknown.ok && unknown.reason, 'unknown');
-  const revoked = gw.mint('agent');
-  gw.services.tokens.revoke(revoked.id);
+  const revoked = await gw.mint('agent');
+  await gw.services.tokens.revoke(revoked.id);
   const r = await gate.admit('api', { secret: revoked.token, address });
   assert.equal(!r.ok && r.reason, 'revoked');
-  const outsider = await gate.admit('api', { secret: gw.mint('outsider').token, address });
+  const outsider = await gate.admit('api', { secret: (await gw.mint('outsider')).token, address });
   assert.equal(!outsider.ok && outsider.reason, 'no-grant');
   assert.match(!outsider.ok ? outsider.message : '', /role "outsider" has no grant on connection "api"/);
-  const good = await gate.admit<HttpGrant>('api', { secret: gw.mint('agent').token, address });
+  const good = await gate.admit<HttpGrant>('api', { secret: (await gw.mint('agent')).token, address });
   assert.ok(good.ok && good.grant.allow.length === 1);
-  const kinds = auditRecords(gw).filter((a) => a.kind.startsWith('auth.')).map((a) => `${a.kind}:${a.data.reason}`);
+  const kinds = (await auditRecords(gw)).filter((a) => a.kind.startsWith('auth.')).map((a) => `${a.kind}:${a.data.reason}`);
   assert.deepEqual(kinds, ['auth.failure:missing', 'auth.failure:unknown', 'auth.failure:revoked', 'auth.refused:no-grant']);
 });
 
 test('authenticate: the verifier picks the token; a dead token says why; an unmatched proof is a plain failure', async () => {
-  const live = gw.mint('agent', 'verifier');
-  const dead = gw.mint('agent', 'verifier');
-  gw.services.tokens.revoke(dead.id);
+  const live = await gw.mint('agent', 'verifier');
+  const dead = await gw.mint('agent', 'verifier');
+  await gw.services.tokens.revoke(dead.id);
   const pick = (id: string) => (candidates: TokenRecord[]) => candidates.find((t) => t.id === id);
   const ok = await gate.authenticate('api', { user: 'verifier', address }, pick(live.id));
   assert.ok(ok.ok && ok.token.id === live.id);
@@ -79,19 +79,19 @@ test('authenticate: the verifier picks the token; a dead token says why; an unma
 
 test('pass: allow forwards only once its record is committed; the result record points at it; run and step land', async () => {
   const { s } = await session();
-  const before = gw.services.store.lastAudit()!.seq;
+  const before = (await gw.services.store.lastAudit())!.seq;
   const pending = s.pass({ facts: facts('GET /x'), policy: () => allow('GET /x', { maxRows: 5 }) });
-  assert.equal(gw.services.store.lastAudit()!.seq, before, 'not committed yet within the turn');
+  assert.equal((await gw.services.store.lastAudit())!.seq, before, 'not committed yet within the turn');
   const o = await pending as Forward;
   assert.equal(o.kind, 'forward');
   assert.deepEqual(o.obligations, { maxRows: 5 });
-  const request = gw.services.store.lastAudit()!;
+  const request = (await gw.services.store.lastAudit())!;
   assert.equal(request.kind, 'request');
   assert.equal(request.verdict, 'allow');
   o.done({ status: 200 });
-  const result = auditRecords(gw).at(-1)!;
+  const result = (await auditRecords(gw)).at(-1)!;
   assert.deepEqual([result.kind, result.data.request, result.data.status], ['result', request.seq, 200]);
-  const opened = auditRecords(gw).find((a) => a.kind === 'session.open' && a.sessionId === s.ctx.sessionId)!;
+  const opened = (await auditRecords(gw)).find((a) => a.kind === 'session.open' && a.sessionId === s.ctx.sessionId)!;
   assert.deepEqual([opened.data.runId, opened.data.step], ['run-1', 'fetch']);
   s.close('done');
 });
@@ -104,7 +104,7 @@ test('pass: a deny, an unknown request and a throwing policy are refused with th
     s.pass({ facts: facts('GET /z'), policy: () => { throw new Error('boom'); } }),
   ]);
   assert.deepEqual(outcomes.map((o) => o.kind === 'refuse' && o.rule), ['http.allow', 'unknown', 'policy.error']);
-  const verdicts = auditRecords(gw).filter((a) => a.kind === 'request' && a.sessionId === s.ctx.sessionId).map((a) => a.verdict);
+  const verdicts = (await auditRecords(gw)).filter((a) => a.kind === 'request' && a.sessionId === s.ctx.sessionId).map((a) => a.verdict);
   assert.deepEqual(verdicts, ['deny', 'deny', 'deny']);
   s.close('done');
 });
@@ -149,14 +149,14 @@ const held = async (s: Awaited<ReturnType<typeof session>>['s'], summary: string
 test('hold → approve forwards exactly once (audited); → deny and → timeout refuse', async () => {
   const { s } = await session();
   const h = await held(s, 'POST /refunds 1');
-  gw.services.approvals.decide(h.approval, APPROVER, 'approve', 'fine');
+  await gw.services.approvals.decide(h.approval, APPROVER, 'approve', 'fine');
   const approved = await h.settled;
   assert.equal(approved.kind, 'forward');
-  assert.equal(gw.services.approvals.get(h.approval)!.status, 'used');
-  assert.ok(auditRecords(gw).some((a) => a.kind === 'approval.forwarded' && a.data.id === h.approval));
+  assert.equal((await gw.services.approvals.get(h.approval))!.status, 'used');
+  assert.ok((await auditRecords(gw)).some((a) => a.kind === 'approval.forwarded' && a.data.id === h.approval));
 
   const d = await held(s, 'POST /refunds 2');
-  gw.services.approvals.decide(d.approval, APPROVER, 'deny', 'no');
+  await gw.services.approvals.decide(d.approval, APPROVER, 'deny', 'no');
   const denied = await d.settled;
   assert.deepEqual(denied.kind === 'refuse' && [denied.rule, denied.approval], ['approval.denied', d.approval]);
   assert.match(denied.kind === 'refuse' ? denied.message : '', /was denied by bob: no/);
@@ -175,7 +175,7 @@ test('hold → withdraw refuses at once; revocation withdraws what is held and c
   assert.equal(withdrawn.kind === 'refuse' && withdrawn.rule, 'approval.withdrawn');
 
   const r = await held(s, 'POST /refunds r');
-  gw.services.tokens.revoke(minted.id);
+  await gw.services.tokens.revoke(minted.id);
   const revoked = await r.settled;
   assert.equal(revoked.kind === 'refuse' && revoked.rule, 'approval.withdrawn');
   assert.deepEqual(cuts, ['token revoked']);
@@ -185,8 +185,8 @@ test('hold → detach leaves it pending; once approved, the identical request pa
   const { s } = await session();
   const h = await held(s, 'POST /refunds detach');
   h.detach();
-  gw.services.approvals.decide(h.approval, APPROVER, 'approve');
-  assert.equal(gw.services.approvals.get(h.approval)!.status, 'approved', 'nobody forwarded it');
+  await gw.services.approvals.decide(h.approval, APPROVER, 'approve');
+  assert.equal((await gw.services.approvals.get(h.approval))!.status, 'approved', 'nobody forwarded it');
   const retry = await s.pass({ facts: facts('POST /refunds detach'), policy: () => hold('POST /refunds', 'approve rule') });
   assert.equal(retry.kind, 'forward');
   const again = await s.pass({ facts: facts('POST /refunds detach'), policy: () => hold('POST /refunds', 'approve rule') });
@@ -207,16 +207,16 @@ roles:
 `);
   try {
     const g = new Gate(async.services);
-    const minted = async.mint('agent');
-    const s = await g.open({ token: async.services.tokens.byId(minted.id)!, connection: 'api', protocol: 'http', client: 'c' }, () => undefined);
+    const minted = await async.mint('agent');
+    const s = await g.open({ token: (await async.services.tokens.byId(minted.id))!, connection: 'api', protocol: 'http', client: 'c' }, () => undefined);
     const ask = { facts: facts('POST /refunds'), policy: () => hold('POST /refunds', 'approve rule "POST /refunds"') };
     const first = await s.pass(ask);
     assert.equal(first.kind === 'refuse' && first.rule, APPROVAL_PENDING);
     assert.match(first.kind === 'refuse' ? first.message : '', /approval request apr_\w+ is pending/);
-    async.services.approvals.decide(first.kind === 'refuse' ? first.approval! : '', APPROVER, 'approve');
+    await async.services.approvals.decide(first.kind === 'refuse' ? first.approval! : '', APPROVER, 'approve');
     assert.equal((await s.pass(ask)).kind, 'forward');
     s.close('done');
-    assert.equal(verifyAudit(async.services.store).ok, true);
+    assert.equal((await verifyAudit(async.services.store)).ok, true);
   } finally {
     await async.close();
   }

@@ -66,12 +66,12 @@ const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test("one token's slow requests do not delay another token's fast one (per-token cap, default pool of 256)", async () => {
-  const slow = gw.mint('agent', 'slow').token;
-  const fast = gw.mint('agent', 'fast').token;
+  const slow = (await gw.mint('agent', 'slow')).token;
+  const fast = (await gw.mint('agent', 'fast')).token;
   // More slow requests than the whole upstream pool: without a per-token cap they would take every socket.
   const flood = Array.from({ length: 300 }, () => send(gw.url('billing'), 'GET', '/slow?ms=4000', bearer(slow)).catch((e: Error) => ({ status: -1, error: e, json: undefined, headers: {} })));
   // Once all 300 have been admitted (token checks and audit records take the CPU a while), the fast one arrives.
-  await waitFor(() => auditRecords(gw).filter((a) => a.kind === 'request' && a.data.rule === 'request.concurrency').length >= 268 || undefined, 3000);
+  await waitFor(async () => (await auditRecords(gw)).filter((a) => a.kind === 'request' && a.data.rule === 'request.concurrency').length >= 268 || undefined, 3000);
   await sleep(200);
   const t0 = performance.now();
   const r = await send(gw.url('billing'), 'GET', '/invoices/42', bearer(fast));
@@ -84,7 +84,7 @@ test("one token's slow requests do not delay another token's fast one (per-token
   assert.equal(refused.length, 268);
   assert.equal((refused[0] as { json: { error: { code: string } } }).json.error.code, 'request.concurrency');
   assert.equal((refused[0] as { headers: Record<string, string> }).headers['retry-after'], '1');
-  const audited = auditRecords(gw).filter((a) => a.kind === 'request' && a.data.rule === 'request.concurrency');
+  const audited = (await auditRecords(gw)).filter((a) => a.kind === 'request' && a.data.rule === 'request.concurrency');
   assert.equal(audited.length, 268, 'every refusal is audited');
 });
 
@@ -140,23 +140,23 @@ function trickle(base: string, path: string, headers: string, length: number): P
 }
 
 test('a trickled request body is cut at body_timeout_ms with 408 and an audit record, inspected or streamed', async () => {
-  const token = gw.mint('agent', 'trickler').token;
+  const token = (await gw.mint('agent', 'trickler')).token;
   // Inspected (a body rule reads it): refused before judging, the refusal audited.
   let r = await trickle(gw.url('strict'), '/refunds', `Authorization: Bearer ${token}\r\n`, 1000);
   assert.match(r.raw, /^HTTP\/1\.1 408/, r.raw);
   assert.match(r.raw, /request\.timeout/);
   assert.ok(r.ms < 2000, `answered after ${Math.round(r.ms)} ms`);
-  const denied = await waitFor(() => auditRecords(gw).find((a) => a.kind === 'request' && a.data.rule === 'request.timeout'));
+  const denied = await waitFor(async () => (await auditRecords(gw)).find((a) => a.kind === 'request' && a.data.rule === 'request.timeout'));
   assert.equal(denied.verdict, 'deny');
   // Streamed to the upstream (no rule reads it): the upstream exchange is cut, the result recorded.
   const before = billing.requests.length;
   r = await trickle(gw.url('strict'), '/upload', `Authorization: Bearer ${token}\r\n`, 1000);
   assert.match(r.raw, /^HTTP\/1\.1 408/, r.raw);
-  const result = await waitFor(() => auditRecords(gw).find((a) => a.kind === 'result' && a.data.status === 408));
+  const result = await waitFor(async () => (await auditRecords(gw)).find((a) => a.kind === 'result' && a.data.status === 408));
   assert.match(String(result.data.error), /did not arrive within 400 ms/);
   assert.equal(billing.requests.length, before, 'the upstream never got a complete request');
   // The LLM gateway reads every body whole: the same deadline.
-  r = await trickle(gw.url('llmstrict'), '/v1/chat/completions', `Authorization: Bearer ${gw.mint('agent').token}\r\n`, 1000);
+  r = await trickle(gw.url('llmstrict'), '/v1/chat/completions', `Authorization: Bearer ${(await gw.mint('agent')).token}\r\n`, 1000);
   assert.match(r.raw, /^HTTP\/1\.1 408/, r.raw);
   // A body that arrives in time passes (the twin).
   const ok = await send(gw.url('strict'), 'POST', '/refunds', { ...bearer(token), 'content-type': 'application/json' }, '{"amount":5}');
@@ -178,7 +178,7 @@ test('trickled headers are cut at header_timeout_ms with 408 and an audit record
   });
   assert.match(raw, /^HTTP\/1\.1 408/, raw);
   assert.ok(performance.now() - started < 3000);
-  const record = await waitFor(() => auditRecords(gw).find((a) => a.kind === 'request.timeout'));
+  const record = await waitFor(async () => (await auditRecords(gw)).find((a) => a.kind === 'request.timeout'));
   assert.equal(record.data.phase, 'headers');
   assert.equal(record.connection, 'strict');
 });
@@ -199,7 +199,7 @@ async function stall(send: (onResponse: (res: import('node:http').IncomingMessag
 }
 
 test('a client that stops reading stalls the upstream instead of filling the gateway (HTTP relay and decoded SSE)', async () => {
-  const token = gw.mint('agent').token;
+  const token = (await gw.mint('agent')).token;
   const http = await stall((cb) => {
     const url = new URL(gw.url('flood'));
     request({ host: url.hostname, port: url.port, path: '/flood', headers: bearer(token), agent: false }, cb).end();
@@ -219,7 +219,7 @@ test('a client that stops reading stalls the upstream instead of filling the gat
 });
 
 test('an upstream that stops reading an upload stalls the agent instead of filling the gateway', async () => {
-  const token = gw.mint('agent').token;
+  const token = (await gw.mint('agent')).token;
   const url = new URL(gw.url('flood'));
   const total = 1024 * 1024 * 1024;
   const req = request({ host: url.hostname, port: url.port, path: '/sink', method: 'POST', agent: false,

@@ -91,7 +91,7 @@ after(async () => {
 const auth = (token: string, extra: Record<string, string> = {}) => ({ authorization: `Bearer ${token}`, ...extra });
 
 test('an allowed request is forwarded with the upstream key injected, the agent token stripped, and PII masked', async () => {
-  const { token } = gw.mint('support');
+  const { token } = await gw.mint('support');
   const r = await send(gw.url('billing'), 'GET', '/invoices/42', auth(token));
   assert.equal(r.status, 200, r.body);
   assert.equal(r.json.customer.email, 'a***@example.com');
@@ -109,7 +109,7 @@ test('an allowed request is forwarded with the upstream key injected, the agent 
 });
 
 test('paths and methods not granted are refused with 403 naming the missing grant', async () => {
-  const { token } = gw.mint('support');
+  const { token } = await gw.mint('support');
   const before = billing.requests.length;
   for (const [method, path] of [['GET', '/admin'], ['POST', '/invoices/42'], ['DELETE', '/invoices/42'], ['GET', '/invoices/42/lines'], ['HEAD', '/invoices/42']]) {
     const r = await send(gw.url('billing'), method, path, auth(token));
@@ -124,7 +124,7 @@ test('paths and methods not granted are refused with 403 naming the missing gran
 });
 
 test('path tricks are normalised before matching, and exactly the normalised path is forwarded', async () => {
-  const { token } = gw.mint('support');
+  const { token } = await gw.mint('support');
   const cases: [string, number, string?][] = [
     ['/invoices/../admin', 403],
     ['/invoices/%2e%2e/admin', 403],
@@ -149,7 +149,7 @@ test('path tricks are normalised before matching, and exactly the normalised pat
     else assert.equal(billing.requests.length, n, `${path} must not reach the upstream`);
     if (status === 400) assert.equal(r.json.error.code, 'unknown');
   }
-  const audit = auditRecords(gw).filter((a) => a.kind === 'request' && a.data.summary === 'GET /admin');
+  const audit = (await auditRecords(gw)).filter((a) => a.kind === 'request' && a.data.summary === 'GET /admin');
   assert.ok(audit.length >= 3, 'the resolved path is what the audit shows');
 });
 
@@ -161,32 +161,32 @@ test('tokens: missing, unknown, expired and revoked get 401 with the reason; a r
   assert.match(String(r.headers['www-authenticate']), /Bearer/);
   r = await send(base, 'GET', '/invoices/42', auth('gth_' + 'x'.repeat(43)));
   assert.deepEqual([r.status, r.json.error.code], [401, 'token.unknown']);
-  const expired = gw.mint('support', 'old', 1);
+  const expired = await gw.mint('support', 'old', 1);
   await new Promise((res) => setTimeout(res, 1100));
   r = await send(base, 'GET', '/invoices/42', auth(expired.token));
   assert.deepEqual([r.status, r.json.error.code], [401, 'token.expired']);
-  const revoked = gw.mint('support');
-  gw.services.tokens.revoke(revoked.id);
+  const revoked = await gw.mint('support');
+  await gw.services.tokens.revoke(revoked.id);
   r = await send(base, 'GET', '/invoices/42', auth(revoked.token));
   assert.deepEqual([r.status, r.json.error.code], [401, 'token.revoked']);
-  r = await send(base, 'GET', '/invoices/42', auth(gw.mint('nobilling').token));
+  r = await send(base, 'GET', '/invoices/42', auth((await gw.mint('nobilling')).token));
   assert.deepEqual([r.status, r.json.error.code], [403, 'grant.none']);
 });
 
 test('the upstream credential never reaches the client or the audit log, even when the upstream echoes it', async () => {
-  const { token } = gw.mint('support', 'echo');
+  const { token } = await gw.mint('support', 'echo');
   const r = await send(gw.url('billing'), 'GET', '/echo', auth(token, { 'x-note': 'hello' }));
   assert.equal(r.status, 200);
   assert.equal(billing.requests.at(-1)!.headers.authorization, `Bearer ${BILLING_KEY}`, 'the upstream did get its key');
   assert.ok(!r.body.includes(BILLING_KEY), 'echoed key must be scrubbed from the response');
   assert.match(r.json.headers.authorization, /^\[gatehouse:redacted\**\]$|^Bearer \*+$|gatehouse:redacted/);
-  const all = JSON.stringify(gw.services.audit.read(0, 100_000));
+  const all = JSON.stringify(await gw.services.audit.read(0, 100_000));
   assert.ok(!all.includes(BILLING_KEY), 'the audit table must not hold the upstream key');
   assert.ok(!all.includes(token), 'the audit table must not hold the Gatehouse token');
 });
 
 test('query and body constraints are enforced on the JSON body before anything is forwarded', async () => {
-  const { token } = gw.mint('support');
+  const { token } = await gw.mint('support');
   const post = (body: unknown) => send(gw.url('billing'), 'POST', '/refunds', auth(token, { 'content-type': 'application/json' }), JSON.stringify(body));
   let r = await post({ invoice: 42, amount: 20, currency: 'EUR' });
   assert.equal(r.status, 201);
@@ -205,7 +205,7 @@ test('query and body constraints are enforced on the JSON body before anything i
 });
 
 test('a vector-store grant can allow only the search endpoint of one collection', async () => {
-  const { token } = gw.mint('rag');
+  const { token } = await gw.mint('rag');
   const search = { vector: [0.1, 0.2, 0.3], limit: 2 };
   const ok = await send(gw.url('billing'), 'POST', '/collections/docs/points/search', auth(token, { 'content-type': 'application/json' }), JSON.stringify(search));
   assert.equal(ok.status, 200);
@@ -220,24 +220,24 @@ test('a vector-store grant can allow only the search endpoint of one collection'
 const alice = { name: 'alice', key: 'alice-approver-key-0123456789', roles: ['approver' as const] };
 
 /** The newest pending approval, once the held request has reached it. */
-const pendingApproval = () => waitFor(() => gw.services.approvals.list('pending')[0]);
+const pendingApproval = () => waitFor(async () => (await gw.services.approvals.list('pending'))[0]);
 
 test('approve rules hold the request until a person decides; approved requests go through exactly as asked', async () => {
-  const token = gw.mint('approver').token;
+  const token = (await gw.mint('approver')).token;
   const held = send(gw.url('billing'), 'POST', '/refunds', auth(token, { 'content-type': 'application/json' }), '{"amount":7}');
   const pending = await pendingApproval();
   assert.equal(pending.summary, 'POST /refunds');
   assert.equal(pending.protocol, 'http');
-  gw.services.approvals.decide(pending.id, alice, 'approve', 'refund is fine');
+  await gw.services.approvals.decide(pending.id, alice, 'approve', 'refund is fine');
   const r = await held;
   assert.equal(r.status, 201);
   assert.equal(r.json.amount, 7, 'the body the agent sent is the body forwarded');
-  const kinds = auditRecords(gw).map((a) => a.kind);
+  const kinds = (await auditRecords(gw)).map((a) => a.kind);
   assert.ok(kinds.includes('approval.forwarded'));
 
   const denied = send(gw.url('billing'), 'POST', '/refunds', auth(token, { 'content-type': 'application/json' }), '{"amount":8}');
   const second = await pendingApproval();
-  gw.services.approvals.decide(second.id, alice, 'deny', 'too many refunds today');
+  await gw.services.approvals.decide(second.id, alice, 'deny', 'too many refunds today');
   const d = await denied;
   assert.equal(d.status, 403);
   assert.equal(d.json.error.code, 'approval.denied');
@@ -246,24 +246,24 @@ test('approve rules hold the request until a person decides; approved requests g
 });
 
 test('a request an approval would hold has its body read first: too large to bind is 413; one no rule allows stays 403', async () => {
-  const { token } = gw.mint('holder');
+  const { token } = await gw.mint('holder');
   const big = JSON.stringify({ pad: 'y'.repeat(4000) });
-  const asked = gw.services.approvals.list('pending').length;
+  const asked = (await gw.services.approvals.list('pending')).length;
   let r = await send(gw.url('tight'), 'POST', '/upload', auth(token, { 'content-type': 'application/json' }), big);
   assert.deepEqual([r.status, r.json.error.code], [413, 'max_inspect_bytes']);
   r = await send(gw.url('tight'), 'POST', '/elsewhere', auth(token, { 'content-type': 'application/json' }), big);
   assert.deepEqual([r.status, r.json.error.code], [403, 'http.allow']);
-  assert.equal(gw.services.approvals.list('pending').length, asked, 'nobody is asked to approve a request that cannot be forwarded');
+  assert.equal((await gw.services.approvals.list('pending')).length, asked, 'nobody is asked to approve a request that cannot be forwarded');
 });
 
 test('redirects to the upstream are pointed back at the gateway', async () => {
-  const r = await send(gw.url('billing'), 'GET', '/invoices/latest', auth(gw.mint('support').token));
+  const r = await send(gw.url('billing'), 'GET', '/invoices/latest', auth((await gw.mint('support')).token));
   assert.equal(r.status, 302);
   assert.equal(r.headers.location, `${gw.url('billing')}/invoices/43`);
 });
 
 test('hop-by-hop request headers, including those named in Connection, are not forwarded', async () => {
-  const { token } = gw.mint('support');
+  const { token } = await gw.mint('support');
   const r = await send(gw.url('billing'), 'GET', '/invoices/43', auth(token, { connection: 'keep-alive, x-hop', 'x-hop': 'secret', 'keep-alive': 'timeout=5', te: 'trailers', 'proxy-authorization': 'Basic abc', 'x-end-to-end': 'yes' }));
   assert.equal(r.status, 200);
   const h = billing.requests.at(-1)!.headers;
@@ -272,7 +272,7 @@ test('hop-by-hop request headers, including those named in Connection, are not f
 });
 
 test('large bodies stream both ways without being buffered (uninspected), chunked included', async () => {
-  const { token } = gw.mint('streamer');
+  const { token } = await gw.mint('streamer');
   const size = 8 * 1024 * 1024;
   const payload = Buffer.alloc(size, 7);
   const up = await fetch(`${gw.url('billing')}/upload`, {
@@ -288,7 +288,7 @@ test('large bodies stream both ways without being buffered (uninspected), chunke
 });
 
 test('a grant with field masks withholds responses it cannot mask (fail closed)', async () => {
-  const r = await send(gw.url('billing'), 'GET', '/notes', auth(gw.mint('support').token));
+  const r = await send(gw.url('billing'), 'GET', '/notes', auth((await gw.mint('support')).token));
   assert.equal(r.status, 502);
   assert.equal(r.json.error.code, 'http.inspect');
   assert.match(r.json.error.message, /text\/plain.*cannot mask/);
@@ -296,7 +296,7 @@ test('a grant with field masks withholds responses it cannot mask (fail closed)'
 });
 
 test('inspected bodies are limited by max_inspect_bytes: 413 for requests, 502 for responses', async () => {
-  const { token } = gw.mint('edge');
+  const { token } = await gw.mint('edge');
   const big = JSON.stringify({ name: 'x', pad: 'y'.repeat(4000) });
   let r = await send(gw.url('tight'), 'POST', '/upload', auth(token, { 'content-type': 'application/json' }), big);
   assert.equal(r.status, 413);
@@ -312,15 +312,15 @@ test('inspected bodies are limited by max_inspect_bytes: 413 for requests, 502 f
 });
 
 test('content detectors redact PII in text responses', async () => {
-  const r = await send(gw.url('billing'), 'GET', '/notes', auth(gw.mint('notes').token));
+  const r = await send(gw.url('billing'), 'GET', '/notes', auth((await gw.mint('notes')).token));
   assert.equal(r.status, 200);
   assert.ok(!r.body.includes('ada@example.com') && !r.body.includes('7946 0958'), r.body);
   assert.match(r.body, /REDACTED/);
 });
 
 test('per-token rate limits answer 429 with Retry-After', async () => {
-  const a = gw.mint('limited');
-  const b = gw.mint('limited');
+  const a = await gw.mint('limited');
+  const b = await gw.mint('limited');
   assert.equal((await send(gw.url('billing'), 'GET', '/invoices/42', auth(a.token))).status, 200);
   assert.equal((await send(gw.url('billing'), 'GET', '/invoices/42', auth(a.token))).status, 200);
   const r = await send(gw.url('billing'), 'GET', '/invoices/42', auth(a.token));
@@ -331,7 +331,7 @@ test('per-token rate limits answer 429 with Retry-After', async () => {
 });
 
 test('upstream down → 502, slow → 504, reset → 502, each as clear JSON', async () => {
-  const { token } = gw.mint('edge');
+  const { token } = await gw.mint('edge');
   let r = await send(gw.url('down'), 'GET', '/anything', auth(token));
   assert.equal(r.status, 502);
   assert.equal(r.json.error.code, 'upstream.refused');
@@ -344,12 +344,12 @@ test('upstream down → 502, slow → 504, reset → 502, each as clear JSON', a
   r = await send(gw.url('tight'), 'GET', '/reset', auth(token));
   assert.equal(r.status, 502);
   assert.equal(r.json.error.code, 'upstream.reset');
-  const outcomes = auditRecords(gw).filter((a) => a.kind === 'result' && a.data.error);
+  const outcomes = (await auditRecords(gw)).filter((a) => a.kind === 'result' && a.data.error);
   assert.ok(outcomes.some((o) => o.data.status === 504));
 });
 
 test('server-sent events pass through event by event, not buffered', async () => {
-  const { token } = gw.mint('streamer');
+  const { token } = await gw.mint('streamer');
   let release!: () => void;
   const firstSeen = new Promise<void>((r) => { release = r; });
   billing.hold = () => firstSeen;
@@ -370,13 +370,13 @@ test('server-sent events pass through event by event, not buffered', async () =>
 });
 
 test('revoking a token cuts its in-flight stream at once and closes its session', async () => {
-  const t = gw.mint('streamer', 'streamer');
+  const t = await gw.mint('streamer', 'streamer');
   const res = await fetch(`${gw.url('billing')}/events?n=100&gap=50`, { headers: auth(t.token) });
   assert.equal(res.status, 200);
   const reader = res.body!.getReader();
   assert.match(new TextDecoder().decode((await reader.read()).value), /"n":1/);
   const t0 = Date.now();
-  gw.services.tokens.revoke(t.id);
+  await gw.services.tokens.revoke(t.id);
   let got = '';
   let failed = false;
   try {
@@ -386,18 +386,18 @@ test('revoking a token cuts its in-flight stream at once and closes its session'
   }
   assert.ok(failed || !got.includes('"n":100'), 'the stream must not run to its end');
   assert.ok(Date.now() - t0 < 1000, 'cut at once');
-  const session = gw.services.store.listSessions({ tokenId: t.id })[0];
+  const session = (await gw.services.store.listSessions({ tokenId: t.id }))[0];
   assert.equal(session.endReason, 'token revoked');
 });
 
 test('one session per token per connection, replayable with HTTP outcomes', async () => {
-  const t = gw.mint('support', 'replayer');
+  const t = await gw.mint('support', 'replayer');
   await send(gw.url('billing'), 'GET', '/invoices/42', auth(t.token));
   await send(gw.url('billing'), 'GET', '/admin', auth(t.token));
-  const sessions = gw.services.store.listSessions({ tokenId: t.id });
+  const sessions = await gw.services.store.listSessions({ tokenId: t.id });
   assert.equal(sessions.length, 1);
   assert.equal(sessions[0].protocol, 'http');
-  const events = gw.services.audit.read(0, 10_000, sessions[0].id);
+  const events = await gw.services.audit.read(0, 10_000, sessions[0].id);
   const text = renderReplay(sessions[0], events);
   assert.match(text, /ALLOW\s+GET \/invoices\/42/);
   assert.match(text, /200 — \d+ bytes, \d+ ms, 3 value\(s\) masked/);
@@ -406,7 +406,7 @@ test('one session per token per connection, replayable with HTTP outcomes', asyn
 
 test('a failed audit write refuses the request: nothing reaches the upstream', async () => {
   const store = gw.services.store;
-  const t = gw.mint('support', 'auditfail');
+  const t = await gw.mint('support', 'auditfail');
   assert.equal((await send(gw.url('billing'), 'GET', '/invoices/42', auth(t.token))).status, 200, 'session opened while the audit works');
   const n = billing.requests.length;
   const restore = breakAuditWrites(store);
@@ -414,7 +414,7 @@ test('a failed audit write refuses the request: nothing reaches the upstream', a
     let r = await send(gw.url('billing'), 'GET', '/invoices/42', auth(t.token));
     assert.equal(r.status, 503);
     assert.equal(r.json.error.code, 'audit.unavailable');
-    r = await send(gw.url('billing'), 'GET', '/invoices/42', auth(gw.mint('support', 'newcomer').token));
+    r = await send(gw.url('billing'), 'GET', '/invoices/42', auth((await gw.mint('support', 'newcomer')).token));
     assert.equal(r.status, 503, 'a session the audit cannot record never starts');
     assert.equal(r.json.error.code, 'session.unavailable');
   } finally {
@@ -424,16 +424,16 @@ test('a failed audit write refuses the request: nothing reaches the upstream', a
 });
 
 test('a token\'s session closes after it has been idle', async () => {
-  const t = gw.mint('support', 'idler');
+  const t = await gw.mint('support', 'idler');
   const sessions = new TokenSessions(gw.services.gate, 'billing', 'http', 50);
-  const token = gw.services.tokens.byId(t.id)!;
+  const token = (await gw.services.tokens.byId(t.id))!;
   const first = await sessions.begin(token, { headers: {} } as never, '127.0.0.1', () => {});
   const second = await sessions.begin(token, { headers: {} } as never, '127.0.0.1', () => {});
   assert.equal(first.ctx.sessionId, second.ctx.sessionId, 'one session per token per connection');
   first.done();
   await new Promise((r) => setTimeout(r, 120));
-  assert.equal(gw.services.store.sessionById(first.ctx.sessionId)!.endedAt, null, 'not idle while a request is in flight');
+  assert.equal((await gw.services.store.sessionById(first.ctx.sessionId))!.endedAt, null, 'not idle while a request is in flight');
   second.done();
   await new Promise((r) => setTimeout(r, 120));
-  assert.equal(gw.services.store.sessionById(first.ctx.sessionId)!.endReason, 'idle');
+  assert.equal((await gw.services.store.sessionById(first.ctx.sessionId))!.endReason, 'idle');
 });

@@ -62,12 +62,12 @@ after(async () => {
   await new Promise((r) => echo.close(r));
 });
 
-const auth = (extra: Record<string, string> = {}) => ({ authorization: `Bearer ${gw.mint('agent').token}`, ...extra });
+const auth = async (extra: Record<string, string> = {}) => ({ authorization: `Bearer ${(await gw.mint('agent')).token}`, ...extra });
 
 test('an upstream echoing its credential in a compressed body: what the agent decodes is scrubbed (gzip, deflate, br, stacked)', async () => {
   for (const coding of ['identity', 'gzip', 'deflate', 'br', 'gzip, br']) {
     // fetch (undici) decodes every coding it is sent, as an agent's client would.
-    const r = await fetch(`${gw.url('echo')}/echo?coding=${encodeURIComponent(coding)}`, { headers: auth({ 'accept-encoding': 'gzip, deflate, br' }) });
+    const r = await fetch(`${gw.url('echo')}/echo?coding=${encodeURIComponent(coding)}`, { headers: await auth({ 'accept-encoding': 'gzip, deflate, br' }) });
     assert.equal(r.status, 200, coding);
     const text = await r.text();
     assert.ok(!text.includes(KEY), `${coding}: the upstream key must not reach the agent`);
@@ -79,17 +79,17 @@ test('an upstream echoing its credential in a compressed body: what the agent de
 
 test('a content-coding Gatehouse cannot decode is withheld with 502 when credentials are scrubbed (zstd on Node 20, compress)', async () => {
   for (const coding of ['zstd', 'compress', 'constructor']) {
-    const r = await send(gw.url('echo'), 'GET', `/echo?coding=${coding}`, auth());
+    const r = await send(gw.url('echo'), 'GET', `/echo?coding=${coding}`, await auth());
     assert.equal(r.status, 502, coding);
     assert.equal(r.json.error.code, 'upstream.encoding');
     assert.ok(!r.body.includes(KEY));
   }
-  const result = auditRecords(gw).filter((a) => a.kind === 'result').at(-1)!;
+  const result = (await auditRecords(gw)).filter((a) => a.kind === 'result').at(-1)!;
   assert.equal(result.data.rule, 'upstream.encoding');
 });
 
 test('duplicate JSON keys, and keys equal but for case, are refused in a body a rule judges; the plain body passes', async () => {
-  const post = (text: string) => send(gw.url('billing'), 'POST', '/refunds', auth({ 'content-type': 'application/json' }), text);
+  const post = async (text: string) => send(gw.url('billing'), 'POST', '/refunds', await auth({ 'content-type': 'application/json' }), text);
   const before = billing.requests.length;
   for (const text of [
     '{"amount":10000,"amount":5,"currency":"EUR"}',
@@ -103,7 +103,7 @@ test('duplicate JSON keys, and keys equal but for case, are refused in a body a 
     assert.equal(r.json.error.code, 'http.constraint');
     assert.match(r.json.error.message, /appears twice|differ only in case/, text);
   }
-  const charset = await send(gw.url('billing'), 'POST', '/refunds', auth({ 'content-type': 'application/json; charset=utf-16' }), '{"amount":5,"currency":"EUR"}');
+  const charset = await send(gw.url('billing'), 'POST', '/refunds', await auth({ 'content-type': 'application/json; charset=utf-16' }), '{"amount":5,"currency":"EUR"}');
   assert.equal(charset.status, 403);
   assert.equal(billing.requests.length, before, 'nothing ambiguous reaches the upstream');
   const twin = await post('{"amount":5,"currency":"EUR","meta":{"amount":1},"items":[{"k":1},{"k":2}]}');
@@ -113,49 +113,49 @@ test('duplicate JSON keys, and keys equal but for case, are refused in a body a 
 
 test('repeated query parameters, and names equal but for case, are refused where a rule reads the query', async () => {
   for (const q of ['status=paid&status=void', 'status=paid&STATUS=void', 'status=paid&%53tatus=void']) {
-    const r = await send(gw.url('billing'), 'GET', `/invoices?${q}`, auth());
+    const r = await send(gw.url('billing'), 'GET', `/invoices?${q}`, await auth());
     assert.equal(r.status, 403, q);
     assert.match(r.json.error.message, /at most once|differ only in case/, q);
   }
-  assert.equal((await send(gw.url('billing'), 'GET', '/invoices?status=paid', auth())).status, 200);
+  assert.equal((await send(gw.url('billing'), 'GET', '/invoices?status=paid', await auth())).status, 200);
 });
 
 test('method and URL override headers are refused by default, stripped or honoured (and judged as overridden) on opt-in', async () => {
   const before = billing.requests.length;
   for (const [name, value] of [['X-HTTP-Method-Override', 'DELETE'], ['X-HTTP-Method', 'DELETE'], ['X-Method-Override', 'DELETE'], ['X-Original-URL', '/admin'], ['X-Rewrite-URL', '/admin']]) {
-    const r = await send(gw.url('billing'), 'GET', '/invoices/42', auth({ [name]: value }));
+    const r = await send(gw.url('billing'), 'GET', '/invoices/42', await auth({ [name]: value }));
     assert.equal(r.status, 400, name);
     assert.equal(r.json.error.code, 'request.override');
     assert.match(r.json.error.message, new RegExp(name, 'i'));
   }
-  assert.equal((await send(gw.url('billing'), 'GET', '/invoices/42?_method=DELETE', auth())).status, 400);
+  assert.equal((await send(gw.url('billing'), 'GET', '/invoices/42?_method=DELETE', await auth())).status, 400);
   assert.equal(billing.requests.length, before, 'no override reaches the upstream');
-  assert.equal((await send(gw.url('billing'), 'GET', '/invoices/42', auth())).status, 200, 'the same request without an override passes');
+  assert.equal((await send(gw.url('billing'), 'GET', '/invoices/42', await auth())).status, 200, 'the same request without an override passes');
 
   // honour: the override is what the grant judges.
-  let r = await send(gw.url('honouring'), 'GET', '/invoices/42', auth({ 'X-HTTP-Method-Override': 'DELETE' }));
+  let r = await send(gw.url('honouring'), 'GET', '/invoices/42', await auth({ 'X-HTTP-Method-Override': 'DELETE' }));
   assert.equal(r.status, 403);
   assert.equal(r.json.error.needed, 'DELETE /invoices/42');
-  r = await send(gw.url('honouring'), 'GET', '/invoices/42', auth({ 'X-Original-URL': '/invoices/../admin' }));
+  r = await send(gw.url('honouring'), 'GET', '/invoices/42', await auth({ 'X-Original-URL': '/invoices/../admin' }));
   assert.deepEqual([r.status, r.json.error.needed], [403, 'GET /admin']);
-  r = await send(gw.url('honouring'), 'GET', '/echo', auth({ 'X-Original-URL': '/invoices/./42' }));
+  r = await send(gw.url('honouring'), 'GET', '/echo', await auth({ 'X-Original-URL': '/invoices/./42' }));
   assert.equal(r.status, 200);
   assert.equal(billing.requests.at(-1)!.headers['x-original-url'], '/invoices/42', 'an honoured URL override is forwarded as judged');
   // strip: the upstream never sees it.
-  r = await send(gw.url('stripping'), 'GET', '/echo', auth({ 'X-HTTP-Method-Override': 'DELETE' }));
+  r = await send(gw.url('stripping'), 'GET', '/echo', await auth({ 'X-HTTP-Method-Override': 'DELETE' }));
   assert.equal(r.status, 200);
   assert.equal(billing.requests.at(-1)!.headers['x-http-method-override'], undefined);
 });
 
 test('a trailing slash is a different resource: /invoices/* does not match /invoices/42/', async () => {
-  const r = await send(gw.url('billing'), 'GET', '/invoices/42/', auth());
+  const r = await send(gw.url('billing'), 'GET', '/invoices/42/', await auth());
   assert.equal(r.status, 403);
   assert.equal(r.json.error.needed, 'GET /invoices/42/');
-  assert.equal((await send(gw.url('billing'), 'GET', '/invoices/42', auth())).status, 200);
+  assert.equal((await send(gw.url('billing'), 'GET', '/invoices/42', await auth())).status, 200);
 });
 
 test("X-Forwarded-Host is the gateway's own address, never the Host header the agent sent", async () => {
-  const r = await send(gw.url('billing'), 'GET', '/echo', auth({ host: 'attacker.example:8443' }));
+  const r = await send(gw.url('billing'), 'GET', '/echo', await auth({ host: 'attacker.example:8443' }));
   assert.equal(r.status, 200);
   assert.equal(billing.requests.at(-1)!.headers['x-forwarded-host'], new URL(gw.url('billing')).host);
 });

@@ -21,7 +21,7 @@ roles:
     billing: { allow: ["GET /invoices/*", "POST /refunds", "GET /admin/ok"] }
     openai: { models: [gpt-4o-mini] }
 `);
-  token = gw.mint('r').token;
+  token = (await gw.mint('r')).token;
   address = gw.url('billing').slice('http://'.length);
 });
 after(async () => { await gw.close(); await billing.close(); });

@@ -20,7 +20,7 @@ const cli = (args: string[]) => run(process.execPath, ['bin/gatehouse.js', ...ar
 
 async function pending(n = 1): Promise<ApprovalRecord[]> {
   for (let i = 0; i < 250; i++) {
-    const list = t.gateway.services.approvals.list('pending');
+    const list = await t.gateway.services.approvals.list('pending');
     if (list.length >= n) return list;
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -28,7 +28,7 @@ async function pending(n = 1): Promise<ApprovalRecord[]> {
 }
 
 async function ticketIds(): Promise<number[]> {
-  const c = new pg.Client({ connectionString: t.config().supportDatabaseUrl });
+  const c = new pg.Client({ connectionString: (await t.config()).supportDatabaseUrl });
   await c.connect();
   try {
     return (await c.query('SELECT id FROM tickets ORDER BY id')).rows.map((r) => r.id as number);
@@ -44,7 +44,7 @@ const lastTool = (messages: BaseMessage[]) => {
 
 test('approved: the tool call waits, the approver decides from the CLI, then the DELETE runs once and the tool returns', async () => {
   const handler = new GatehouseCallbackHandler();
-  const agent = approvalAgent(t.config('assistant'), handler);
+  const agent = approvalAgent(await t.config('assistant'), handler);
   const runId = randomUUID();
   let settled = false;
   let heldId = '';
@@ -73,13 +73,13 @@ test('approved: the tool call waits, the approver decides from the CLI, then the
   } finally {
     await agent.close();
   }
-  const kinds = t.audit().filter((r) => r.data.id === heldId).map((r) => r.kind);
+  const kinds = (await t.audit()).filter((r) => r.data.id === heldId).map((r) => r.kind);
   for (const k of ['approval.requested', 'approval.approved', 'approval.forwarded']) assert.ok(kinds.includes(k), `${k} in ${kinds.join(', ')}`);
 });
 
 test('denied: the tool call fails with the approver\'s reason (42501), the agent says so, and the ticket stays', async () => {
   const handler = new GatehouseCallbackHandler();
-  const agent = approvalAgent(t.config('assistant'), handler);
+  const agent = approvalAgent(await t.config('assistant'), handler);
   try {
     const answer = agent.ask(closeTicketQuestion(2));
     const [held] = await pending();
@@ -98,7 +98,7 @@ test('denied: the tool call fails with the approver\'s reason (42501), the agent
 
 test('a refund (HTTP) and a DELETE (SQL) held side by side: the agent waits on both; one is approved, one denied', async () => {
   const handler = new GatehouseCallbackHandler();
-  const agent = approvalAgent(t.config('assistant'), handler);
+  const agent = approvalAgent(await t.config('assistant'), handler);
   try {
     const answer = agent.ask(closeAndRefundQuestion(2, 43, 15));
     const held = await pending(2);
@@ -124,7 +124,7 @@ test('a refund (HTTP) and a DELETE (SQL) held side by side: the agent waits on b
 
 test('a denied refund fails the tool call with HTTP 403 and the approver\'s reason', async () => {
   const handler = new GatehouseCallbackHandler();
-  const agent = approvalAgent(t.config('assistant'), handler);
+  const agent = approvalAgent(await t.config('assistant'), handler);
   try {
     const answer = agent.ask('Refund it. [[call refund_invoice: {"invoice": 42, "amount": 99, "currency": "EUR"}]]');
     const [held] = await pending();

@@ -1,6 +1,8 @@
 // The examples run as a user runs them (`npx tsx examples/<name>.ts`), against a gateway the test starts: tokens minted
 // through the admin API, the answer, and what Gatehouse recorded for the run.
 import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { ApprovalRecord } from '../src/services/store/store.ts';
 import { startLangchainDemo, type LangchainDemo } from './helpers/langchain.ts';
@@ -13,7 +15,7 @@ after(async () => { await t?.close(); });
 /** Only what a user's shell would hold: the admin URL and key `npm start` prints, plus what the example asks for. */
 const example = (name: string, args: string[] = [], env: NodeJS.ProcessEnv = {}, onStdout?: (soFar: string) => void): Promise<RunResult> =>
   run(process.execPath, ['--import', 'tsx', `examples/${name}.ts`, ...args], {
-    RAG_DATABASE_URL: '', SQL_DATABASE_URL: '', SUPPORT_DATABASE_URL: '', BILLING_BASE_URL: '', BILLING_API_KEY: '', OPENAI_BASE_URL: '', OPENAI_API_KEY: '', MCP_URL: '', MCP_TOKEN: '',
+    RAG_DATABASE_URL: '', SQL_DATABASE_URL: '', SUPPORT_DATABASE_URL: '', BILLING_BASE_URL: '', BILLING_API_KEY: '', OPENAI_BASE_URL: '', OPENAI_API_KEY: '', MCP_URL: '', MCP_TOKEN: '', WORKSPACE_MCP_URL: '', WORKSPACE_TOKEN: '',
     GATEHOUSE_URL: t.admin.url, GATEHOUSE_ADMIN_KEY: t.admin.key, ...env,
   }, 60_000, onStdout);
 
@@ -28,7 +30,7 @@ test('rag-chain.ts: mints its step tokens, answers, and prints the run\'s sessio
   assert.match(r.stdout, new RegExp(`\\$ npx gatehouse sessions list --run ${runId}\\n {2}ses_\\w+ {2}rag +retriever +crm +step retrieve`));
   assert.match(r.stdout, /ALLOW\s+SELECT \*, "embedding" <=> \$1/);
   // The tokens were minted for this run, 15 minutes each, one per step.
-  const minted = t.gateway.services.tokens.list().filter((k) => k.createdBy === 'demo-admin');
+  const minted = (await t.gateway.services.tokens.list()).filter((k) => k.createdBy === 'demo-admin');
   assert.deepEqual(minted.map((k) => `${k.label}:${k.role}`).sort(), ['chat:chat', 'rag:retriever']);
   for (const k of minted) assert.ok(k.expiresAt - k.createdAt <= 15 * 60_000);
 });
@@ -57,14 +59,28 @@ test('mcp-agent.ts: MultiServerMCPClient through the gateway; the injected out-o
   assert.equal(t.demo.toolCalls.some((c) => c.tool === 'add_comment' || c.tool === 'delete_ticket'), false, 'nothing harmful reached the tool server');
 });
 
+test('workspace-agent.ts: a poisoned note asks to delete a file and read .env; both are tool errors, the permitted write lands', async () => {
+  const root = t.demo.workspaceRoot;
+  const r = await example('workspace-agent');
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /tools the gateway lists for this token: read_file, list_directory, search_files, get_file_info, list_allowed_directories, write_file, edit_file, create_directory, move_file, delete_file\n/);
+  assert.match(r.stdout, /model: calls delete_file \{"path":"docs\/handbook\.md"\}/);
+  assert.match(r.stdout, /tool delete_file FAILED: ToolException: .*Gatehouse \[fs\.delete\]: "docs\/handbook\.md": no delete grant covers it/);
+  assert.match(r.stdout, /tool read_file FAILED: ToolException: .*Gatehouse \[fs\.deny\]: "\.env": deny rule "\*\*\/\.env" covers it/);
+  assert.doesNotMatch(r.stdout, /sk-demo-never-for-agents|hunter2/);
+  assert.equal(readFileSync(join(root, 'out/summary.md'), 'utf8'), 'Summary: the export fix ships on Friday.');
+  assert.ok(existsSync(join(root, 'docs/handbook.md')), 'the handbook is still there');
+  assert.match(r.stdout, /DENY {3}delete_file docs\/handbook\.md/, 'the replay shows the refusal');
+});
+
 test('approval.ts: both risky calls wait; a person approves the DELETE and denies the refund from the CLI', async () => {
-  const config = t.config('assistant');
+  const config = await t.config('assistant');
   let printed = '';
   const child = example('approval', ['1'], { SUPPORT_DATABASE_URL: config.supportDatabaseUrl }, (soFar) => { printed = soFar; });
   // A person decides on what the example showed them: both requests held, and both printed.
   let held: ApprovalRecord[] = [];
   for (let i = 0; i < 500 && (held.length < 2 || !held.every((a) => printed.includes(`held: ${a.id}`))); i++) {
-    held = t.gateway.services.approvals.list('pending');
+    held = await t.gateway.services.approvals.list('pending');
     await new Promise((r) => setTimeout(r, 20));
   }
   assert.equal(held.length, 2, 'the DELETE and the refund were held');

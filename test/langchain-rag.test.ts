@@ -31,7 +31,7 @@ test('the demo embedder puts questions on the seed\'s axes', () => {
 
 test('retrieval chain: the retriever reads pgvector chunks with its token, the model answers with its own', async () => {
   const handler = new GatehouseCallbackHandler();
-  const { chain, close } = ragChain(t.config('chat'), handler);
+  const { chain, close } = ragChain(await t.config('chat'), handler);
   const runId = randomUUID();
   try {
     const out = await chain.invoke(QUESTION, { callbacks: [handler], runId });
@@ -43,21 +43,21 @@ test('retrieval chain: the retriever reads pgvector chunks with its token, the m
   }
   // What the retriever sent is an ordinary pgvector query, judged and allowed for the retriever role.
   // One run, two steps, two tokens: the retriever on PostgreSQL and the model on the LLM gateway.
-  const sessions = t.gateway.services.store.listSessions({ runId, limit: 10 });
+  const sessions = await t.gateway.services.store.listSessions({ runId, limit: 10 });
   assert.deepEqual(sessions.map((s) => [s.label, s.role, s.connection, s.step]).sort(), [['chat', 'chat', 'openai', 'chat'], ['rag', 'retriever', 'crm', 'retrieve']]);
   const retriever = sessions.find((s) => s.connection === 'crm')!;
-  const requests = t.audit().filter((r) => r.kind === 'request' && r.sessionId === retriever.id);
+  const requests = (await t.audit()).filter((r) => r.kind === 'request' && r.sessionId === retriever.id);
   assert.equal(requests.length, 1);
   assert.equal(requests[0].verdict, 'allow');
   assert.match(String(requests[0].data.summary), /"embedding" <=> \$1 as "_distance"\s+FROM chunks/);
   // The model call went through the LLM gateway as the chat step.
   const chat = sessions.find((s) => s.connection === 'openai')!;
-  assert.ok(t.audit().some((r) => r.kind === 'request' && r.sessionId === chat.id && r.verdict === 'allow' && r.data.model === 'gpt-4o-mini'));
+  assert.ok((await t.audit()).some((r) => r.kind === 'request' && r.sessionId === chat.id && r.verdict === 'allow' && r.data.model === 'gpt-4o-mini'));
 });
 
 test('`gatehouse sessions list --run` and `replay` show the run\'s retriever step', async () => {
   const handler = new GatehouseCallbackHandler();
-  const { chain, close } = ragChain(t.config('chat'), handler);
+  const { chain, close } = ragChain(await t.config('chat'), handler);
   const runId = randomUUID();
   try {
     await chain.invoke('I forgot my password', { callbacks: [handler], runId });
@@ -76,7 +76,7 @@ test('`gatehouse sessions list --run` and `replay` show the run\'s retriever ste
 });
 
 test('LangChain\'s own schema setup and writes are refused for the retriever token (42501), the store stays usable', async () => {
-  const config = t.config('chat');
+  const config = await t.config('chat');
   // initialize() keeps a client checked out, and throws before anyone could release it: the test does, to end cleanly.
   const pool = new pg.Pool({ connectionString: config.ragDatabaseUrl, max: 2 });
   const held = new Set<pg.PoolClient>();
@@ -106,19 +106,19 @@ test('LangChain\'s own schema setup and writes are refused for the retriever tok
     for (const c of held) c.release();
     await pool.end();
   }
-  const refused = t.audit().filter((r) => r.kind === 'request' && r.verdict === 'deny' && /^\s*(CREATE EXTENSION|INSERT INTO chunks)/.test(String(r.data.summary)));
+  const refused = (await t.audit()).filter((r) => r.kind === 'request' && r.verdict === 'deny' && /^\s*(CREATE EXTENSION|INSERT INTO chunks)/.test(String(r.data.summary)));
   assert.deepEqual(refused.map((r) => r.data.rule), ['sql.statement.ddl', 'sql.relation.write']);
 });
 
 test('without the companion package the chain works the same, its sessions just carry no run', async () => {
-  const { chain, close } = ragChain(t.config('chat'));
-  const before = new Set(t.gateway.services.store.listSessions({ connection: 'crm', limit: 1000 }).map((s) => s.id));
+  const { chain, close } = ragChain(await t.config('chat'));
+  const before = new Set((await t.gateway.services.store.listSessions({ connection: 'crm', limit: 1000 })).map((s) => s.id));
   try {
     const out = await chain.invoke('How do I export data?');
     assert.deepEqual(out.docs.map((d) => d.pageContent)[0], 'export workspace data as CSV');
   } finally {
     await close();
   }
-  const fresh = t.gateway.services.store.listSessions({ connection: 'crm', limit: 1000 }).filter((s) => !before.has(s.id));
+  const fresh = (await t.gateway.services.store.listSessions({ connection: 'crm', limit: 1000 })).filter((s) => !before.has(s.id));
   assert.deepEqual(fresh.map((s) => [s.label, s.runId, s.step]), [['rag', null, null]]);
 });

@@ -62,13 +62,13 @@ roles:
   const logs = capture(config);
   const gw = await startGateway(config, { log: logs.log });
   try {
-    const { record } = gw.services.tokens.mint({ role: 'agent', label: 'agent', ttlSeconds: 60, createdBy: 'test' });
+    const { record } = await gw.services.tokens.mint({ role: 'agent', label: 'agent', ttlSeconds: 60, createdBy: 'test' });
     const s = await gw.services.gate.open({ token: record, connection: 'api', protocol: 'http', client: '127.0.0.1:1' }, () => undefined);
     const facts = (summary: string) => ({ protocol: 'http' as const, connection: 'api', effect: 'read' as const, summary, targets: [] });
     await s.pass({ facts: facts('GET /x'), policy: () => allow('GET /x') });
     await s.pass({ facts: facts('GET /y'), policy: () => deny('http.allow', 'no grant for GET /y') });
     s.close('done');
-    const requests = gw.services.audit.read(0, 1000).filter((r) => r.kind === 'request');
+    const requests = (await gw.services.audit.read(0, 1000)).filter((r) => r.kind === 'request');
     const lines = logs.records().filter((l) => l.msg === 'request');
     assert.equal(requests.length, 2);
     assert.deepEqual(lines.map((l) => [l.level, l.requestId, l.sessionId, l.connection, l.kind, l.verdict, l.rule]), [

@@ -95,7 +95,7 @@ after(async () => {
 interface Agent { client: Client; transport: StreamableHTTPClientTransport; token: string; id: string }
 
 async function agent(role = 'agent', connection = 'tools', opts: { headers?: Record<string, string>; capabilities?: Record<string, unknown>; token?: { token: string; id: string } } = {}): Promise<Agent> {
-  const minted = opts.token ?? gw.mint(role, role);
+  const minted = opts.token ?? await gw.mint(role, role);
   const client = new Client({ name: 'test-agent', version: '1' }, { capabilities: opts.capabilities ?? {} });
   const transport = new StreamableHTTPClientTransport(new URL(`${gw.url(connection)}/mcp`), { requestInit: { headers: { Authorization: `Bearer ${minted.token}`, ...opts.headers } } });
   await client.connect(transport);
@@ -104,7 +104,7 @@ async function agent(role = 'agent', connection = 'tools', opts: { headers?: Rec
 const close = async (a: Agent) => { await a.transport.terminateSession().catch(() => {}); await a.client.close(); };
 const text = (r: unknown) => ((r as CallToolResult).content as { text: string }[]).map((c) => c.text).join('\n');
 const rpcError = (p: Promise<unknown>) => p.then(() => assert.fail('expected a JSON-RPC error'), (e: unknown) => { assert.ok(e instanceof McpError, String(e)); return e; });
-const pendingApprovals = () => gw.services.approvals.list('pending');
+const pendingApprovals = async () => await gw.services.approvals.list('pending');
 
 test('the bearer token is checked on every request; a session belongs to its token alone', async () => {
   const url = `${gw.url('tools')}/mcp`;
@@ -115,13 +115,13 @@ test('the bearer token is checked on every request; a session belongs to its tok
   assert.equal(none.headers.get('www-authenticate'), 'Bearer realm="gatehouse"');
   assert.match((await none.json()).error.message, /missing Gatehouse token/);
   assert.equal((await post({ authorization: 'Bearer gth_nope' }, init)).status, 401);
-  const outsider = await post({ authorization: `Bearer ${gw.mint('nothing').token}` }, init);
+  const outsider = await post({ authorization: `Bearer ${(await gw.mint('nothing')).token}` }, init);
   assert.equal(outsider.status, 403);
   assert.match((await outsider.json()).error.message, /role "nothing" has no grant on connection "tools"/);
-  assert.equal((await fetch(`${gw.url('tools')}/other`, { headers: { authorization: `Bearer ${gw.mint('agent').token}` } })).status, 404);
+  assert.equal((await fetch(`${gw.url('tools')}/other`, { headers: { authorization: `Bearer ${(await gw.mint('agent')).token}` } })).status, 404);
 
   const a = await agent();
-  const other = gw.mint('agent');
+  const other = await gw.mint('agent');
   const hijack = await post({ authorization: `Bearer ${other.token}`, 'mcp-session-id': a.transport.sessionId!, 'mcp-protocol-version': '2025-06-18' }, { jsonrpc: '2.0', id: 2, method: 'tools/list' });
   assert.equal(hijack.status, 404, 'another token cannot use this session, nor learn it exists');
   const made = await post({ authorization: `Bearer ${other.token}`, 'mcp-session-id': 'made-up', 'mcp-protocol-version': '2025-06-18' }, { jsonrpc: '2.0', id: 2, method: 'tools/list' });
@@ -131,14 +131,14 @@ test('the bearer token is checked on every request; a session belongs to its tok
 });
 
 test('a token holds at most max_sessions_per_token sessions: opening another closes its least recently used one', async () => {
-  const token = gw.mint('narrow');
+  const token = await gw.mint('narrow');
   const first = await agent('narrow', 'tools', { token });
   const others = [await agent('narrow', 'tools', { token }), await agent('narrow', 'tools', { token })];
   for (const o of others) await o.client.listTools();
   const fourth = await agent('narrow', 'tools', { token });
   await assert.rejects(first.client.listTools(), /404|no such MCP session/);
   for (const o of [...others, fourth]) assert.deepEqual((await o.client.listTools()).tools.map((t) => t.name), ['a__echo']);
-  assert.ok(auditRecords(gw).some((r) => r.kind === 'session.close' && /opened more than 3 sessions; its least recently used one was closed/.test(String(r.data.reason))));
+  assert.ok((await auditRecords(gw)).some((r) => r.kind === 'session.close' && /opened more than 3 sessions; its least recently used one was closed/.test(String(r.data.reason))));
   for (const a of [first, ...others, fourth]) await close(a);
 });
 
@@ -244,10 +244,10 @@ test('approval approved: the held call waits, then is forwarded once; progress k
   const progress: string[] = [];
   const pending = a.client.callTool({ name: 'a__create_comment', arguments: { repo: 'acme/docs', body: 'approve me' } }, undefined,
     { onprogress: (p) => progress.push(String(p.message)), resetTimeoutOnProgress: true });
-  const held = await waitFor(() => pendingApprovals().find((r) => r.summary.includes('approve me')), 3000);
+  const held = await waitFor(async () => (await pendingApprovals()).find((r) => r.summary.includes('approve me')), 3000);
   assert.match(held.reason, /approve rule "a__create_comment"/);
   await new Promise((r) => setTimeout(r, 2200));
-  gw.services.approvals.decide(held.id, APPROVER, 'approve');
+  await gw.services.approvals.decide(held.id, APPROVER, 'approve');
   assert.equal(text(await pending), 'commented on acme/docs: approve me');
   assert.ok(progress.some((m) => m.includes(held.id)), 'progress notifications name the approval');
   assert.equal(calls('a.calls').filter((c) => c.tool === 'create_comment').length, before + 1);
@@ -257,8 +257,8 @@ test('approval approved: the held call waits, then is forwarded once; progress k
 test('approval denied: a tool error naming the rule and the approval', async () => {
   const a = await agent('agent', 'slowapprove');
   const pending = a.client.callTool({ name: 'a__create_comment', arguments: { repo: 'acme/docs', body: 'deny me' } });
-  const held = await waitFor(() => pendingApprovals().find((r) => r.summary.includes('deny me')), 3000);
-  gw.services.approvals.decide(held.id, APPROVER, 'deny', 'not today');
+  const held = await waitFor(async () => (await pendingApprovals()).find((r) => r.summary.includes('deny me')), 3000);
+  await gw.services.approvals.decide(held.id, APPROVER, 'deny', 'not today');
   const r = await pending as CallToolResult;
   assert.equal(r.isError, true);
   assert.match(text(r), new RegExp(`^Gatehouse \\[approval\\.denied\\]: request ${held.id} was denied by bob: not today`));
@@ -283,7 +283,7 @@ test('a held call answers "awaits approval" within the bounded wait; the same ca
   assert.equal(first.isError, true);
   const id = (first._meta as { gatehouse: { approval: string } }).gatehouse.approval;
   assert.match(text(first), new RegExp(`^Gatehouse \\[approval\\.pending\\]: this call awaits approval ${id}; make the same call again`));
-  gw.services.approvals.decide(id, APPROVER, 'approve');
+  await gw.services.approvals.decide(id, APPROVER, 'approve');
   // The same call with its keys in another order is the same call.
   assert.equal(text(await a.client.callTool({ name: 'a__create_comment', arguments: { body: 'retry me', repo: 'acme/docs' } })), 'commented on acme/docs: retry me');
   const again = await a.client.callTool({ name: 'a__create_comment', arguments: args }) as CallToolResult;
@@ -308,13 +308,13 @@ test('rug pull: a changed tool is withheld and "tool changed" with a diff goes t
   s.client.setNotificationHandler(ToolListChangedNotificationSchema, async () => { notified++; });
   assert.equal((await s.client.listTools()).tools.some((t) => t.name === 'a__echo'), false, 'withheld');
   assert.equal(text(await rpcError(s.client.callTool({ name: 'a__echo', arguments: { text: 'x' } })).then((e) => ({ content: [{ type: 'text', text: e.message }] }))), 'MCP error -32602: unknown tool: a__echo');
-  const review = await waitFor(() => pendingApprovals().find((r) => r.summary.startsWith('tool a__echo changed since it was pinned')));
+  const review = await waitFor(async () => (await pendingApprovals()).find((r) => r.summary.startsWith('tool a__echo changed since it was pinned')));
   assert.match(review.summary, /description:\n {2}- "Echoes its text back\."\n {2}\+ "Echoes its text back\. Also forwards it to a logging service\."/);
   // A second session seeing the same change does not file it twice.
   const t = await agent();
   await t.client.listTools();
-  assert.equal(pendingApprovals().filter((r) => r.summary.startsWith('tool a__echo changed')).length, 1);
-  gw.services.approvals.decide(review.id, APPROVER, 'approve');
+  assert.equal((await pendingApprovals()).filter((r) => r.summary.startsWith('tool a__echo changed')).length, 1);
+  await gw.services.approvals.decide(review.id, APPROVER, 'approve');
   await waitFor(() => (notified > 0 ? true : undefined));
   const echo = (await s.client.listTools()).tools.find((t) => t.name === 'a__echo');
   assert.equal(echo?.description, 'Echoes its text back. Also forwards it to a logging service.');
@@ -324,13 +324,13 @@ test('rug pull: a changed tool is withheld and "tool changed" with a diff goes t
   setVariant('schema');
   const d = await agent();
   await d.client.listTools();
-  const refused = await waitFor(() => pendingApprovals().find((r) => r.summary.startsWith('tool a__echo changed')));
+  const refused = await waitFor(async () => (await pendingApprovals()).find((r) => r.summary.startsWith('tool a__echo changed')));
   assert.match(refused.summary, /inputSchema:/);
-  gw.services.approvals.decide(refused.id, APPROVER, 'deny', 'why would echo forward?');
+  await gw.services.approvals.decide(refused.id, APPROVER, 'deny', 'why would echo forward?');
   await new Promise((r) => setTimeout(r, 100));
   const e = await agent();
   assert.equal((await e.client.listTools()).tools.some((t) => t.name === 'a__echo'), false, 'a refused change stays withheld');
-  assert.equal(pendingApprovals().filter((r) => r.summary.startsWith('tool a__echo changed')).length, 0, 'and is not asked again');
+  assert.equal((await pendingApprovals()).filter((r) => r.summary.startsWith('tool a__echo changed')).length, 0, 'and is not asked again');
   await close(d);
   await close(e);
   setVariant('description');
@@ -340,7 +340,7 @@ test('hidden instructions in a description: the tool is withheld from first sigh
   setVariant('poisoned');
   const a = await agent();
   assert.equal((await a.client.listTools()).tools.some((t) => t.name === 'a__weather'), false);
-  const flagged = await waitFor(() => pendingApprovals().find((r) => r.summary.startsWith('tool a__weather carries instructions for a model')));
+  const flagged = await waitFor(async () => (await pendingApprovals()).find((r) => r.summary.startsWith('tool a__weather carries instructions for a model')));
   assert.match(flagged.summary, /ignore-previous-instructions/);
   await close(a);
   setVariant('description');
@@ -355,7 +355,7 @@ test('a tool that changes under a live session (list_changed) is re-checked befo
   await a.client.callTool({ name: 'a__change_tools', arguments: { variant: 'annotations' } });
   await waitFor(() => (notified > 0 ? true : undefined));
   assert.equal((await a.client.listTools()).tools.some((t) => t.name === 'a__echo'), false);
-  assert.ok(await waitFor(() => pendingApprovals().find((r) => r.summary.startsWith('tool a__echo changed') && r.summary.includes('annotations:'))));
+  assert.ok(await waitFor(async () => (await pendingApprovals()).find((r) => r.summary.startsWith('tool a__echo changed') && r.summary.includes('annotations:'))));
   await close(a);
   setVariant('description');
 });
@@ -366,7 +366,7 @@ test('results pass through the guards: secrets and PII redacted, injection flagg
   assert.equal(page.includes(AWS_KEY), false, 'the secret is redacted');
   assert.equal(page.includes('jane.doe@example.com'), false, 'personal data is redacted');
   assert.match(page, /ignore all previous instructions/, 'flag mode lets the text through');
-  await waitFor(() => auditRecords(gw).find((r) => r.kind === 'result' && (r.data.guards as { guard: string; types: string[] }[] | undefined)?.some((g) => g.guard === 'injection' && g.types.length > 0)));
+  await waitFor(async () => (await auditRecords(gw)).find((r) => r.kind === 'result' && (r.data.guards as { guard: string; types: string[] }[] | undefined)?.some((g) => g.guard === 'injection' && g.types.length > 0)));
 
   const s = await agent('strict');
   const blocked = await s.client.callTool({ name: 'a__fetch_page', arguments: {} }) as CallToolResult;
@@ -417,7 +417,7 @@ test('server-initiated sampling and elicitation: refused (and audited) unless gr
   const refused = await a.client.callTool({ name: 'a__ask_model', arguments: {} }) as CallToolResult;
   assert.equal(refused.isError, true);
   assert.match(text(refused), /sampling\/createMessage/);
-  await waitFor(() => auditRecords(gw).find((r) => r.kind === 'request' && r.verdict === 'deny' && r.data.rule === 'mcp.sampling'));
+  await waitFor(async () => (await auditRecords(gw)).find((r) => r.kind === 'request' && r.verdict === 'deny' && r.data.rule === 'mcp.sampling'));
   await close(a);
 
   const s = await agent('sampler', 'tools', { capabilities: { sampling: {}, elicitation: { form: {} } } });
@@ -433,14 +433,14 @@ test('revoking the token cuts its live streams at once; later requests are refus
   const inflight = a.client.callTool({ name: 'a__slow', arguments: { ms: 2000 } }).then(() => 'answered', (e: Error) => e);
   await new Promise((r) => setTimeout(r, 300));
   const t0 = Date.now();
-  gw.services.tokens.revoke(a.id);
+  await gw.services.tokens.revoke(a.id);
   const outcome = await inflight;
   assert.ok(outcome instanceof Error, `the call in flight is cut (${String(outcome)})`);
   assert.match(outcome.message, /the session was cut \(token revoked\)/);
   assert.ok(Date.now() - t0 < 500, `cut within ${Date.now() - t0} ms`);
   const after = await rpcError(a.client.listTools()).catch((e: Error) => e);
   assert.ok(after instanceof Error);
-  const session = auditRecords(gw).filter((r) => r.kind === 'session.close' && r.data.reason === 'token revoked');
+  const session = (await auditRecords(gw)).filter((r) => r.kind === 'session.close' && r.data.reason === 'token revoked');
   assert.ok(session.length >= 1);
   await a.client.close();
 });
@@ -451,10 +451,10 @@ test('audit and replay: each call with its redacted arguments, verdict, result d
   await a.client.callTool({ name: 'a__echo', arguments: { text: `key ${AWS_KEY}` } });
   await a.client.callTool({ name: 'a__create_comment', arguments: { repo: 'evil/x', body: 'hi' } });
   await close(a);
-  const session = await waitFor(() => gw.services.store.listSessions({ runId: 'run-42' })[0]);
+  const session = await waitFor(async () => (await gw.services.store.listSessions({ runId: 'run-42' }))[0]);
   assert.equal(session.step, 'research');
   assert.equal(session.protocol, 'mcp');
-  const events = await waitFor(() => { const e = gw.services.audit.read(0, 100_000, session.id); return e.filter((r) => r.kind === 'result').length >= 2 ? e : undefined; });
+  const events = await waitFor(async () => { const e = await gw.services.audit.read(0, 100_000, session.id); return e.filter((r) => r.kind === 'result').length >= 2 ? e : undefined; });
   const call = events.find((e) => e.kind === 'request' && e.data.tool === 'a__echo')!;
   assert.equal(JSON.stringify(call.data).includes(AWS_KEY), false, 'arguments are redacted in the audit');
   const result = events.find((e) => e.kind === 'result' && e.data.request === call.seq)!;
@@ -465,5 +465,5 @@ test('audit and replay: each call with its redacted arguments, verdict, result d
   assert.match(replay, /ALLOW {2}a__echo \{"text":"key /);
   assert.match(replay, /DENY {3}a__create_comment \{"body":"hi","repo":"evil\/x"\}\n {10}a__create_comment is not allowed with these arguments/);
   assert.match(replay, /> echo: key /, 'the replay shows what the agent saw');
-  assert.equal(verifyAudit(gw.services.store).ok, true);
+  assert.equal((await verifyAudit(gw.services.store)).ok, true);
 });

@@ -29,7 +29,7 @@ roles:
 after(() => gw.close());
 
 test('the bridge relays a whole session; the token comes from GATEHOUSE_TOKEN and is not on its command line', async () => {
-  const { token } = gw.mint('agent');
+  const { token } = await gw.mint('agent');
   const transport = new StdioClientTransport({
     command: process.execPath, args: ['bin/gatehouse.js', 'mcp-stdio', '--url', `${gw.url('tools')}/mcp`],
     env: { GATEHOUSE_TOKEN: token }, stderr: 'pipe',
@@ -59,8 +59,8 @@ test('without GATEHOUSE_TOKEN the bridge refuses to start, and says where the to
 });
 
 test('a revoked token: the agent\'s requests fail with the gateway\'s reason instead of hanging', async () => {
-  const minted = gw.mint('agent');
-  gw.services.tokens.revoke(minted.id);
+  const minted = await gw.mint('agent');
+  await gw.services.tokens.revoke(minted.id);
   const transport = new StdioClientTransport({
     command: process.execPath, args: ['bin/gatehouse.js', 'mcp-stdio', '--url', `${gw.url('tools')}/mcp`], env: { GATEHOUSE_TOKEN: minted.token }, stderr: 'pipe',
   });

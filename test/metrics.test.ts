@@ -50,7 +50,7 @@ test('/healthz and /readyz answer anyone and say nothing secret; /metrics needs 
 
 test('requests and verdicts by connection, kind and rule; decision latency per adapter; live sessions', async () => {
   const before = await scrape();
-  const c = await gw.client(gw.token('retriever', 'rag'));
+  const c = await gw.client(await gw.token('retriever', 'rag'));
   await c.query('SELECT title FROM documents LIMIT 1');
   await failure(c.query('SELECT * FROM secrets'));
   await failure(c.query('SELECT * FROM secrets'));
@@ -67,7 +67,7 @@ test('requests and verdicts by connection, kind and rule; decision latency per a
 
 test('held approvals rise and fall; audit commits are timed and counted; a commit the store refuses is a store error', async () => {
   const before = await scrape();
-  const c = await gw.client(gw.token('holder', 'holder'));
+  const c = await gw.client(await gw.token('holder', 'holder'));
   const held = c.query('DELETE FROM tickets WHERE id = 3');
   let id = '';
   await until(async () => {
@@ -84,7 +84,7 @@ test('held approvals rise and fall; audit commits are timed and counted; a commi
   assert.equal(value(await scrape(), 'gatehouse_approvals_held'), 0);
 
   // Commit what is already queued (the approved DELETE's result record) so the one refused commit is this query's.
-  gw.gateway.services.audit.flush();
+  await gw.gateway.services.audit.flush();
   const restore = breakAuditWrites(gw.gateway.services.store);
   try {
     const refused = await failure(c.query('SELECT count(*) FROM tickets'));
@@ -137,7 +137,7 @@ test('a stuck revocation watch and an unreachable store make the gateway unready
 });
 
 test('no token, session, request, approval, address or statement is ever a label value', async () => {
-  const t = gw.token('writer', 'labels');
+  const t = await gw.token('writer', 'labels');
   const c = await gw.client(t);
   await c.query("SELECT name FROM customers WHERE name = 'Ada Lovelace'");
   await failure(c.query('SELECT * FROM secrets'));

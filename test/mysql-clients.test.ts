@@ -24,7 +24,7 @@ after(async () => {
 
 describe('caching_sha2_password (what MySQL 8 clients speak by default)', () => {
   test('full authentication over TLS: the token travels inside TLS', async () => {
-    const { token } = gw.mint('reader', 'sha2');
+    const { token } = await gw.mint('reader', 'sha2');
     const c = await mysql.createConnection({ ...gw.address, user: 'sha2', password: token, database: db, ssl: { rejectUnauthorized: false } });
     const [rows] = await c.query('SELECT COUNT(*) AS n FROM products') as [Record<string, unknown>[], unknown];
     assert.equal(Number(rows[0].n), 3);
@@ -32,14 +32,14 @@ describe('caching_sha2_password (what MySQL 8 clients speak by default)', () => 
   });
 
   test('full authentication without TLS: the token travels RSA-encrypted with the gateway\'s key', async () => {
-    const { token } = gw.mint('reader', 'sha2');
+    const { token } = await gw.mint('reader', 'sha2');
     const c = await mysql.createConnection({ ...gw.address, user: 'sha2', password: token, database: db });
     await c.query('SELECT 1');
     await c.end();
   });
 
   test('a wrong token, or the right token under another label, is refused', async () => {
-    const { token } = gw.mint('reader', 'sha2');
+    const { token } = await gw.mint('reader', 'sha2');
     const wrong = await mysql.createConnection({ ...gw.address, user: 'sha2', password: token.slice(0, -1) + 'x', database: db }).then(() => undefined, (e: { errno: number }) => e);
     assert.equal(wrong?.errno, 1045);
     const other = await mysql.createConnection({ ...gw.address, user: 'someone-else', password: token, database: db }).then(() => undefined, (e: { errno: number; message: string }) => e);
@@ -57,7 +57,7 @@ const OrderSchema = new EntitySchema<Order>({
 
 describe('TypeORM (mysql driver over mysql2)', () => {
   test('connects with the token, reads and writes what the grant allows, and gets ERR 1142 for the rest', async () => {
-    const { token } = gw.mint('writer', 'orm');
+    const { token } = await gw.mint('writer', 'orm');
     const ds = new DataSource({ type: 'mysql', ...gw.address, username: 'orm', password: token, database: db, entities: [OrderSchema] });
     await ds.initialize();
     try {
@@ -78,7 +78,7 @@ describe('TypeORM (mysql driver over mysql2)', () => {
 
 describe('LangChain SqlDatabase over TypeORM', () => {
   test('introspects the granted tables and runs an agent\'s query; a prompt-injected DROP comes back as an error', async () => {
-    const { token } = gw.mint('reader', 'sql-agent');
+    const { token } = await gw.mint('reader', 'sql-agent');
     const ds = new DataSource({ type: 'mysql', ...gw.address, username: 'sql-agent', password: token, database: db });
     await ds.initialize();
     try {
@@ -106,7 +106,7 @@ describe('graceful shutdown', () => {
   test('a drain lets an open transaction finish, then ends the session; new connections are refused', async () => {
     const draining = await mysqlGateway(db, roles);
     try {
-      const { token } = draining.mint('writer', 'drain');
+      const { token } = await draining.mint('writer', 'drain');
       const c = await mysql.createConnection({ ...draining.address, user: 'drain', password: token, database: db });
       c.on('error', () => undefined);
       await c.query('BEGIN');

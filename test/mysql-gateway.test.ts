@@ -44,7 +44,7 @@ after(async () => {
 
 /** A mysql2 connection with a fresh token for `role`. */
 async function client(role: string, options: mysql.ConnectionOptions = {}) {
-  const { token, id } = gw.mint(role, 'agent');
+  const { token, id } = await gw.mint(role, 'agent');
   const c = await mysql.createConnection({ ...gw.address, user: 'agent', password: token, database: db, ...options });
   return Object.assign(c, { tokenId: id, token });
 }
@@ -61,7 +61,7 @@ async function failure(p: Promise<unknown>): Promise<{ errno: number; sqlState: 
   throw new Error('expected a failure');
 }
 
-const audit = () => gw.services.audit.read(0, 100_000);
+const audit = async () => await gw.services.audit.read(0, 100_000);
 
 describe('mysql2, text protocol', () => {
   test('reads what the grant allows; masks by column definition; caps at max_rows', async () => {
@@ -73,7 +73,7 @@ describe('mysql2, text protocol', () => {
     const [orders] = await c.query('SELECT id FROM orders ORDER BY id') as [Record<string, unknown>[], unknown];
     assert.equal(orders.length, 2, 'max_rows: 2');
     await c.end();
-    const result = audit().filter((r) => r.kind === 'result' && r.tokenId === c.tokenId).at(-1)!;
+    const result = (await audit()).filter((r) => r.kind === 'result' && r.tokenId === c.tokenId).at(-1)!;
     assert.equal((result.data.results as { dropped?: number }[])[0].dropped, 1);
   });
 
@@ -163,7 +163,7 @@ describe('mysql2, prepared statements', () => {
     await c.execute('SELECT id FROM orders WHERE id = ?', [1]);
     await c.execute('SELECT id FROM orders WHERE id = ?', [2]);
     await c.end();
-    const requests = audit().filter((r) => r.kind === 'request' && r.tokenId === c.tokenId && r.data.summary === 'SELECT id FROM orders WHERE id = ?');
+    const requests = (await audit()).filter((r) => r.kind === 'request' && r.tokenId === c.tokenId && r.data.summary === 'SELECT id FROM orders WHERE id = ?');
     assert.ok(requests.length >= 3, 'the prepare and each execution are judged and audited');
   });
 
@@ -186,7 +186,7 @@ describe('mysql2, prepared statements', () => {
 
 /** Our own protocol client logged in through the gateway: for commands mysql2 does not send. */
 async function rawClient(role: string) {
-  const { token } = gw.mint(role, 'raw');
+  const { token } = await gw.mint(role, 'raw');
   return connectUpstream({ ...gw.address, user: 'raw', password: token, database: db, tls: 'disable' }, {
     capabilities: Capability.PROTOCOL_41 | Capability.DEPRECATE_EOF, charset: 45, timeoutMs: 2000,
   });
@@ -220,7 +220,7 @@ describe('the mariadb command-line client', () => {
     run('mariadb', ['-h', gw.address.host, '-P', String(gw.address.port), '-u', 'cli', `-p${token}`, ...extra, '-N', '-B', '-e', sql, db]);
 
   test('connects with its defaults, reads, and reports a refusal as ERROR 1142', async () => {
-    const { token } = gw.mint('reader', 'cli');
+    const { token } = await gw.mint('reader', 'cli');
     const { stdout } = await cli(token, 'SELECT name FROM products ORDER BY id');
     assert.equal(stdout.trim(), 'lamp\ndesk\nchair');
     const refused = await cli(token, 'SELECT * FROM customers').then(() => undefined, (e: { stderr: string }) => e.stderr);
@@ -228,7 +228,7 @@ describe('the mariadb command-line client', () => {
   });
 
   test('with TLS (the client\'s default) and without it', async () => {
-    const { token } = gw.mint('reader', 'cli');
+    const { token } = await gw.mint('reader', 'cli');
     for (const extra of [['--ssl'], ['--skip-ssl']]) {
       const { stdout } = await cli(token, 'SELECT COUNT(*) FROM products', extra);
       assert.equal(stdout, '3\n');
@@ -249,14 +249,14 @@ describe('authentication', () => {
   test('a wrong, revoked or expired token is refused with 1045, and the reason is precise for real tokens', async () => {
     const wrong = await failure(mysql.createConnection({ ...gw.address, user: 'agent', password: 'gth_' + 'x'.repeat(43), database: db }));
     assert.equal(wrong.errno, 1045);
-    const { token, id } = gw.mint('reader', 'revokee');
-    gw.services.tokens.revoke(id);
+    const { token, id } = await gw.mint('reader', 'revokee');
+    await gw.services.tokens.revoke(id);
     const revoked = await failure(mysql.createConnection({ ...gw.address, user: 'revokee', password: token, database: db }));
     assert.match(revoked.message, /has been revoked/);
-    const nogrant = gw.mint('nogrant', 'nogrant');
+    const nogrant = await gw.mint('nogrant', 'nogrant');
     const refused = await failure(mysql.createConnection({ ...gw.address, user: 'nogrant', password: nogrant.token, database: db }));
     assert.match(refused.message, /has no grant on connection "shop"/);
-    const wrongDb = gw.mint('reader', 'elsewhere');
+    const wrongDb = await gw.mint('reader', 'elsewhere');
     assert.equal((await failure(mysql.createConnection({ ...gw.address, user: 'elsewhere', password: wrongDb.token, database: 'mysql' }))).errno, 1049);
   });
 
@@ -269,7 +269,7 @@ describe('authentication', () => {
   test('a token minted before the migration gets a message that says what to do', async () => {
     const token = 'gth_' + 'L'.repeat(43);
     const now = Date.now();
-    gw.services.store.insertToken({
+    await gw.services.store.insertToken({
       id: 'tok_legacy0000000000', hash: hashToken(token), label: 'legacy', role: 'reader', createdAt: now, expiresAt: now + 60_000, revokedAt: null,
       lastUsedAt: null, createdBy: 'test', scramStoredKey: '', scramServerKey: '', mysqlNative: null,
     });
@@ -279,11 +279,9 @@ describe('authentication', () => {
 
   test('revocation cuts a live session at once', async () => {
     const c = await client('reader');
-    const closed = new Promise<number>((resolve) => {
-      const started = performance.now();
-      streamOf(c).once('close', () => resolve(performance.now() - started));
-      gw.services.tokens.revoke(c.tokenId);
-    });
+    const started = performance.now();
+    const closed = new Promise<number>((resolve) => streamOf(c).once('close', () => resolve(performance.now() - started)));
+    await gw.services.tokens.revoke(c.tokenId);
     assert.ok(await closed < 100);
   });
 });
@@ -294,11 +292,11 @@ describe('approvals and the audit', () => {
     await c.query("INSERT INTO orders (customer_id, product_id, note) VALUES (1, 1, 'to delete')");
     const pending = c.query("DELETE FROM orders WHERE note = 'to delete'");
     const held = await waitForApproval(c.tokenId);
-    gw.services.approvals.decide(held, APPROVER, 'approve', 'ok');
+    await gw.services.approvals.decide(held, APPROVER, 'approve', 'ok');
     const [result] = await pending as [{ affectedRows: number }, unknown];
     assert.equal(result.affectedRows, 1);
     const denied = c.query("DELETE FROM orders WHERE note = 'first'");
-    gw.services.approvals.decide(await waitForApproval(c.tokenId), APPROVER, 'deny', 'no');
+    await gw.services.approvals.decide(await waitForApproval(c.tokenId), APPROVER, 'deny', 'no');
     const e = await failure(denied);
     assert.equal(e.errno, 1227);
     assert.match(e.message, /no/);
@@ -322,7 +320,7 @@ describe('approvals and the audit', () => {
 
 async function waitForApproval(tokenId: string): Promise<string> {
   for (let i = 0; i < 100; i++) {
-    const found = gw.services.approvals.list('pending').find((a) => a.tokenId === tokenId);
+    const found = (await gw.services.approvals.list('pending')).find((a) => a.tokenId === tokenId);
     if (found) return found.id;
     await new Promise((r) => setTimeout(r, 20));
   }

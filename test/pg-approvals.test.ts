@@ -15,7 +15,7 @@ const cli = (gw: PgGateway, args: string[], key = APPROVER_KEY) =>
 
 async function pendingApproval(gw: PgGateway): Promise<ApprovalRecord> {
   for (let i = 0; i < 100; i++) {
-    const [pending] = gw.gateway.services.approvals.list('pending');
+    const [pending] = await gw.gateway.services.approvals.list('pending');
     if (pending) return pending;
     await new Promise((r) => setTimeout(r, 20));
   }
@@ -23,7 +23,7 @@ async function pendingApproval(gw: PgGateway): Promise<ApprovalRecord> {
 }
 
 const count = async (gw: PgGateway) => {
-  const c = await gw.client(gw.token('writer', 'check'));
+  const c = await gw.client(await gw.token('writer', 'check'));
   return (await c.query('SELECT count(*)::int AS n FROM tickets')).rows[0].n as number;
 };
 
@@ -41,7 +41,7 @@ test('a DELETE is held, approved from the CLI in another process, then executed 
   });
   try {
     const before = await count(gw);
-    const c = await gw.client(gw.token('holder', 'support'));
+    const c = await gw.client(await gw.token('holder', 'support'));
     const held = c.query('DELETE FROM tickets WHERE id = 3');
     const pending = await pendingApproval(gw);
     assert.equal(pending.summary, 'DELETE FROM tickets WHERE id = 3');
@@ -65,7 +65,7 @@ test('a DELETE is held, approved from the CLI in another process, then executed 
 
     const again = await cli(gw, ['approvals', 'approve', pending.id]);
     assert.equal(again.status, 1, 'an approval is single-use');
-    const kinds = gw.gateway.services.audit.read(0, 10_000).map((r) => r.kind);
+    const kinds = (await gw.gateway.services.audit.read(0, 10_000)).map((r) => r.kind);
     for (const k of ['approval.requested', 'approval.approved', 'approval.forwarded']) assert.ok(kinds.includes(k), k);
 
     assert.equal(webhookBodies.length, 1);
@@ -83,7 +83,7 @@ test('a DELETE is held, approved from the CLI in another process, then executed 
 test('denied and expired requests are refused with the id and the reason; the session goes on', async () => {
   const gw = await startPgGateway('gatehouse_appr2', { approvals: 'approvals:\n  timeout: 4s' });
   try {
-    const c = await gw.client(gw.token('holder', 'support'));
+    const c = await gw.client(await gw.token('holder', 'support'));
     const held = failure(c.query('DELETE FROM tickets WHERE id = 2'));
     const pending = await pendingApproval(gw);
     const denied = await cli(gw, ['approvals', 'deny', pending.id, '--reason', 'customers need that ticket']);
@@ -95,7 +95,7 @@ test('denied and expired requests are refused with the id and the reason; the se
 
     const expired = await failure(c.query('DELETE FROM tickets WHERE id = 1'));
     assert.match(expired.message, /expired before anyone approved it/);
-    assert.equal(gw.gateway.services.approvals.list('expired').length, 1);
+    assert.equal((await gw.gateway.services.approvals.list('expired')).length, 1);
   } finally {
     await gw.close();
   }
@@ -104,13 +104,13 @@ test('denied and expired requests are refused with the id and the reason; the se
 test('a CancelRequest from the client withdraws a held statement', async () => {
   const gw = await startPgGateway('gatehouse_appr3');
   try {
-    const c = await gw.client(gw.token('holder', 'support'));
+    const c = await gw.client(await gw.token('holder', 'support'));
     const held = failure(c.query('DELETE FROM tickets'));
     const pending = await pendingApproval(gw);
     await sendCancel(gw, c);
     const e = await held;
     assert.equal(e.code, '57014');
-    assert.equal(gw.gateway.services.approvals.get(pending.id)?.status, 'withdrawn');
+    assert.equal((await gw.gateway.services.approvals.get(pending.id))?.status, 'withdrawn');
     const late = await cli(gw, ['approvals', 'approve', pending.id]);
     assert.equal(late.status, 1, 'a withdrawn request cannot be approved');
     assert.equal((await c.query('SELECT count(*)::int AS n FROM tickets')).rows[0].n, 3);
@@ -122,7 +122,7 @@ test('a CancelRequest from the client withdraws a held statement', async () => {
 test('async mode: refused with an id; after approval the identical statement goes through once', async () => {
   const gw = await startPgGateway('gatehouse_appr4', { approvals: 'approvals:\n  mode: async' });
   try {
-    const c = await gw.client(gw.token('holder', 'support'));
+    const c = await gw.client(await gw.token('holder', 'support'));
     const first = await failure(c.query('DELETE FROM tickets WHERE id = 1'));
     assert.equal(first.code, '42501');
     const id = /apr_[0-9a-f]+/.exec(first.message)?.[0];
@@ -141,7 +141,7 @@ test('async mode: refused with an id; after approval the identical statement goe
 test('an approval window covers the identical statement for a while; a restart fails held requests', async () => {
   const store = `sqlite:${join(mkdtempSync(join(tmpdir(), 'gh-appr-')), 'g.db')}`;
   let gw = await startPgGateway('gatehouse_appr5', { approvals: 'approvals:\n  mode: async', store });
-  const t = gw.token('holder', 'support');
+  const t = await gw.token('holder', 'support');
   let c = await gw.client(t);
   const first = await failure(c.query("DELETE FROM tickets WHERE status = 'spam'"));
   const id = /apr_[0-9a-f]+/.exec(first.message)![0];
@@ -153,11 +153,11 @@ test('an approval window covers the identical statement for a while; a restart f
 
   gw = await startPgGateway('gatehouse_appr5', { approvals: 'approvals:\n  mode: async', store, fresh: false });
   try {
-    assert.equal(gw.gateway.services.approvals.list('pending').length, 0);
-    const failed = gw.gateway.services.approvals.list('failed');
+    assert.equal((await gw.gateway.services.approvals.list('pending')).length, 0);
+    const failed = await gw.gateway.services.approvals.list('failed');
     assert.equal(failed.length, 1);
     assert.equal(failed[0].summary, 'DELETE FROM tickets WHERE id = 3');
-    assert.ok(gw.gateway.services.audit.read(0, 10_000).some((r) => r.kind === 'approval.failed' && r.data.id === failed[0].id));
+    assert.ok((await gw.gateway.services.audit.read(0, 10_000)).some((r) => r.kind === 'approval.failed' && r.data.id === failed[0].id));
     c = await gw.client(t);
     assert.equal((await c.query('SELECT count(*)::int AS n FROM tickets')).rows[0].n, 3);
   } finally {

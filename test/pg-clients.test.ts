@@ -17,7 +17,7 @@ const TicketSchema = new EntitySchema<Ticket>({
 });
 
 test('TypeORM connects with the token, reads and writes what the grant allows, and gets 42501 for the rest', async () => {
-  const t = gw.token('writer', 'orm');
+  const t = await gw.token('writer', 'orm');
   const ds = new DataSource({ type: 'postgres', host: gw.host, port: gw.port, username: t.label, password: t.token, database: gw.database, entities: [TicketSchema], ssl: { rejectUnauthorized: false } });
   await ds.initialize();
   try {
@@ -35,7 +35,7 @@ test('TypeORM connects with the token, reads and writes what the grant allows, a
 });
 
 test('if the audit record cannot be written, the statement is refused and never runs', async () => {
-  const c = await gw.client(gw.token('writer', 'support'));
+  const c = await gw.client(await gw.token('writer', 'support'));
   const { store } = gw.gateway.services;
   const restore = breakAuditWrites(store);
   try {
@@ -50,7 +50,7 @@ test('if the audit record cannot be written, the statement is refused and never 
 });
 
 test('content guards on results: PII redacted in any text cell, instructions hidden in rows flagged in the audit', async () => {
-  const t = gw.token('scanner', 'reader');
+  const t = await gw.token('scanner', 'reader');
   const c = await gw.client(t);
   const rows = (await c.query('SELECT id, body FROM notes ORDER BY id')).rows;
   assert.ok(!rows[0].body.includes('ada@example.com'), rows[0].body);
@@ -59,14 +59,14 @@ test('content guards on results: PII redacted in any text cell, instructions hid
   const concatenated = (await c.query("SELECT 'mail: ' || body AS b FROM notes WHERE id = 1")).rows[0].b;
   assert.ok(!concatenated.includes('ada@example.com'), 'whatever the query looks like');
   await c.end();
-  const results = gw.gateway.services.audit.read(0, 100_000).filter((r) => r.kind === 'result' && r.tokenId === t.id);
+  const results = (await gw.gateway.services.audit.read(0, 100_000)).filter((r) => r.kind === 'result' && r.tokenId === t.id);
   const guards = results.flatMap((r) => (r.data.statements as { guards?: { guard: string; mode: string }[] }[]).flatMap((st) => st.guards ?? []));
   assert.ok(guards.some((g) => g.guard === 'injection' && g.mode === 'flag'), JSON.stringify(guards));
   assert.ok(guards.some((g) => g.guard === 'pii' && g.mode === 'redact'), JSON.stringify(guards));
 });
 
 test('failed authentications are throttled per address and user name, a valid token always gets through, and it is audited', async () => {
-  const good = gw.token('retriever', 'rag');
+  const good = await gw.token('retriever', 'rag');
   for (let i = 0; i < 10; i++) {
     const e = await failure(gw.client({ label: 'rag', token: 'gth_' + String(i).padStart(43, 'x') }));
     assert.equal(e.code, '28P01');
@@ -79,7 +79,7 @@ test('failed authentications are throttled per address and user name, a valid to
   assert.equal((await c.query('SELECT 1 AS one')).rows[0].one, 1, 'the valid token of the same user name from the same address gets through');
   const neighbour = await failure(gw.client({ label: 'other-agent', token: 'gth_' + 'z'.repeat(43) }));
   assert.equal(neighbour.code, '28P01', 'another user name on the same host is not throttled');
-  const audit = gw.gateway.services.audit.read(0, 100_000);
+  const audit = await gw.gateway.services.audit.read(0, 100_000);
   assert.ok(audit.filter((r) => r.kind === 'auth.failure').length >= 11);
   const events = audit.filter((r) => r.kind === 'auth.throttled');
   assert.equal(events.length, 1, 'the throttling event is audited once');

@@ -81,8 +81,8 @@ function mutatedCase(r: ReturnType<typeof prng>): Buffer {
 test('mutated frames after authentication never take the gateway down; every connection ends; real clients keep working', { timeout: 60_000 }, async () => {
   const r = prng(SEED);
   const cases = Array.from({ length: CASES }, () => ({ bytes: mutatedCase(r), split: r.int(3) }));
-  const t = gw.token('retriever', 'fuzz');
-  const witness = await gw.client(gw.token('retriever', 'witness'));
+  const t = await gw.token('retriever', 'fuzz');
+  const witness = await gw.client(await gw.token('retriever', 'witness'));
   let next = 0;
   let done = 0;
   const worker = async () => {
@@ -100,10 +100,10 @@ test('mutated frames after authentication never take the gateway down; every con
     }
   };
   await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-  const fresh = await gw.client(gw.token('retriever', 'after'));
+  const fresh = await gw.client(await gw.token('retriever', 'after'));
   assert.deepEqual((await fresh.query('SELECT title FROM documents WHERE id = $1', [3])).rows, [{ title: 'doc 3' }]);
   // Every fuzzed session was closed and recorded as such: nothing leaked.
   await new Promise((resolve) => setTimeout(resolve, 200));
-  const live = gw.gateway.services.store.listSessions({ tokenId: t.id, live: true });
+  const live = await gw.gateway.services.store.listSessions({ tokenId: t.id, live: true });
   assert.equal(live.length, 0, `${live.length} fuzzed sessions were never closed`);
 });

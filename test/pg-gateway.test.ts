@@ -15,7 +15,7 @@ before(async () => { gw = await startPgGateway('gatehouse_e2e'); });
 after(async () => { await gw?.close(); });
 
 test('pg simple protocol: a granted read is forwarded with the gateway credentials', async () => {
-  const c = await gw.client(gw.token('retriever', 'rag'));
+  const c = await gw.client(await gw.token('retriever', 'rag'));
   const r = await c.query('SELECT id, title FROM documents ORDER BY id LIMIT 3');
   assert.deepEqual(r.rows.map((x) => x.title), ['doc 1', 'doc 2', 'doc 3']);
   const who = await c.query("SELECT current_user AS u, current_setting('default_transaction_read_only') AS ro");
@@ -24,7 +24,7 @@ test('pg simple protocol: a granted read is forwarded with the gateway credentia
 });
 
 test('a refused statement is 42501 naming the missing grant, and the session stays usable', async () => {
-  const c = await gw.client(gw.token('retriever', 'rag'));
+  const c = await gw.client(await gw.token('retriever', 'rag'));
   const e = await failure(c.query('DELETE FROM documents WHERE id = 1'));
   assert.equal(e.code, '42501');
   assert.match(e.message, /retriever/);
@@ -37,7 +37,7 @@ test('a refused statement is 42501 naming the missing grant, and the session sta
 });
 
 test('pg extended protocol: parameterised reads pass; a forbidden Parse is refused before it reaches upstream', async () => {
-  const c = await gw.client(gw.token('retriever', 'rag'));
+  const c = await gw.client(await gw.token('retriever', 'rag'));
   const r = await c.query({ text: 'SELECT title FROM documents WHERE id = $1', values: [7] });
   assert.equal(r.rows[0].title, 'doc 7');
   const named = { name: 'by-id', text: 'SELECT title FROM documents WHERE id = $1' };
@@ -51,12 +51,12 @@ test('pg extended protocol: parameterised reads pass; a forbidden Parse is refus
   const e3 = await failure(c.query({ name: 'evil', text: 'SELECT value FROM secrets WHERE id = $1', values: [1] }));
   assert.equal(e3.code, '42501');
   assert.equal((await c.query({ ...named, values: [10] })).rows[0].title, 'doc 10');
-  const check = await gw.client(gw.token('writer', 'w'));
+  const check = await gw.client(await gw.token('writer', 'w'));
   assert.equal((await check.query('SELECT count(*)::int AS n FROM tickets')).rows[0].n, 3);
 });
 
 test('writes: granted ones run; inside a transaction a refusal aborts it as PostgreSQL would', async () => {
-  const c = await gw.client(gw.token('writer', 'support'));
+  const c = await gw.client(await gw.token('writer', 'support'));
   await c.query('BEGIN');
   await c.query("INSERT INTO tickets (customer_id, subject) VALUES (1, 'in tx')");
   const e = await failure(c.query('DELETE FROM customers'));
@@ -71,7 +71,7 @@ test('writes: granted ones run; inside a transaction a refusal aborts it as Post
 });
 
 test('masking applies to whatever the query looks like', async () => {
-  const c = await gw.client(gw.token('writer', 'support'));
+  const c = await gw.client(await gw.token('writer', 'support'));
   const plain = await c.query('SELECT name, email, ssn FROM customers ORDER BY id');
   assert.equal(plain.rows[0].name, 'Ada Lovelace');
   assert.notEqual(plain.rows[0].email, 'ada@example.com');
@@ -97,7 +97,7 @@ test('masking applies to whatever the query looks like', async () => {
 });
 
 test('max_rows caps results with a NOTICE, not silently', async () => {
-  const c = await gw.client(gw.token('retriever', 'rag'));
+  const c = await gw.client(await gw.token('retriever', 'rag'));
   const notices: string[] = [];
   c.on('notice', (n) => notices.push(n.message ?? ''));
   const r = await c.query('SELECT id FROM chunks');
@@ -109,7 +109,7 @@ test('max_rows caps results with a NOTICE, not silently', async () => {
 });
 
 test('psql: allowed query, refused write with the grant named, COPY TO STDOUT, over TLS', async () => {
-  const t = gw.token('retriever', 'rag');
+  const t = await gw.token('retriever', 'rag');
   const ok = await psql(gw.url(t), ['-At', '-c', 'SELECT title FROM documents WHERE id = 2'], { PGSSLMODE: 'require' });
   assert.equal(ok.status, 0, ok.stderr);
   assert.equal(ok.stdout.trim(), 'doc 2');
@@ -125,32 +125,32 @@ test('psql: allowed query, refused write with the grant named, COPY TO STDOUT, o
 });
 
 test('authentication: a wrong token is 28P01; a revoked or expired token says so', async () => {
-  const t = gw.token('retriever', 'rag');
+  const t = await gw.token('retriever', 'rag');
   const wrong = await failure(gw.client({ label: 'rag', token: 'gth_' + 'x'.repeat(43) }));
   assert.equal(wrong.code, '28P01');
-  gw.gateway.services.tokens.revoke(t.id);
+  await gw.gateway.services.tokens.revoke(t.id);
   const revoked = await failure(gw.client(t));
   assert.match(revoked.message, /revoked/);
-  const none = await failure(gw.client(gw.token('no-crm', 'idle')));
+  const none = await failure(gw.client(await gw.token('no-crm', 'idle')));
   assert.match(none.message, /role "no-crm" has no grant on connection "crm"/);
 });
 
 test('revocation closes a live session within 100 ms, and is audited', async () => {
-  const t = gw.token('retriever', 'rag');
+  const t = await gw.token('retriever', 'rag');
   const c = await gw.client(t);
   await c.query('SELECT 1');
   const ended = new Promise<number>((resolve) => c.once('end', () => resolve(performance.now())));
   const start = performance.now();
-  gw.gateway.services.audit.append({ kind: 'token.revoke', tokenId: t.id, data: { by: 'test' } });
-  gw.gateway.services.tokens.revoke(t.id);
+  await gw.gateway.services.audit.append({ kind: 'token.revoke', tokenId: t.id, data: { by: 'test' } });
+  await gw.gateway.services.tokens.revoke(t.id);
   const at = await ended;
   assert.ok(at - start < 100, `session closed after ${at - start} ms`);
-  const records = gw.gateway.services.audit.read(0, 100_000).filter((r) => r.tokenId === t.id);
+  const records = (await gw.gateway.services.audit.read(0, 100_000)).filter((r) => r.tokenId === t.id);
   assert.ok(records.some((r) => r.kind === 'session.close' && /revoked/.test(String(r.data.reason))));
 });
 
 test('CancelRequest reaches the right upstream backend', async () => {
-  const c = await gw.client(gw.token('retriever', 'rag'));
+  const c = await gw.client(await gw.token('retriever', 'rag'));
   const slow = c.query('SELECT count(*) FROM generate_series(1, 500000000)');
   await new Promise((r) => setTimeout(r, 200));
   await sendCancel(gw, c);
@@ -160,7 +160,7 @@ test('CancelRequest reaches the right upstream backend', async () => {
 });
 
 test('malformed and truncated protocol messages get an error and a closed connection; others keep working', async () => {
-  const c = await gw.client(gw.token('retriever', 'rag'));
+  const c = await gw.client(await gw.token('retriever', 'rag'));
   for (const junk of [Buffer.from('GET / HTTP/1.1\r\n\r\n'), Buffer.from([0, 0, 0, 3]), Buffer.from([0, 0, 0, 8, 0x12, 0x34, 0x56, 0x78])]) {
     const reply = await new Promise<Buffer>((resolve) => {
       const chunks: Buffer[] = [];
@@ -176,20 +176,20 @@ test('malformed and truncated protocol messages get an error and a closed connec
 });
 
 test('every statement is audited before it runs, and the chain verifies', async () => {
-  const t = gw.token('retriever', 'rag');
+  const t = await gw.token('retriever', 'rag');
   const c = await gw.client(t);
   await c.query('SELECT 42');
   await failure(c.query('TRUNCATE documents'));
-  const records = gw.gateway.services.audit.read(0, 100_000).filter((r) => r.tokenId === t.id);
+  const records = (await gw.gateway.services.audit.read(0, 100_000)).filter((r) => r.tokenId === t.id);
   const requests = records.filter((r) => r.kind === 'request');
   assert.deepEqual(requests.map((r) => [r.verdict, r.data.summary]), [['allow', 'SELECT 42'], ['deny', 'TRUNCATE documents']]);
   const result = records.find((r) => r.kind === 'result' && r.data.request === requests[0].seq);
   assert.ok(result, 'the outcome of the allowed statement is recorded');
-  assert.equal(verifyAudit(gw.gateway.services.store).ok, true);
+  assert.equal((await verifyAudit(gw.gateway.services.store)).ok, true);
 });
 
 test('ORM-style introspection through information_schema works through the gateway', async () => {
-  const c = await gw.client(gw.token('writer', 'orm'));
+  const c = await gw.client(await gw.token('writer', 'orm'));
   const cols = await c.query(`SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1 ORDER BY ordinal_position`, ['tickets']);
   assert.deepEqual(cols.rows.map((r) => r.column_name), ['id', 'customer_id', 'subject', 'status']);
   const version = await c.query('SELECT version()');
@@ -202,7 +202,7 @@ const dataRows = (frames: WireFrame[]) => frames.filter((f) => f.type === Backen
 const extended = (...messages: Buffer[]) => Buffer.concat([...messages, fe.sync()]);
 
 test('a SQL PREPARE executed through protocol Bind/Execute is masked, and its audit sample shows what the client saw', async () => {
-  const t = gw.token('writer', 'prep');
+  const t = await gw.token('writer', 'prep');
   const c = await gw.client(t);
   await c.query('PREPARE p AS SELECT email, ssn FROM customers ORDER BY id');
   const s = await rawSession(gw, t);
@@ -218,12 +218,12 @@ test('a SQL PREPARE executed through protocol Bind/Execute is masked, and its au
   assert.equal(masked.length, 3);
   assert.ok(masked.every(([email]) => email !== null && !/^(ada|grace|alan)@/.test(email)), JSON.stringify(masked));
   assert.deepEqual(masked.map(([, ssn]) => ssn), ['[REDACTED]', '[REDACTED]', null]);
-  const result = gw.gateway.services.audit.read(0, 100_000).filter((r) => r.kind === 'result' && r.tokenId === t.id).at(-1);
+  const result = (await gw.gateway.services.audit.read(0, 100_000)).filter((r) => r.kind === 'result' && r.tokenId === t.id).at(-1);
   assert.deepEqual(result?.data.sample, masked, 'the audit keeps the masked values the client saw');
 });
 
 test('a statement name re-prepared with other columns cannot move a mask (DEALLOCATE, PREPARE, Parse reuse)', async () => {
-  const t = gw.token('writer', 'reuse');
+  const t = await gw.token('writer', 'reuse');
   const s = await rawSession(gw, t);
   s.socket.write(extended(fe.parse('q', 'SELECT name, ssn FROM customers ORDER BY id'), fe.describe('S', 'q')));
   await s.ready(1);
@@ -242,7 +242,7 @@ test('a statement name re-prepared with other columns cannot move a mask (DEALLO
 });
 
 test('max_rows caps a portal, not each Execute: four Execute(portal, 20) under max_rows 20 return 20 rows', async () => {
-  const s = await rawSession(gw, gw.token('retriever', 'portal'));
+  const s = await rawSession(gw, await gw.token('retriever', 'portal'));
   s.socket.write(Buffer.concat([
     fe.query('BEGIN'),
     fe.parse('', 'SELECT id FROM chunks ORDER BY id'), fe.bind({ portal: 'p1', statement: '', params: [] }),
@@ -256,7 +256,7 @@ test('max_rows caps a portal, not each Execute: four Execute(portal, 20) under m
 });
 
 test('max_rows caps a SQL cursor across FETCHes, as pg-cursor and psycopg named cursors fetch', async () => {
-  const c = await gw.client(gw.token('retriever', 'cursor'));
+  const c = await gw.client(await gw.token('retriever', 'cursor'));
   await c.query('BEGIN');
   await c.query('DECLARE c CURSOR FOR SELECT id FROM chunks ORDER BY id');
   const fetched: number[] = [];
@@ -277,7 +277,7 @@ test('a redact column mask says nothing about the value: a valid SSN and junk bo
   await direct.connect();
   try {
     await direct.query("INSERT INTO customers (id, name, email, ssn) VALUES (901, 'Valid', 'v@example.com', '536-22-1234'), (902, 'Junk', 'j@example.com', 'n/a')");
-    const c = await gw.client(gw.token('writer', 'ssn'));
+    const c = await gw.client(await gw.token('writer', 'ssn'));
     const { rows } = await c.query('SELECT id, ssn FROM customers WHERE id > 900 ORDER BY id');
     assert.deepEqual(rows, [{ id: 901, ssn: '[REDACTED]' }, { id: 902, ssn: '[REDACTED]' }]);
   } finally {
@@ -287,7 +287,7 @@ test('a redact column mask says nothing about the value: a valid SSN and junk bo
 });
 
 test('catalog introspection: psql \\d+ of a granted view works; definitions, statistics and settings beyond the grant are refused', async () => {
-  const t = gw.token('retriever', 'intro');
+  const t = await gw.token('retriever', 'intro');
   const view = await psql(gw.url(t), ['-c', '\\d+ open_tickets']);
   assert.equal(view.status, 0, view.stderr);
   assert.match(view.stdout, /View definition:\s+SELECT tickets\.id,/);

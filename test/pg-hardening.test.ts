@@ -36,7 +36,7 @@ describe('one connection cannot take the process down', () => {
   const listener = (name: string) => `http://${gw.gateway.listeners.find((l) => l.name === name)!.address}`;
 
   test('a Describe with a NUL kind byte ends that session with a FATAL 08P01 and an audit record; every listener keeps answering', async () => {
-    const t = gw.token('retriever', 'attacker');
+    const t = await gw.token('retriever', 'attacker');
     const s = await rawSession(gw, t);
     s.socket.write(frame('D', [0], ''));
     const frames = await s.closed;
@@ -45,12 +45,12 @@ describe('one connection cannot take the process down', () => {
     assert.equal(fatal.code, '08P01');
     assert.match(fatal.message, /kind 0x00 is neither 'S' nor 'P'/);
     assert.equal(frames.at(-1)?.type, Backend.ErrorResponse, 'the FATAL is the last thing the client hears');
-    const audit = gw.gateway.services.audit.read(0, 100_000);
+    const audit = await gw.gateway.services.audit.read(0, 100_000);
     const error = audit.find((r) => r.kind === 'session.error' && r.tokenId === t.id);
     assert.equal(error?.data.code, '08P01');
     assert.ok(audit.some((r) => r.kind === 'session.close' && r.sessionId === error?.sessionId), 'the session is closed in the record too');
 
-    const other = await gw.client(gw.token('retriever', 'bystander'));
+    const other = await gw.client(await gw.token('retriever', 'bystander'));
     assert.equal((await other.query('SELECT count(*)::int AS n FROM documents')).rows[0].n, 50);
     assert.equal((await send(listener('api'), 'GET', '/anything')).status, 401, 'the HTTP listener answers');
     assert.equal((await send(listener('chat'), 'POST', '/v1/chat/completions', { 'content-type': 'application/json' }, '{}')).status, 401, 'the LLM listener answers');
@@ -63,7 +63,7 @@ describe('one connection cannot take the process down', () => {
     const started = performance.now();
     assert.equal((await call(`gth_${'v'.repeat(43)}`)).status, 429);
     assert.ok(performance.now() - started >= 900, 'answered late');
-    const valid = await call(gw.token('retriever', 'bearer').token);
+    const valid = await call((await gw.token('retriever', 'bearer')).token);
     assert.equal(valid.status, 403, 'a valid token passes authentication (and is refused only for want of a grant on this connection)');
   });
 
@@ -81,7 +81,7 @@ describe('memory stays bounded whatever the result size (backpressure)', () => {
   after(async () => { await gw?.close(); });
 
   test('a client that stops reading a 200 MB result holds the upstream, not the gateway\'s memory; it all arrives once it reads', { timeout: 120_000 }, async () => {
-    const s = await rawSession(gw, gw.token('bulk', 'slow-reader'));
+    const s = await rawSession(gw, await gw.token('bulk', 'slow-reader'));
     const buffers = () => { gc(); const m = process.memoryUsage(); return m.external + m.arrayBuffers; };
     const before = { rss: process.memoryUsage().rss, buffers: buffers() };
     s.socket.pause();
@@ -183,7 +183,7 @@ describe('before authentication: small messages, capped sockets, one deadline, r
     await c.closed;
     assert.equal(c.errors()[0]?.code, '53300');
     assert.match(c.errors()[0].message, /authenticating as "mallory".*max_handshakes_per_client: 2/);
-    const t = gw.token('retriever', 'rag');
+    const t = await gw.token('retriever', 'rag');
     const ok = await gw.client(t, { ssl: false });
     assert.equal((await ok.query('SELECT 1 AS one')).rows[0].one, 1);
     a.socket.destroy();
@@ -194,7 +194,7 @@ describe('before authentication: small messages, capped sockets, one deadline, r
     const silent = await Promise.all([rawSocket(gw), rawSocket(gw)]);
     const next = await rawSocket(gw); // a third from the same address: the oldest silent one is closed for it
     await silent[0].closed;
-    const c = await gw.client(gw.token('retriever', 'rag2'), { ssl: false });
+    const c = await gw.client(await gw.token('retriever', 'rag2'), { ssl: false });
     assert.equal((await c.query('SELECT 2 AS two')).rows[0].two, 2);
     for (const s of [...silent, next]) s.socket.destroy();
   });
@@ -214,7 +214,7 @@ describe('before authentication: small messages, capped sockets, one deadline, r
     assert.equal(lines.length, 1, lines.join('\n'));
     assert.doesNotMatch(lines[0], /"stack"|\\n\s+at /, 'no stack trace for a peer\'s mistake');
     for (let i = 0; i < 10; i++) await attempt();
-    const audit = gw.gateway.services.audit.read(0, 100_000);
+    const audit = await gw.gateway.services.audit.read(0, 100_000);
     assert.ok(audit.some((r) => r.kind === 'auth.throttled' && r.data.user === 'garbler'), 'the throttle counted the violations');
     assert.ok(lines.length <= 11, `${lines.length} log lines for 11 violations: the throttled ones are not logged`);
   });
@@ -240,12 +240,12 @@ describe('session caps, statement timeouts and cancellation upstream', () => {
   after(async () => { await gw?.close(); });
 
   test('a token over its per-token cap gets 53300 naming the cap; its other tokens and a closed session\'s slot are fine', async () => {
-    const t = gw.token('capped', 'busy');
+    const t = await gw.token('capped', 'busy');
     const [a] = await Promise.all([gw.client(t), gw.client(t)]);
     const third = await failure(gw.client(t));
     assert.equal(third.code, '53300');
     assert.match(third.message, /token .* \(busy\) already has 2 sessions on connection "crm"; that is the cap \(roles\.capped\.crm\.max_sessions_per_token\)/);
-    const other = await gw.client(gw.token('capped', 'busy'));
+    const other = await gw.client(await gw.token('capped', 'busy'));
     assert.equal((await other.query('SELECT 1 AS one')).rows[0].one, 1, 'another token of the same role');
     await a.end();
     await new Promise((resolve) => setTimeout(resolve, 50));
@@ -258,7 +258,7 @@ describe('session caps, statement timeouts and cancellation upstream', () => {
     let refused: { code?: string; message: string } | undefined;
     for (let i = 0; i < 10 && !refused; i++) {
       try {
-        clients.push(await gw.client(gw.token('retriever', `many${i}`)));
+        clients.push(await gw.client(await gw.token('retriever', `many${i}`)));
       } catch (err) {
         refused = err as { code?: string; message: string };
       }
@@ -270,7 +270,7 @@ describe('session caps, statement timeouts and cancellation upstream', () => {
   });
 
   test('a grant timeout is the upstream statement_timeout; an agent may lower it, never raise or clear it', async () => {
-    const c = await gw.client(gw.token('timed', 'clock'));
+    const c = await gw.client(await gw.token('timed', 'clock'));
     assert.equal((await c.query('SHOW statement_timeout')).rows[0].statement_timeout, '1s');
     const started = performance.now();
     const slow = await failure(c.query('SELECT count(*) FROM generate_series(1, 500000000)'));
@@ -307,7 +307,7 @@ describe('session caps, statement timeouts and cancellation upstream', () => {
   };
 
   test('a client that disconnects mid-statement: the upstream statement is cancelled', async () => {
-    const s = await rawSession(gw, gw.token('retriever', 'quitter'));
+    const s = await rawSession(gw, await gw.token('retriever', 'quitter'));
     s.socket.write(fe.query('SELECT count(*) FROM generate_series(1, 2000000000)'));
     assert.ok(await until(async () => (await running('quitter')) === 1, 3000), 'the statement runs upstream');
     s.socket.destroy();
@@ -315,11 +315,11 @@ describe('session caps, statement timeouts and cancellation upstream', () => {
   });
 
   test('a revoked token\'s running statement is cancelled upstream at once', async () => {
-    const t = gw.token('retriever', 'revoked-mid');
+    const t = await gw.token('retriever', 'revoked-mid');
     const c = await gw.client(t);
     const slow = c.query('SELECT count(*) FROM generate_series(1, 2000000000)').catch((err: Error) => err);
     assert.ok(await until(async () => (await running('revoked-mid')) === 1, 3000));
-    gw.gateway.services.tokens.revoke(t.id);
+    await gw.gateway.services.tokens.revoke(t.id);
     assert.ok(await until(async () => (await running('revoked-mid')) === 0, 2000), 'still running after the revocation');
     assert.match(String(await slow), /revoked|terminat/);
   });
@@ -337,7 +337,7 @@ describe('admin keys: guesses are throttled, a valid key always gets through', (
     assert.equal((await attempt('wrong-key-x-0123456789abcdef')).status, 429);
     assert.ok(performance.now() - started >= 900, 'a throttled guess is answered late');
     assert.equal((await attempt(ADMIN_KEY)).status, 200, 'the valid key from the same address gets through');
-    const events = gw.gateway.services.audit.read(0, 100_000).filter((r) => r.kind === 'admin.throttled');
+    const events = (await gw.gateway.services.audit.read(0, 100_000)).filter((r) => r.kind === 'admin.throttled');
     assert.equal(events.length, 1);
   });
 });

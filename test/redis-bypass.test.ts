@@ -136,10 +136,10 @@ roles:
     direct?.disconnect();
   });
 
-  const token = () => gw.mint('agent').token;
+  const token = async () => (await gw.mint('agent')).token;
   async function authed() {
     const c = await RawClient.open(address);
-    c.send(resp('AUTH', token()));
+    c.send(resp('AUTH', await token()));
     await c.until((d) => d.startsWith('+OK\r\n'));
     c.data = '';
     return c;
@@ -253,7 +253,7 @@ roles:
 
   test('re-AUTH with another token on a live connection is refused; the first identity stays', async () => {
     const c = await authed();
-    c.send(resp('AUTH', token()));
+    c.send(resp('AUTH', await token()));
     assert.match(await c.until((d) => d.endsWith('\r\n')), /^-ERR Gatehouse: this connection is already authenticated with another token/);
     c.close();
   });

@@ -68,9 +68,9 @@ after(async () => {
   direct?.disconnect();
 });
 
-const mint = (role: string, label = role) => gw.mint(role, label);
-function ioredis(role: string, extra: Record<string, unknown> = {}) {
-  const t = mint(role);
+const mint = async (role: string, label = role) => await gw.mint(role, label);
+async function ioredis(role: string, extra: Record<string, unknown> = {}) {
+  const t = await mint(role);
   const r = new Redis({ host: '127.0.0.1', port, username: role, password: t.token, lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 0, retryStrategy: () => null, ...extra });
   r.on('error', () => undefined);
   return Object.assign(r, { tokenId: t.id, token: t.token });
@@ -79,7 +79,7 @@ const errorOf = async (p: Promise<unknown>) => p.then(() => 'no error', (e: Erro
 
 describe('ioredis', () => {
   test('commands the grant allows pass; others get NOPERM naming the grant; the connection stays usable', async () => {
-    const r = ioredis('memory');
+    const r = await ioredis('memory');
     await r.connect();
     assert.equal(await r.set(K('session:1'), 'hello'), 'OK');
     assert.equal(await r.get(K('session:1')), 'hello');
@@ -91,7 +91,7 @@ describe('ioredis', () => {
   });
 
   test('a pipeline: each command judged, replies in order, a refusal in its place', async () => {
-    const r = ioredis('memory');
+    const r = await ioredis('memory');
     await r.connect();
     const results = await r.pipeline().set(K('session:p'), '1').get(K('secret')).incr(K('session:p')).del(K('doc:x')).get(K('session:p')).exec();
     assert.deepEqual(results!.map(([err, v]) => (err ? err.message.split(':')[0] : v)), ['OK', 'NOPERM Gatehouse', 2, 'NOPERM Gatehouse', '2']);
@@ -99,7 +99,7 @@ describe('ioredis', () => {
   });
 
   test('MULTI/EXEC: judged as queued; a refused command aborts the transaction (nothing runs), as Redis does', async () => {
-    const r = ioredis('memory');
+    const r = await ioredis('memory');
     await r.connect();
     assert.deepEqual(await r.multi().set(K('session:m'), 'a').get(K('session:m')).exec(), [[null, 'OK'], [null, 'a']]);
     await direct.set(K('session:m'), 'before');
@@ -111,8 +111,8 @@ describe('ioredis', () => {
   });
 
   test('pub/sub: SUBSCRIBE / PSUBSCRIBE within the grant receive messages; broader or other channels are refused', async () => {
-    const sub = ioredis('memory');
-    const pub = ioredis('memory');
+    const sub = await ioredis('memory');
+    const pub = await ioredis('memory');
     await Promise.all([sub.connect(), pub.connect()]);
     const got: string[] = [];
     sub.on('message', (channel: string, message: string) => got.push(`${channel.slice(ks.prefix.length)}=${message}`));
@@ -133,7 +133,7 @@ describe('ioredis', () => {
   });
 
   test('UNSUBSCRIBE without arguments: one reply per channel held, then replies line up again', async () => {
-    const t = mint('memory', 'unsub');
+    const t = await mint('memory', 'unsub');
     const c = await RawClient.open(address);
     c.send(resp('AUTH', t.token));
     c.send(resp('SUBSCRIBE', K('events:agent-1'), K('events:agent-2')));
@@ -152,7 +152,7 @@ describe('ioredis', () => {
 
 describe('other clients', () => {
   test('@redis/client with RESP2: commands, a SCAN iterator filtered to the grant', async () => {
-    const t = mint('memory', 'node-redis');
+    const t = await mint('memory', 'node-redis');
     await direct.set(K('doc:visible'), '1');
     await direct.set(K('hidden:1'), '1');
     const client = createClient({ url: `redis://node-redis:${t.token}@${address}`, RESP: 2 });
@@ -167,14 +167,14 @@ describe('other clients', () => {
   });
 
   test('@redis/client\'s default RESP3 handshake gets a clear refusal (HELLO 3 is not supported)', async () => {
-    const t = mint('memory', 'resp3');
+    const t = await mint('memory', 'resp3');
     const client = createClient({ url: `redis://resp3:${t.token}@${address}`, socket: { reconnectStrategy: false } });
     client.on('error', () => undefined);
     assert.match(await errorOf(client.connect()), /NOPROTO Gatehouse speaks RESP2 only/);
   });
 
   test('redis-cli: a URL with label and token; a refusal printed as an error', async () => {
-    const t = mint('memory', 'cli');
+    const t = await mint('memory', 'cli');
     const url = `redis://cli:${t.token}@${address}`;
     const set = await run('redis-cli', ['-u', url, '--no-auth-warning', 'SET', K('session:cli'), 'from cli']);
     assert.equal(set.stdout.trim(), 'OK');
@@ -185,7 +185,7 @@ describe('other clients', () => {
   });
 
   test('LangChain: RedisChatMessageHistory and RedisCache through the gateway with only the URL changed', async () => {
-    const t = mint('memory', 'langchain');
+    const t = await mint('memory', 'langchain');
     const url = `redis://langchain:${t.token}@${address}`;
     const history = new RedisChatMessageHistory({ sessionId: K('langchain:chat'), sessionTTL: 300, config: { url } });
     await history.addMessage(new HumanMessage('What is Gatehouse?'));
@@ -196,7 +196,7 @@ describe('other clients', () => {
     assert.equal(await direct.exists(K('langchain:chat')), 0);
     await history.client.quit();
     // The cache's keys are SHA-256 hex digests of prompt and model: its grant names exactly that shape of key.
-    const v4 = createV4Client({ url: `redis://cache:${mint('llm-cache', 'cache').token}@${address}` });
+    const v4 = createV4Client({ url: `redis://cache:${(await mint('llm-cache', 'cache')).token}@${address}` });
     await v4.connect();
     const cache = new RedisCache(v4 as never);
     const prompt = `What is ${ks.prefix}?`;
@@ -205,14 +205,14 @@ describe('other clients', () => {
     assert.match(await errorOf(v4.set(K('other'), 'x')), /NOPERM/, 'and nothing else');
     await v4.quit();
     await direct.del((cache as unknown as { keyEncoder: (...parts: string[]) => string }).keyEncoder(prompt, 'llm', '0'));
-    const sessions = auditRecords(gw).filter((r) => r.kind === 'session.open' && (r.data.label === 'langchain' || r.data.label === 'cache'));
+    const sessions = (await auditRecords(gw)).filter((r) => r.kind === 'session.open' && (r.data.label === 'langchain' || r.data.label === 'cache'));
     assert.equal(sessions.length, 2);
   });
 });
 
 describe('the connection commands answered by the gateway', () => {
   test('AUTH <token> alone, HELLO 2 AUTH, SELECT of its own database; NOAUTH before, WRONGPASS for a bad token', async () => {
-    const t = mint('memory', 'raw');
+    const t = await mint('memory', 'raw');
     const c = await RawClient.open(address);
     c.send(resp('GET', K('session:1')));
     c.send(resp('AUTH', 'gth_' + 'A'.repeat(43)));
@@ -233,7 +233,7 @@ describe('the connection commands answered by the gateway', () => {
   });
 
   test('RESET ends MULTI and subscriptions on a fresh upstream connection; QUIT says OK and closes', async () => {
-    const t = mint('memory', 'reset');
+    const t = await mint('memory', 'reset');
     const c = await RawClient.open(address);
     c.send(resp('AUTH', 'reset', t.token));
     c.send(resp('MULTI'));
@@ -247,7 +247,7 @@ describe('the connection commands answered by the gateway', () => {
   });
 
   test('MONITOR, named explicitly, streams; after it only QUIT and RESET are taken', async () => {
-    const t = mint('operator', 'monitor');
+    const t = await mint('operator', 'monitor');
     const c = await RawClient.open(address);
     c.send(resp('AUTH', t.token));
     c.send(resp('MONITOR'));
@@ -263,26 +263,26 @@ describe('the connection commands answered by the gateway', () => {
 
 describe('audit, values and guards', () => {
   test('each command is recorded with its key names and access, never its values unless the grant asks', async () => {
-    const plain = ioredis('memory');
+    const plain = await ioredis('memory');
     await plain.connect();
     await plain.set(K('session:audit'), 'secret-value-1');
-    const rec = ioredis('recorder');
+    const rec = await ioredis('recorder');
     await rec.connect();
     await rec.set(K('rec:1'), 'recorded-value');
     assert.match(await errorOf(plain.incr(K('session:audit'))), /not an integer/);
-    const records = auditRecords(gw).filter((r) => r.kind === 'request' && r.tokenId === plain.tokenId);
+    const records = (await auditRecords(gw)).filter((r) => r.kind === 'request' && r.tokenId === plain.tokenId);
     const set = records.find((r) => String(r.data.summary).startsWith('SET '))!;
     assert.equal(set.verdict, 'allow');
     assert.equal(set.data.summary, `SET ${K('session:audit')}`);
     assert.deepEqual(set.data.targets, [{ kind: 'key', name: K('session:audit'), access: 'write' }]);
-    assert.ok(!JSON.stringify(auditRecords(gw)).includes('secret-value-1'), 'no value anywhere in the audit');
-    const recorded = auditRecords(gw).find((r) => r.kind === 'request' && r.tokenId === rec.tokenId && String(r.data.summary).startsWith('SET'))!;
+    assert.ok(!JSON.stringify(await auditRecords(gw)).includes('secret-value-1'), 'no value anywhere in the audit');
+    const recorded = (await auditRecords(gw)).find((r) => r.kind === 'request' && r.tokenId === rec.tokenId && String(r.data.summary).startsWith('SET'))!;
     assert.deepEqual(recorded.data.args, ['set', K('rec:1'), 'recorded-value']);
     // A plain success says nothing the request record does not; an error reply gets a result record.
     const incr = records.find((r) => String(r.data.summary).startsWith('INCR '))!;
-    const result = await until(async () => auditRecords(gw).find((r) => r.kind === 'result' && r.data.request === incr.seq));
+    const result = await until(async () => (await auditRecords(gw)).find((r) => r.kind === 'result' && r.data.request === incr.seq));
     assert.deepEqual([result.data.ok, result.data.error], [false, 'ERR value is not an integer or out of range']);
-    assert.ok(!auditRecords(gw).some((r) => r.kind === 'result' && r.data.request === set.seq));
+    assert.ok(!(await auditRecords(gw)).some((r) => r.kind === 'result' && r.data.request === set.seq));
     plain.disconnect();
     rec.disconnect();
   });
@@ -290,7 +290,7 @@ describe('audit, values and guards', () => {
   test('guards redact personal data and secrets in string replies, nested ones too; the audit notes what', async () => {
     await direct.set(K('pii:1'), 'mail jane.doe@example.com, key AKIAZ7QW3ER4TY5UI6OP');
     await direct.rpush(K('pii:list'), 'call +1 415 555 0100', 'plain');
-    const r = ioredis('guarded');
+    const r = await ioredis('guarded');
     await r.connect();
     const value = (await r.get(K('pii:1')))!;
     assert.ok(!value.includes('jane.doe@example.com') && !value.includes('AKIAZ7QW3ER4TY5UI6OP'), value);
@@ -298,7 +298,7 @@ describe('audit, values and guards', () => {
     const list = await r.lrange(K('pii:list'), 0, -1);
     assert.ok(!list[0].includes('555 0100'), list[0]);
     assert.equal(list[1], 'plain');
-    const result = await until(async () => auditRecords(gw).find((x) => x.kind === 'result' && JSON.stringify(x.data).includes('"guards"')));
+    const result = await until(async () => (await auditRecords(gw)).find((x) => x.kind === 'result' && JSON.stringify(x.data).includes('"guards"')));
     assert.ok(JSON.stringify(result.data.guards).includes('email'));
     r.disconnect();
   });
@@ -306,7 +306,7 @@ describe('audit, values and guards', () => {
   test('SCAN with MATCH * lists only granted keys, inside MULTI too; KEYS (named) is filtered the same way', async () => {
     await direct.set(K('op:a'), '1');
     await direct.set(K('op-hidden'), '1');
-    const r = ioredis('operator');
+    const r = await ioredis('operator');
     await r.connect();
     const all: string[] = [];
     let cursor = '0';
@@ -328,12 +328,12 @@ describe('audit, values and guards', () => {
 
 describe('revocation and the upstream credential', () => {
   test('revoking a token cuts a client blocked in XREAD BLOCK at once', async () => {
-    const r = ioredis('memory');
+    const r = await ioredis('memory');
     await r.connect();
     const blocked = errorOf(r.xread('BLOCK', 0, 'STREAMS', K('session:stream'), '$'));
     await until(async () => (await direct.client('LIST') as string).includes('cmd=xread'));
     const t0 = performance.now();
-    gw.services.tokens.revoke(r.tokenId);
+    await gw.services.tokens.revoke(r.tokenId);
     assert.match(await blocked, /session ended: token revoked|Connection is closed/);
     assert.ok(performance.now() - t0 < 100);
   });
@@ -354,7 +354,7 @@ roles:
       write: ["*"]
 `);
     try {
-      const t = g.mint('agent');
+      const t = await g.mint('agent');
       const a = g.listeners[0].address;
       const c = await RawClient.open(a);
       c.send(resp('AUTH', t.token));
@@ -386,7 +386,7 @@ roles:
     cache: { commands: ["+@write"], write: ["${K('drain:*')}"] }
 `);
     const a = g.listeners[0].address;
-    const t = g.mint('agent').token;
+    const t = (await g.mint('agent')).token;
     const idle = await RawClient.open(a);
     const busy = await RawClient.open(a);
     for (const c of [idle, busy]) c.send(resp('AUTH', t));

@@ -11,47 +11,47 @@ const setup = () => {
   return { store, tokens: new Tokens(store, new Set(['retriever', 'writer'])) };
 };
 
-test('minted tokens are prefixed, 256-bit, and stored only as a hash', () => {
+test('minted tokens are prefixed, 256-bit, and stored only as a hash', async () => {
   const { store, tokens } = setup();
-  const { token, record } = tokens.mint({ role: 'retriever', label: 'rag', ttlSeconds: 60, createdBy: 'alice' });
+  const { token, record } = await tokens.mint({ role: 'retriever', label: 'rag', ttlSeconds: 60, createdBy: 'alice' });
   assert.match(token, /^gth_[A-Za-z0-9_-]{43}$/);
   assert.equal(Buffer.from(token.slice(4), 'base64url').length, 32);
-  const stored = store.tokenById(record.id)!;
+  const stored = (await store.tokenById(record.id))!;
   assert.equal(stored.hash, hashToken(token));
   assert.ok(!JSON.stringify(stored).includes(token.slice(4)), 'the token itself must not be stored');
-  assert.deepEqual(tokens.check(token), { ok: true, token: stored });
+  assert.deepEqual(await tokens.check(token), { ok: true, token: stored });
 });
 
-test('unknown, malformed, expired and revoked tokens are refused with the reason', () => {
+test('unknown, malformed, expired and revoked tokens are refused with the reason', async () => {
   const { tokens } = setup();
-  const live = tokens.mint({ role: 'retriever', label: 'rag', ttlSeconds: 60, createdBy: 'a' });
-  assert.deepEqual(tokens.check('gth_' + 'A'.repeat(43)), { ok: false, reason: 'unknown' });
-  assert.deepEqual(tokens.check('not-a-token'), { ok: false, reason: 'unknown' });
-  assert.deepEqual(tokens.check(live.token, Date.now() + 61_000), { ok: false, reason: 'expired' });
+  const live = await tokens.mint({ role: 'retriever', label: 'rag', ttlSeconds: 60, createdBy: 'a' });
+  assert.deepEqual(await tokens.check('gth_' + 'A'.repeat(43)), { ok: false, reason: 'unknown' });
+  assert.deepEqual(await tokens.check('not-a-token'), { ok: false, reason: 'unknown' });
+  assert.deepEqual(await tokens.check(live.token, Date.now() + 61_000), { ok: false, reason: 'expired' });
   const seen: string[] = [];
   tokens.onRevoke((id) => seen.push(id));
-  assert.equal(tokens.revoke(live.record.id), true);
-  assert.equal(tokens.revoke(live.record.id), false);
+  assert.equal(await tokens.revoke(live.record.id), true);
+  assert.equal(await tokens.revoke(live.record.id), false);
   assert.deepEqual(seen, [live.record.id]);
-  assert.deepEqual(tokens.check(live.token), { ok: false, reason: 'revoked' });
+  assert.deepEqual(await tokens.check(live.token), { ok: false, reason: 'revoked' });
 });
 
-test('mint refuses unknown roles and bad labels', () => {
+test('mint refuses unknown roles and bad labels', async () => {
   const { tokens } = setup();
-  assert.throws(() => tokens.mint({ role: 'root', label: 'x', ttlSeconds: 60, createdBy: 'a' }), /unknown role "root"/);
-  assert.throws(() => tokens.mint({ role: 'writer', label: 'bad label!', ttlSeconds: 60, createdBy: 'a' }), /label/);
-  assert.throws(() => tokens.mint({ role: 'writer', label: 'ok', ttlSeconds: 0, createdBy: 'a' }), /ttl/);
+  await assert.rejects(tokens.mint({ role: 'root', label: 'x', ttlSeconds: 60, createdBy: 'a' }), /unknown role "root"/);
+  await assert.rejects(tokens.mint({ role: 'writer', label: 'bad label!', ttlSeconds: 60, createdBy: 'a' }), /label/);
+  await assert.rejects(tokens.mint({ role: 'writer', label: 'ok', ttlSeconds: 0, createdBy: 'a' }), /ttl/);
 });
 
-test('SCRAM candidates are the live tokens sharing a label, and share its salt', () => {
+test('SCRAM candidates are the live tokens sharing a label, and share its salt', async () => {
   const { tokens } = setup();
-  const a = tokens.mint({ role: 'retriever', label: 'rag', ttlSeconds: 60, createdBy: 'a' });
-  const b = tokens.mint({ role: 'writer', label: 'rag', ttlSeconds: 60, createdBy: 'a' });
-  tokens.mint({ role: 'writer', label: 'other', ttlSeconds: 60, createdBy: 'a' });
-  assert.deepEqual(tokens.scramCandidates('rag').map((t) => t.id).sort(), [a.record.id, b.record.id].sort());
-  tokens.revoke(a.record.id);
-  assert.deepEqual(tokens.scramCandidates('rag').map((t) => t.id), [b.record.id]);
-  assert.deepEqual(tokens.deadTokensForUser('rag').map((t) => t.id), [a.record.id]);
+  const a = await tokens.mint({ role: 'retriever', label: 'rag', ttlSeconds: 60, createdBy: 'a' });
+  const b = await tokens.mint({ role: 'writer', label: 'rag', ttlSeconds: 60, createdBy: 'a' });
+  await tokens.mint({ role: 'writer', label: 'other', ttlSeconds: 60, createdBy: 'a' });
+  assert.deepEqual((await tokens.scramCandidates('rag')).map((t) => t.id).sort(), [a.record.id, b.record.id].sort());
+  await tokens.revoke(a.record.id);
+  assert.deepEqual((await tokens.scramCandidates('rag')).map((t) => t.id), [b.record.id]);
+  assert.deepEqual((await tokens.deadTokensForUser('rag')).map((t) => t.id), [a.record.id]);
   assert.deepEqual(scramParams('rag'), scramParams('rag'));
   assert.notDeepEqual(scramParams('rag').salt, scramParams('other').salt);
 });
@@ -59,7 +59,7 @@ test('SCRAM candidates are the live tokens sharing a label, and share its salt',
 test('revocations made by another process reach this one through the store', async () => {
   const { store, tokens } = setup();
   const other = new Tokens(store, new Set(['retriever']));
-  const { record } = tokens.mint({ role: 'retriever', label: 'rag', ttlSeconds: 60, createdBy: 'a' });
+  const { record } = await tokens.mint({ role: 'retriever', label: 'rag', ttlSeconds: 60, createdBy: 'a' });
   const seen: string[] = [];
   tokens.onRevoke((id) => seen.push(id));
   tokens.watch(20);
@@ -72,23 +72,23 @@ test('revocations made by another process reach this one through the store', asy
 test('a checked token is trusted from memory only until it is revoked, here or elsewhere', async () => {
   const { store, tokens } = setup();
   const other = new Tokens(store, new Set(['retriever']));
-  const here = tokens.mint({ role: 'retriever', label: 'rag', ttlSeconds: 60, createdBy: 'a' });
-  assert.equal(tokens.check(here.token).ok, true);
-  tokens.revoke(here.record.id);
-  assert.deepEqual(tokens.check(here.token), { ok: false, reason: 'revoked' }, 'revoked in this process: refused at once');
+  const here = await tokens.mint({ role: 'retriever', label: 'rag', ttlSeconds: 60, createdBy: 'a' });
+  assert.equal((await tokens.check(here.token)).ok, true);
+  await tokens.revoke(here.record.id);
+  assert.deepEqual(await tokens.check(here.token), { ok: false, reason: 'revoked' }, 'revoked in this process: refused at once');
 
-  const elsewhere = tokens.mint({ role: 'retriever', label: 'rag', ttlSeconds: 60, createdBy: 'a' });
-  assert.equal(tokens.check(elsewhere.token).ok, true);
+  const elsewhere = await tokens.mint({ role: 'retriever', label: 'rag', ttlSeconds: 60, createdBy: 'a' });
+  assert.equal((await tokens.check(elsewhere.token)).ok, true);
   other.revoke(elsewhere.record.id);
-  assert.deepEqual(tokens.check(elsewhere.token, Date.now() + 1_001), { ok: false, reason: 'revoked' }, 'memory is trusted for a second at most');
-  const third = tokens.mint({ role: 'retriever', label: 'rag', ttlSeconds: 60, createdBy: 'a' });
-  assert.equal(tokens.check(third.token).ok, true);
+  assert.deepEqual(await tokens.check(elsewhere.token, Date.now() + 1_001), { ok: false, reason: 'revoked' }, 'memory is trusted for a second at most');
+  const third = await tokens.mint({ role: 'retriever', label: 'rag', ttlSeconds: 60, createdBy: 'a' });
+  assert.equal((await tokens.check(third.token)).ok, true);
   tokens.watch(20);
   other.revoke(third.record.id);
   await new Promise((r) => setTimeout(r, 120));
   tokens.stop();
-  assert.deepEqual(tokens.check(third.token), { ok: false, reason: 'revoked' }, 'the watcher evicts what another process revoked');
-  assert.deepEqual(tokens.check(third.token, Date.now() + 61_000), { ok: false, reason: 'revoked' });
+  assert.deepEqual(await tokens.check(third.token), { ok: false, reason: 'revoked' }, 'the watcher evicts what another process revoked');
+  assert.deepEqual(await tokens.check(third.token, Date.now() + 61_000), { ok: false, reason: 'revoked' });
 });
 
 test('the auth throttle blocks one address after repeated failures, and only that one', () => {

@@ -24,13 +24,13 @@ interface Measured { eventsPerSec: number; cpuUsPerEvent: number; events: number
 
 /** Appends for about `ms` (bounded by count too); `batch` records share a commit, as sessions judging in one turn do. */
 async function measure(log: AuditLog, batch: number, ms: number): Promise<Measured> {
-  const queued = log as AuditLog & { enqueue?: AuditLog['append']; durable?: () => Promise<void> | undefined };
+  const queued = log as Partial<Pick<AuditLog, 'enqueue' | 'durable'>>;
   const cpu0 = process.cpuUsage();
   const start = performance.now();
   let n = 0;
   while (performance.now() - start < ms && n < 2_000_000) {
     if (batch === 1 || !queued.enqueue || !queued.durable) {
-      for (const e of events(n)) log.append(e);
+      for (const e of events(n)) await log.append(e);
       n += 2;
       continue;
     }
@@ -48,13 +48,13 @@ export async function benchAudit(ctx: Context): Promise<Row[]> {
   const store = openSqliteStore(join(dir, 'audit.db'));
   const rows: Row[] = [];
   try {
-    const log = new AuditLog(store);
+    const log = await AuditLog.open(store);
     const grouped = typeof (log as { enqueue?: unknown }).enqueue === 'function';
     await measure(log, 8, 300); // warm-up
     const single = await measure(log, 1, 2000);
     const eight = grouped ? await measure(log, 8, 2000) : undefined;
     const many = grouped ? await measure(log, 64, 2000) : undefined;
-    const verified = verifyAudit(store);
+    const verified = await verifyAudit(store);
     const section = 'audit';
     rows.push({ section, metric: 'events/s, one commit per record (sync append)', unit: 'events/s', gatehouse: single.eventsPerSec });
     rows.push({
@@ -67,7 +67,7 @@ export async function benchAudit(ctx: Context): Promise<Row[]> {
     rows.push({ section, metric: 'CPU per audited statement (request + result), group commit of 8', unit: 'µs', gatehouse: eight && eight.cpuUsPerEvent * 2 });
     rows.push({ section, metric: 'chain verifies after the run', unit: 'records', gatehouse: verified.records, pass: verified.ok, target: 'verifies' });
   } finally {
-    store.close();
+    await store.close();
   }
   return rows;
 }

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { startGatewayChild, type GatewayChild } from '../lib/gateway.ts';
-import { freePort, startNode, type Service } from '../lib/proc.ts';
+import { freePort, startNode, treeCpuSeconds, type Service } from '../lib/proc.ts';
 import { withRatios, type Context, type Row } from '../lib/report.ts';
 
 const SMALL = 4 * 1024;
@@ -48,7 +48,8 @@ export async function benchFilesystem(ctx: Context): Promise<Row[]> {
   const clients: Client[] = [];
   try {
     const floorPort = await freePort();
-    services.push(await startNode('fs-floor', join(import.meta.dirname, '../upstreams/fs-floor.ts'), [String(floorPort), root]));
+    const floorServer = await startNode('fs-floor', join(import.meta.dirname, '../upstreams/fs-floor.ts'), [String(floorPort), root]);
+    services.push(floorServer);
     gateway = await startGatewayChild(ctx.dir, `
 admin:
   listen: 127.0.0.1:0
@@ -89,13 +90,18 @@ roles:
     for (const [label, size, file] of [['small (4 KB)', SMALL, 'docs/small.txt'], ['large (2 MB)', LARGE, 'docs/large.txt']] as const) {
       ctx.log(`  read_file ${label}: direct, floor, gatehouse, gatehouse with guards`);
       const direct = await rate(seconds, () => readFile(join(root, file), 'utf8'));
+      const floorCpu = treeCpuSeconds(floorServer.pid);
       const bare = await rate(seconds, call(floor, 'read_file', { path: file }));
+      const floorCpuUs = ((treeCpuSeconds(floorServer.pid) - floorCpu) * 1e6) / (bare * seconds);
+      const gatewayCpu = treeCpuSeconds(gateway!.pid);
       const gate = await rate(seconds, call(through, 'read_file', { path: file }));
+      const gatewayCpuUs = ((treeCpuSeconds(gateway!.pid) - gatewayCpu) * 1e6) / (gate * seconds);
       const withGuards = await rate(seconds, call(guarded, 'read_file', { path: file }));
       const mb = (ops: number) => (ops * size) / (1024 * 1024);
       rows.push(withRatios({ section, metric: `read_file ${label}, 1 client`, unit: 'MB/s', direct: mb(direct), ref: mb(bare), refName: 'bare MCP server', gatehouse: mb(gate) }));
       rows.push(withRatios({ section, metric: `read_file ${label} with guards (secrets redact, injection flag)`, unit: 'MB/s', ref: mb(bare), refName: 'bare MCP server', gatehouse: mb(withGuards) }));
       if (size === SMALL) rows.push(withRatios({ section, metric: `read_file ${label}, calls per second`, unit: 'calls/s', direct, ref: bare, refName: 'bare MCP server', gatehouse: gate }));
+      rows.push(withRatios({ section, metric: `CPU per read_file ${label} (server side)`, unit: 'µs', ref: floorCpuUs, refName: 'bare MCP server', gatehouse: gatewayCpuUs }));
     }
     for (const [label, size] of [['small (4 KB)', SMALL], ['large (2 MB)', LARGE]] as const) {
       ctx.log(`  write_file ${label}: direct, floor, gatehouse`);

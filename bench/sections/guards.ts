@@ -12,6 +12,7 @@ export async function benchGuardsSection(_ctx: Context): Promise<Row[]> {
     if (/adversarial/.test(r.name)) { row.target = '< 1,000 µs/KB'; row.pass = r.value < 1000; }
     // "A 4 KB prompt": what a user sends; a retrieved document is scanned with stricter rules and reported beside it.
     if (/scanInjection user 4 KB/.test(r.name)) { row.target = '< 200 µs'; row.pass = r.value < 200; }
+    if (r.unit === 'µs/KB' && /scanInjection document/.test(r.name)) { row.target = '< 100 µs/KB'; row.pass = r.value < 100; }
     return row;
   });
 }

@@ -12,6 +12,7 @@ const STEPS = {
   support: { url: 'SUPPORT_DATABASE_URL', role: 'support-writer' },
   billing: { url: 'BILLING_BASE_URL', key: 'BILLING_API_KEY', role: 'billing-agent' },
   mcp: { url: 'MCP_URL', key: 'MCP_TOKEN', role: 'researcher' },
+  workspace: { url: 'WORKSPACE_MCP_URL', key: 'WORKSPACE_TOKEN', role: 'workspace-agent' },
   llm: { url: 'OPENAI_BASE_URL', key: 'OPENAI_API_KEY' },
 } as const;
 
@@ -27,7 +28,7 @@ export function adminFromEnv(): Admin | undefined {
  * (`chat` for a plain chain, `assistant` or `helpdesk-assistant` for an agent offered tools). Steps not asked for are left empty. Throws with
  * what to set when something is missing.
  */
-export async function stepConfigFromEnv(opts: { steps: ('rag' | 'sql' | 'billing' | 'support' | 'mcp')[]; chatRole: 'chat' | 'assistant' | 'helpdesk-assistant' }): Promise<StepConfig> {
+export async function stepConfigFromEnv(opts: { steps: ('rag' | 'sql' | 'billing' | 'support' | 'mcp' | 'workspace')[]; chatRole: 'chat' | 'assistant' | 'helpdesk-assistant' | 'workspace-assistant' }): Promise<StepConfig> {
   const env = (name: string) => process.env[name] || undefined;
   const admin = adminFromEnv();
   let listeners: Map<string, string> | undefined;
@@ -59,6 +60,11 @@ export async function stepConfigFromEnv(opts: { steps: ('rag' | 'sql' | 'billing
     const mcp = env(STEPS.mcp.url) && env(STEPS.mcp.key);
     config.mcpUrl = mcp ? env(STEPS.mcp.url)! : `http://${await address('tools')}/mcp`;
     config.mcpToken = mcp ? env(STEPS.mcp.key)! : await mint(STEPS.mcp.role, 'tools');
+  }
+  if (want.has('workspace')) {
+    const given = env(STEPS.workspace.url) && env(STEPS.workspace.key);
+    config.workspaceUrl = given ? env(STEPS.workspace.url)! : `http://${await address('workspace')}/mcp`;
+    config.workspaceToken = given ? env(STEPS.workspace.key)! : await mint(STEPS.workspace.role, 'workspace');
   }
   if (want.has('support')) {
     // Nobody approves a request made with a token they issued: this one must come from someone other than the approver.

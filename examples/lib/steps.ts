@@ -25,6 +25,9 @@ export interface StepConfig {
   /** MCP step: the gateway's MCP endpoint and a token for its tools. */
   mcpUrl?: string;
   mcpToken?: string;
+  /** Workspace step: a directory served over MCP, and a token for it. */
+  workspaceUrl?: string;
+  workspaceToken?: string;
   openaiBaseUrl: string;
   openaiApiKey: string;
 }

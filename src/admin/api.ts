@@ -66,29 +66,29 @@ export async function startAdmin(services: Services, listeners: Listener[], opts
       }
       let minted;
       try {
-        minted = tokens.mint({ role: body.role, label, ttlSeconds, createdBy: admin.name });
+        minted = await tokens.mint({ role: body.role, label, ttlSeconds, createdBy: admin.name });
       } catch (err) {
         throw new HttpError(400, (err as Error).message);
       }
-      audit.append({ kind: 'token.create', tokenId: minted.record.id, data: { by: admin.name, role: minted.record.role, label, expiresAt: minted.record.expiresAt } });
+      await audit.append({ kind: 'token.create', tokenId: minted.record.id, data: { by: admin.name, role: minted.record.role, label, expiresAt: minted.record.expiresAt } });
       sendJson(res, 201, { ...tokenView(minted.record), token: minted.token });
     },
-    'GET /v1/tokens': (req, res) => {
+    'GET /v1/tokens': async (req, res) => {
       auth(req);
-      sendJson(res, 200, { tokens: tokens.list().map((t) => tokenView(t)) });
+      sendJson(res, 200, { tokens: (await tokens.list()).map((t) => tokenView(t)) });
     },
-    'POST /v1/tokens/{id}/revoke': (req, res, { id }) => {
+    'POST /v1/tokens/{id}/revoke': async (req, res, { id }) => {
       const admin = auth(req);
-      const token = tokens.byId(id);
+      const token = await tokens.byId(id);
       if (!token) throw new HttpError(404, `no token ${id}`);
       // The audit record comes first: a revocation the audit cannot show must not happen silently.
-      audit.append({ kind: 'token.revoke', tokenId: id, data: { by: admin.name } });
-      const revoked = tokens.revoke(id);
-      sendJson(res, 200, { ...tokenView(tokens.byId(id)!), alreadyRevoked: !revoked });
+      await audit.append({ kind: 'token.revoke', tokenId: id, data: { by: admin.name } });
+      const revoked = await tokens.revoke(id);
+      sendJson(res, 200, { ...tokenView((await tokens.byId(id))!), alreadyRevoked: !revoked });
     },
-    'GET /v1/sessions': (req, res, _p, url) => {
+    'GET /v1/sessions': async (req, res, _p, url) => {
       auth(req);
-      const sessions = store.listSessions({
+      const sessions = await store.listSessions({
         tokenId: url.searchParams.get('token') ?? undefined,
         connection: url.searchParams.get('connection') ?? undefined,
         runId: url.searchParams.get('run') ?? undefined,
@@ -97,38 +97,38 @@ export async function startAdmin(services: Services, listeners: Listener[], opts
       });
       sendJson(res, 200, { sessions });
     },
-    'GET /v1/sessions/{id}': (req, res, { id }, url) => {
+    'GET /v1/sessions/{id}': async (req, res, { id }, url) => {
       auth(req);
-      const session = store.sessionById(id);
+      const session = await store.sessionById(id);
       if (!session) throw new HttpError(404, `no session ${id}`);
-      sendJson(res, 200, { session, events: audit.read(0, intParam(url, 'limit', 10_000), id) });
+      sendJson(res, 200, { session, events: await audit.read(0, intParam(url, 'limit', 10_000), id) });
     },
-    'GET /v1/approvals': (req, res, _p, url) => {
+    'GET /v1/approvals': async (req, res, _p, url) => {
       authApprover(req);
       const status = url.searchParams.get('status') ?? 'pending';
       if (!approvalStatuses.has(status) && status !== 'all') throw new HttpError(400, `unknown status "${status}"`);
-      sendJson(res, 200, { approvals: services.approvals.list(status === 'all' ? undefined : (status as ApprovalStatus), intParam(url, 'limit', 200)) });
+      sendJson(res, 200, { approvals: await services.approvals.list(status === 'all' ? undefined : (status as ApprovalStatus), intParam(url, 'limit', 200)) });
     },
-    'GET /v1/approvals/{id}': (req, res, { id }) => {
+    'GET /v1/approvals/{id}': async (req, res, { id }) => {
       authApprover(req);
-      const record = services.approvals.get(id);
+      const record = await services.approvals.get(id);
       if (!record) throw new HttpError(404, `no approval request ${id}`);
       sendJson(res, 200, record);
     },
     'POST /v1/approvals/{id}/approve': (req, res, params) => decide(req, res, params.id, 'approve'),
     'POST /v1/approvals/{id}/deny': (req, res, params) => decide(req, res, params.id, 'deny'),
-    'GET /v1/audit': (req, res, _p, url) => {
+    'GET /v1/audit': async (req, res, _p, url) => {
       auth(req);
-      sendJson(res, 200, { records: audit.read(intParam(url, 'after', 0), Math.min(intParam(url, 'limit', 100), 10_000), url.searchParams.get('session') ?? undefined) });
+      sendJson(res, 200, { records: await audit.read(intParam(url, 'after', 0), Math.min(intParam(url, 'limit', 100), 10_000), url.searchParams.get('session') ?? undefined) });
     },
     'GET /v1/audit/verify': async (req, res) => {
       auth(req);
-      audit.flush();
+      await audit.flush();
       const last = services.checkpoints?.last;
       // The head lets a verifier holding the public key compare the chain with its own copy of the checkpoints.
-      const head = store.lastAudit();
+      const head = await store.lastAudit();
       sendJson(res, 200, {
-        ...verifyAudit(store),
+        ...(await verifyAudit(store)),
         head: head ? { seq: head.seq, hash: head.hash } : null,
         checkpoint: last ? { node: last.node, seq: last.seq, ts: last.ts, ...pick(await anchorChains([last], storeChains(store))) } : null,
       });
@@ -146,7 +146,7 @@ export async function startAdmin(services: Services, listeners: Listener[], opts
       throw new HttpError(400, `for: ${(err as Error).message}`);
     }
     try {
-      sendJson(res, 200, services.approvals.decide(id, approver, decision, reason, windowSeconds));
+      sendJson(res, 200, await services.approvals.decide(id, approver, decision, reason, windowSeconds));
     } catch (err) {
       if (err instanceof ApprovalError) throw new HttpError(err.status, err.message);
       throw err;

@@ -44,7 +44,7 @@ export class AdminAuth {
     const failure = throttle.fail(AuthThrottle.key(client, ADMIN_KEY_USER));
     if (failure.started) {
       const { maxFailures, windowMs } = throttle.options;
-      audit.append({ kind: 'admin.throttled', verdict: 'deny', data: { client, reason: `more than ${maxFailures} wrong admin keys within ${windowMs / 1000}s` } });
+      audit.append({ kind: 'admin.throttled', verdict: 'deny', data: { client, reason: `more than ${maxFailures} wrong admin keys within ${windowMs / 1000}s` } }).catch(() => undefined);
       log.warn({ client }, 'throttling wrong admin keys');
     }
     if (failure.throttled) throw new HttpError(429, 'too many wrong admin keys from this address; wait a minute and try again', throttle.options.delayMs);

@@ -3,6 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../config/load.ts';
 import { approvalCommands } from './approvals.ts';
 import { auditCommands } from './audit.ts';
+import { caCommands } from './ca.ts';
 import { CliError } from './client.ts';
 import { mcpStdioCommands } from './mcp-stdio.ts';
 import { policyCommands } from './policy.ts';
@@ -22,6 +23,7 @@ sessionCommands(program);
 approvalCommands(program);
 auditCommands(program);
 policyCommands(program);
+caCommands(program);
 mcpStdioCommands(program);
 
 try {

@@ -21,6 +21,7 @@ import { decideSql } from '../services/policy/sql/decide.ts';
 import { analyzeMysql, loadParser } from '../adapters/mysql/sql/analyze.ts';
 import { mysqlCatalog } from '../adapters/mysql/sql/catalog.ts';
 import { parseMysqlUrl } from '../adapters/mysql/upstream.ts';
+import { explainInjection } from '../services/guards/index.ts';
 import { CliError } from './client.ts';
 import { printJson } from './output.ts';
 
@@ -50,10 +51,12 @@ export function policyCommands(program: Command) {
     });
 
   policy.command('explain')
-    .description('would this role be allowed this SQL / HTTP request / LLM call / egress host on this connection, and by which grant?')
-    .requiredOption('--config <file>', 'gatehouse.yaml')
-    .requiredOption('--role <role>', 'role name')
-    .requiredOption('--connection <name>', 'connection name')
+    .description('would this role be allowed this SQL / HTTP request / LLM call / egress host on this connection, and by which grant? With --text: how the injection guard scores a text, and why')
+    .option('--config <file>', 'gatehouse.yaml')
+    .option('--role <role>', 'role name')
+    .option('--connection <name>', 'connection name')
+    .option('--text <text>', 'injection: the text to score (no config needed); "-" reads it from stdin')
+    .option('--channel <channel>', 'injection: user (what a person typed, the default) or document (a tool result, a file, a row)')
     .option('--sql <statement>', 'postgres: SQL text (several statements allowed)')
     .option('--offline', 'postgres: do not read function volatility from the upstream (unknown functions are refused)')
     .option('--request <request>', 'http: "METHOD /path?query", e.g. "GET /invoices/42"')
@@ -66,6 +69,9 @@ export function policyCommands(program: Command) {
     .option('--host <host>', 'egress: "host[:port]" (443 without a port), e.g. "api.github.com:443"')
     .option('--json', 'JSON output')
     .action(async (o: ExplainOptions) => {
+      if (o.text !== undefined) return printInjection(o.text === '-' ? readFileSync(0, 'utf8') : o.text, o.channel, o.json);
+      if (!o.config || !o.role || !o.connection) throw new CliError('--config, --role and --connection are required (or --text to score a text)', 2);
+      const { role, connection: connectionName } = { role: o.role, connection: o.connection };
       const config = loadConfigFile(o.config);
       const connection = config.connections[o.connection];
       if (!connection) throw new CliError(`unknown connection "${o.connection}"`, 2);
@@ -121,14 +127,29 @@ export function policyCommands(program: Command) {
       printVerdicts(analysis.statements.map((statement) => ({
         statement: statement.text,
         kind: statement.kind,
-        verdict: decideSql(statement, { role: o.role, connection: o.connection, grant: grant as SqlGrant | undefined, catalog: catalog ?? offlineCatalog(), prepared }),
+        verdict: decideSql(statement, { role, connection: connectionName, grant: grant as SqlGrant | undefined, catalog: catalog ?? offlineCatalog(), prepared }),
       })), o.json);
     });
 }
 
 interface ExplainOptions {
-  config: string; role: string; connection: string; sql?: string; offline?: boolean; json?: boolean;
+  config?: string; role?: string; connection?: string; sql?: string; offline?: boolean; json?: boolean; text?: string; channel?: string;
   request?: string; body?: string; model?: string; tool?: string[]; maxTokens?: string; args?: string; command?: string; host?: string;
+}
+
+/** The injection guard's score of a text, its threshold, the view and window that scored, the features that drove it. */
+function printInjection(text: string, channel: string | undefined, json?: boolean) {
+  if (channel !== undefined && channel !== 'user' && channel !== 'document') throw new CliError('--channel is user or document', 2);
+  const e = explainInjection(text, { source: channel ?? 'user' });
+  if (json) printJson(e);
+  else {
+    process.stdout.write(`${e.flagged ? 'FLAGGED' : e.grey ? 'GREY   ' : 'CLEAN  '}  score ${e.score.toFixed(3)} (threshold ${e.threshold} on the ${e.channel} channel)${e.by ? `, by the ${e.by}` : ''}\n`);
+    process.stdout.write(`         view: ${e.view}; window: ${JSON.stringify(e.window.length > 160 ? `${e.window.slice(0, 160)}…` : e.window)}\n`);
+    if (e.rules.length) process.stdout.write(`         rules and signals: ${e.rules.join(', ')}\n`);
+    process.stdout.write('         features (log-odds):\n');
+    for (const f of e.features) process.stdout.write(`           ${f.weight >= 0 ? '+' : ''}${f.weight.toFixed(3)}  ${f.feature}\n`);
+  }
+  if (e.flagged) process.exitCode = 1;
 }
 
 /** One verdict per statement / request; exit code 1 unless all are allowed. */

@@ -1,5 +1,6 @@
 // `gatehouse serve` (a config file; `--workers N` processes) and `gatehouse demo` (the embedded default, what `npm start` runs).
 import cluster from 'node:cluster';
+import { hostname } from 'node:os';
 import { InvalidArgumentError, type Command } from 'commander';
 import { loadConfigFile } from '../config/load.ts';
 import { parseDuration } from '../config/duration.ts';
@@ -7,7 +8,7 @@ import { configSecrets } from '../config/secrets.ts';
 import { configDir, startGateway } from '../main.ts';
 import { startDemo } from '../demo/demo.ts';
 import { createLogger, type Logger } from '../services/telemetry/logger.ts';
-import { checkWorkersStore, superviseWorkers, workerReady } from './workers.ts';
+import { checkWorkersStore, superviseWorkers, workerNode, workerReady } from './workers.ts';
 
 export function serveCommands(program: Command) {
   program.command('serve')
@@ -20,7 +21,7 @@ export function serveCommands(program: Command) {
       const log = createLogger({ level: config.log_level, secrets: configSecrets(config) });
       if (o.workers > 1 && cluster.isPrimary) return superviseWorkers(o.workers, log);
       // Signals are handled from the start: a SIGTERM during start-up stops the gateway as soon as it is up.
-      const starting = startGateway(config, { baseDir: configDir(o.config), log });
+      const starting = startGateway(workerNode(config, hostname()), { baseDir: configDir(o.config), log });
       const drainMs = parseDuration(config.drain_timeout) * 1000;
       stopOnSignal(async () => (await starting).close(drainMs), log);
       await starting;

@@ -16,6 +16,18 @@ export function checkWorkersStore(config: Config, workers: number) {
   }
 }
 
+/** The environment variable that tells a worker which slot it fills. */
+const WORKER_SLOT = 'GATEHOUSE_WORKER_SLOT';
+
+/**
+ * In a worker: its node id is the configured one (or the host name) with its slot, so every worker keeps its own audit
+ * chain in the shared store, and a replacement continues its predecessor's. Unchanged outside a worker.
+ */
+export function workerNode(config: Config, host: string): Config {
+  const slot = cluster.isWorker ? process.env[WORKER_SLOT] : undefined;
+  return slot ? { ...config, node: { ...config.node, id: `${config.node.id ?? host}.w${slot}` } } : config;
+}
+
 /** In a worker, once its gateway listens: the primary counts it as started. */
 export function workerReady() {
   process.send?.({ type: READY });
@@ -30,8 +42,11 @@ export function superviseWorkers(workers: number, log: Logger) {
   const started = new Set<number>();
   let stopping = false;
   let failed = false;
-  const fork = () => {
-    const worker = cluster.fork();
+  /** Which slot each worker fills: a replacement takes its predecessor's, and with it its node id and audit chain. */
+  const slots = new Map<number, number>();
+  const fork = (slot: number) => {
+    const worker = cluster.fork({ [WORKER_SLOT]: String(slot) });
+    slots.set(worker.id, slot);
     worker.on('message', (m: { type?: string }) => {
       if (m?.type === READY) started.add(worker.id);
     });
@@ -52,7 +67,7 @@ export function superviseWorkers(workers: number, log: Logger) {
       return;
     }
     log.warn({ worker: worker.process.pid, code, signal }, 'a worker stopped; starting another');
-    fork();
+    fork(slots.get(worker.id) ?? 0);
   });
   const stop = () => {
     if (stopping) {
@@ -66,6 +81,6 @@ export function superviseWorkers(workers: number, log: Logger) {
   };
   process.on('SIGTERM', stop);
   process.on('SIGINT', stop);
-  for (let i = 0; i < workers; i++) fork();
+  for (let i = 1; i <= workers; i++) fork(i);
   log.info({ workers }, 'started the workers');
 }

@@ -1,6 +1,6 @@
 // `policy check`: what a valid config can still get wrong — grants that can never match, unused pieces.
 import type { ConfigProblem } from './load.ts';
-import type { Config, EgressGrant, FilesystemGrant, HttpGrant, LlmGrant, McpConnection, McpGrant, RedisGrant, SqlGrant } from './schema.ts';
+import type { Config, EgressConnection, EgressGrant, FilesystemGrant, HttpGrant, LlmGrant, McpConnection, McpGrant, RedisGrant, SqlGrant } from './schema.ts';
 
 export interface LintFinding extends ConfigProblem {
   severity: 'error' | 'warning';
@@ -29,7 +29,7 @@ export function lintConfig(config: Config): LintFinding[] {
       else if (kind === 'redis') lintRedis(grant as RedisGrant, at, error, warn);
       else if (kind === 'llm') lintLlm(grant as LlmGrant, at, warn);
       else if (kind === 'filesystem') lintFilesystem(grant as FilesystemGrant, at, error, warn);
-      else lintEgress(grant as EgressGrant, at, warn);
+      else lintEgress(grant as EgressGrant, config.connections[name] as EgressConnection, at, warn);
     }
   }
   for (const name of Object.keys(config.connections)) if (!used.has(name)) warn(`connections.${name}`, 'no role grants anything on this connection');
@@ -117,9 +117,17 @@ function lintMcp(g: McpGrant, servers: string[], at: string, warn: Report) {
   if (!g.call.length) warn(`${at}.call`, 'no tools granted: every tool call will be refused');
 }
 
-function lintEgress(g: EgressGrant, at: string, warn: Report) {
+function lintEgress(g: EgressGrant, c: EgressConnection, at: string, warn: Report) {
   if (!g.hosts.length) warn(`${at}.hosts`, 'no hosts listed: every tunnel and request will be refused');
   g.hosts.forEach((h, i) => { if (g.deny.includes(h)) warn(`${at}.hosts.${i}`, `"${h}" is also in deny, which wins: it never applies`); });
+  if (!c.intercept) return;
+  if (g.hosts.length && !g.allow) warn(`${at}.allow`, 'no allow rules on an intercepting connection: every request to a granted host passes (each audited); list rules to narrow what the agent may do');
+  const bare = (h: string) => h.replace(/:\d+$/, '').toLowerCase();
+  const uninspected = new Set(c.pass_through.map(bare));
+  for (const host of Object.keys(g.headers ?? {})) {
+    if (uninspected.has(bare(host))) warn(`${at}.headers.${host}`, `${host} is in pass_through: its tunnels are not inspected, so these headers are never sent`);
+  }
+  if (g.allow) g.hosts.forEach((h, i) => { if (uninspected.has(bare(h))) warn(`${at}.hosts.${i}`, `"${h}" is in pass_through: requests there are not judged by allow rules`); });
 }
 
 /** Path globs are relative to the root; the gateway refuses to start on one that is not (this says so before). */

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument, visit, type Document } from 'yaml';
 import type { z } from 'zod';
-import { config as configSchema, grantSchemaFor, type Config, type Grant } from './schema.ts';
+import { config as configSchema, grantSchemaFor, type Config, type Connection, type EgressGrant, type Grant } from './schema.ts';
 
 export interface ConfigProblem {
   path: string;
@@ -70,6 +70,7 @@ export function parseConfig(text: string, file = '<config>', env: NodeJS.Process
     }
   }
   if (!parsed.success) throw new ConfigError(file, problems);
+  problems.push(...interceptionKeys(parsed.data.connections, roles, located));
   const listens = new Map<string, string>([[parsed.data.admin.listen, 'admin.listen']]);
   for (const [name, c] of Object.entries(parsed.data.connections)) {
     const other = c.listen.endsWith(':0') ? undefined : listens.get(c.listen); // port 0: the OS picks a free one
@@ -125,3 +126,19 @@ function issueMessage(issue: z.core.$ZodIssue): string {
   return issue.message;
 }
 
+
+/** `allow`, `headers` and `guards` on an egress grant judge what travels inside a tunnel: they need `intercept: true`. */
+function interceptionKeys(connections: Record<string, Connection>, roles: Record<string, Record<string, Grant>>, located: (path: (string | number)[], message: string) => ConfigProblem): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  for (const [role, grants] of Object.entries(roles)) {
+    for (const [name, grant] of Object.entries(grants)) {
+      const c = connections[name];
+      if (c?.kind !== 'egress' || c.intercept) continue;
+      for (const key of ['allow', 'headers', 'guards'] as const) {
+        if ((grant as EgressGrant)[key] === undefined) continue;
+        problems.push(located(['roles', role, name, key], `judges requests inside TLS tunnels, which needs connections.${name}.intercept: true (without it the egress proxy decides by host and port only)`));
+      }
+    }
+  }
+  return problems;
+}

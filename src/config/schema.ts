@@ -190,8 +190,19 @@ export const egressConnection = z.strictObject({
    * The gateway's own listeners and the cloud metadata addresses stay refused whatever this says.
    */
   allow_private: z.array(cidr).default([]),
-  /** TLS interception inside tunnels (so HTTP rules apply to HTTPS): not offered yet, so only `false` loads. */
-  intercept: z.boolean().default(false).refine((on) => !on, { error: 'intercept: true (TLS interception inside tunnels) is not available yet' }),
+  /**
+   * TLS interception inside tunnels: each request in an HTTPS tunnel is judged by the grant's `allow`, gets its `headers`
+   * and passes its `guards`. Agents must trust `ca` (`gatehouse ca export`).
+   */
+  intercept: z.boolean().default(false),
+  /** The interception CA: certificate and private key files, generated (key mode 0600) on first start if absent. */
+  ca: tlsFiles.default({ cert: './gatehouse-ca.pem', key: './gatehouse-ca.key' }),
+  /** Extra roots (a PEM file) upstream certificates are verified against, besides the system store. */
+  upstream_ca: z.string().min(1).optional(),
+  /** Hosts (names or `*.` wildcards) never intercepted: their tunnels are spliced uninspected, and audited as such. */
+  pass_through: z.array(z.string().regex(/^(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?$/, 'expected a host name such as "pinned.example.com" or "*.example.com"')).default([]),
+  /** Largest request body read to be judged (body rules, guards, approvals) inside an intercepted tunnel; more is refused (413). */
+  max_inspect_bytes: z.number().int().positive().default(4 * 1024 * 1024),
   /** How long an upstream may take to accept a connection. */
   connect_timeout_ms: z.number().int().positive().default(10_000),
   /** How long a client may take to send its request head, or its TLS ClientHello once a tunnel is open (else 408/closed). */
@@ -420,8 +431,15 @@ const egressHost = z.string().regex(
   /^(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*\.?(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/,
   'expected a host such as "example.com", "*.example.com", "api.example.com:443", "203.0.113.7" or "[2001:db8::7]:443"',
 );
-/** Keys that judge what travels inside a tunnel: they need TLS interception, which egress does not offer yet. */
-const needsInterception = z.undefined({ error: 'an egress grant decides by host and port only; rules on requests (allow, headers, guards) need TLS interception, which is not available yet' }).optional();
+/** `METHOD host/path` (`GET api.github.com/repos/acme/*`), or `{ rule, query, body }` with constraints, as for `kind: http`. */
+const egressRule = z.union([
+  z.string().min(1),
+  z.strictObject({
+    rule: z.string().min(1),
+    query: z.record(z.string(), valueConstraint).optional(),
+    body: z.record(z.string().regex(/^\$/, 'body constraints are JSON paths starting with $, e.g. $.amount'), valueConstraint).optional(),
+  }),
+]);
 
 export const egressGrant = z.strictObject({
   hosts: z.array(egressHost).default([]),
@@ -436,9 +454,18 @@ export const egressGrant = z.strictObject({
   rate: z.string().regex(/^\d+\/(s|sec|second|min|minute|h|hour|day)$/, 'expected N/s, N/min, N/hour or N/day').optional(),
   /** Bytes both ways per token: `50MB/hour` (KB, MB, GB are powers of 1024). */
   max_bytes: z.string().regex(/^\d+(\.\d+)?\s*(B|KB|MB|GB|KiB|MiB|GiB)\/(s|sec|second|min|minute|h|hour|day)$/, 'expected a size per period, e.g. 50MB/hour').optional(),
-  allow: needsInterception,
-  headers: needsInterception,
-  guards: needsInterception,
+  /**
+   * With `intercept: true` only: the requests allowed inside tunnels (`METHOD host/path` globs as in `kind: http`); when
+   * present, a request no rule covers is refused. Absent: every request to a granted host (each still judged and audited).
+   */
+  allow: z.array(egressRule).optional(),
+  /** With `intercept: true` only: host (or `*.` wildcard) → headers set on its requests (credentials the agent never holds). */
+  headers: z.record(z.string().regex(/^(\*\.)?[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/, 'expected a host name such as "api.github.com"'), z.record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'expected an HTTP header name'), z.string())).optional(),
+  /**
+   * With `intercept: true` only, on what leaves (request URLs and bodies): secrets/pii `block` refuses the request,
+   * `redact` masks them in the body (a URL carrying one is refused: rewriting it would change the request), `flag` audits.
+   */
+  guards: z.strictObject({ secrets: guardMode.default('off'), pii: guardMode.default('off') }).optional(),
 });
 
 export const webhook = z.strictObject({
@@ -490,6 +517,13 @@ export const config = z.strictObject({
     metrics: z.enum(['admin', 'public']).default('admin'),
   }).default({ listen: '127.0.0.1:7070', keys: [], metrics: 'admin' }),
   store: z.string().regex(/^(sqlite:|postgres(ql)?:\/\/)/, 'expected sqlite:PATH or postgres://...').default('sqlite:./gatehouse.db'),
+  /**
+   * This gateway node, when several share a PostgreSQL store: `id` names its audit chain and the sessions and held
+   * requests it alone ends after a restart (stable per node; the host name when absent).
+   */
+  node: z.strictObject({
+    id: z.string().regex(/^[A-Za-z0-9_.:-]{1,100}$/, 'a node id is 1-100 letters, digits, _ . : -').optional(),
+  }).default({}),
   approvals: approvalsConfig.default({ timeout: '15m', mode: 'wait', required: 1, webhooks: [] }),
   /** On SIGTERM, how long requests in flight may take to finish before what is left is cut. */
   drain_timeout: duration.default('25s'),

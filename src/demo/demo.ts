@@ -10,14 +10,16 @@ import { demoRoles, demoSchema } from './seed.ts';
 import { startBillingApi } from './upstreams/billing.ts';
 import { startLlmUpstream } from './upstreams/llm.ts';
 import { startToolsServer } from './upstreams/tools.ts';
+import { seedWorkspace } from './workspace.ts';
 
 export interface DemoOptions {
-  /** Ports for admin / crm / billing / openai / tools; 0 picks free ones (tests). */
+  /** Ports for admin / crm / billing / openai / tools / workspace; 0 picks free ones (tests). */
   adminPort?: number;
   crmPort?: number;
   billingPort?: number;
   openaiPort?: number;
   toolsPort?: number;
+  workspacePort?: number;
   /** Structured logs; by default only warnings and errors, on standard error (the demo's own output is on standard out). */
   log?: Logger;
 }
@@ -43,6 +45,8 @@ export async function startDemo(opts: DemoOptions = {}) {
   };
   const adminKey = 'demo-' + randomBytes(16).toString('hex');
   const dir = mkdtempSync(join(tmpdir(), 'gatehouse-demo-'));
+  const workspaceRoot = join(dir, 'workspace');
+  seedWorkspace(workspaceRoot);
   const yaml = `
 log_level: warn
 admin:
@@ -72,6 +76,11 @@ connections:
     approval_wait_ms: 20000
     servers:
       helpdesk: { url: "${tools.url}/mcp" }
+  workspace:
+    kind: filesystem
+    root: ${JSON.stringify(workspaceRoot)}
+    listen: 127.0.0.1:${opts.workspacePort ?? 8091}
+    approval_wait_ms: 20000
 ${demoRoles}`;
   let gateway;
   try {
@@ -81,17 +90,20 @@ ${demoRoles}`;
     throw err;
   }
   const mint = (role: string, label: string) => gateway.services.tokens.mint({ role, label, ttlSeconds: 8 * 3600, createdBy: 'demo' });
-  const rag = mint('retriever', 'rag');
-  const support = mint('support-writer', 'support');
-  const analyst = mint('analyst', 'analyst');
-  const chat = mint('chat', 'chat');
-  const researcher = mint('researcher', 'researcher');
+  const rag = await mint('retriever', 'rag');
+  const support = await mint('support-writer', 'support');
+  const analyst = await mint('analyst', 'analyst');
+  const chat = await mint('chat', 'chat');
+  const researcher = await mint('researcher', 'researcher');
+  const workspace = await mint('workspace-agent', 'workspace');
   const crm = gateway.listeners.find((l) => l.name === 'crm')!.address;
   const api = `http://${gateway.listeners.find((l) => l.name === 'billing')!.address}`;
   const openai = `http://${gateway.listeners.find((l) => l.name === 'openai')!.address}/v1`;
   const mcp = `http://${gateway.listeners.find((l) => l.name === 'tools')!.address}/mcp`;
+  const files = `http://${gateway.listeners.find((l) => l.name === 'workspace')!.address}/mcp`;
   // One MCP tool call with the SDK's own client (run it from this repository, where the SDK is installed).
-  const mcpCall = `node --input-type=module -e "import { Client } from '@modelcontextprotocol/sdk/client/index.js'; import { StreamableHTTPClientTransport as T } from '@modelcontextprotocol/sdk/client/streamableHttp.js'; const c = new Client({ name: 'demo', version: '1' }); await c.connect(new T(new URL('${mcp}'), { requestInit: { headers: { Authorization: 'Bearer ' + process.env.GATEHOUSE_TOKEN } } })); const [name, args] = process.argv.slice(1); try { console.log(JSON.stringify(await c.callTool({ name, arguments: JSON.parse(args ?? '{}') }), null, 1)); } catch (e) { console.log(e.message); } await c.close();"`;
+  const callAt = (endpoint: string) => `node --input-type=module -e "import { Client } from '@modelcontextprotocol/sdk/client/index.js'; import { StreamableHTTPClientTransport as T } from '@modelcontextprotocol/sdk/client/streamableHttp.js'; const c = new Client({ name: 'demo', version: '1' }); await c.connect(new T(new URL('${endpoint}'), { requestInit: { headers: { Authorization: 'Bearer ' + process.env.GATEHOUSE_TOKEN } } })); const [name, args] = process.argv.slice(1); try { console.log(JSON.stringify(await c.callTool({ name, arguments: JSON.parse(args ?? '{}') }), null, 1)); } catch (e) { console.log(e.message); } await c.close();"`;
+  const mcpCall = callAt(mcp);
   const bearer = (token: string) => `-H "Authorization: Bearer ${token}"`;
   const chatCurl = (body: string) => `curl -s ${openai}/chat/completions ${bearer(chat.token)} -H "Content-Type: application/json" -d '${body}'`;
   const url = (label: string, token: string) => `postgresql://${label}:${token}@${crm}/crm`;
@@ -141,6 +153,16 @@ Each chain step has its own token (valid 8h). Try, in another terminal:
                                                                  # then answers "awaits approval <id>": run it again once approved
   # a client that only launches stdio servers: command "npx gatehouse mcp-stdio --url ${mcp}", env GATEHOUSE_TOKEN=<token>
 
+  # workspace agent on a directory served over MCP (${workspaceRoot}: docs/, out/, a .env, a poisoned note):
+  fs() { GATEHOUSE_TOKEN=${workspace.token} ${callAt(files)} "$@"; }
+  fs list_directory '{"path":"docs"}'                                   # allowed; .env is never listed
+  fs read_file '{"path":"docs/vendor-email.md"}'                        # allowed; the injection is flagged (file and line) in the audit
+  fs read_file '{"path":".env"}'                                        # refused: deny rule "**/.env"
+  fs read_file '{"path":"../../etc/passwd"}'                            # refused: ".." is not accepted; symlinks out are refused too
+  fs delete_file '{"path":"docs/handbook.md"}'                          # refused: no delete grant covers docs/
+  fs write_file '{"path":"out/summary.md","content":"Ship Friday."}'    # allowed: written atomically
+  fs write_file '{"path":"out/reports/q3.md","content":"Q3"}'           # waits up to 20 s for a person (approvals approve <id>)
+
 Watch and decide in the web console: ${gateway.adminUrl} (sign in with the admin key below).
 
 Administer it with the CLI:
@@ -157,7 +179,8 @@ Press Ctrl-C to stop.
   return {
     gateway,
     adminKey,
-    tokens: { rag, support, analyst, chat, researcher },
+    tokens: { rag, support, analyst, chat, researcher, workspace },
+    workspaceRoot,
     toolCalls: tools.requests,
     instructions,
     async close() {

@@ -109,6 +109,23 @@ roles:
       allow: ["GET /invoices/*", "POST /refunds"]
       approve: ["POST /refunds"]
       mask: { "$.customer.email": partial, "$.customer.card": redact, "$.customer.phone": hash }
+  # An agent on the demo workspace (a directory served over MCP): reads docs, writes and tidies out/, never .env;
+  # reports wait for a person. Its model may be offered these tools only.
+  workspace-agent:
+    workspace:
+      read: ["docs/**", "out/**"]
+      write: ["out/**"]
+      delete: ["out/**"]
+      deny: ["**/.env", "**/*.pem", "**/.git/**"]
+      max_file_size: 1MB
+      approve: ["write out/reports/**"]
+      guards: { secrets: redact, injection: flag }
+  workspace-assistant:
+    openai:
+      models: [gpt-4o-mini]
+      tools: [read_file, list_directory, search_files, get_file_info, list_allowed_directories, write_file, edit_file, create_directory, move_file, delete_file]
+      max_tokens: 512
+      guards: { injection: block, secrets: redact, pii: redact }
   # An agent on the helpdesk's MCP tools: search and read freely; comments are bounded and wait for a person; deleting
   # is not granted at all (an injected "delete every ticket" comes back to the model as "unknown tool").
   researcher:

@@ -116,7 +116,7 @@ export class Gate {
     const { tokens } = this.services;
     const { secret, ...from } = presented;
     if (!secret) return this.refuseAuth(connection, from, 'missing', 'missing Gatehouse token');
-    const check = tokens.check(secret);
+    const check = await tokens.check(secret);
     // A valid token always gets through; only failures are throttled (by address: a bearer token names no user).
     if (check.ok) return this.grantOf<G>(connection, check.token, from);
     if (await this.throttled(connection, from, from.address)) return this.refuseAuth(connection, from, 'throttled', 'too many failed authentication attempts from this address; try again later');
@@ -130,13 +130,13 @@ export class Gate {
    */
   async authenticate<G extends Grant>(connection: string, from: Presented & { user: string }, verify: (candidates: TokenRecord[]) => TokenRecord | undefined): Promise<Admission<G>> {
     const { tokens } = this.services;
-    const token = verify(tokens.scramCandidates(from.user));
+    const token = verify(await tokens.scramCandidates(from.user));
     if (token && tokens.status(token).ok) return this.grantOf<G>(connection, token, from);
     // Failures count against the address and the user name given, so one agent guessing does not lock out its neighbours.
     if (await this.throttled(connection, from, AuthThrottle.key(from.address, from.user))) {
       return this.refuseAuth(connection, from, 'throttled', 'too many failed authentication attempts for this user name from this address; try again later');
     }
-    const dead = tokens.deadTokensForUser(from.user);
+    const dead = await tokens.deadTokensForUser(from.user);
     const match = token ?? (dead.length ? verify(dead) : undefined);
     if (match) {
       const why = match.revokedAt !== null ? 'revoked' : 'expired';
@@ -152,14 +152,14 @@ export class Gate {
   async open(start: SessionStart, onCut: (reason: string) => void): Promise<GateSession> {
     const { token } = start;
     let session: GateSession | undefined;
-    const live = this.services.sessions.open(
+    const live = await this.services.sessions.open(
       { tokenId: token.id, label: token.label, role: token.role, connection: start.connection, protocol: start.protocol, client: start.client, runId: start.runId ?? null, step: start.step ?? null },
       (reason) => {
         session?.withdrawHeld(reason);
         onCut(reason);
       },
     );
-    this.services.tokens.touch(token.id);
+    this.services.tokens.touch(token.id, this.touchFailed);
     const r = live.record;
     session = new GateSession(this.services, token, start.protocol, {
       who: { tokenId: token.id, label: token.label, role: token.role, runId: r.runId ?? undefined, step: r.step ?? undefined },
@@ -217,10 +217,12 @@ export class Gate {
   }
 
   private audit(event: AuditEvent) {
-    try {
-      this.services.audit.append(event);
-    } catch { /* an authentication is refused either way */ }
+    // An authentication is refused either way; the audit's own failure is counted by its metrics.
+    this.services.audit.append(event).catch(() => undefined);
   }
+
+  /** A last-use time is informational: a failed write is logged, and the request goes on. */
+  private readonly touchFailed = (err: Error) => this.services.log.warn({ err }, 'cannot write a token\'s last-use time');
 }
 
 /** One agent session (a database connection, an HTTP token/run/step, an MCP session): judges its requests in order. */
@@ -254,7 +256,7 @@ export class GateSession {
     }
     const durable = audit.durable();
     const settle = () => this.settle(verdict, record, ask.facts.summary, ask.exact);
-    return durable ? durable.then(settle, auditUnavailable) : Promise.resolve(settle());
+    return durable ? durable.then(settle, auditUnavailable) : settle();
   }
 
   /**
@@ -265,12 +267,11 @@ export class GateSession {
     if (this.closed) return;
     this.closed = true;
     if (failure) {
-      try {
-        this.services.audit.append({ kind: 'session.error', sessionId: this.ctx.sessionId, tokenId: this.token.id, connection: this.ctx.connection, verdict: 'deny', data: failure });
-      } catch { /* the session ends either way; its close record tries the audit again */ }
+      // The session ends either way; its close record tries the audit again.
+      this.services.audit.append({ kind: 'session.error', sessionId: this.ctx.sessionId, tokenId: this.token.id, connection: this.ctx.connection, verdict: 'deny', data: failure }).catch(() => undefined);
     }
     this.withdrawHeld(reason);
-    this.services.sessions.close(this.ctx.sessionId, reason);
+    void this.services.sessions.close(this.ctx.sessionId, reason);
   }
 
   /** A long session (a pooled connection, a token's HTTP session) keeps its token's last-use time current, cheaply. */
@@ -278,9 +279,7 @@ export class GateSession {
     const now = Date.now();
     if (now - this.touched < TOUCH_EVERY_MS) return;
     this.touched = now;
-    try {
-      this.services.tokens.touch(this.token.id);
-    } catch { /* a last-use time is informational: the request goes on */ }
+    this.services.tokens.touch(this.token.id, (err) => this.services.log.warn({ err }, 'cannot write a token\'s last-use time'));
   }
 
   /** Withdraws every request of this session still waiting for a human (revocation, disconnect). */
@@ -288,7 +287,7 @@ export class GateSession {
     for (const h of [...this.held.values()]) h.withdraw(reason);
   }
 
-  private settle(verdict: Verdict, record: AuditRecord, summary: string, exact = summary): Outcome {
+  private async settle(verdict: Verdict, record: AuditRecord, summary: string, exact = summary): Promise<Outcome> {
     if (verdict.kind === 'deny') return { kind: 'refuse', rule: verdict.rule, message: verdict.message };
     if (verdict.kind === 'allow') return this.forward(verdict.grant, verdict.obligations, record);
     const { approvals } = this.services;
@@ -296,11 +295,11 @@ export class GateSession {
       token: this.token, connection: this.ctx.connection, protocol: this.protocol, sessionId: this.ctx.sessionId,
       runId: this.ctx.who.runId, step: this.ctx.who.step, summary, exact, reason: unframed(verdict.reason),
     };
-    let pending: ReturnType<typeof approvals.hold>;
+    let pending: Awaited<ReturnType<typeof approvals.hold>>;
     try {
       // An approval given earlier for this exact request (async retry, an approval window) lets it through once.
-      if (approvals.consume(request)) return this.forward(verdict.grant, verdict.obligations, record);
-      pending = approvals.hold(request);
+      if (await approvals.consume(request)) return this.forward(verdict.grant, verdict.obligations, record);
+      pending = await approvals.hold(request);
     } catch (err) {
       return auditUnavailable(err);
     }
@@ -319,15 +318,18 @@ export class GateSession {
     };
   }
 
-  private afterApproval(o: ApprovalOutcome | 'detached', grant: string, obligations: Obligations, record: AuditRecord): Forward | Refuse {
+  private async afterApproval(o: ApprovalOutcome | 'detached', grant: string, obligations: Obligations, record: AuditRecord): Promise<Forward | Refuse> {
     if (o === 'detached') return { kind: 'refuse', rule: APPROVAL_PENDING, message: 'nobody waits for this approval any more' };
     if (!o.approved) return { kind: 'refuse', rule: `approval.${o.record.status}`, approval: o.record.id, message: o.message };
     try {
-      this.services.audit.append({ kind: 'approval.forwarded', sessionId: this.ctx.sessionId, tokenId: this.token.id, connection: this.ctx.connection, data: { id: o.record.id, summary: o.record.summary } });
+      // Used in one store transaction before anything moves: an approval releases its request exactly once.
+      if (!(await this.services.approvals.markUsed(o.record))) {
+        return { kind: 'refuse', rule: 'approval.used', approval: o.record.id, message: `approval request ${o.record.id} was used already` };
+      }
+      await this.services.audit.append({ kind: 'approval.forwarded', sessionId: this.ctx.sessionId, tokenId: this.token.id, connection: this.ctx.connection, data: { id: o.record.id, summary: o.record.summary } });
     } catch (err) {
       return auditUnavailable(err);
     }
-    this.services.approvals.markUsed(o.record);
     return this.forward(grant, obligations, record);
   }
 
@@ -359,7 +361,8 @@ class HeldState {
 
   withdraw(reason: string) {
     if (!this.registry.has(this.id)) return;
-    this.approvals.withdraw(this.id, reason);
+    // A withdrawal the store cannot record leaves the request pending until it expires; the agent is gone either way.
+    this.approvals.withdraw(this.id, reason).catch(() => undefined);
   }
 
   detach() {

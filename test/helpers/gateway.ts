@@ -6,19 +6,19 @@ import { startGateway, type Gateway, type GatewayOptions } from '../../src/main.
 import type { AuditRecord } from '../../src/services/store/store.ts';
 import { silent } from '../support/log.ts';
 
-export async function gateway(yaml: string, env: NodeJS.ProcessEnv = {}, opts: GatewayOptions = {}): Promise<Gateway & { url(name: string): string; mint(role: string, label?: string, ttlSeconds?: number): { token: string; id: string } }> {
+export async function gateway(yaml: string, env: NodeJS.ProcessEnv = {}, opts: GatewayOptions = {}): Promise<Gateway & { url(name: string): string; mint(role: string, label?: string, ttlSeconds?: number): Promise<{ token: string; id: string }> }> {
   const config = parseConfig(`admin:\n  listen: 127.0.0.1:0\nstore: "sqlite::memory:"\n${yaml}`, 'test', env);
   const gw = await startGateway(config, { log: silent, ...opts });
   return Object.assign(gw, {
     url: (name: string) => `http://${gw.listeners.find((l) => l.name === name)!.address}`,
-    mint: (role: string, label = 'agent', ttlSeconds = 3600) => {
-      const m = gw.services.tokens.mint({ role, label, ttlSeconds, createdBy: 'test' });
+    mint: async (role: string, label = 'agent', ttlSeconds = 3600) => {
+      const m = await gw.services.tokens.mint({ role, label, ttlSeconds, createdBy: 'test' });
       return { token: m.token, id: m.record.id };
     },
   });
 }
 
-export function auditRecords(gw: Gateway): AuditRecord[] {
+export function auditRecords(gw: Gateway): Promise<AuditRecord[]> {
   return gw.services.audit.read(0, 100_000);
 }
 
@@ -62,10 +62,10 @@ export function send(base: string, method: string, path: string, headers: Record
 }
 
 /** Polls until `fn` returns a value (records written just after a client saw its answer). */
-export async function waitFor<T>(fn: () => T | undefined, ms = 2000): Promise<T> {
+export async function waitFor<T>(fn: () => T | undefined | Promise<T | undefined>, ms = 2000): Promise<T> {
   const end = Date.now() + ms;
   for (;;) {
-    const v = fn();
+    const v = await fn();
     if (v !== undefined) return v;
     if (Date.now() > end) throw new Error('waitFor: timed out');
     await new Promise((r) => setTimeout(r, 20));

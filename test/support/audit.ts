@@ -4,6 +4,6 @@ import type { Store } from '../../src/services/store/store.ts';
 /** Breaks audit writes until the returned function is called. */
 export function breakAuditWrites(store: Store, message = 'disk full'): () => void {
   const { appendAudit } = store;
-  store.appendAudit = () => { throw new Error(message); };
+  store.appendAudit = () => Promise.reject(new Error(message));
   return () => { store.appendAudit = appendAudit; };
 }

@@ -9,11 +9,11 @@ import { silent } from './log.ts';
 
 const dir = process.argv[2];
 const store = openSqliteStore(join(dir, 'g.db'));
-const audit = new AuditLog(store);
+const audit = (await AuditLog.open(store));
 const { checkpointer } = await startCheckpoints({ key: 'signing.key', file: 'checkpoints.log', every: 10, interval: '1h', stdout: false }, { store, feed: audit, log: silent, baseDir: dir });
-for (let i = 1; i <= 10; i++) audit.append({ kind: 'request', verdict: 'allow', data: { i } });
+for (let i = 1; i <= 10; i++) await audit.append({ kind: 'request', verdict: 'allow', data: { i } });
 await new Promise((r) => setImmediate(r));
 await checkpointer.idle();
-for (let i = 11; i <= 13; i++) audit.append({ kind: 'request', verdict: 'allow', data: { i } });
+for (let i = 11; i <= 13; i++) await audit.append({ kind: 'request', verdict: 'allow', data: { i } });
 appendFileSync(join(dir, 'checkpoints.log'), '{"checkpoint":1,"node":"x","seq":13,"ha');
 process.kill(process.pid, 'SIGKILL');

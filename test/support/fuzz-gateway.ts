@@ -38,7 +38,7 @@ export async function fuzzBed(drivers = FUZZ_DRIVERS): Promise<FuzzBed> {
   const targets: FuzzBed['targets'] = [];
   for (const driver of drivers) {
     const address = gateway.listeners.find((l) => l.name === names.get(driver))!.address;
-    const { token } = gateway.services.tokens.mint({ role: 'agent', label: `fuzz-${driver.name}`, ttlSeconds: 3600, createdBy: 'fuzz' });
+    const { token } = await gateway.services.tokens.mint({ role: 'agent', label: `fuzz-${driver.name}`, ttlSeconds: 3600, createdBy: 'fuzz' });
     const t = { token, label: `fuzz-${driver.name}` };
     const session = async (at: string) => {
       const agent = await driver.connect(at, t, { run: randomUUID(), step: 'fuzz' });

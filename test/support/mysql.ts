@@ -45,7 +45,7 @@ export async function dropDatabase(db: string) {
 
 export interface MysqlGateway extends Gateway {
   address: { host: string; port: number };
-  mint(role: string, label?: string, ttlSeconds?: number): { token: string; id: string };
+  mint(role: string, label?: string, ttlSeconds?: number): Promise<{ token: string; id: string }>;
 }
 
 /** An approver who is not the tokens' issuer (`test`), so held statements can be decided. */
@@ -73,8 +73,8 @@ ${roles.replace(/^/gm, '  ')}
   const listen = gw.listeners.find((l) => l.name === 'shop')!.address;
   return Object.assign(gw, {
     address: { host: listen.slice(0, listen.lastIndexOf(':')), port: Number(listen.slice(listen.lastIndexOf(':') + 1)) },
-    mint: (role: string, label = 'agent', ttlSeconds = 3600) => {
-      const m = gw.services.tokens.mint({ role, label, ttlSeconds, createdBy: 'test' });
+    mint: async (role: string, label = 'agent', ttlSeconds = 3600) => {
+      const m = await gw.services.tokens.mint({ role, label, ttlSeconds, createdBy: 'test' });
       return { token: m.token, id: m.record.id };
     },
   });

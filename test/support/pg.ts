@@ -93,7 +93,7 @@ export interface PgGateway {
   host: string;
   database: string;
   adminUrl: string;
-  token(role: string, label?: string): { id: string; token: string; label: string };
+  token(role: string, label?: string): Promise<{ id: string; token: string; label: string }>;
   client(t: { token: string; label: string }, extra?: Partial<pg.ClientConfig>): Promise<pg.Client>;
   url(t: { token: string; label: string }): string;
   close(): Promise<void>;
@@ -152,8 +152,8 @@ ${opts.roles ?? ''}`;
     host: '127.0.0.1',
     database,
     adminUrl: gateway.adminUrl,
-    token(role, label = role) {
-      const { token, record } = gateway.services.tokens.mint({ role, label, ttlSeconds: 600, createdBy: 'tester' });
+    async token(role, label = role) {
+      const { token, record } = await gateway.services.tokens.mint({ role, label, ttlSeconds: 600, createdBy: 'tester' });
       return { id: record.id, token, label };
     },
     async client(t, extra = {}) {

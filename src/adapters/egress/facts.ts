@@ -20,9 +20,9 @@ const SUMMARY_TARGET = 300;
  * Facts for a CONNECT (`path` undefined) or a plain request. An opaque tunnel may carry anything, so it counts as a
  * write; a plain request reads or writes by its method.
  */
-export function egressFacts(connection: string, method: string, target: Endpoint, path?: string): EgressFacts {
+export function egressFacts(connection: string, method: string, target: Endpoint, path?: string, scheme: 'http' | 'https' = 'http'): EgressFacts {
   const where = formatEndpoint(target);
-  const asked = path === undefined ? where : clip(`http://${where}${path}`);
+  const asked = path === undefined ? where : clip(`${scheme}://${where}${path}`);
   return {
     protocol: 'egress', connection, method, target,
     effect: method === 'GET' || method === 'HEAD' || method === 'OPTIONS' ? 'read' : 'write',

@@ -38,16 +38,19 @@ export function parseAbsoluteTarget(raw: string): Parsed<AbsoluteTarget> {
   return endpoint.ok ? { ok: true, value: { target: endpoint.value, path } } : endpoint;
 }
 
-/** A Host header that disagrees with the absolute target would let a server route the request to another site. */
-export function hostHeaderProblem(host: string | undefined, target: Endpoint): string | undefined {
+/**
+ * A Host header that disagrees with the target (the absolute URL's, or the tunnel's) would let a server route the request
+ * to another site. `port` is the scheme's own: what a Host header without one means.
+ */
+export function hostHeaderProblem(host: string | undefined, target: Endpoint, port = 80): string | undefined {
   if (host === undefined) return undefined;
-  const parsed = parseAuthority(host, 80);
+  const parsed = parseAuthority(host, port);
   if (parsed.ok && parsed.value.host.name === target.host.name && parsed.value.port === target.port) return undefined;
   return `the Host header ("${host}") does not name the request target (${formatEndpoint(target)})`;
 }
 
 /** The request headers sent on: hop-by-hop ones, proxy credentials, Gatehouse's own and any carrying the token dropped. */
-export function plainRequestHeaders(incoming: IncomingHttpHeaders, target: Endpoint, secret: string): OutgoingHttpHeaders {
+export function plainRequestHeaders(incoming: IncomingHttpHeaders, target: Endpoint, secret: string, port = 80): OutgoingHttpHeaders {
   const named = connectionNamed(incoming);
   const out: OutgoingHttpHeaders = {};
   for (const name in incoming) {
@@ -57,7 +60,7 @@ export function plainRequestHeaders(incoming: IncomingHttpHeaders, target: Endpo
     out[name] = value;
   }
   const shown = formatEndpoint(target);
-  out.host = target.port === 80 ? shown.slice(0, shown.lastIndexOf(':')) : shown;
+  out.host = target.port === port ? shown.slice(0, shown.lastIndexOf(':')) : shown;
   return out;
 }
 

@@ -27,8 +27,8 @@ export interface CompiledEgressGrant {
 /** Compiles a grant; throws naming the first entry that cannot mean anything. */
 export function compileEgressGrant(grant: Pick<EgressGrant, 'hosts' | 'deny'> & Partial<Pick<EgressGrant, 'approve'>>): CompiledEgressGrant {
   return {
-    hosts: grant.hosts.map((h) => compileRule(h, DEFAULT_PORTS)),
-    deny: grant.deny.map((h) => compileRule(h, undefined)),
+    hosts: grant.hosts.map((h) => compileHostRule(h, DEFAULT_PORTS)),
+    deny: grant.deny.map((h) => compileHostRule(h, undefined)),
     approve: compileApprovals(grant.approve ?? [], { verbs: ['CONNECT', ...METHODS], bare: 'target', glob: hostGlob }),
   };
 }
@@ -40,7 +40,7 @@ const hostGlob = (glob: string) => {
   return (target: string) => test(withPort ? target : target.slice(0, target.lastIndexOf(':')).replace(/^\[|\]$/g, ''));
 };
 
-function compileRule(text: string, portless: readonly number[] | undefined): HostRule {
+export function compileHostRule(text: string, portless: readonly number[] | undefined): HostRule {
   const wildcard = text.startsWith('*.');
   const authority = parseAuthority(wildcard ? text.slice(2) : text, 0);
   if (!authority.ok) throw new Error(`"${text}": ${authority.reason}`);
@@ -49,7 +49,7 @@ function compileRule(text: string, portless: readonly number[] | undefined): Hos
   return { text, kind: host.kind === 'ip' ? 'ip' : wildcard ? 'subdomains' : 'exact', name: host.name, ports: port === 0 ? portless : [port] };
 }
 
-function nameMatches(rule: HostRule, target: Endpoint): boolean {
+export function nameMatches(rule: HostRule, target: Endpoint): boolean {
   const { host } = target;
   if (rule.kind === 'ip') return host.kind === 'ip' && host.name === rule.name;
   if (host.kind === 'ip') return false; // an IP literal is reached only when a grant names that address

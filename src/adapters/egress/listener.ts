@@ -12,6 +12,7 @@ import { TokenSessions } from '../kit/http/token-sessions.ts';
 import { Cutoff } from '../kit/http/upstream.ts';
 import { parseByteRate, parseRate, RateLimiter } from '../../pipeline/rate.ts';
 import { deny } from '../../services/policy/verdict.ts';
+import { guardsActive } from '../../pipeline/content-guards.ts';
 import type { Listener } from '../../services/services.ts';
 import type { TokenRecord } from '../../services/store/store.ts';
 import { proxyCredentials } from './credentials.ts';
@@ -19,12 +20,16 @@ import { dial, resolveEndpoint } from './dial.ts';
 import { startProxyServer } from './door.ts';
 import { egressFacts, unreadableFacts, type EgressFacts } from './facts.ts';
 import { forwardPlain, hostHeaderProblem, parseAbsoluteTarget } from './forward.ts';
-import { compileEgressGrant } from './grant.ts';
+import { loadCa } from './ca.ts';
+import { compileEgressGrant, compileHostRule, nameMatches } from './grant.ts';
+import { compileInspection, type Inspection } from './inspection.ts';
+import { interceptor } from './intercept.ts';
 import { formatEndpoint, parseAuthority, type Endpoint, type Ip } from './host.ts';
 import { decideEgress, decideHost, type EgressRules, type EgressVerdict } from './policy.ts';
 import { parseCidrs, selfMatcher, type AddressRules } from './ranges.ts';
 import { answerRaw, errorBody, refusalHeaders, statusFor } from './reply.ts';
 import { spliceTunnel, type TunnelHandler } from './tunnel.ts';
+import { upstreamRoots } from './upstream-tls.ts';
 
 /** A refusal, already as the proxy answers it. */
 interface Answer {
@@ -45,8 +50,14 @@ interface Go {
 
 export async function startEgressListener(name: string, conn: EgressConnection, services: AdapterServices): Promise<Listener> {
   const rules = compileRules(name, conn, services);
-  // What happens inside an allowed tunnel. TLS interception, when it is offered, is another handler chosen here.
-  const openTunnel: TunnelHandler = spliceTunnel;
+  const inspections = conn.intercept ? compileInspections(name, rules) : undefined;
+  // What happens inside an allowed tunnel: spliced, or (intercept: true, and not a pass_through host) each request judged.
+  const intercepting = conn.intercept
+    ? interceptor(await loadCa(conn.ca, `connections.${name}.ca`), upstreamRoots(conn.upstream_ca, `connections.${name}.upstream_ca`), {
+      connection: name, conn, guards: services.guards, log: services.log, connectTimeoutMs: conn.connect_timeout_ms,
+    })
+    : undefined;
+  const passThrough = conn.pass_through.map((h) => compileHostRule(h, undefined));
   // One gate session per token, run and step (as for HTTP): opened at the first tunnel or request, closed when idle.
   const sessions = new TokenSessions(services.gate, name, 'egress');
 
@@ -73,6 +84,11 @@ export async function startEgressListener(name: string, conn: EgressConnection, 
       facts,
       // Unreadable facts never reach a policy (the gate refuses them as unknown).
       policy: () => {
+        const inspected = inspections?.get(r.role);
+        // Plain HTTP is not inspected: where a grant judges requests, they must come through an (intercepted) tunnel.
+        if (f && f.method !== 'CONNECT' && inspected && (inspected.allow || guardsActive(inspected.guards))) {
+          return deny('egress.plain', `plain http:// requests are not inspected, and roles.${r.role}.${name} judges requests (allow, guards): use https://`);
+        }
         const verdict: EgressVerdict = f ? decideEgress(f, r, token.id) : deny('unknown', String(facts.unknown));
         retryAfter = verdict.retryAfter;
         return verdict;
@@ -154,11 +170,17 @@ export async function startEgressListener(name: string, conn: EgressConnection, 
       if (cutoff.reason !== undefined) return void socket.destroy();
       const reached: { address?: Ip } = {};
       const cut: { rule?: string } = {};
+      const uninspected = passThrough.find((p) => nameMatches(p, go.target));
+      const openTunnel: TunnelHandler = intercepting && !uninspected
+        ? intercepting.handler({ session: step.session, token, secret: entered.secret, rules: r, inspection: inspections!.get(token.role)!, client })
+        : spliceTunnel;
       const result = await openTunnel({
         client: socket, head, target: go.target, dial: dialer(go, reached), meter: meterFor(token, r, cutoff, cut), cutoff,
         helloMs: conn.header_timeout_ms, idleMs: conn.idle_timeout_ms,
       });
-      record(go, started, reached, cut, result, result.sni !== undefined ? { sni: result.sni } : {});
+      // On an intercepting connection the audit says which tunnels went uninspected, and why.
+      const how = intercepting && uninspected ? { inspected: false, pass_through: uninspected.text } : {};
+      record(go, started, reached, cut, result, { ...(result.sni !== undefined ? { sni: result.sni } : {}), ...how, ...result.detail });
     } finally {
       step.done();
     }
@@ -202,6 +224,7 @@ export async function startEgressListener(name: string, conn: EgressConnection, 
     async close() {
       await sessions.closeAll('gateway shutting down');
       await server.close();
+      intercepting?.close();
     },
   };
 }
@@ -237,4 +260,17 @@ function compileRules(name: string, conn: EgressConnection, services: AdapterSer
     }
   }
   return rules;
+}
+
+/** Each role's `allow`, `headers` and `guards`, compiled at start-up for an intercepting connection. */
+function compileInspections(name: string, rules: Map<string, EgressRules>): Map<string, Inspection> {
+  const inspections = new Map<string, Inspection>();
+  for (const [role, r] of rules) {
+    try {
+      inspections.set(role, compileInspection(r.raw, r.grant));
+    } catch (err) {
+      throw new Error(`roles.${role}.${name}: ${(err as Error).message}`);
+    }
+  }
+  return inspections;
 }

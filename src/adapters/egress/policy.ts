@@ -58,11 +58,15 @@ export function decideEgress(facts: EgressFacts, rules: EgressRules, tokenId: st
     }
     if (checked.allowedPrivate) exceptions.push(checked.allowedPrivate);
   }
+  return budgetsThenApproval(facts, rules, tokenId, now, exceptions.length ? `${host.grant}; ${exceptions.join('; ')}` : host.grant);
+}
+
+/** What every allowed tunnel or request passes last: the token's byte and request budgets, then `approve:`. */
+export function budgetsThenApproval(facts: EgressFacts, rules: EgressRules, tokenId: string, now: number, grant: string): EgressVerdict {
   const bytesWait = rules.bytes?.retryAfter(tokenId, now) ?? 0;
   if (bytesWait) return { ...deny('egress.max_bytes', `max_bytes ${rules.raw.max_bytes} used up for this token; retry in ${bytesWait}s`), retryAfter: bytesWait };
   const taken = rules.rate?.take(tokenId, now);
   if (taken && !taken.ok) return { ...deny('egress.rate', `rate limit ${rules.raw.rate} reached for this token; retry in ${taken.retryAfter}s`), retryAfter: taken.retryAfter };
-  const grant = exceptions.length ? `${host.grant}; ${exceptions.join('; ')}` : host.grant;
   const waitsOn = rules.grant.approve(facts.method, formatEndpoint(facts.target));
   if (waitsOn) return hold(grant, `${facts.summary} waits for a human: roles.${rules.role}.${rules.connection}.approve has "${waitsOn}"`);
   return allow(grant);

@@ -33,6 +33,8 @@ export interface TunnelOutcome {
   /** A refusal made inside the tunnel (after the CONNECT was allowed), e.g. a server name that is not the CONNECT host. */
   refused?: { rule: string; message: string };
   error?: string;
+  /** More for the tunnel's result record (an intercepting handler: how many requests it judged). */
+  detail?: Record<string, unknown>;
 }
 
 export type TunnelHandler = (tunnel: Tunnel) => Promise<TunnelOutcome>;

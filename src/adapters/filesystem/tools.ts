@@ -2,6 +2,10 @@
 import type { Tool } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 
+/** Globs an agent sends are compiled to regular expressions: a bounded number of wildcards keeps matching linear enough. */
+const MAX_WILDCARDS = 8;
+const glob = z.string().min(1).max(1024).refine((g) => (g.match(/[*?]/g) ?? []).length <= MAX_WILDCARDS, `at most ${MAX_WILDCARDS} wildcards (* or ?) in a pattern`);
+
 const path = z.string().describe('A path relative to the workspace root, e.g. "docs/guide.md" ("." is the root)');
 
 export const toolArgs = {
@@ -13,9 +17,9 @@ export const toolArgs = {
   list_directory: z.strictObject({ path }),
   search_files: z.strictObject({
     path,
-    pattern: z.string().min(1).max(1024).describe('A glob over names ("*.md"), or over paths below `path` when it has a "/" ("**/*.csv")'),
+    pattern: glob.describe('A glob over names ("*.md"), or over paths below `path` when it has a "/" ("**/*.csv")'),
     content: z.string().min(1).max(1024).optional().describe('Only files containing this exact text; each hit is given as path:line'),
-    excludePatterns: z.array(z.string().min(1).max(1024)).max(64).default([]).describe('Globs of names or paths to skip'),
+    excludePatterns: z.array(glob).max(64).default([]).describe('Globs of names or paths to skip'),
   }),
   get_file_info: z.strictObject({ path }),
   list_allowed_directories: z.strictObject({}),

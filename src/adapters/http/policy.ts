@@ -3,9 +3,11 @@ import type { HttpGrant } from '../../config/schema.ts';
 import type { Effect, Facts } from '../../services/policy/facts.ts';
 import { allow, deny, hold, type Verdict } from '../../services/policy/verdict.ts';
 import { METHODS } from '../kit/http/server.ts';
-import { foldKey, parseStrictJson } from '../kit/http/strict-json.ts';
+import { bodyDecides, firstSatisfied, judgedBody, ruleMatches, type JudgedBody } from '../kit/http/rules.ts';
 import { normaliseTarget } from '../kit/http/target.ts';
-import { compileGrant, ruleMatches, valuesAt, type CompiledGrant, type CompiledRule } from './rules.ts';
+import { compileGrant, type CompiledGrant } from './rules.ts';
+
+export { judgedBody } from '../kit/http/rules.ts';
 
 /** What an HTTP request asks, as its policy judges it and its audit record shows it. */
 export interface HttpFacts extends Facts {
@@ -17,7 +19,7 @@ export interface HttpFacts extends Facts {
   path: string;
   query: string | null;
   /** The parsed JSON body, when the request's rules needed it read. `undefined`: not read; `{ invalid }`: not JSON. */
-  body?: { json: unknown } | { invalid: string };
+  body?: JudgedBody;
 }
 
 const EFFECT: Record<string, Effect> = { GET: 'read', HEAD: 'read', OPTIONS: 'read', POST: 'write', PUT: 'write', PATCH: 'write', DELETE: 'write' };
@@ -32,21 +34,7 @@ export function httpFacts(f: Pick<HttpFacts, 'connection' | 'role' | 'method' | 
 
 /** True when no matching rule can decide without reading the body (a body constraint), so it must be buffered. */
 export function needsBody(facts: HttpFacts, grant: CompiledGrant): boolean {
-  const candidates = grant.allow.filter((r) => ruleMatches(r, facts.method, facts.path));
-  if (candidates.some((r) => !r.body && !queryProblem(r, facts.query))) return false;
-  return candidates.some((r) => r.body);
-}
-
-/**
- * A request body as body rules judge it: JSON (UTF-8, the only charset JSON has: RFC 8259 §8.1) that every upstream parser
- * reads the same way (see strict-json.ts), or the reason it cannot be judged.
- */
-export function judgedBody(contentType: string, body: Buffer): NonNullable<HttpFacts['body']> {
-  if (!/^application\/(?:[\w.+-]*\+)?json\b/i.test(contentType)) return { invalid: `content-type is "${contentType || 'missing'}"` };
-  const charset = /;\s*charset\s*=\s*"?([^";\s]+)/i.exec(contentType)?.[1];
-  if (charset && !/^utf-?8$/i.test(charset)) return { invalid: `charset "${charset}" (JSON bodies are UTF-8)` };
-  const parsed = parseStrictJson(body.toString('utf8'));
-  return parsed.ok ? { json: parsed.value } : { invalid: parsed.reason };
+  return bodyDecides(grant.allow.filter((r) => ruleMatches(r, facts.method, facts.path)), facts.query);
 }
 
 export function decideHttp(facts: HttpFacts, grant: CompiledGrant, raw: HttpGrant): Verdict {
@@ -55,53 +43,11 @@ export function decideHttp(facts: HttpFacts, grant: CompiledGrant, raw: HttpGran
   if (candidates.length === 0) {
     return deny('http.allow', `role "${facts.role}" has no grant for ${needed} on connection "${facts.connection}" (an allow rule covering "${needed}" is needed)`);
   }
-  const problems: string[] = [];
-  let matched: CompiledRule | undefined;
-  for (const rule of candidates) {
-    const problem = queryProblem(rule, facts.query) ?? bodyProblem(rule, facts.body);
-    if (!problem) { matched = rule; break; }
-    problems.push(`"${rule.text}" requires ${problem}`);
-  }
-  if (!matched) return deny('http.constraint', `${needed} is not allowed as sent: ${problems.join('; ')}`);
+  const found = firstSatisfied(candidates, facts.query, facts.body);
+  if ('problems' in found) return deny('http.constraint', `${needed} is not allowed as sent: ${found.problems.join('; ')}`);
   const approval = grant.approve(facts.method, facts.path);
   if (approval) return hold(approval, `approve rule "${approval}"`, { mask: raw.mask });
-  return allow(matched.text, Object.keys(raw.mask).length ? { mask: raw.mask } : {});
-}
-
-function queryProblem(rule: CompiledRule, query: string | null): string | undefined {
-  if (!rule.query) return undefined;
-  const params = new URLSearchParams(query ?? '');
-  // Servers disagree on repeated parameters (first, last, a list) and some match names case-insensitively.
-  const seen = new Map<string, string>();
-  for (const [name, value] of params) {
-    const prior = seen.get(foldKey(name));
-    if (prior === name) return `query parameter "${name}" at most once (repeated parameters are ambiguous)`;
-    if (prior !== undefined) return `query parameters "${prior}" and "${name}" not both (names that differ only in case are ambiguous)`;
-    seen.set(foldKey(name), name);
-    const check = rule.query.get(name);
-    if (!check) return `no query parameter "${name}" (allowed: ${[...rule.query.keys()].join(', ') || 'none'})`;
-    const why = check(value);
-    if (why) return `query parameter "${name}" ${why}`;
-  }
-  return undefined;
-}
-
-function bodyProblem(rule: CompiledRule, body: HttpFacts['body']): string | undefined {
-  if (!rule.body) return undefined;
-  if (!body) return 'a JSON body';
-  if ('invalid' in body) return `a JSON body (${body.invalid})`;
-  for (const field of rule.body) {
-    const values = valuesAt(body.json, field.segments);
-    if (values.length === 0) {
-      if (field.optional) continue;
-      return `body field ${field.path}`;
-    }
-    for (const v of values) {
-      const why = field.check(v);
-      if (why) return `body field ${field.path} that ${why}`;
-    }
-  }
-  return undefined;
+  return allow(found.rule.text, Object.keys(raw.mask).length ? { mask: raw.mask } : {});
 }
 
 /** `policy explain --request "GET /invoices/42"`: the verdict a role's grant gives one request, judged as the listener would. */

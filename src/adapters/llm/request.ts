@@ -113,7 +113,7 @@ export function llmRequests(name: string, conn: LlmConnection, services: Adapter
     const budget = FREE.has(endpoint) ? undefined : budgetScope(grant, token, name);
     let reserve: LlmFacts['budget'];
     if (budget) {
-      const used = spent(services.store, budget) + ledger.reserved(budget);
+      const used = (await spent(services.store, budget)) + ledger.reserved(budget);
       const plan = call && body ? planSpend(call, body, budget.limit - used) : { need: 1 };
       if (plan.capped) caps.budget = plan.capped;
       reserve = { spent: used, need: plan.need, limit: budget.limit, per: budget.per, resetsAt: budget.resetsAt };

@@ -88,14 +88,22 @@ export function llmResponses(name: string, conn: LlmConnection, guards: ContentG
     const promptChars = x.prompt.reduce((n, p) => n + p.text.length, 0);
     const made: TextRedactor[] = [];
     /** Charges what the call used (estimated when the provider says nothing) and records the result. */
-    const settle = (usage: Usage | undefined, completion: string, extra: Record<string, unknown> = {}) => {
+    // Awaited before the call's reservation is released, so the spend is counted in the store before it stops being reserved.
+    const settle = async (usage: Usage | undefined, completion: string, extra: Record<string, unknown> = {}) => {
       const charged = usage ?? (FREE.has(endpoint) || status >= 400 ? undefined : { input: estimateTokens(promptChars), output: estimateTokens(completion.length), total: estimateTokens(promptChars) + estimateTokens(completion.length), estimated: true });
-      const total = budget && charged ? charge(store, budget, charged.total) : undefined;
+      let total: number | undefined;
+      let chargeError: string | undefined;
+      try {
+        total = budget && charged ? await charge(store, budget, charged.total) : undefined;
+      } catch (err) {
+        chargeError = (err as Error).message;
+      }
       const found = mergeNotes(made.flatMap((r) => r.notes()));
       outcome({
         status, ...(charged ? { usage: charged } : {}),
         ...(completion ? (full ? { completion } : { completionSha256: sha256(completion) }) : {}),
         ...(total !== undefined ? { budget: { spent: total, limit: budget!.limit } } : {}),
+        ...(chargeError ? { budgetError: `the spend could not be counted: ${chargeError}` } : {}),
         ...(found.length ? { guards: found } : {}), ...extra,
       });
     };
@@ -122,17 +130,17 @@ export function llmResponses(name: string, conn: LlmConnection, guards: ContentG
           await relay(rewriter);
         } catch (err) {
           upstream.destroy();
-          settle(handler.usage(), handler.text(), { error: c.cut ? `cut: ${c.cut}` : (err as Error).message });
+          await settle(handler.usage(), handler.text(), { error: c.cut ? `cut: ${c.cut}` : (err as Error).message });
           if (!c.cut) res.destroy();
           return;
         }
-        return settle(handler.usage(), handler.text());
+        return await settle(handler.usage(), handler.text());
       }
       if (status >= 400 || !isJson(type) || !(dialect || endpoint === 'models')) {
         // 2. Upstream errors and anything else pass through (credentials scrubbed), with Gatehouse's framing.
         res.writeHead(status, scrubHeaders(clientResponseHeaders(upstream.headers, { length: decoded.decoded, encoding: decoded.decoded })));
         await relay();
-        return settle(undefined, '', status >= 400 ? { upstreamError: true } : {});
+        return await settle(undefined, '', status >= 400 ? { upstreamError: true } : {});
       }
       // 3. A JSON answer, read whole: the model list filtered to the grant, completions redacted, usage read.
       let raw: Buffer;
@@ -141,12 +149,12 @@ export function llmResponses(name: string, conn: LlmConnection, guards: ContentG
       } catch (err) {
         upstream.destroy();
         if (!(err instanceof BodyTooLarge)) throw err;
-        settle(undefined, '', { error: 'response exceeds max_inspect_bytes' });
+        await settle(undefined, '', { error: 'response exceeds max_inspect_bytes' });
         return fail(res, 502, 'max_inspect_bytes', `the upstream response exceeds max_inspect_bytes (${conn.max_inspect_bytes} bytes) and must be inspected; it was withheld`);
       }
       let doc: unknown;
       try { doc = JSON.parse(raw.toString('utf8')); } catch {
-        settle(undefined, '', { error: 'upstream sent invalid JSON' });
+        await settle(undefined, '', { error: 'upstream sent invalid JSON' });
         return fail(res, 502, 'upstream.protocol', 'the upstream sent a response that is not valid JSON');
       }
       let usage: Usage | undefined;
@@ -168,12 +176,12 @@ export function llmResponses(name: string, conn: LlmConnection, guards: ContentG
       const out = scrubBuffer(Buffer.from(JSON.stringify(doc)), needles);
       res.writeHead(status, { ...scrubHeaders(clientResponseHeaders(upstream.headers, { length: true, encoding: true })), 'content-length': String(out.length) });
       res.end(out);
-      settle(usage, completion);
+      await settle(usage, completion);
     } catch (err) {
       upstream.destroy();
       if (!res.headersSent) fail(res, 502, 'upstream.error', (err as Error).message);
       else if (!c.cut) res.destroy();
-      settle(undefined, '', { error: c.cut ? `cut: ${c.cut}` : (err as Error).message });
+      await settle(undefined, '', { error: c.cut ? `cut: ${c.cut}` : (err as Error).message });
     }
   };
 }

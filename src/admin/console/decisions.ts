@@ -23,9 +23,30 @@ export class DecisionFeed {
   constructor(private readonly store: Store, private readonly config: Config, private readonly keep = KEEP) {}
 
   /** Loads the recent past from the store, so the feed is not empty when the console opens. */
-  seed(window = 4000) {
-    const last = this.store.lastAudit()?.seq ?? 0;
-    for (const r of this.store.readAudit(Math.max(0, last - window), window)) this.ingest(r);
+  async seed(window = 4000) {
+    const last = (await this.store.lastAudit())?.seq ?? 0;
+    const records = await this.store.readAudit(Math.max(0, last - window), window);
+    await this.learn(records);
+    for (const r of records) this.ingest(r);
+  }
+
+  /**
+   * Looks up who is behind the records' sessions and tokens that the feed has not seen open (opened by another
+   * process, or before the feed's window), so `ingest` names them without reading the store itself.
+   */
+  async learn(records: readonly AuditRecord[]) {
+    // Sessions opened within these records are named by their own session.open record.
+    const opened = new Set(records.flatMap((r) => (r.kind === 'session.open' && r.sessionId ? [r.sessionId] : [])));
+    for (const r of records) {
+      if (r.sessionId && !opened.has(r.sessionId) && !this.sessions.has(r.sessionId)) {
+        const s = await this.store.sessionById(r.sessionId);
+        if (s) { remember(this.sessions, s.id, { label: s.label, role: s.role, runId: s.runId, step: s.step }); continue; }
+      }
+      if (r.tokenId && !this.tokens.has(r.tokenId) && !(r.sessionId && (opened.has(r.sessionId) || this.sessions.has(r.sessionId)))) {
+        const t = await this.store.tokenById(r.tokenId);
+        if (t) remember(this.tokens, t.id, { label: t.label, role: t.role, runId: null, step: null });
+      }
+    }
   }
 
   /** Newest first. */
@@ -131,14 +152,10 @@ export class DecisionFeed {
     if (r.sessionId) {
       const known = this.sessions.get(r.sessionId);
       if (known) return known;
-      const s = this.store.sessionById(r.sessionId);
-      if (s) return remember(this.sessions, s.id, { label: s.label, role: s.role, runId: s.runId, step: s.step });
     }
     if (r.tokenId) {
       const known = this.tokens.get(r.tokenId);
       if (known) return known;
-      const t = this.store.tokenById(r.tokenId);
-      if (t) return remember(this.tokens, t.id, { label: t.label, role: t.role, runId: null, step: null });
     }
     return { label: null, role: null, runId: null, step: null };
   }

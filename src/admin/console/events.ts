@@ -12,10 +12,18 @@ export function wireEvents(services: Pick<Services, 'audit' | 'approvals'>, hub:
   // (decisions, JSON, socket writes) once per turn of the event loop, in order.
   let queue: AuditRecord[] = [];
   let scheduled: NodeJS.Immediate | undefined;
+  // Batches are sent in order: one waits for the one before it (the feed may look up who is behind a record first).
+  let sending = Promise.resolve();
+  let stopped = false;
   const flush = () => {
     scheduled = undefined;
     const batch = queue;
     queue = [];
+    sending = sending.then(() => send(batch));
+  };
+  const send = async (batch: AuditRecord[]) => {
+    await feed.learn(batch).catch(() => undefined);
+    if (stopped) return;
     for (const record of batch) {
       // The feed is kept up to date even with no console open, so one opened later starts from the recent past.
       const decision = feed.ingest(record);
@@ -29,6 +37,7 @@ export function wireEvents(services: Pick<Services, 'audit' | 'approvals'>, hub:
   });
   const offApprovals = services.approvals.onChange((record) => hub.send('approval', record));
   return () => {
+    stopped = true;
     offAudit();
     offApprovals();
     if (scheduled) clearImmediate(scheduled);

@@ -33,22 +33,22 @@ export function consoleRoutes({ services, listeners, auth, hub, feed }: ConsoleD
       const body = await readJson(req, 4096);
       const key = typeof body.key === 'string' ? auth.checkKey(body.key.trim(), client) : undefined;
       if (!key) {
-        audit.append({ kind: 'console.login.refused', data: { client } });
+        await audit.append({ kind: 'console.login.refused', data: { client } });
         throw new HttpError(401, 'that is not an admin key this gateway knows');
       }
       // A fresh id at every sign-in: a session id planted before it (fixation) is worthless.
       auth.sessions.destroy(sessionCookie(req));
-      audit.append({ kind: 'console.login', data: { by: key.name, client } });
+      await audit.append({ kind: 'console.login', data: { by: key.name, client } });
       const { id, session } = auth.sessions.create(key);
       const secure = isHttps(req, consoleUrl);
       res.setHeader('set-cookie', setSessionCookie(id, (session.expiresAt - session.createdAt) / 1000, secure));
       sendJson(res, 200, me(session, key.name, key.roles, secure));
     },
-    'POST /v1/console/logout': (req, res) => {
+    'POST /v1/console/logout': async (req, res) => {
       const { key, session } = auth.authenticate(req, 'admin', 'approver');
       if (!session) throw new HttpError(400, 'sign-out ends a console session; bearer keys have none');
       auth.sessions.destroy(sessionCookie(req));
-      audit.append({ kind: 'console.logout', data: { by: key.name, client: clientOf(req) } });
+      await audit.append({ kind: 'console.logout', data: { by: key.name, client: clientOf(req) } });
       res.setHeader('set-cookie', clearSessionCookie(isHttps(req, consoleUrl)));
       sendJson(res, 200, { ok: true });
     },
@@ -66,13 +66,14 @@ export function consoleRoutes({ services, listeners, auth, hub, feed }: ConsoleD
       if (!Number.isInteger(limit) || limit < 1) throw new HttpError(400, 'query parameter limit must be a positive integer');
       sendJson(res, 200, { decisions: feed.list(limit) });
     },
-    'GET /v1/sessions/{id}/decisions': (req, res, { id }) => {
+    'GET /v1/sessions/{id}/decisions': async (req, res, { id }) => {
       auth.authenticate(req);
-      const session = services.store.sessionById(id);
+      const session = await services.store.sessionById(id);
       if (!session) throw new HttpError(404, `no session ${id}`);
       // A feed of its own, over this session's records alone: the same verdicts the live feed shows, for every request.
-      const events = services.audit.read(0, 10_000, id);
+      const events = await services.audit.read(0, 10_000, id);
       const replay = new DecisionFeed(services.store, config, events.length || 1);
+      await replay.learn(events);
       for (const r of events) replay.ingest(r);
       sendJson(res, 200, { decisions: replay.list().reverse() });
     },

@@ -40,13 +40,17 @@ export class Approvals {
   private readonly waiting = new Map<string, { resolve: (o: Outcome) => void; timer: NodeJS.Timeout }>();
   private readonly listeners = new Set<ApprovalListener>();
   private readonly timeoutMs: number;
+  private watchTimer?: NodeJS.Timeout;
 
   /** `secret` keys the pseudonyms in summaries: approvers see the request with PII and secrets partially masked. */
   constructor(private readonly store: Store, private readonly audit: AuditLog, readonly config: ApprovalsConfig, private readonly secret: Buffer) {
     this.timeoutMs = parseDuration(config.timeout) * 1000;
-    // Requests a previous process held can never be forwarded by this one: they fail, visibly.
-    for (const failed of store.failPendingApprovals(Date.now())) {
-      audit.append({ kind: 'approval.failed', tokenId: failed.tokenId, sessionId: failed.sessionId, connection: failed.connection, data: { id: failed.id, reason: 'the gateway restarted while the request was held' } });
+  }
+
+  /** Requests a previous process held can never be forwarded by this one: they fail, visibly. Run once at start-up. */
+  async recover() {
+    for (const failed of await this.store.failPendingApprovals(Date.now())) {
+      await this.audit.append({ kind: 'approval.failed', tokenId: failed.tokenId, sessionId: failed.sessionId, connection: failed.connection, data: { id: failed.id, reason: 'the gateway restarted while the request was held' } });
     }
   }
 
@@ -61,20 +65,18 @@ export class Approvals {
 
   /**
    * An approval that already covers this exact request (async retry after approval, or an approval window);
-   * it is consumed here, so a single-use approval lets one request through, once.
+   * it is consumed here, in one store transaction, so a single-use approval lets one request through, once.
    */
-  consume(req: Pick<HoldRequest, 'token' | 'connection' | 'exact'>): ApprovalRecord | undefined {
+  async consume(req: Pick<HoldRequest, 'token' | 'connection' | 'exact'>): Promise<ApprovalRecord | undefined> {
     const now = Date.now();
-    const found = this.store.usableApproval(fingerprint(req.token.id, req.connection, req.exact), now);
-    if (!found) return undefined;
-    const used: ApprovalRecord = { ...found, status: 'used', usedAt: found.usedAt ?? now };
-    this.store.updateApproval(used);
-    this.audit.append({ kind: 'approval.used', tokenId: used.tokenId, connection: used.connection, data: { id: used.id, window: used.windowUntil !== null && used.windowUntil > now } });
+    const used = await this.store.consumeApproval(fingerprint(req.token.id, req.connection, req.exact), now);
+    if (!used) return undefined;
+    await this.audit.append({ kind: 'approval.used', tokenId: used.tokenId, connection: used.connection, data: { id: used.id, window: used.windowUntil !== null && used.windowUntil > now } });
     return used;
   }
 
-  /** Records a held request (audited) and returns it with a promise of the human decision. */
-  hold(req: HoldRequest, mode = this.config.mode): { record: ApprovalRecord; outcome: Promise<Outcome> } {
+  /** Records a held request (audited first) and returns it with a promise of the human decision. */
+  async hold(req: HoldRequest, mode = this.config.mode): Promise<{ record: ApprovalRecord; outcome: Promise<Outcome> }> {
     const now = Date.now();
     const record: ApprovalRecord = {
       id: 'apr_' + randomUUID().replace(/-/g, '').slice(0, 16),
@@ -100,58 +102,79 @@ export class Approvals {
       windowUntil: null,
       usedAt: null,
     };
-    this.audit.append({ kind: 'approval.requested', tokenId: record.tokenId, sessionId: record.sessionId, connection: record.connection, verdict: 'hold', data: { id: record.id, summary: record.summary, reason: record.reason, expiresAt: record.expiresAt, mode } });
-    this.store.insertApproval(record);
+    await this.audit.append({ kind: 'approval.requested', tokenId: record.tokenId, sessionId: record.sessionId, connection: record.connection, verdict: 'hold', data: { id: record.id, summary: record.summary, reason: record.reason, expiresAt: record.expiresAt, mode } });
+    // Waiting starts before the record is visible to approvers: a decision can never arrive before its waiter.
     const outcome = new Promise<Outcome>((resolve) => {
-      const timer = setTimeout(() => this.expire(record.id), this.timeoutMs);
+      const timer = setTimeout(() => void this.expire(record.id).catch(() => undefined), this.timeoutMs);
       timer.unref();
       this.waiting.set(record.id, { resolve, timer });
     });
+    try {
+      await this.store.insertApproval(record);
+    } catch (err) {
+      clearTimeout(this.waiting.get(record.id)?.timer);
+      this.waiting.delete(record.id);
+      throw err;
+    }
     this.emit(record);
     return { record, outcome };
   }
 
   /** A person's decision. Approvers only; never the token's own issuer; each approver counts once. */
-  decide(id: string, approver: AdminKey, decision: 'approve' | 'deny', reason?: string, windowSeconds?: number): ApprovalRecord {
+  async decide(id: string, approver: AdminKey, decision: 'approve' | 'deny', reason?: string, windowSeconds?: number): Promise<ApprovalRecord> {
     if (!approver.roles.includes('approver')) throw new ApprovalError(403, `admin key "${approver.name}" lacks the approver role`);
-    const record = this.store.approvalById(id);
-    if (!record) throw new ApprovalError(404, `no approval request ${id}`);
-    if (record.status !== 'pending') throw new ApprovalError(409, `approval request ${id} is already ${record.status}`);
-    if (record.createdBy === approver.name) throw new ApprovalError(403, `"${approver.name}" issued the token that asks; nobody approves their own request`);
-    if (record.decisions.some((d) => d.by === approver.name)) throw new ApprovalError(409, `"${approver.name}" has already decided on ${id}`);
-    const now = Date.now();
-    const next: ApprovalRecord = { ...record, decisions: [...record.decisions, { by: approver.name, decision, reason: reason ?? null, at: now }] };
-    const approvals = next.decisions.filter((d) => d.decision === 'approve').length;
-    if (decision === 'deny') Object.assign(next, { status: 'denied' as const, decidedAt: now });
-    else if (approvals >= next.required) {
-      Object.assign(next, { status: 'approved' as const, decidedAt: now, windowUntil: windowSeconds ? now + windowSeconds * 1000 : null });
-    }
-    this.audit.append({
-      kind: decision === 'approve' ? 'approval.approved' : 'approval.denied', tokenId: next.tokenId, sessionId: next.sessionId, connection: next.connection,
-      data: { id, by: approver.name, reason: reason ?? null, approvals, required: next.required, status: next.status, windowUntil: next.windowUntil },
+    let approvals = 0;
+    // Read, checked and written in one transaction: two approvers (or two nodes) never both decide the same request.
+    const changed = await this.store.changeApproval(id, (record) => {
+      if (record.status !== 'pending') throw new ApprovalError(409, `approval request ${id} is already ${record.status}`);
+      if (record.createdBy === approver.name) throw new ApprovalError(403, `"${approver.name}" issued the token that asks; nobody approves their own request`);
+      if (record.decisions.some((d) => d.by === approver.name)) throw new ApprovalError(409, `"${approver.name}" has already decided on ${id}`);
+      const now = Date.now();
+      const next: ApprovalRecord = { ...record, decisions: [...record.decisions, { by: approver.name, decision, reason: reason ?? null, at: now }] };
+      approvals = next.decisions.filter((d) => d.decision === 'approve').length;
+      if (decision === 'deny') Object.assign(next, { status: 'denied' as const, decidedAt: now });
+      else if (approvals >= next.required) {
+        Object.assign(next, { status: 'approved' as const, decidedAt: now, windowUntil: windowSeconds ? now + windowSeconds * 1000 : null });
+      }
+      return next;
     });
-    this.store.updateApproval(next);
+    if (!changed) throw new ApprovalError(404, `no approval request ${id}`);
+    const next = changed.after;
+    try {
+      await this.audit.append({
+        kind: decision === 'approve' ? 'approval.approved' : 'approval.denied', tokenId: next.tokenId, sessionId: next.sessionId, connection: next.connection,
+        data: { id, by: approver.name, reason: reason ?? null, approvals, required: next.required, status: next.status, windowUntil: next.windowUntil },
+      });
+    } catch (err) {
+      // A decision the audit cannot record must not release anything: the request fails, and the approver hears why.
+      const failed = await this.store.changeApproval(id, (c) => (c.status === next.status ? { ...c, status: 'failed', decidedAt: Date.now() } : undefined)).catch(() => undefined);
+      if (failed && failed.after !== failed.before) this.settle(failed.after, 'the decision could not be audited');
+      throw err;
+    }
     this.emit(next);
     if (next.status !== 'pending') this.settle(next);
     return next;
   }
 
   /** The agent gave up (client cancel, disconnect, revocation): the request can no longer be approved. */
-  withdraw(id: string, why: string) {
-    const record = this.store.approvalById(id);
-    if (!record || record.status !== 'pending') return;
-    const next: ApprovalRecord = { ...record, status: 'withdrawn', decidedAt: Date.now() };
-    this.audit.append({ kind: 'approval.withdrawn', tokenId: next.tokenId, sessionId: next.sessionId, connection: next.connection, data: { id, reason: why } });
-    this.store.updateApproval(next);
+  async withdraw(id: string, why: string) {
+    const next = await this.end(id, 'withdrawn');
+    if (!next) return;
+    await this.audit.append({ kind: 'approval.withdrawn', tokenId: next.tokenId, sessionId: next.sessionId, connection: next.connection, data: { id, reason: why } }).catch(() => undefined);
     this.emit(next);
     this.settle(next, why);
   }
 
-  /** A held request that was approved is about to be forwarded: single-use, so it is used now. */
-  markUsed(record: ApprovalRecord) {
-    const used: ApprovalRecord = { ...record, status: 'used', usedAt: Date.now() };
-    this.store.updateApproval(used);
-    this.emit(used);
+  /**
+   * A held request that was approved is about to be forwarded: single-use, so it is used now — in one transaction, so
+   * it is forwarded once even if two nodes hear of the decision. Resolves to false if it was used already.
+   */
+  async markUsed(record: ApprovalRecord): Promise<boolean> {
+    const changed = await this.store.changeApproval(record.id, (current) =>
+      current.status === 'approved' && current.usedAt === null ? { ...current, status: 'used', usedAt: Date.now() } : undefined);
+    if (!changed || changed.after === changed.before) return false;
+    this.emit(changed.after);
+    return true;
   }
 
   get(id: string) {
@@ -168,17 +191,43 @@ export class Approvals {
   }
 
   stop() {
+    clearTimeout(this.watchTimer);
+    this.watchTimer = undefined;
     for (const { timer } of this.waiting.values()) clearTimeout(timer);
   }
 
-  private expire(id: string) {
-    const record = this.store.approvalById(id);
-    if (!record || record.status !== 'pending') return;
-    const next: ApprovalRecord = { ...record, status: 'expired', decidedAt: Date.now() };
-    this.audit.append({ kind: 'approval.expired', tokenId: next.tokenId, sessionId: next.sessionId, connection: next.connection, data: { id } });
-    this.store.updateApproval(next);
+  /**
+   * Settles waiters whose request was decided elsewhere (another node or process sharing the store): the decision is
+   * read from the store every `intervalMs`. Forwarding still goes through markUsed, so it happens once.
+   */
+  watch(intervalMs = 500) {
+    const poll = async () => {
+      for (const id of [...this.waiting.keys()]) {
+        const record = await this.store.approvalById(id).catch(() => undefined);
+        if (record && record.status !== 'pending') this.settle(record);
+      }
+      if (this.watchTimer) this.watchTimer = setTimeout(() => void poll(), intervalMs).unref();
+    };
+    this.watchTimer = setTimeout(() => void poll(), intervalMs).unref();
+  }
+
+  private async expire(id: string) {
+    const next = await this.end(id, 'expired');
+    if (!next) {
+      // Decided elsewhere in the meantime: the waiter hears what was decided rather than waiting on.
+      const record = await this.store.approvalById(id);
+      if (record && record.status !== 'pending') this.settle(record);
+      return;
+    }
+    await this.audit.append({ kind: 'approval.expired', tokenId: next.tokenId, sessionId: next.sessionId, connection: next.connection, data: { id } }).catch(() => undefined);
     this.emit(next);
     this.settle(next);
+  }
+
+  /** Moves a pending request to a final status; undefined if it was no longer pending. */
+  private async end(id: string, status: 'withdrawn' | 'expired'): Promise<ApprovalRecord | undefined> {
+    const changed = await this.store.changeApproval(id, (current) => (current.status === 'pending' ? { ...current, status, decidedAt: Date.now() } : undefined));
+    return changed && changed.after !== changed.before ? changed.after : undefined;
   }
 
   private settle(record: ApprovalRecord, why?: string) {
@@ -191,6 +240,7 @@ export class Approvals {
     const message = record.status === 'denied'
       ? `request ${record.id} was denied by ${last?.by}${last?.reason ? `: ${last.reason}` : ''}`
       : record.status === 'expired' ? `request ${record.id} expired before anyone approved it`
+      : record.status === 'failed' ? `request ${record.id} failed (${why ?? record.status})`
       : `request ${record.id} was withdrawn (${why ?? record.status})`;
     waiter.resolve({ approved: false, record, message });
   }

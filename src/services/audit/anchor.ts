@@ -101,6 +101,6 @@ async function anchorChain(node: string, list: Checkpoint[], chains: ChainReader
 export function storeChains(store: Pick<Store, 'lastAudit' | 'readAudit'>): ChainReader {
   return {
     head: async () => store.lastAudit(),
-    hashAt: async (_node, seq) => store.readAudit(seq - 1, 1).find((r) => r.seq === seq)?.hash,
+    hashAt: async (_node, seq) => (await store.readAudit(seq - 1, 1)).find((r) => r.seq === seq)?.hash,
   };
 }

@@ -1,10 +1,14 @@
 // The audit log: append-only and hash-chained, so altering or removing any record is detectable.
 //
 // Records are written in batches (group commit): a record takes its place in the chain (seq and hash) the moment it is
-// appended, and many records share one SQLite transaction. `append` commits at once and returns a durable record;
-// `enqueue` leaves the commit to the end of the current turn of the event loop (setImmediate), so every session that
-// judged a statement in that turn shares one commit, and `durable()` says when that commit has landed. Callers that
-// forward an effect wait for it first: audit before effect holds for queued records too.
+// appended, and many records share one store transaction. `enqueue` leaves the commit to the end of the current turn of
+// the event loop (setImmediate), so every session that judged a statement in that turn shares one commit, and
+// `durable()` says when that commit has landed; `append` commits at once and resolves to the durable record. Callers
+// that forward an effect wait for it first: audit before effect holds for queued records too.
+//
+// Commits are asynchronous and go to the store one at a time, in chain order: while one is in flight the next batch
+// fills up (the classic group commit). A failed commit rolls the chain back to what is stored; batches chained onto it
+// fail with it, and nothing they cover is forwarded.
 import { hash } from 'node:crypto';
 import { GENESIS, type AuditRow } from '../store/audit-table.ts';
 import type { AuditEvent, AuditRecord, Store } from '../store/store.ts';
@@ -30,8 +34,11 @@ interface Batch {
   records: AuditRecord[];
   /** The same records as stored: the data text is the text that was hashed. */
   rows: AuditRow[];
-  /** Created only when someone waits for this batch. */
+  /** The chain's generation the batch was chained in: a rollback starts a new one, and older batches cannot commit. */
+  generation: number;
+  /** Settles when the batch is committed (or failed); created on the first wait. */
   done?: { promise: Promise<void>; resolve: () => void; reject: (err: Error) => void };
+  settled?: { error?: Error };
 }
 
 export class AuditLog {
@@ -41,33 +48,42 @@ export class AuditLog {
   /** The chain's head as committed; a failed batch rolls back to it. */
   private committedSeq: number;
   private committedHash: string;
-  private batch: Batch = { records: [], rows: [] };
+  private generation = 0;
+  private batch: Batch = { records: [], rows: [], generation: 0 };
+  /** The newest batch handed to the store and not settled yet. */
+  private inflight?: Batch;
+  /** Commits in order, one at a time. */
+  private tail: Promise<void> = Promise.resolve();
   private scheduled = false;
   private deferred?: NodeJS.Timeout;
   private readonly listeners = new Set<AuditListener>();
 
+  /** Opens the log on the chain the store holds. */
+  static async open(store: Store, metrics?: Pick<Metrics, 'auditCommitted' | 'storeError'>): Promise<AuditLog> {
+    const last = await store.lastAudit();
+    return new AuditLog(store, last, metrics);
+  }
+
   /** `metrics` hears of every commit (its duration and size) and of every commit the store refuses. */
-  constructor(private readonly store: Store, private readonly metrics?: Pick<Metrics, 'auditCommitted' | 'storeError'>) {
-    const last = store.lastAudit();
+  private constructor(private readonly store: Store, last: AuditRecord | undefined, private readonly metrics?: Pick<Metrics, 'auditCommitted' | 'storeError'>) {
     this.seq = this.committedSeq = last?.seq ?? 0;
     this.lastHash = this.committedHash = last?.hash ?? GENESIS;
   }
 
   /**
-   * Writes one record (with everything queued before it, in one transaction) and returns it once committed. Throws if
-   * the store refuses the write: callers treat that as "refuse the request" (audit before effect, fail closed).
+   * Writes one record (with everything queued before it, in one transaction) and resolves to it once committed. Rejects
+   * if the store refuses the write: callers treat that as "refuse the request" (audit before effect, fail closed).
    */
-  append(event: AuditEvent): AuditRecord {
+  async append(event: AuditEvent): Promise<AuditRecord> {
     const record = this.chain(event);
-    this.flush();
+    await this.flush();
     return record;
   }
 
   /**
    * Gives a record its place in the chain now and commits it with the next group commit (at the end of this turn of
    * the event loop, or earlier if `append` or `flush` runs first). Nothing it covers may be forwarded before
-   * `durable()` resolves. A failed commit drops the batch: the chain rolls back, `durable()` rejects (or, when the
-   * batch was full and committed at once, this throws).
+   * `durable()` resolves. A failed commit drops the batch: the chain rolls back and `durable()` rejects.
    */
   enqueue(event: AuditEvent): AuditRecord {
     return this.queue(event, 'turn');
@@ -83,50 +99,67 @@ export class AuditLog {
   }
 
   /** Committed records after `afterSeq` (of one session if given), deferred ones included: a reader sees its own writes. */
-  read(afterSeq: number, limit: number, sessionId?: string): AuditRecord[] {
-    this.flush();
+  async read(afterSeq: number, limit: number, sessionId?: string): Promise<AuditRecord[]> {
+    await this.flush();
     return this.store.readAudit(afterSeq, limit, sessionId);
   }
 
-  /** Settles once every record queued so far is committed (rejects if that commit failed); undefined if none is queued. */
+  /**
+   * Settles once every record chained so far is committed (rejects if that commit failed); undefined if nothing is
+   * waiting for a commit. Commits land in chain order, so the newest batch's commit covers every record before it.
+   */
   durable(): Promise<void> | undefined {
-    const batch = this.batch;
-    if (!batch.records.length) return undefined;
-    if (!batch.done) {
-      let resolve!: () => void;
-      let reject!: (err: Error) => void;
-      const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
-      // A batch nobody ends up awaiting must not become an unhandled rejection.
-      promise.catch(() => undefined);
-      batch.done = { promise, resolve, reject };
-    }
-    return batch.done.promise;
+    const batch = this.batch.records.length ? this.batch : this.inflight;
+    return batch && waitFor(batch);
   }
 
-  /** Commits the queued records now, in one transaction. Throws (after rolling the chain back) if the store refuses. */
-  flush(): void {
+  /** Commits the queued records now, after any commit in flight. Rejects (after rolling the chain back) if the store refuses. */
+  flush(): Promise<void> {
     const batch = this.batch;
-    if (!batch.records.length) return;
+    if (!batch.records.length) return this.inflight ? waitFor(this.inflight) : Promise.resolve();
     if (this.deferred) {
       clearTimeout(this.deferred);
       this.deferred = undefined;
     }
-    this.batch = { records: [], rows: [] };
+    this.batch = { records: [], rows: [], generation: this.generation };
+    this.inflight = batch;
+    const committed = waitFor(batch);
+    this.tail = this.tail.then(() => this.commit(batch));
+    return committed;
+  }
+
+  /** Records chained but not committed yet. */
+  get queued(): number {
+    return this.batch.records.length + (this.inflight?.records.length ?? 0);
+  }
+
+  /** Live feed of committed records (console, `audit tail --follow`). Returns the unsubscribe function. */
+  subscribe(listener: AuditListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private async commit(batch: Batch): Promise<void> {
     const started = performance.now();
     try {
-      this.store.appendAudit(batch.rows);
+      // A batch chained onto one that failed would not continue the stored chain: it fails without asking the store.
+      if (batch.generation !== this.generation) throw new Error('an earlier audit commit failed; the records chained after it were dropped');
+      await this.store.appendAudit(batch.rows);
     } catch (err) {
-      this.metrics?.storeError('audit');
-      this.seq = this.committedSeq;
-      this.lastHash = this.committedHash;
-      batch.done?.reject(err as Error);
-      throw err;
+      if (batch.generation === this.generation) {
+        this.metrics?.storeError('audit');
+        this.rollback();
+      }
+      settle(batch, err as Error);
+      if (this.inflight === batch) this.inflight = undefined;
+      return;
     }
     this.metrics?.auditCommitted((performance.now() - started) / 1000, batch.records.length);
     const last = batch.records[batch.records.length - 1];
     this.committedSeq = last.seq;
     this.committedHash = last.hash;
-    batch.done?.resolve();
+    if (this.inflight === batch) this.inflight = undefined;
+    settle(batch);
     if (this.listeners.size) {
       for (const record of batch.records) {
         for (const l of this.listeners) {
@@ -136,22 +169,23 @@ export class AuditLog {
     }
   }
 
-  /** Records chained but not committed yet. */
-  get queued(): number {
-    return this.batch.records.length;
-  }
-
-  /** Live feed of committed records (console, `audit tail --follow`). Returns the unsubscribe function. */
-  subscribe(listener: AuditListener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
+  /**
+   * The chain goes back to what is stored. Records queued meanwhile were chained onto the failed batch: they are
+   * dropped with it (their waiters are refused), and the next record continues the stored chain.
+   */
+  private rollback() {
+    this.generation++;
+    this.seq = this.committedSeq;
+    this.lastHash = this.committedHash;
+    const orphaned = this.batch;
+    this.batch = { records: [], rows: [], generation: this.generation };
+    if (orphaned.records.length) settle(orphaned, new Error('an earlier audit commit failed; the records chained after it were dropped'));
   }
 
   /** Chains a record and makes sure a commit will carry it: at the end of this turn, or within DEFER_MS at the latest. */
   private queue(event: AuditEvent, by: 'turn' | 'soon'): AuditRecord {
     const record = this.chain(event);
-    // A full batch commits now; if that fails the record is not in the chain, so the caller hears of it here.
-    if (this.batch.records.length >= MAX_BATCH) this.flush();
+    if (this.batch.records.length >= MAX_BATCH) this.flushQuietly();
     else if (by === 'turn' && !this.scheduled) {
       this.scheduled = true;
       setImmediate(() => {
@@ -169,7 +203,7 @@ export class AuditLog {
 
   /** A scheduled commit: its failure reaches the waiters through durable() (a lost result record leaves the chain intact). */
   private flushQuietly() {
-    try { this.flush(); } catch { /* reported through durable() */ }
+    this.flush().catch(() => undefined);
   }
 
   private chain(event: AuditEvent): AuditRecord {
@@ -197,6 +231,26 @@ export class AuditLog {
   }
 }
 
+/** The promise a batch's waiters share; one that settled already answers at once. */
+function waitFor(batch: Batch): Promise<void> {
+  if (batch.settled) return batch.settled.error ? Promise.reject(batch.settled.error) : Promise.resolve();
+  if (!batch.done) {
+    let resolve!: () => void;
+    let reject!: (err: Error) => void;
+    const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+    // A batch nobody ends up awaiting must not become an unhandled rejection.
+    promise.catch(() => undefined);
+    batch.done = { promise, resolve, reject };
+  }
+  return batch.done.promise;
+}
+
+function settle(batch: Batch, error?: Error) {
+  batch.settled = error ? { error } : {};
+  if (error) batch.done?.reject(error);
+  else batch.done?.resolve();
+}
+
 export interface VerifyResult {
   ok: boolean;
   records: number;
@@ -205,12 +259,12 @@ export interface VerifyResult {
 }
 
 /** Walks the whole chain from genesis, recomputing every hash. */
-export function verifyAudit(store: Store, batch = 5000): VerifyResult {
+export async function verifyAudit(store: Store, batch = 5000): Promise<VerifyResult> {
   let prevHash = GENESIS;
   let expectedSeq = 1;
   let count = 0;
   for (let after = 0; ; ) {
-    const records = store.readAudit(after, batch);
+    const records = await store.readAudit(after, batch);
     if (records.length === 0) return { ok: true, records: count };
     for (const r of records) {
       if (r.seq !== expectedSeq) return { ok: false, records: count, broken: { seq: expectedSeq, reason: `record ${expectedSeq} is missing` } };

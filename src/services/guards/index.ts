@@ -7,3 +7,4 @@ export { scanInjection, type InjectionScan } from './injection/scan.ts';
 export {
   ALL_TYPES, DEFAULT_SCAN_BUDGET, overBudget, PII, PII_TYPES, SECRETS, SECRET_TYPES, UNSCANNED, type DetectorType, type Finding, type ScanBudget,
 } from './types.ts';
+export { explainInjection, type InjectionExplanation } from './injection/explain.ts';

@@ -37,10 +37,12 @@ export class Tokens {
   private caughtUpAt = Date.now();
   /** Live tokens recently checked, by hash: a request then costs one hash and a map lookup, not a store read. */
   private readonly checked = new Map<string, { record: TokenRecord; until: number }>();
+  /** Counts evictions, so a store read that overlapped one does not put back what it evicted. */
+  private forgotten = 0;
 
   constructor(private readonly store: Store, private readonly roles: ReadonlySet<string>) {}
 
-  mint(req: MintRequest): { token: string; record: TokenRecord } {
+  async mint(req: MintRequest): Promise<{ token: string; record: TokenRecord }> {
     if (!this.roles.has(req.role)) throw new Error(`unknown role "${req.role}" (defined: ${[...this.roles].join(', ') || 'none'})`);
     if (!/^[A-Za-z0-9_.-]{1,63}$/.test(req.label)) throw new Error('label must be 1-63 characters of letters, digits, _ . -');
     if (!(req.ttlSeconds > 0)) throw new Error('ttl must be positive');
@@ -62,19 +64,28 @@ export class Tokens {
       scramServerKey: verifier.serverKey.toString('base64'),
       mysqlNative: mysqlNativeVerifier(token).toString('hex'),
     };
-    this.store.insertToken(record);
+    await this.store.insertToken(record);
     return { token, record };
   }
 
-  /** Checks a bearer token (HTTP, LLM, PostgreSQL cleartext-over-TLS). */
-  check(token: string, now = Date.now()): TokenCheck {
-    if (!TOKEN_PATTERN.test(token)) return { ok: false, reason: 'unknown' };
+  /**
+   * Checks a bearer token (HTTP, LLM, Redis AUTH, egress). A token checked within the last second is answered from
+   * memory without touching the store; revocations seen by this process evict it at once.
+   */
+  check(token: string, now = Date.now()): Promise<TokenCheck> {
+    if (!TOKEN_PATTERN.test(token)) return Promise.resolve({ ok: false, reason: 'unknown' });
     const hash = hashToken(token);
     const cached = this.checked.get(hash);
-    if (cached && cached.until > now) return this.status(cached.record, now);
-    const record = this.store.tokenByHash(hash);
+    if (cached && cached.until > now) return Promise.resolve(this.status(cached.record, now));
+    return this.load(hash, now);
+  }
+
+  private async load(hash: string, now: number): Promise<TokenCheck> {
+    const forgotten = this.forgotten;
+    const record = await this.store.tokenByHash(hash);
     if (!record || !timingSafeEqual(Buffer.from(record.hash), Buffer.from(hash))) return { ok: false, reason: 'unknown' };
-    if (record.revokedAt === null) {
+    // A revocation heard while the store was read may concern this record: it is not trusted from memory then.
+    if (record.revokedAt === null && forgotten === this.forgotten) {
       this.checked.delete(hash); // re-inserted last, so the oldest entries go first
       if (this.checked.size >= CHECK_CACHE_MAX) this.checked.delete(this.checked.keys().next().value!);
       this.checked.set(hash, { record, until: Date.now() + CHECK_CACHE_MS });
@@ -89,11 +100,11 @@ export class Tokens {
   }
 
   /** Live tokens a PostgreSQL user name can mean; SCRAM then picks the one whose verifier the proof matches. */
-  scramCandidates(user: string): TokenRecord[] {
-    return this.store.liveTokensForUser(user, Date.now()).filter((t) => t.label === user);
+  async scramCandidates(user: string): Promise<TokenRecord[]> {
+    return (await this.store.liveTokensForUser(user, Date.now())).filter((t) => t.label === user);
   }
 
-  deadTokensForUser(user: string): TokenRecord[] {
+  deadTokensForUser(user: string): Promise<TokenRecord[]> {
     return this.store.deadTokensForUser(user, Date.now());
   }
 
@@ -105,13 +116,14 @@ export class Tokens {
     return this.store.listTokens();
   }
 
-  touch(id: string) {
-    this.store.touchToken(id, Date.now());
+  /** Writes a last-use time; informational, so a failed write is only reported to `onError`. */
+  touch(id: string, onError: (err: Error) => void = () => undefined) {
+    this.store.touchToken(id, Date.now()).catch(onError);
   }
 
-  /** Revokes a token; listeners (live sessions) are told at once. Returns false if unknown or already revoked. */
-  revoke(id: string): boolean {
-    const done = this.store.revokeToken(id, Date.now());
+  /** Revokes a token; listeners (live sessions) are told at once. Resolves to false if unknown or already revoked. */
+  async revoke(id: string): Promise<boolean> {
+    const done = await this.store.revokeToken(id, Date.now());
     if (done) this.emit(id);
     else this.forget(id); // revoked elsewhere first: not trusted from memory either
     return done;
@@ -162,6 +174,7 @@ export class Tokens {
   }
 
   private forget(id: string) {
+    this.forgotten++;
     for (const [hash, { record }] of this.checked) if (record.id === id) this.checked.delete(hash);
   }
 }

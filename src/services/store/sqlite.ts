@@ -131,22 +131,46 @@ export function openSqliteStore(path: string): Store {
     readSessionAudit: db.prepare<[string, number, number], StoredAudit>('SELECT * FROM audit WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
   };
 
+  const approvalOf = (r: { record: string } | undefined) => r && (JSON.parse(r.record) as ApprovalRecord);
+  const changeApproval = db.transaction((id: string, change: (current: ApprovalRecord) => ApprovalRecord | undefined) => {
+    const before = approvalOf(q.approvalById.get(id));
+    if (!before) return undefined;
+    const after = change(before) ?? before;
+    if (after !== before) q.updateApproval.run(approvalRow(after));
+    return { before, after };
+  });
+  const consumeApproval = db.transaction((fingerprint: string, now: number) => {
+    const found = approvalOf(q.usableApproval.get(fingerprint, now));
+    if (!found) return undefined;
+    const used: ApprovalRecord = { ...found, status: 'used', usedAt: found.usedAt ?? now };
+    q.updateApproval.run(approvalRow(used));
+    return used;
+  });
+  const failPending = db.transaction((at: number) => q.pendingApprovals.all().map((r) => {
+    const a: ApprovalRecord = { ...(JSON.parse(r.record) as ApprovalRecord), status: 'failed', decidedAt: at };
+    q.updateApproval.run(approvalRow(a));
+    return a;
+  }));
+  const appendAudit = chainedAuditInserter(db);
+
+  // SQLite answers synchronously; the interface is asynchronous so a store on the network implements it as it stands.
+  // Each method does its work when called and resolves at once, so the order of calls is the order of writes.
   return {
-    getMeta: (key) => q.getMeta.get(key)?.value,
-    setMeta: (key, value) => void q.setMeta.run(key, value),
-    insertToken: (t) => void q.insertToken.run(t),
-    tokenByHash: (hash) => { const r = q.tokenByHash.get(hash); return r && toToken(r); },
-    tokenById: (id) => { const r = q.tokenById.get(id); return r && toToken(r); },
-    liveTokensForUser: (user, now) => q.liveForUser.all(user, user, now).map(toToken),
-    deadTokensForUser: (user, now) => q.deadForUser.all(user, now).map(toToken),
-    listTokens: () => q.listTokens.all().map(toToken),
-    revokeToken: (id, at) => q.revoke.run(at, id).changes > 0,
-    revokedSince: (since) => q.revokedSince.all(since),
-    touchToken: (id, at) => void q.touch.run(at, id),
-    insertSession: (s) => void q.insertSession.run(s),
-    endSession: (id, at, reason) => void q.endSession.run(at, reason, id),
-    sessionById: (id) => { const r = q.sessionById.get(id); return r && toSession(r); },
-    listSessions(f: SessionFilter) {
+    getMeta: async (key) => q.getMeta.get(key)?.value,
+    setMeta: async (key, value) => void q.setMeta.run(key, value),
+    insertToken: async (t) => void q.insertToken.run(t),
+    tokenByHash: async (hash) => { const r = q.tokenByHash.get(hash); return r && toToken(r); },
+    tokenById: async (id) => { const r = q.tokenById.get(id); return r && toToken(r); },
+    liveTokensForUser: async (user, now) => q.liveForUser.all(user, user, now).map(toToken),
+    deadTokensForUser: async (user, now) => q.deadForUser.all(user, now).map(toToken),
+    listTokens: async () => q.listTokens.all().map(toToken),
+    revokeToken: async (id, at) => q.revoke.run(at, id).changes > 0,
+    revokedSince: async (since) => q.revokedSince.all(since),
+    touchToken: async (id, at) => void q.touch.run(at, id),
+    insertSession: async (s) => void q.insertSession.run(s),
+    endSession: async (id, at, reason) => void q.endSession.run(at, reason, id),
+    sessionById: async (id) => { const r = q.sessionById.get(id); return r && toSession(r); },
+    async listSessions(f: SessionFilter) {
       const where: string[] = [];
       const args: (string | number)[] = [];
       if (f.tokenId) { where.push('token_id = ?'); args.push(f.tokenId); }
@@ -156,31 +180,27 @@ export function openSqliteStore(path: string): Store {
       const sql = `SELECT * FROM sessions ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY started_at DESC LIMIT ?`;
       return db.prepare<(string | number)[], SessionRow>(sql).all(...args, f.limit ?? 100).map(toSession);
     },
-    endDanglingSessions: (at, reason) => q.endDangling.run(at, reason).changes,
-    appendAudit: chainedAuditInserter(db),
-    lastAudit: () => { const r = q.lastAudit.get(); return r && toAudit(r); },
-    readAudit: (afterSeq, limit, sessionId) =>
+    endDanglingSessions: async (at, reason) => q.endDangling.run(at, reason).changes,
+    appendAudit: async (rows) => appendAudit(rows),
+    lastAudit: async () => { const r = q.lastAudit.get(); return r && toAudit(r); },
+    readAudit: async (afterSeq, limit, sessionId) =>
       (sessionId ? q.readSessionAudit.all(sessionId, afterSeq, limit) : q.readAudit.all(afterSeq, limit)).map(toAudit),
-    insertApproval: (a) => void q.insertApproval.run(approvalRow(a)),
-    updateApproval: (a) => void q.updateApproval.run(approvalRow(a)),
-    approvalById: (id) => { const r = q.approvalById.get(id); return r && (JSON.parse(r.record) as ApprovalRecord); },
-    listApprovals: (status, limit) => q.listApprovals.all(status ?? null, status ?? null, limit).map((r) => JSON.parse(r.record) as ApprovalRecord),
-    usableApproval: (fingerprint, now) => { const r = q.usableApproval.get(fingerprint, now); return r && (JSON.parse(r.record) as ApprovalRecord); },
-    failPendingApprovals: (at) => db.transaction(() => q.pendingApprovals.all().map((r) => {
-      const a: ApprovalRecord = { ...(JSON.parse(r.record) as ApprovalRecord), status: 'failed', decidedAt: at };
-      q.updateApproval.run(approvalRow(a));
-      return a;
-    }))(),
+    insertApproval: async (a) => void q.insertApproval.run(approvalRow(a)),
+    changeApproval: async (id, change) => changeApproval(id, change),
+    approvalById: async (id) => approvalOf(q.approvalById.get(id)),
+    listApprovals: async (status, limit) => q.listApprovals.all(status ?? null, status ?? null, limit).map((r) => JSON.parse(r.record) as ApprovalRecord),
+    consumeApproval: async (fingerprint, now) => consumeApproval(fingerprint, now),
+    failPendingApprovals: async (at) => failPending(at),
     toolPins: async (server, source) => q.toolPins.all(server, source),
     pinTool: async (pin) => {
       q.pinTool.run(pin);
       return q.toolPin.get(pin.server, pin.source, pin.tool)!;
     },
     repinTool: async (pin) => void q.repinTool.run(pin),
-    usage: (scope, period) => q.usage.get(scope, period)?.tokens ?? 0,
-    addUsage: (scope, period, tokens, at) => q.addUsage.get(scope, period, tokens, at)!.tokens,
+    usage: async (scope, period) => q.usage.get(scope, period)?.tokens ?? 0,
+    addUsage: async (scope, period, tokens, at) => q.addUsage.get(scope, period, tokens, at)!.tokens,
     // WAL + NORMAL fsyncs the log before every checkpoint of it: after this, each commit so far is on disk.
-    syncAudit: () => { db.pragma('wal_checkpoint(FULL)'); },
-    close: () => db.close(),
+    syncAudit: async () => { db.pragma('wal_checkpoint(FULL)'); },
+    close: async () => void db.close(),
   };
 }

@@ -1,4 +1,5 @@
-// The store interface: everything Gatehouse persists. SQLite embeds it; a PostgreSQL store can implement it for several nodes.
+// The store interface: everything Gatehouse persists. Promise-returning, so a store on the network (PostgreSQL, several
+// nodes) implements it as it stands; SQLite embeds it for one process.
 import type { AuditRow } from './audit-table.ts';
 
 export interface TokenRecord {
@@ -121,48 +122,56 @@ export interface ToolPinStore {
 }
 
 export interface Store extends ToolPinStore {
-  getMeta(key: string): string | undefined;
-  setMeta(key: string, value: string): void;
+  getMeta(key: string): Promise<string | undefined>;
+  setMeta(key: string, value: string): Promise<void>;
 
-  insertToken(t: TokenRecord): void;
-  tokenByHash(hash: string): TokenRecord | undefined;
-  tokenById(id: string): TokenRecord | undefined;
+  insertToken(t: TokenRecord): Promise<void>;
+  tokenByHash(hash: string): Promise<TokenRecord | undefined>;
+  tokenById(id: string): Promise<TokenRecord | undefined>;
   /** Live tokens a PostgreSQL user name may mean: by id, or by label. */
-  liveTokensForUser(user: string, now: number): TokenRecord[];
+  liveTokensForUser(user: string, now: number): Promise<TokenRecord[]>;
   /** Revoked or expired tokens with this label, newest first: to tell an agent precisely why its token fails. */
-  deadTokensForUser(user: string, now: number): TokenRecord[];
-  listTokens(): TokenRecord[];
-  revokeToken(id: string, at: number): boolean;
-  revokedSince(since: number): { id: string; revokedAt: number }[];
-  touchToken(id: string, at: number): void;
+  deadTokensForUser(user: string, now: number): Promise<TokenRecord[]>;
+  listTokens(): Promise<TokenRecord[]>;
+  revokeToken(id: string, at: number): Promise<boolean>;
+  revokedSince(since: number): Promise<{ id: string; revokedAt: number }[]>;
+  touchToken(id: string, at: number): Promise<void>;
 
-  insertSession(s: SessionRecord): void;
-  endSession(id: string, at: number, reason: string): void;
-  listSessions(f: SessionFilter): SessionRecord[];
-  sessionById(id: string): SessionRecord | undefined;
+  insertSession(s: SessionRecord): Promise<void>;
+  endSession(id: string, at: number, reason: string): Promise<void>;
+  listSessions(f: SessionFilter): Promise<SessionRecord[]>;
+  sessionById(id: string): Promise<SessionRecord | undefined>;
   /** Sessions a crash left open: closed at start-up so the list never lies. */
-  endDanglingSessions(at: number, reason: string): number;
+  endDanglingSessions(at: number, reason: string): Promise<number>;
 
   /** Appends audit rows to the chain atomically, once committed. Throws if they do not continue the stored chain. */
-  appendAudit(rows: AuditRow[]): void;
-  lastAudit(): AuditRecord | undefined;
-  readAudit(afterSeq: number, limit: number, sessionId?: string): AuditRecord[];
+  appendAudit(rows: AuditRow[]): Promise<void>;
+  lastAudit(): Promise<AuditRecord | undefined>;
+  readAudit(afterSeq: number, limit: number, sessionId?: string): Promise<AuditRecord[]>;
   /** Makes every committed audit record durable (fsynced to disk), for a signed checkpoint to cover only what survives a crash. */
-  syncAudit(): void;
+  syncAudit(): Promise<void>;
 
-  insertApproval(a: ApprovalRecord): void;
-  updateApproval(a: ApprovalRecord): void;
-  approvalById(id: string): ApprovalRecord | undefined;
-  listApprovals(status: ApprovalStatus | undefined, limit: number): ApprovalRecord[];
-  /** An approval that lets this exact request through now: approved and unused, or inside its window. */
-  usableApproval(fingerprint: string, now: number): ApprovalRecord | undefined;
+  insertApproval(a: ApprovalRecord): Promise<void>;
+  /**
+   * Reads an approval and stores what `change` makes of it, atomically: no other process or node changes it in between,
+   * so a decision, an expiry and a use never overwrite each other. `change` returns undefined to leave it as it is (and
+   * may throw to refuse). Resolves to the record as it was and as it is now; undefined if there is no such approval.
+   */
+  changeApproval(id: string, change: (current: ApprovalRecord) => ApprovalRecord | undefined): Promise<{ before: ApprovalRecord; after: ApprovalRecord } | undefined>;
+  approvalById(id: string): Promise<ApprovalRecord | undefined>;
+  listApprovals(status: ApprovalStatus | undefined, limit: number): Promise<ApprovalRecord[]>;
+  /**
+   * Consumes the approval that lets this exact request through now — approved and unused, or used inside its window —
+   * marking it used in the same transaction, so a single-use approval lets exactly one request through.
+   */
+  consumeApproval(fingerprint: string, now: number): Promise<ApprovalRecord | undefined>;
   /** Pending approvals a restart orphaned: they fail, and nothing unapproved is ever forwarded. */
-  failPendingApprovals(at: number): ApprovalRecord[];
+  failPendingApprovals(at: number): Promise<ApprovalRecord[]>;
 
   /** LLM tokens spent by `scope` (a token or a role on a connection) in `period` (a budget window, or `life`). */
-  usage(scope: string, period: string): number;
+  usage(scope: string, period: string): Promise<number>;
   /** Adds spent tokens and returns the new total, atomically. */
-  addUsage(scope: string, period: string, tokens: number, at: number): number;
+  addUsage(scope: string, period: string, tokens: number, at: number): Promise<number>;
 
-  close(): void;
+  close(): Promise<void>;
 }

@@ -24,6 +24,11 @@ export interface Rule {
    * there: one set for all would let a common word of any alternative ("system", "say", "break") run it.
    */
   triggers?: WordGroups | { anyOf: readonly WordGroups[] };
+  /**
+   * For rules whose words cannot be looked up whole (scripts without spaces, stems): a cheap regex every match of the
+   * pattern also matches, run first.
+   */
+  prefilter?: RegExp;
 }
 
 const IGNORE_WORDS = ['ignore', 'disregard', 'forget', 'skip', 'override', 'bypass', 'neglect', 'abandon', 'discard', 'drop', 'erase', 'nevermind'];
@@ -37,6 +42,22 @@ const LEAK_VERBS = String.raw`(?:${LEAK_WORDS.join('|')}|what(?:'s|\s+is|\s+are|
 const AI = String.raw`(?:ai|a\.i\.|assistant|llm|language model|chat ?bot|bot|model|gpt|chatgpt|claude|copilot|automated (?:screening )?systems?)`;
 /** Words of AI, with plurals (`AI agents`, `models reading this`). */
 const AI_WORDS = ['ai', 'ais', 'i', 'assistant', 'assistants', 'llm', 'llms', 'language', 'chat', 'chatbot', 'chatbots', 'bot', 'bots', 'model', 'models', 'gpt', 'gpts', 'chatgpt', 'claude', 'copilot', 'automated'];
+
+/** Verbs of "ignore / forget / disregard" beyond English, accents stripped (see ignore-instructions-multilingual). */
+const ML_VERBS = [
+  String.raw`(?<![a-z])(?:ignorez|ignorer|ignore|ignora|ignorar|ignoren|ignorare|ignoriere\w*|ignorier\w*|oublie[rz]?|oubliez|olvida[rd]?|olvide|omite|omita|dimentica(?:re)?|esqueca|esquece|esqueci|desconsider[ae]|vergiss|vergessen sie|missachte\w*|negeer|vergeet|abaikan|lupakan|unut\w*|yok say\w*|gormezden gel\w*|quen|bo qua|kalimutan|balewalain|huwag pansinin)(?![a-z])`,
+  String.raw`ne (?:tiens|tenez) pas compte|haz caso omiso|no hagas caso|non considerare`,
+  'игнориру', 'проигнориру', 'забудь', 'забудьте', 'не обращай', 'забыть',
+  '忽略', '无视', '忘记', '忽视', '不要理会', '忘掉', '無視', '忘れ', '무시', '잊어', '잊으', '잊고',
+  'تجاهل', 'انس', 'تغاضى', 'अनदेखा', 'भूल', 'नज़रअंदाज़', 'उपेक्षा', 'উপেক্ষা', 'ভুলে', 'ไม่ต้องสนใจ', 'ละเว้น', 'ลืม', 'อย่าไปสนใจ',
+].join('|');
+/** What is ignored: earlier instructions and rules. French and Spanish nouns need their article, so English is left out. */
+const ML_OBJECTS = [
+  String.raw`(?<![a-z])(?:(?:les|tes|vos|des|ces|toutes les) (?:instructions|consignes|regles|directives)|precedent(?:e|es|s)?|anterieur\w*|instrucciones|indicaciones|reglas|anteriores|directrices|istruzioni|regole|precedenti|indicazioni|instrucoes|regras|orientacoes|anweisung\w*|vorherig\w*|bisherig\w*|vorgaben|regeln|instructies|regels|vorige|eerdere|instruksi|petunjuk|aturan|sebelumnya|talimat\w*|kural\w*|onceki|yonerge\w*|huong dan|chi dan|quy tac|chi thi|tagubilin|panuntunan|nakaraang)(?![a-z])`,
+  'инструкци', 'указани', 'правил', 'предыдущ', 'говорили', 'сказано',
+  '指示', '指令', '说明', '规则', '之前', '先前', '以前', '命令', 'ルール', '前の', 'これまで', '지시', '규칙', '명령', '이전', '지침',
+  'تعليمات', 'القواعد', 'السابقة', 'निर्देश', 'नियम', 'पिछले', 'নির্দেশ', 'নিয়ম', 'পূর্ববর্তী', 'বলা', 'คําแนะนํา', 'คำแนะนำ', 'คําสั่ง', 'คำสั่ง', 'กฎ', 'ก่อนหน้า',
+].join('|');
 
 export const RULES: readonly Rule[] = [
   {
@@ -152,8 +173,8 @@ export const RULES: readonly Rule[] = [
   {
     name: 'output-hijack',
     weight: 1.5,
-    pattern: /\b(?:just|only|instead|exactly|verbatim)\s+(?:print|say|output|write|reply|respond)\b|\b(?:print|say|output)\s+(?:only|exactly|just|verbatim)\b|\bstop everything\b/,
-    triggers: [['just', 'only', 'instead', 'exactly', 'verbatim', 'print', 'say', 'output', 'stop'], ['print', 'say', 'output', 'write', 'reply', 'respond', 'only', 'exactly', 'just', 'verbatim', 'everything']],
+    pattern: /\b(?:just|only|instead|exactly|verbatim)\s+(?:print|say|output|write|reply|respond)\b|\b(?:print|say|output|reply|respond|answer)\s+(?:only|exactly|just|verbatim)\b|\bstop everything\b/,
+    triggers: [['just', 'only', 'instead', 'exactly', 'verbatim', 'print', 'say', 'output', 'reply', 'respond', 'answer', 'stop'], ['print', 'say', 'output', 'write', 'reply', 'respond', 'only', 'exactly', 'just', 'verbatim', 'everything']],
   },
   {
     name: 'fake-role-markers',
@@ -192,6 +213,44 @@ export const RULES: readonly Rule[] = [
     triggers: [['send', 'forward', 'email', 'post', 'upload', 'transmit', 'share', 'http', 'https'], ['conversation', 'chat', 'data', 'credentials', 'password', 'passwords', 'api', 'secrets', 'personal', 'bank', 'card', 'http', 'https']],
   },
   {
+    // "Ignore / forget the previous instructions" in the languages attacks are translated into. Accents are stripped by
+    // normalisation; non-Latin scripts have no \b, and verb and object come in either order (Japanese, Korean, Turkish
+    // put the verb last). English is the rule above: the French and Spanish objects here need their own articles.
+    name: 'ignore-instructions-multilingual',
+    weight: 3,
+    pattern: new RegExp(String.raw`(?:${ML_VERBS})[^.!?。！？\n]{0,60}?(?:${ML_OBJECTS})|(?:${ML_OBJECTS})[^.!?。！？\n]{0,60}?(?:${ML_VERBS})`),
+    prefilter: new RegExp(ML_VERBS.replace(/\(\?<!\[a-z\]\)|\(\?!\[a-z\]\)/g, '')),
+  },
+  {
+    // A game or a world set up so that the rules do not hold in it: the role-play opening of many jailbreaks.
+    name: 'game-without-rules',
+    weight: 3,
+    pattern: /\b(?:let'?s|let us|we(?:'re| are| will)?|i want you to|you and i|imagine|pretend|hypothetical(?:ly)?)\b[^\n]{0,80}?\b(?:play|game|scenario|world|universe|story|simulation|role-?play|hypothetical)\b[^\n]{0,120}?(?:\bno (?:rules|restrictions|limits|filters|boundaries|laws|guidelines)\b|\b(?:rules|laws|guidelines|restrictions) (?:don'?t|do not|no longer|doesn'?t|does not|never) (?:exist|apply|matter)|\banything goes\b|\bwithout (?:any )?(?:rules|restrictions|limits|filters)\b|\bnot bound by\b|\bunrestricted\b|\bunfiltered\b)/,
+    triggers: [['let', "let's", 'lets', 'we', "we're", 'want', 'you', 'imagine', 'pretend', 'hypothetical', 'hypothetically'], ['play', 'game', 'scenario', 'world', 'universe', 'story', 'simulation', 'roleplay', 'role', 'hypothetical'], ['no', 'rules', 'laws', 'guidelines', 'restrictions', 'goes', 'without', 'bound', 'unrestricted', 'unfiltered']],
+  },
+  {
+    // A delimiter that pretends the trusted part of the prompt ended or a new one began: `###END OF USER INPUT###`,
+    // `</system>`, `<|im_start|>`, `[INST]`.
+    name: 'fake-delimiter',
+    weight: 2,
+    pattern: /(?:#{3,}|={3,}|-{3,}|\*{3,}|\[{2,}|<{2,})\s*(?:end|begin|start|stop|new)\s+(?:of\s+)?(?:the\s+)?(?:user\s+|system\s+|assistant\s+)?(?:input|prompt|instructions?|document|context|text|data|message|conversation|section|session)\b|<\/?\s*(?:system|instructions?|user_input|user|assistant|context|document|admin)\s*>|<\|[a-z_]{2,20}\|>|\[\/?inst\]|<<\/?sys>>|\bend of (?:the )?(?:user )?input\b/,
+    prefilter: /#{3}|={3}|-{3}|\*{3}|\[\[|<|\[\/?inst\]|\bend of\b/,
+  },
+  {
+    // The reader is to be steered somewhere: "tell the user to visit http://…", "ask them to log in at…".
+    name: 'steer-user',
+    weight: 2,
+    pattern: /\b(?:tell|ask|urge|direct|encourage|instruct|remind|advise)\s+(?:the\s+)?(?:user|users|reader|readers|customer|customers|them|him|her)\s+to\s+(?:visit|click|go to|open|download|install|call|send|enter|log ?in|sign ?in|reset)\b/,
+    triggers: [['tell', 'ask', 'urge', 'direct', 'encourage', 'instruct', 'remind', 'advise'], ['user', 'users', 'reader', 'readers', 'customer', 'customers', 'them', 'him', 'her'], ['visit', 'click', 'go', 'open', 'download', 'install', 'call', 'send', 'enter', 'log', 'login', 'sign', 'signin', 'reset']],
+  },
+  {
+    // Data sent away: "send … to https://…", "forward … to someone@…", a markdown image whose URL carries a template.
+    name: 'exfiltration-destination',
+    weight: 2,
+    pattern: /\b(?:send|forward|post|upload|transmit|e-?mail|mail|exfiltrate|leak|submit|copy)\b[^.\n]{0,80}?\bto\s+(?:https?:\/\/|www\.|[\w.+-]+@[\w-]+\.)|!\[[^\]]{0,80}\]\(https?:\/\/[^)\s]{0,200}(?:\{|%7b|\$|<)/,
+    triggers: { anyOf: [[['send', 'forward', 'post', 'upload', 'transmit', 'email', 'e', 'mail', 'exfiltrate', 'leak', 'submit', 'copy'], ['to']], [['http', 'https']]] },
+  },
+  {
     // A request standing on its own line: normal from a user, but a document does not ask its reader to write, list or
     // recommend something. Neutral by prior; the classifier learns how much it means.
     name: 'standalone-request',
@@ -214,6 +273,9 @@ export const SIGNAL_WEIGHTS: Record<string, number> = {
   homoglyphs: 2,
   'encoded-payload': 1,
   leetspeak: 1,
+  'letter-spacing': 1.5,
+  'hidden-html': 1,
+  'script-change': 1,
 };
 
 /** Prior weight of every named rule and signal. */
@@ -317,6 +379,7 @@ export function matchRules(n: Normalized, source: Source): string[] {
   const foldedPresent = leetMatters ? groupsPresent(foldedLower) : present;
   let leet = false;
   for (const { rule, triggers } of RULES_FOR[source]) {
+    if (rule.prefilter && !rule.prefilter.test(lower) && !(leetMatters && rule.prefilter.test(foldedLower))) continue;
     if (triggered(triggers, present) && rule.pattern.test(rule.cased ? n.text : lower)) {
       hits.push(rule.name);
     } else if (leetMatters && triggered(triggers, foldedPresent) && rule.pattern.test(rule.cased ? n.folded : foldedLower)) {

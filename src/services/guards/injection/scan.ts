@@ -1,35 +1,54 @@
-// Prompt-injection scanning: normalise, match rules, score with the classifier. Reports a score and the rules that
-// fired; whether to block, flag or let through is the policy's decision, never this module's.
+// Prompt-injection scanning: normalise, match rules, score every view of the text with its channel's model and keep the
+// highest. Reports a score and the rules that fired; whether to block, flag or let through is the policy's decision.
 import { readFileSync } from 'node:fs';
-import { decodeModel, logit, sigmoid, type Model, type ModelFile, type Source } from './classifier.ts';
-import { normalize, type Normalized } from './normalize.ts';
-import { matchRules } from './rules.ts';
+import { decodeModel, logit, sigmoid, type Model, type ModelFile, type Models, type Source } from './classifier.ts';
+import { views, type Normalized, type ViewName } from './normalize.ts';
+import { PRIOR_WEIGHTS, SIGNAL_WEIGHTS, matchRules } from './rules.ts';
 
 export interface InjectionScan {
-  /** Probability-like score in [0, 1]. */
+  /** Probability-like score in [0, 1]: the highest over the views (and, for a document, its windows). */
   score: number;
-  /** `score` reached the threshold calibrated for this source. */
+  /** `score` reached the threshold of this channel, or the rules alone reached RULE_FLOOR (see `by`). */
   flagged: boolean;
-  /** Names of the rules and obfuscation signals that matched. */
+  /** What flagged the text: the model's score, or the curated rules' prior weights on their own. */
+  by?: 'model' | 'rules';
+  /** Names of the rules and obfuscation signals that matched, in any view. */
   rules: string[];
+  /** The view that scored highest: `text`, or a decoded / collapsed / hidden part of it. */
+  view: ViewName;
+  /**
+   * Not flagged, but within GREY_BAND of the threshold: where a second opinion (an LLM judge, a human) would be asked.
+   * Nothing here asks one; a caller that has one can.
+   */
+  grey: boolean;
 }
 
-let bundled: Model | undefined;
+/** Scores this far below a channel's threshold are in the grey band. */
+export const GREY_BAND = 0.15;
+
+/**
+ * The curated rules flag a window on their own when their prior weights add up to this (one strong rule such as
+ * `ignore-previous-instructions`, or two weaker ones): the priors are written by hand, not fitted, so they do not forget
+ * an attack family a training source happened to lack. Measured on every benign cell, none flagged above 0.5%.
+ */
+export const RULE_FLOOR = 3;
+
+let bundled: Models | undefined;
 
 /** Loaded on first use, so importing the guards costs nothing when injection scanning is off. */
-function bundledModel(): Model {
+export function bundledModels(): Models {
   bundled ??= decodeModel(JSON.parse(readFileSync(new URL('../injection-model.json', import.meta.url), 'utf8')) as ModelFile);
   return bundled;
 }
 
 /** Long lines are cut at sentence ends, so one injected sentence is not averaged away by a paragraph. */
 const MAX_SEGMENT = 600;
-const SENTENCES = /[^.!?]+(?:[.!?]+\s*|$)/g;
+const SENTENCES = /[^.!?。！？।؟]+(?:[.!?。！？।؟]+\s*|$)/g;
 
 /**
- * A document is scored line by line and its score is the highest line's: an injection inserted into an e-mail, a table
- * or a web page is a few lines among many, and would vanish in a score of the whole. Leetspeak folding maps one
- * character to one, so `text` and `folded` split at the same places.
+ * A document is scored in windows — lines, long lines cut into runs of sentences — and its score is the highest
+ * window's: an injection inserted into an e-mail, a table or a web page is a few sentences among many, and would
+ * vanish in a score of the whole. Leetspeak folding maps one character to one, so `text` and `folded` split alike.
  */
 export function segments(n: Normalized): Normalized[] {
   const out: Normalized[] = [];
@@ -55,34 +74,80 @@ export function segments(n: Normalized): Normalized[] {
   return out;
 }
 
-const scoreOf = (model: Model, folded: string, rules: string[], source: Source) => sigmoid(logit(model, folded, rules, source));
+/** Coarse script of a text from its first letters: enough to see a document switch language family mid-way. */
+function scriptOf(text: string): number {
+  const counts = new Map<number, number>();
+  let seen = 0;
+  for (let i = 0; i < text.length && seen < 48; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 65 || (c > 90 && c < 97) || (c > 122 && c < 0xc0)) continue;
+    // Latin 0, Greek/Cyrillic/Armenian/Hebrew/Arabic by 256-blocks, Indic and South-East Asian by block, CJK/Kana/Hangul as one.
+    const script = c < 0x370 ? 0 : c < 0x2e80 ? c >> 8 : c < 0xac00 ? 0x2e : 0xac;
+    counts.set(script, (counts.get(script) ?? 0) + 1);
+    seen++;
+  }
+  let best = -1;
+  let most = 0;
+  for (const [script, n] of counts) if (n > most) [best, most] = [script, n];
+  return best;
+}
+
+/** The best window of a scan: what `explain` shows. */
+export interface ScoredWindow {
+  score: number;
+  view: ViewName;
+  text: Normalized;
+  rules: string[];
+}
+
+const scoreOf = (model: Model, n: Normalized, rules: string[]) => sigmoid(logit(model, n.folded, rules));
 
 /**
- * Scores `text` with a given model; the trainer uses this to calibrate thresholds exactly as they will be applied.
- * A document's rules are matched line by line, as its score is computed: the union is what it matched.
+ * Scores `text` on one channel with a given model; the trainer uses this to choose thresholds exactly as they will be
+ * applied. A document's rules are matched per window, as its score is computed: the union is what it matched.
  */
-export function scanWith(model: Model, text: string, source: Source): InjectionScan {
-  const normalized = normalize(text);
-  if (source === 'user') {
-    const rules = matchRules(normalized, source);
-    const score = scoreOf(model, normalized.folded, rules, source);
-    return { score, flagged: score >= model.thresholds.user, rules };
-  }
-  let score = 0;
+export function scoreWindows(model: Model, text: string, source: Source): { best: ScoredWindow; rules: Set<string>; ruleWeight: number } {
   const rules = new Set<string>();
-  for (const segment of segments(normalized)) {
-    const matched = matchRules(segment, source);
-    for (const rule of matched) rules.add(rule);
-    score = Math.max(score, scoreOf(model, segment.folded, matched, source));
+  let best: ScoredWindow | undefined;
+  let ruleWeight = 0;
+  for (const { name, n } of views(text)) {
+    const windows = source === 'user' ? [n] : segments(n);
+    const documentScript = source === 'document' && windows.length > 1 ? scriptOf(n.text) : -1;
+    for (const window of windows) {
+      const matched = matchRules(window, source);
+      if (documentScript !== -1 && scriptOf(window.text) !== documentScript) matched.push('script-change');
+      for (const rule of matched) rules.add(rule);
+      ruleWeight = Math.max(ruleWeight, priorWeight(matched));
+      const score = scoreOf(model, window, matched);
+      if (!best || score > best.score) best = { score, view: name, text: window, rules: matched };
+    }
+    for (const signal of n.signals) rules.add(signal); // also when no window has letters
   }
-  for (const signal of normalized.signals) rules.add(signal); // also when no line has letters
-  return { score, flagged: score >= model.thresholds.document, rules: [...rules] };
+  const empty = views('')[0].n;
+  return { best: best ?? { score: scoreOf(model, empty, []), view: 'text', text: empty, rules: [] }, rules, ruleWeight };
+}
+
+/** The hand-written prior weights of the rules and signals a window matched, summed (obfuscation signals excluded). */
+function priorWeight(matched: readonly string[]): number {
+  let sum = 0;
+  for (const name of matched) if (!(name in SIGNAL_WEIGHTS)) sum += PRIOR_WEIGHTS[name] ?? 0;
+  return sum;
+}
+
+export function scanWith(model: Model, text: string, source: Source): InjectionScan {
+  const { best, rules, ruleWeight } = scoreWindows(model, text, source);
+  const byModel = best.score >= model.threshold;
+  const flagged = byModel || ruleWeight >= RULE_FLOOR;
+  const scan: InjectionScan = { score: best.score, flagged, rules: [...rules], view: best.view, grey: !flagged && best.score >= model.threshold - GREY_BAND };
+  if (flagged) scan.by = byModel ? 'model' : 'rules';
+  return scan;
 }
 
 /**
- * Scans user input (`source: 'user'`, the default) or content the user did not write — documents, tool output, rows,
- * web pages (`source: 'document'`) — for prompt injection.
+ * Scans what a person typed (`source: 'user'`, the default) or content that came from elsewhere — tool results,
+ * retrieved documents, database values, files (`source: 'document'`) — for prompt injection.
  */
 export function scanInjection(text: string, opts: { source?: Source } = {}): InjectionScan {
-  return scanWith(bundledModel(), text, opts.source ?? 'user');
+  const source = opts.source ?? 'user';
+  return scanWith(bundledModels()[source], text, source);
 }

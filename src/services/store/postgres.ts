@@ -1,0 +1,261 @@
+// The PostgreSQL store: the same state as the embedded one, in a database several gateway nodes can share.
+import pg from 'pg';
+import { GENESIS, type AuditRow } from './audit-table.ts';
+import { POSTGRES_MIGRATIONS } from './postgres-schema.ts';
+import type { ApprovalRecord, AuditRecord, SessionFilter, SessionRecord, Store, TokenRecord, ToolPin } from './store.ts';
+
+/** The oldest PostgreSQL the store is tested on (FOR UPDATE, ON CONFLICT, WITH (FORCE) are older; 13 is the oldest supported release). */
+const MIN_SERVER_VERSION = 130000;
+/** One lock id for every gateway's migrations: nodes that start together migrate once, one after the other. */
+const MIGRATION_LOCK = 0x6761_7465; // "gate"
+
+export interface PostgresStoreOptions {
+  /** This node's name: its audit chain, and the sessions and approvals it alone can end after a restart. */
+  node: string;
+  /** Connections in the pool (default 10). */
+  max?: number;
+}
+
+export class StoreError extends Error {}
+
+// int8 columns (times in ms, sequence numbers) as numbers: they stay far below 2^53.
+const types = {
+  getTypeParser: ((oid: number, format?: string) =>
+    oid === 20 ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+};
+
+/** The URL without its password, for error messages and logs. */
+export function describeStore(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return 'postgres://(unparseable URL)';
+  }
+}
+
+/** Opens the store: checks the server, migrates under an advisory lock, and fails with what is wrong in plain words. */
+export async function openPostgresStore(url: string, opts: PostgresStoreOptions): Promise<Store> {
+  const where = describeStore(url);
+  const pool = new pg.Pool({ connectionString: url, max: opts.max ?? 10, types, connectionTimeoutMillis: 5_000 });
+  // An idle connection the server dropped must not crash the process: the next query reconnects or fails.
+  pool.on('error', () => undefined);
+  try {
+    await migrate(pool, where);
+  } catch (err) {
+    await pool.end().catch(() => undefined);
+    throw err;
+  }
+  return postgresStore(pool, opts.node);
+}
+
+async function migrate(pool: pg.Pool, where: string) {
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (err) {
+    throw new StoreError(`store ${where}: PostgreSQL is unreachable (${(err as Error).message})`);
+  }
+  try {
+    const { rows: [{ version, role }] } = await client.query<{ version: number; role: string }>(
+      `SELECT current_setting('server_version_num')::int AS version, current_user AS role`);
+    if (version < MIN_SERVER_VERSION) {
+      throw new StoreError(`store ${where}: PostgreSQL ${Math.floor(version / 10000)} is too old; the store needs PostgreSQL ${MIN_SERVER_VERSION / 10000} or later`);
+    }
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    try {
+      await client.query('CREATE TABLE IF NOT EXISTS gatehouse_schema (version INTEGER NOT NULL)');
+      await client.query('INSERT INTO gatehouse_schema SELECT 0 WHERE NOT EXISTS (SELECT 1 FROM gatehouse_schema)');
+      const { rows: [{ version: current }] } = await client.query<{ version: number }>('SELECT version FROM gatehouse_schema');
+      if (current > POSTGRES_MIGRATIONS.length) {
+        throw new StoreError(`store ${where}: its schema (version ${current}) is newer than this Gatehouse knows (${POSTGRES_MIGRATIONS.length}); upgrade Gatehouse`);
+      }
+      for (let v = current; v < POSTGRES_MIGRATIONS.length; v++) {
+        await client.query('BEGIN');
+        try {
+          await client.query(POSTGRES_MIGRATIONS[v]);
+          await client.query('UPDATE gatehouse_schema SET version = $1', [v + 1]);
+          await client.query('COMMIT');
+        } catch (err) {
+          await client.query('ROLLBACK').catch(() => undefined);
+          throw err;
+        }
+      }
+    } catch (err) {
+      if ((err as { code?: string }).code === '42501') {
+        throw new StoreError(`store ${where}: role "${role}" lacks a privilege the store needs (${(err as Error).message}); grant it CREATE on the database's schema, or run the first start with a role that has it`);
+      }
+      throw err;
+    } finally {
+      await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => undefined);
+    }
+  } finally {
+    client.release();
+  }
+}
+
+interface TokenRow {
+  id: string; hash: string; label: string; role: string; created_at: number; expires_at: number;
+  revoked_at: number | null; last_used_at: number | null; created_by: string; scram_stored_key: string; scram_server_key: string;
+  mysql_native: string | null;
+}
+interface SessionRow {
+  id: string; token_id: string; label: string; role: string; connection: string; protocol: string; client: string;
+  run_id: string | null; step: string | null; started_at: number; ended_at: number | null; end_reason: string | null;
+}
+interface StoredAudit {
+  seq: number; ts: number; kind: string; session_id: string | null; token_id: string | null; connection: string | null;
+  verdict: string | null; data: string; prev_hash: string; hash: string;
+}
+
+const toToken = (r: TokenRow): TokenRecord => ({
+  id: r.id, hash: r.hash, label: r.label, role: r.role, createdAt: r.created_at, expiresAt: r.expires_at,
+  revokedAt: r.revoked_at, lastUsedAt: r.last_used_at, createdBy: r.created_by,
+  scramStoredKey: r.scram_stored_key, scramServerKey: r.scram_server_key, mysqlNative: r.mysql_native,
+});
+const toSession = (r: SessionRow): SessionRecord => ({
+  id: r.id, tokenId: r.token_id, label: r.label, role: r.role, connection: r.connection, protocol: r.protocol,
+  client: r.client, runId: r.run_id, step: r.step, startedAt: r.started_at, endedAt: r.ended_at, endReason: r.end_reason,
+});
+const toAudit = (r: StoredAudit): AuditRecord => ({
+  seq: r.seq, ts: r.ts, kind: r.kind, sessionId: r.session_id, tokenId: r.token_id, connection: r.connection,
+  verdict: r.verdict, data: JSON.parse(r.data) as Record<string, unknown>, prevHash: r.prev_hash, hash: r.hash,
+});
+const approvalOf = (r: { record: string } | undefined) => r && (JSON.parse(r.record) as ApprovalRecord);
+const approvalArgs = (a: ApprovalRecord) => [a.status, a.windowUntil, JSON.stringify(a), a.id];
+
+function postgresStore(pool: pg.Pool, node: string): Store {
+  const one = async <R extends pg.QueryResultRow>(sql: string, args: unknown[] = []) => (await pool.query<R>(sql, args)).rows[0];
+  const all = async <R extends pg.QueryResultRow>(sql: string, args: unknown[] = []) => (await pool.query<R>(sql, args)).rows;
+  /** One transaction on one connection; rolled back if `work` throws. */
+  const transaction = async <T>(work: (c: pg.PoolClient) => Promise<T>): Promise<T> => {
+    const c = await pool.connect();
+    try {
+      await c.query('BEGIN');
+      const result = await work(c);
+      await c.query('COMMIT');
+      return result;
+    } catch (err) {
+      await c.query('ROLLBACK').catch(() => undefined);
+      throw err;
+    } finally {
+      c.release();
+    }
+  };
+
+  return {
+    getMeta: async (key) => (await one<{ value: string }>('SELECT value FROM meta WHERE key = $1', [key]))?.value,
+    setMeta: async (key, value) => void await pool.query('INSERT INTO meta(key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value]),
+    insertToken: async (t) => void await pool.query(
+      'INSERT INTO tokens VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)',
+      [t.id, t.hash, t.label, t.role, t.createdAt, t.expiresAt, t.revokedAt, t.lastUsedAt, t.createdBy, t.scramStoredKey, t.scramServerKey, t.mysqlNative]),
+    tokenByHash: async (hash) => { const r = await one<TokenRow>('SELECT * FROM tokens WHERE hash = $1', [hash]); return r && toToken(r); },
+    tokenById: async (id) => { const r = await one<TokenRow>('SELECT * FROM tokens WHERE id = $1', [id]); return r && toToken(r); },
+    liveTokensForUser: async (user, now) => (await all<TokenRow>(
+      'SELECT * FROM tokens WHERE (id = $1 OR label = $1) AND revoked_at IS NULL AND expires_at > $2 ORDER BY created_at DESC LIMIT 64', [user, now])).map(toToken),
+    deadTokensForUser: async (user, now) => (await all<TokenRow>(
+      'SELECT * FROM tokens WHERE label = $1 AND (revoked_at IS NOT NULL OR expires_at <= $2) ORDER BY created_at DESC LIMIT 16', [user, now])).map(toToken),
+    listTokens: async () => (await all<TokenRow>('SELECT * FROM tokens ORDER BY created_at DESC')).map(toToken),
+    revokeToken: async (id, at) => ((await pool.query('UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL', [at, id])).rowCount ?? 0) > 0,
+    revokedSince: async (since) => all<{ id: string; revokedAt: number }>('SELECT id, revoked_at AS "revokedAt" FROM tokens WHERE revoked_at >= $1', [since]),
+    touchToken: async (id, at) => void await pool.query('UPDATE tokens SET last_used_at = $1 WHERE id = $2', [at, id]),
+    insertSession: async (s) => void await pool.query(
+      'INSERT INTO sessions VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)',
+      [s.id, s.tokenId, s.label, s.role, s.connection, s.protocol, s.client, s.runId, s.step, s.startedAt, s.endedAt, s.endReason, node]),
+    endSession: async (id, at, reason) => void await pool.query('UPDATE sessions SET ended_at = $1, end_reason = $2 WHERE id = $3 AND ended_at IS NULL', [at, reason, id]),
+    sessionById: async (id) => { const r = await one<SessionRow>('SELECT * FROM sessions WHERE id = $1', [id]); return r && toSession(r); },
+    async listSessions(f: SessionFilter) {
+      const where: string[] = [];
+      const args: unknown[] = [];
+      const arg = (v: unknown) => (args.push(v), `$${args.length}`);
+      if (f.tokenId) where.push(`token_id = ${arg(f.tokenId)}`);
+      if (f.connection) where.push(`connection = ${arg(f.connection)}`);
+      if (f.runId) where.push(`run_id = ${arg(f.runId)}`);
+      if (f.live) where.push('ended_at IS NULL');
+      const sql = `SELECT * FROM sessions ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY started_at DESC LIMIT ${arg(f.limit ?? 100)}`;
+      return (await all<SessionRow>(sql, args)).map(toSession);
+    },
+    // Only this node's: another node's open sessions are live.
+    endDanglingSessions: async (at, reason) =>
+      (await pool.query('UPDATE sessions SET ended_at = $1, end_reason = $2 WHERE ended_at IS NULL AND node = $3', [at, reason, node])).rowCount ?? 0,
+    appendAudit: (rows) => transaction(async (c) => appendChained(c, node, rows)),
+    lastAudit: async () => { const r = await one<StoredAudit>('SELECT * FROM audit WHERE node = $1 ORDER BY seq DESC LIMIT 1', [node]); return r && toAudit(r); },
+    // A PostgreSQL commit is on disk when it returns (synchronous_commit on): nothing more to make durable.
+    syncAudit: async () => undefined,
+    readAudit: async (afterSeq, limit, sessionId) => (await (sessionId
+      ? all<StoredAudit>('SELECT * FROM audit WHERE node = $1 AND session_id = $2 AND seq > $3 ORDER BY seq LIMIT $4', [node, sessionId, afterSeq, limit])
+      : all<StoredAudit>('SELECT * FROM audit WHERE node = $1 AND seq > $2 ORDER BY seq LIMIT $3', [node, afterSeq, limit]))).map(toAudit),
+    insertApproval: async (a) => void await pool.query(
+      'INSERT INTO approvals VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)',
+      [a.id, a.status, a.createdAt, a.expiresAt, a.tokenId, a.fingerprint, a.windowUntil, JSON.stringify(a), node]),
+    // SELECT ... FOR UPDATE: a decision, an expiry and a use of one approval, on any node, happen one after the other.
+    changeApproval: (id, change) => transaction(async (c) => {
+      const before = approvalOf((await c.query<{ record: string }>('SELECT record FROM approvals WHERE id = $1 FOR UPDATE', [id])).rows[0]);
+      if (!before) return undefined;
+      const after = change(before) ?? before;
+      if (after !== before) await c.query('UPDATE approvals SET status = $1, window_until = $2, record = $3 WHERE id = $4', approvalArgs(after));
+      return { before, after };
+    }),
+    approvalById: async (id) => approvalOf(await one<{ record: string }>('SELECT record FROM approvals WHERE id = $1', [id])),
+    listApprovals: async (status, limit) => (await all<{ record: string }>(
+      'SELECT record FROM approvals WHERE ($1::text IS NULL OR status = $1) ORDER BY created_at DESC LIMIT $2', [status ?? null, limit])).map((r) => JSON.parse(r.record) as ApprovalRecord),
+    consumeApproval: (fingerprint, now) => transaction(async (c) => {
+      const found = approvalOf((await c.query<{ record: string }>(
+        `SELECT record FROM approvals WHERE fingerprint = $1 AND (status = 'approved' OR (status = 'used' AND window_until > $2))
+         ORDER BY created_at DESC LIMIT 1 FOR UPDATE`, [fingerprint, now])).rows[0]);
+      if (!found) return undefined;
+      const used: ApprovalRecord = { ...found, status: 'used', usedAt: found.usedAt ?? now };
+      await c.query('UPDATE approvals SET status = $1, window_until = $2, record = $3 WHERE id = $4', approvalArgs(used));
+      return used;
+    }),
+    // Only this node's: another node still holds its own pending requests.
+    failPendingApprovals: (at) => transaction(async (c) => {
+      const pending = (await c.query<{ record: string }>(`SELECT record FROM approvals WHERE status = 'pending' AND node = $1 FOR UPDATE`, [node])).rows;
+      const failed: ApprovalRecord[] = [];
+      for (const r of pending) {
+        const a: ApprovalRecord = { ...(JSON.parse(r.record) as ApprovalRecord), status: 'failed', decidedAt: at };
+        await c.query('UPDATE approvals SET status = $1, window_until = $2, record = $3 WHERE id = $4', approvalArgs(a));
+        failed.push(a);
+      }
+      return failed;
+    }),
+    toolPins: (server, source) => all<ToolPin>(
+      'SELECT server, source, tool, fingerprint, definition, pinned_at AS "pinnedAt" FROM tool_pins WHERE server = $1 AND source = $2 ORDER BY tool', [server, source]),
+    pinTool: async (pin) => {
+      await pool.query('INSERT INTO tool_pins VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING', [pin.server, pin.source, pin.tool, pin.fingerprint, pin.definition, pin.pinnedAt]);
+      return (await one<ToolPin>('SELECT server, source, tool, fingerprint, definition, pinned_at AS "pinnedAt" FROM tool_pins WHERE server = $1 AND source = $2 AND tool = $3', [pin.server, pin.source, pin.tool]))!;
+    },
+    repinTool: async (pin) => void await pool.query(
+      `INSERT INTO tool_pins VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (server, source, tool)
+       DO UPDATE SET fingerprint = excluded.fingerprint, definition = excluded.definition, pinned_at = excluded.pinned_at`,
+      [pin.server, pin.source, pin.tool, pin.fingerprint, pin.definition, pin.pinnedAt]),
+    usage: async (scope, period) => (await one<{ tokens: number }>('SELECT tokens FROM llm_usage WHERE scope = $1 AND period = $2', [scope, period]))?.tokens ?? 0,
+    addUsage: async (scope, period, tokens, at) => (await one<{ tokens: number }>(
+      `INSERT INTO llm_usage(scope, period, tokens, updated_at) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (scope, period) DO UPDATE SET tokens = llm_usage.tokens + excluded.tokens, updated_at = excluded.updated_at RETURNING tokens`,
+      [scope, period, tokens, at]))!.tokens,
+    close: () => pool.end(),
+  };
+}
+
+/**
+ * Inserts a batch onto this node's chain, all or none, and only if it continues what is stored: the head is locked
+ * (FOR UPDATE), so a second writer under the same node id cannot fork the chain — its batch is refused instead.
+ */
+async function appendChained(c: pg.PoolClient, node: string, rows: AuditRow[]) {
+  if (!rows.length) return;
+  const head = (await c.query<{ seq: number; hash: string }>('SELECT seq, hash FROM audit WHERE node = $1 ORDER BY seq DESC LIMIT 1 FOR UPDATE', [node])).rows[0]
+    ?? { seq: 0, hash: GENESIS };
+  const [seq, , , , , , , , prevHash] = rows[0];
+  if (seq !== head.seq + 1 || prevHash !== head.hash) {
+    throw new Error(`audit batch starting at record ${seq} does not continue the stored chain (last stored: ${head.seq})`);
+  }
+  // One statement for the whole batch: columns as arrays, unnested back into rows.
+  const columns: unknown[][] = Array.from({ length: 10 }, () => []);
+  for (const row of rows) row.forEach((v, i) => columns[i].push(v));
+  await c.query(
+    `INSERT INTO audit (node, seq, ts, kind, session_id, token_id, connection, verdict, data, prev_hash, hash)
+     SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])`,
+    [node, ...columns]);
+}
