@@ -2,6 +2,7 @@
 // Usage: spawned by bench/lib/gateway.ts, bundled by scripts/runtime.js, with an IPC channel and a <config.yaml> argument.
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { pino } from 'pino';
 import { parseConfig } from '../src/config/load.ts';
 import { startGateway } from '../src/main.ts';
@@ -11,7 +12,7 @@ export type FromChild =
   | { type: 'ready'; listeners: { name: string; kind: string; address: string }[]; adminUrl: string }
   | { type: 'failed'; error: string }
   | { id: number; type: 'minted'; token: string }
-  | { id: number; type: 'usage'; cpuUs: number; rssMb: number }
+  | { id: number; type: 'usage'; cpuUs: number; rssMb: number; heapMb: number; eldP99Ms: number }
   | { id: number; type: 'stopped' };
 
 const file = process.argv[2];
@@ -20,6 +21,10 @@ if (!file || !process.send) {
   process.exit(2);
 }
 const send = (m: FromChild) => process.send!(m);
+
+// Event-loop delay since the last usage report (the soak reads it each minute).
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
 
 try {
   const config = parseConfig(readFileSync(file, 'utf8'), file);
@@ -32,7 +37,9 @@ try {
       // With --expose-gc, a full collection first: RSS then reflects what is live, not when V8 last collected.
       if (m.gc) (globalThis as { gc?: () => void }).gc?.();
       const u = process.cpuUsage();
-      send({ id: m.id, type: 'usage', cpuUs: u.user + u.system, rssMb: process.memoryUsage.rss() / 1024 / 1024 });
+      const eldP99Ms = loopDelay.percentile(99) / 1e6;
+      loopDelay.reset();
+      send({ id: m.id, type: 'usage', cpuUs: u.user + u.system, rssMb: process.memoryUsage.rss() / 1024 / 1024, heapMb: process.memoryUsage().heapUsed / 1024 / 1024, eldP99Ms });
     } else if (m.type === 'stop') {
       await gateway.close().catch(() => undefined);
       send({ id: m.id, type: 'stopped' });

@@ -19,6 +19,7 @@ import { Gate } from './pipeline/gate.ts';
 import { createContentGuards } from './pipeline/content-guards.ts';
 import { Approvals } from './services/approvals/approvals.ts';
 import { notifyWebhooks } from './services/approvals/webhooks.ts';
+import { startCheckpoints } from './services/audit/checkpoints.ts';
 import { AuditLog } from './services/audit/log.ts';
 import { AuthThrottle } from './services/identity/throttle.ts';
 import { Tokens } from './services/identity/tokens.ts';
@@ -38,6 +39,8 @@ export interface GatewayOptions {
   log?: Logger;
   /** How agents' outbound connections (egress) resolve and dial: the system's, unless a test maps names itself. */
   network?: Network;
+  /** Where signed audit checkpoints go when `audit.checkpoints.stdout` is on: standard output unless a test captures them. */
+  checkpointOut?: (line: string) => void;
 }
 
 export interface Gateway {
@@ -84,12 +87,21 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     await store.close();
     throw err;
   }
+  let checkpoints: Awaited<ReturnType<typeof startCheckpoints>>['checkpointer'] | undefined;
+  try {
+    checkpoints = config.audit.checkpoints
+      ? (await startCheckpoints(config.audit.checkpoints, { store, feed: audit, log, baseDir: opts.baseDir ?? process.cwd(), stdout: opts.checkpointOut })).checkpointer
+      : undefined;
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
   const tokens = new Tokens(store, new Set(Object.keys(config.roles)));
   const sessions = new Sessions(store, audit, tokens);
   const approvals = new Approvals(store, audit, config.approvals, secret);
   const consoleUrl = config.approvals.console_url ?? `http://${config.admin.listen}`;
   approvals.onChange((record) => { if (record.status === 'pending' && record.decisions.length === 0) void notifyWebhooks(config.approvals, consoleUrl, record, log); });
-  const shared: Services = { config, store, audit, tokens, sessions, approvals, throttle: new AuthThrottle(), secret, log, metrics };
+  const shared: Services = { config, store, audit, checkpoints, tokens, sessions, approvals, throttle: new AuthThrottle(), secret, log, metrics };
   const listeners: Listener[] = [];
   let adminAddress: string | undefined;
   const services: Services & AdapterServices = {
@@ -137,6 +149,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       approvals.stop();
       await ended;
       await audit.append({ kind: 'gateway.stop' }).catch((err: Error) => log.error({ err }, 'cannot write the gateway.stop record'));
+      await checkpoints?.stop();
       await store.close();
       log.info('stopped');
     };
@@ -152,6 +165,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     await tokens.stop();
     approvals.stop();
     await audit.flush().catch(() => undefined);
+    await checkpoints?.stop();
     await store.close();
     throw err;
   }

@@ -8,10 +8,11 @@ import type { FromChild, ToChild } from '../gateway-child.ts';
 
 export interface GatewayChild {
   pid: number;
+  adminUrl: string;
   address(name: string): { host: string; port: number };
   mint(role: string, label: string): Promise<string>;
-  /** CPU time and RSS as the gateway sees them; `gc` collects first (needs execArgv --expose-gc). */
-  usage(gc?: boolean): Promise<{ cpuUs: number; rssMb: number }>;
+  /** CPU time, RSS, heap in use and event-loop delay p99 since the last call, as the gateway sees them; `gc` collects first (needs execArgv --expose-gc). */
+  usage(gc?: boolean): Promise<{ cpuUs: number; rssMb: number; heapMb: number; eldP99Ms: number }>;
   stop(): Promise<void>;
   kill9(): Promise<void>;
 }
@@ -44,6 +45,7 @@ export async function startGatewayChild(dir: string, yaml: string, opts: { profi
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   return {
     pid: child.pid!,
+    adminUrl: ready.adminUrl,
     address(name) {
       const l = ready.listeners.find((x) => x.name === name);
       if (!l) throw new Error(`no listener ${name}`);
@@ -53,7 +55,7 @@ export async function startGatewayChild(dir: string, yaml: string, opts: { profi
     mint: async (role, label) => (await ask<Extract<FromChild, { type: 'minted' }>>({ type: 'mint', role, label })).token,
     usage: async (gc = false) => {
       const u = await ask<Extract<FromChild, { type: 'usage' }>>({ type: 'usage', gc });
-      return { cpuUs: u.cpuUs, rssMb: u.rssMb };
+      return { cpuUs: u.cpuUs, rssMb: u.rssMb, heapMb: u.heapMb, eldP99Ms: u.eldP99Ms };
     },
     async stop() {
       if (child.exitCode !== null || child.signalCode !== null) return;

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { splitHostPort } from '../config/address.ts';
 import { parseDuration } from '../config/duration.ts';
 import { ApprovalError } from '../services/approvals/approvals.ts';
+import { anchorChains, storeChains, type ChainAnchor } from '../services/audit/anchor.ts';
 import { verifyAllChains } from '../services/audit/log.ts';
 import type { Listener, Services } from '../services/services.ts';
 import type { ApprovalStatus, TokenRecord } from '../services/store/store.ts';
@@ -123,7 +124,14 @@ export async function startAdmin(services: Services, listeners: Listener[], opts
     'GET /v1/audit/verify': async (req, res) => {
       auth(req);
       await audit.flush();
-      sendJson(res, 200, await verifyAllChains(store));
+      const last = services.checkpoints?.last;
+      // The head lets a verifier holding the public key compare the chain with its own copy of the checkpoints.
+      const head = await store.lastAudit();
+      sendJson(res, 200, {
+        ...(await verifyAllChains(store)),
+        head: head ? { seq: head.seq, hash: head.hash } : null,
+        checkpoint: last ? { node: last.node, seq: last.seq, ts: last.ts, ...pick(await anchorChains([last], storeChains(store))) } : null,
+      });
     },
   });
 
@@ -179,3 +187,6 @@ export async function startAdmin(services: Services, listeners: Listener[], opts
     }),
   };
 }
+
+/** Whether the stored chain reaches the gateway's last checkpoint, and what is wrong if not. */
+const pick = ([a]: ChainAnchor[]) => ({ reaches: a.reaches, detail: a.detail });

@@ -159,7 +159,11 @@ export const openapi = {
       },
     },
     '/v1/audit/verify': {
-      get: { summary: 'Verify the hash chain from the first record', responses: { 200: { description: 'result', ...json({ type: 'object', properties: { ok: { type: 'boolean' }, records: { type: 'integer' }, broken: { type: 'object' } } }) }, ...errors } },
+      get: { summary: 'Verify the hash chain from the first record; with audit.checkpoints, whether it reaches the last signed checkpoint', responses: { 200: { description: 'result', ...json({ type: 'object', properties: {
+        ok: { type: 'boolean' }, records: { type: 'integer' }, broken: { type: 'object' },
+        head: { type: 'object', nullable: true, properties: { seq: { type: 'integer' }, hash: { type: 'string' } } },
+        checkpoint: { type: 'object', nullable: true, properties: { node: { type: 'string' }, seq: { type: 'integer' }, ts: { type: 'integer' }, reaches: { type: 'boolean' }, detail: { type: 'string' } } },
+      } }) }, ...errors } },
     },
   },
 } as const;

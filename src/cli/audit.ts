@@ -1,6 +1,9 @@
-// `gatehouse audit tail|verify`
+// `gatehouse audit tail|verify|keygen`
 import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
 import type { AuditRecord } from '../services/store/store.ts';
+import { checkCheckpointFile, type AnchorReport, type ChainReader } from '../services/audit/anchor.ts';
+import { generateSigningKey, loadPublicKey } from '../services/audit/checkpoint.ts';
 import type { ChainsResult } from '../services/audit/log.ts';
 import { adminClient, CliError } from './client.ts';
 import { printJson, time } from './output.ts';
@@ -47,12 +50,19 @@ export function auditCommands(program: Command) {
       }
     });
   audit.command('verify')
-    .description('check the hash chain; exits 1 and names the first broken record if the log was altered')
+    .description('check the hash chain; exits 1 and names the first broken record if the log was altered. With --checkpoints, also checks the chain against signed checkpoints and names truncation, rewriting or rollback')
     .option('--config <file>', 'gateway config')
+    .option('--checkpoints <file>', 'the signed checkpoint file (audit.checkpoints.file, or a copy from the log shipper)')
+    .option('--public-key <file>', 'the public key the checkpoints are signed with (from audit keygen)')
     .option('--json', 'JSON output')
-    .action(async (o: { config?: string; json?: boolean }) => {
-      const result = await adminClient(o).get<ChainsResult>('/v1/audit/verify');
-      if (o.json) printJson(result);
+    .action(async (o: { config?: string; json?: boolean; checkpoints?: string; publicKey?: string }) => {
+      if (!o.checkpoints !== !o.publicKey) throw new CliError('--checkpoints and --public-key go together', 2);
+      // Read before asking the gateway: a wrong path is the caller's mistake, not a finding.
+      const anchor = o.checkpoints ? { text: readLocal(o.checkpoints), key: publicKey(o.publicKey!) } : undefined;
+      const client = adminClient(o);
+      const result = await client.get<ChainsResult & { head: { seq: number; hash: string } | null }>('/v1/audit/verify');
+      const anchored = anchor ? await checkCheckpointFile(anchor.text, anchor.key, apiChains(client, result.head)) : undefined;
+      if (o.json) printJson(anchored ? { ...result, anchored } : result);
       else {
         // One line per chain: each node's in a shared store, naming the node and record number of a gap or fork.
         for (const chain of result.chains) {
@@ -61,7 +71,55 @@ export function auditCommands(program: Command) {
             ? `${on} verified: ${chain.records} records, no breaks\n`
             : `${on} BROKEN at record #${chain.broken!.seq}: ${chain.broken!.reason} (${chain.records} records verified before it)\n`);
         }
+        if (anchored) process.stdout.write(describeAnchors(anchored));
       }
-      if (!result.ok) process.exitCode = 1;
+      if (!result.ok || (anchored && !anchored.ok)) process.exitCode = 1;
     });
+  audit.command('keygen')
+    .description('create the Ed25519 key that signs audit checkpoints: the private key (mode 0600) and KEY.pub beside it')
+    .requiredOption('--out <file>', 'where the private key goes (audit.checkpoints.key)')
+    .action((o: { out: string }) => {
+      let made: ReturnType<typeof generateSigningKey>;
+      try {
+        made = generateSigningKey(o.out);
+      } catch (err) {
+        const code = (err as NodeJS.ErrnoException).code;
+        throw new CliError(code === 'EEXIST' ? `${o.out} (or ${o.out}.pub) exists: not overwriting a key whose checkpoints may still need verifying` : `cannot write ${o.out}: ${(err as Error).message}`, 2);
+      }
+      process.stdout.write(`signing key ${made.keyId}: ${made.privatePath} (keep it off the store's host if you can; mode 0600)\npublic key: ${made.publicPath} (give it to whoever verifies)\n`);
+    });
+}
+
+function readLocal(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new CliError(`cannot read ${path}: ${(err as Error).message}`, 2);
+  }
+}
+
+function publicKey(path: string) {
+  try {
+    return loadPublicKey(path);
+  } catch (err) {
+    throw new CliError(`--public-key ${path}: ${(err as Error).message}`, 2);
+  }
+}
+
+/** The chain as the gateway serves it: one record read per checkpoint compared. */
+function apiChains(client: ReturnType<typeof adminClient>, head: { seq: number; hash: string } | null): ChainReader {
+  return {
+    head: async () => head ?? undefined,
+    hashAt: async (_node, seq) => (await client.get<{ records: AuditRecord[] }>(`/v1/audit?after=${seq - 1}&limit=1`)).records.find((r) => r.seq === seq)?.hash,
+  };
+}
+
+function describeAnchors(r: AnchorReport): string {
+  const lines = [
+    ...r.problems.map((p) => `checkpoint file: ${p}`),
+    ...r.notes.map((n) => `checkpoint file (note): ${n}`),
+    ...r.chains.map((c) => `chain of node ${c.node}: ${c.reaches ? 'OK' : c.missing ? 'TRUNCATED OR ROLLED BACK' : 'REWRITTEN'}: ${c.detail} (checkpoint signed ${time(c.checkpoint.ts)})`),
+    r.ok ? `checkpoints verified: ${r.checkpoints} signed checkpoint(s), every chain reaches its latest` : 'checkpoints FAILED',
+  ];
+  return lines.map((l) => `${l}\n`).join('');
 }

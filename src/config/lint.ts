@@ -33,7 +33,18 @@ export function lintConfig(config: Config): LintFinding[] {
     }
   }
   for (const name of Object.keys(config.connections)) if (!used.has(name)) warn(`connections.${name}`, 'no role grants anything on this connection');
+  lintCheckpoints(config, warn);
   return out;
+}
+
+/** Checkpoints that stay only on the store's own host protect little: whoever rewrites the store can rewrite them too. */
+function lintCheckpoints(config: Config, warn: Report) {
+  const cp = config.audit.checkpoints;
+  if (!cp) return;
+  if (!cp.stdout && !cp.webhook) {
+    warn('audit.checkpoints', 'checkpoints go only to a local file: enable stdout (for a log shipper) or set webhook, so a copy lives where the store\'s writers cannot reach');
+  }
+  if (cp.every > 100_000) warn('audit.checkpoints.every', `a checkpoint only every ${cp.every} records: a truncation of fewer records since the last one goes unnoticed until the next interval`);
 }
 
 type Report = (path: string, message: string) => void;

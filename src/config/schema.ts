@@ -488,6 +488,27 @@ export const approvalsConfig = z.strictObject({
   console_url: z.string().url().optional(),
 });
 
+/**
+ * Signed checkpoints of the audit chain's head, kept outside the store, so a chain rewritten, shortened or rolled back by
+ * someone who can write the store no longer matches what was signed (see `gatehouse audit verify --checkpoints`).
+ */
+export const auditCheckpoints = z.strictObject({
+  /** The Ed25519 private key (PEM, from `gatehouse audit keygen`): a file only the gateway's user may read (mode 0600). */
+  key: z.string().min(1),
+  /** The append-only file checkpoints are written to, one JSON line each. */
+  file: z.string().min(1),
+  /** A checkpoint after this many records at the latest... */
+  every: z.number().int().min(1).max(1_000_000).default(1000),
+  /** ...and after this long, if any record came since the last one. */
+  interval: duration.default('10s'),
+  /** Each checkpoint also goes to standard output as a JSON line, for a log shipper. */
+  stdout: z.boolean().default(true),
+  /** Each checkpoint is also POSTed here as JSON (best effort: a failure is logged, the file stays authoritative). */
+  webhook: z.string().url().optional(),
+  /** The name of this gateway's chain in the checkpoints (one chain per node); the host name by default. */
+  node: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, 'a node name is letters, digits, ".", "_" and "-"').optional(),
+});
+
 export const config = z.strictObject({
   admin: z.strictObject({
     listen: hostPort.default('127.0.0.1:7070'),
@@ -508,6 +529,7 @@ export const config = z.strictObject({
   approvals: approvalsConfig.default({ timeout: '15m', mode: 'wait', required: 1, webhooks: [] }),
   /** On SIGTERM, how long requests in flight may take to finish before what is left is cut. */
   drain_timeout: duration.default('25s'),
+  audit: z.strictObject({ checkpoints: auditCheckpoints.optional() }).default({}),
   /** Structured (JSON) log level; each request's line is at `debug`. */
   log_level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** A secret for keyed hashing (masking pseudonyms); generated and kept in the store when absent. */
@@ -540,6 +562,7 @@ export type Connection = z.infer<typeof connection>;
 export type Grant = SqlGrant | HttpGrant | LlmGrant | McpGrant | FilesystemGrant | RedisGrant | EgressGrant;
 export type AdminKey = z.infer<typeof adminKey>;
 export type ApprovalsConfig = z.infer<typeof approvalsConfig>;
+export type AuditCheckpointsConfig = z.infer<typeof auditCheckpoints>;
 
 /** The validated configuration with each role's grants parsed for its connection's kind. */
 export interface Config extends Omit<z.infer<typeof config>, 'roles'> {

@@ -1,6 +1,7 @@
 // The shared services one gateway process hands to every adapter (built once, in main.ts).
 import type { Config } from '../config/schema.ts';
 import type { Approvals } from './approvals/approvals.ts';
+import type { Checkpointer } from './audit/checkpoints.ts';
 import type { AuditLog } from './audit/log.ts';
 import type { AuthThrottle } from './identity/throttle.ts';
 import type { Tokens } from './identity/tokens.ts';
@@ -13,6 +14,8 @@ export interface Services {
   config: Config;
   store: Store;
   audit: AuditLog;
+  /** Signs the chain's head outside the store, when `audit.checkpoints` is configured. */
+  checkpoints?: Checkpointer;
   tokens: Tokens;
   sessions: Sessions;
   approvals: Approvals;

@@ -65,4 +65,8 @@ export interface TokenView {
   status: 'active' | 'expired' | 'revoked';
 }
 
-export type { VerifyResult as VerifyView } from '../../services/audit/log.ts';
+import type { VerifyResult } from '../../services/audit/log.ts';
+/** The chain check, and (with audit.checkpoints) whether the stored chain reaches the gateway's last signed checkpoint. */
+export interface VerifyView extends VerifyResult {
+  checkpoint?: { node: string; seq: number; ts: number; reaches: boolean; detail: string } | null;
+}

@@ -204,6 +204,8 @@ function postgresStore(pool: pg.Pool, url: string, node: string): Store {
       (await pool.query('UPDATE sessions SET ended_at = $1, end_reason = $2 WHERE ended_at IS NULL AND node = $3', [at, reason, node])).rowCount ?? 0,
     appendAudit: (rows) => transaction(async (c) => appendChained(c, node, rows)),
     lastAudit: async () => { const r = await one<StoredAudit>('SELECT * FROM audit WHERE node = $1 ORDER BY seq DESC LIMIT 1', [node]); return r && toAudit(r); },
+    // A PostgreSQL commit is on disk when it returns (synchronous_commit on): nothing more to make durable.
+    syncAudit: async () => undefined,
     // A session lives on one node, so its records are on one chain: found whichever node asks (replay, the console).
     readAudit: async (afterSeq, limit, sessionId, chain) => (await (sessionId
       ? all<StoredAudit>('SELECT * FROM audit WHERE session_id = $1 AND seq > $2 AND ($3::text IS NULL OR node = $3) ORDER BY seq LIMIT $4', [sessionId, afterSeq, chain ?? null, limit])

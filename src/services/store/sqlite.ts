@@ -210,6 +210,8 @@ export function openSqliteStore(path: string): Store {
     repinTool: async (pin) => void q.repinTool.run(pin),
     usage: async (scope, period) => q.usage.get(scope, period)?.tokens ?? 0,
     addUsage: async (scope, period, tokens, at) => q.addUsage.get(scope, period, tokens, at)!.tokens,
+    // WAL + NORMAL fsyncs the log before every checkpoint of it: after this, each commit so far is on disk.
+    syncAudit: async () => { db.pragma('wal_checkpoint(FULL)'); },
     close: async () => void db.close(),
   };
 }

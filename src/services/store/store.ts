@@ -171,6 +171,8 @@ export interface Store extends ToolPinStore {
   readAudit(afterSeq: number, limit: number, sessionId?: string, node?: string): Promise<AuditRecord[]>;
   /** Every node that keeps an audit chain in a shared store; absent where there is one chain (the embedded store). */
   auditNodes?(): Promise<string[]>;
+  /** Makes every committed audit record durable (fsynced to disk), for a signed checkpoint to cover only what survives a crash. */
+  syncAudit(): Promise<void>;
 
   insertApproval(a: ApprovalRecord): Promise<void>;
   /**

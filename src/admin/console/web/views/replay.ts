@@ -90,6 +90,13 @@ export function replayView(ctx: Ctx, params: string[]): View {
         affected ? ' Records of this session from that point on cannot be trusted; they are marked below.' : ' This session\'s records come before the break.'));
       chain.className = 'chain broken';
     }
+    const cp = verify.checkpoint;
+    if (cp) {
+      // The hash chain alone cannot show a shortened or rolled-back store; the signed checkpoint can.
+      chain.append(h('span', {}, h('strong', {}, cp.reaches ? ` Last signed checkpoint: #${cp.seq}` : ` Does not reach its last signed checkpoint (#${cp.seq}): `),
+        cp.reaches ? ` (node ${cp.node}, ${dateTime(cp.ts)}), reached.` : `${cp.detail}.`));
+      if (!cp.reaches) chain.className = 'chain broken';
+    }
   }
 
   function renderTimeline() {
