@@ -3,7 +3,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { sendJson } from '../kit/http/reply.ts';
-import { answerClientError, framingProblem, METHODS } from '../kit/http/server.ts';
+import { answerClientError, drainHttp, framingProblem, METHODS } from '../kit/http/server.ts';
 import { answerRaw, errorBody } from './reply.ts';
 import { listenOn } from '../kit/listen.ts';
 
@@ -29,9 +29,6 @@ export interface ProxyServer {
   drain(): Promise<void>;
   close(): Promise<void>;
 }
-
-/** While draining, how often keep-alive connections that finished their request are closed. */
-const DRAIN_SWEEP_MS = 100;
 
 /** The largest request head accepted; a bigger one is answered 431. */
 const MAX_HEAD_BYTES = 32 * 1024;
@@ -91,14 +88,10 @@ export async function startProxyServer(listen: string, t: DoorTimeouts, handlers
   return {
     server,
     address,
-    drain: () => new Promise<void>((resolve) => {
+    drain: () => {
       draining = true;
-      const sweep = setInterval(() => server.closeIdleConnections(), DRAIN_SWEEP_MS);
-      server.close(() => {
-        clearInterval(sweep);
-        resolve();
-      });
-    }),
+      return drainHttp(server);
+    },
     close: () => new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();

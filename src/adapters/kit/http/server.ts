@@ -117,17 +117,24 @@ export async function startServer(listen: string, handler: Handler, onError: (er
   return {
     server,
     address,
-    drain: () => new Promise<void>((resolve) => {
+    drain: () => {
       draining = true;
-      const sweep = setInterval(() => server.closeIdleConnections(), DRAIN_SWEEP_MS);
-      server.close(() => {
-        clearInterval(sweep);
-        resolve();
-      });
-    }),
+      return drainHttp(server);
+    },
     close: () => new Promise<void>((resolve) => {
       server.close(() => resolve());
       server.closeAllConnections();
     }),
   };
+}
+
+/** Stops accepting and lets requests in flight finish: keep-alive connections close as soon as they fall idle. */
+export function drainHttp(server: Server): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const sweep = setInterval(() => server.closeIdleConnections(), DRAIN_SWEEP_MS);
+    server.close(() => {
+      clearInterval(sweep);
+      resolve();
+    });
+  });
 }
