@@ -8,6 +8,7 @@ import pg from 'pg';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { EventHub } from '../src/admin/console/sse.ts';
 import { ConsoleSessions } from '../src/admin/console/sign-ins.ts';
+import { openSqliteStore } from '../src/services/store/sqlite.ts';
 import { parseConfig } from '../src/config/load.ts';
 import { startGateway } from '../src/main.ts';
 import { ADMIN_KEY, APPROVER_KEY, failure, startPgGateway, type PgGateway } from './support/pg.ts';
@@ -183,24 +184,30 @@ test('EventHub: heartbeats, and a stream is forgotten when its client disconnect
   }
 });
 
-test('ConsoleSessions: ids are 256-bit, idle and absolute expiry end sessions', () => {
+test('ConsoleSessions: ids are 256-bit, idle and absolute expiry end sessions', async () => {
   let now = 1_000_000;
-  const sessions = new ConsoleSessions({ ttlMs: 10_000, idleMs: 3_000, now: () => now });
+  const key = { name: 'k', key: 'x'.repeat(16), roles: ['admin' as const] };
+  const store = openSqliteStore(':memory:');
+  const sessions = new ConsoleSessions(store, [key], { ttlMs: 10_000, idleMs: 3_000, now: () => now });
   try {
-    const key = { name: 'k', key: 'x'.repeat(16), roles: ['admin' as const] };
-    const { id } = sessions.create(key);
+    const { id } = await sessions.create(key);
     assert.equal(Buffer.from(id, 'base64url').length, 32);
     now += 2_000;
-    assert.ok(sessions.get(id), 'used within the idle window');
+    assert.ok(await sessions.get(id), 'used within the idle window');
     now += 2_500;
-    assert.ok(sessions.get(id), 'the idle deadline slid forward');
+    assert.ok(await sessions.get(id), 'the idle deadline slid forward');
     now += 3_001;
-    assert.equal(sessions.get(id), undefined, 'idle too long');
-    const second = sessions.create(key).id;
-    for (let i = 0; i < 6; i++) { now += 2_000; sessions.get(second); }
-    assert.equal(sessions.get(second), undefined, 'activity never outlives the absolute lifetime');
+    assert.equal(await sessions.get(id), undefined, 'idle too long');
+    const second = (await sessions.create(key)).id;
+    for (let i = 0; i < 6; i++) { now += 2_000; await sessions.get(second); }
+    assert.equal(await sessions.get(second), undefined, 'activity never outlives the absolute lifetime');
+    const third = (await sessions.create(key)).id;
+    const rotated = new ConsoleSessions(store, [{ ...key, name: 'renamed' }], { now: () => now });
+    assert.equal(await rotated.get(third), undefined, 'a sign-in whose admin key is no longer configured has ended');
+    rotated.stop();
   } finally {
     sessions.stop();
+    await store.close();
   }
 });
 

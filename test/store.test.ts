@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import pg from 'pg';
 import { AuditLog, verifyAllChains, verifyAudit } from '../src/services/audit/log.ts';
+import { AuthThrottle } from '../src/services/identity/throttle.ts';
 import { openPostgresStore } from '../src/services/store/postgres.ts';
 import { openSqliteStore } from '../src/services/store/sqlite.ts';
 import type { ApprovalRecord, Store, TokenRecord } from '../src/services/store/store.ts';
@@ -115,6 +116,26 @@ for (const kind of stores) {
       }
     });
 
+    test('console sign-ins: found by handle, touched, ended, swept; the oldest dropped beyond the bound', async () => {
+      await kind.fresh();
+      const store = await kind.open();
+      try {
+        const signIn = (handle: string, createdAt: number) => ({ handle, keyName: 'ops', csrf: 'c', createdAt, expiresAt: createdAt + 1000, idleUntil: createdAt + 500 });
+        for (let i = 0; i < 4; i++) await store.insertSignIn(signIn(`h${i}`, 1000 + i), 3);
+        assert.equal(await store.signIn('h0'), undefined, 'the oldest is dropped beyond three');
+        assert.deepEqual(await store.signIn('h3'), signIn('h3', 1003));
+        await store.touchSignIn('h3', 1900);
+        assert.equal((await store.signIn('h3'))!.idleUntil, 1900);
+        assert.equal(await store.deleteSignIn('h2'), true);
+        assert.equal(await store.deleteSignIn('h2'), false);
+        await store.sweepSignIns(1600);
+        assert.equal(await store.signIn('h1'), undefined, 'idle past its deadline');
+        assert.ok(await store.signIn('h3'), 'touched: still live');
+      } finally {
+        await store.close();
+      }
+    });
+
     test('usage: concurrent additions all count', async () => {
       await kind.fresh();
       const store = await kind.open();
@@ -130,6 +151,34 @@ for (const kind of stores) {
 
 describe('store: postgres across nodes', () => {
   after(() => freshPgDatabase());
+
+  test('failed authentications count across nodes: guesses spread over three nodes are throttled as one, audited once', async () => {
+    await freshPgDatabase();
+    const stores = await Promise.all(['node-a', 'node-b', 'node-c'].map((n) => openPostgresStore(pgUrl(), { node: n })));
+    try {
+      const throttles = stores.map((s) => new AuthThrottle({ maxFailures: 6, windowMs: 60_000 }, { countAuthFailures: s.countAuthFailures!.bind(s) }, (err) => { throw err; }));
+      const guesser = AuthThrottle.key('10.1.2.3', 'mallory');
+      const failures = [];
+      // Round-robin, as a load balancer would spread them: each node alone sees only a third of the guesses.
+      for (let i = 0; i < 9; i++) failures.push(await throttles[i % 3].fail(guesser, 1000 + i));
+      assert.deepEqual(failures.map((f) => f.started), [false, false, false, false, false, true, false, false, false], 'the sixth failure anywhere starts the throttle, once');
+      assert.deepEqual(failures.map((f) => f.throttled), [false, false, false, false, false, false, true, true, true], 'every failure after it is throttled, on every node');
+      assert.ok(throttles.every((t) => t.blocked(guesser, 1010)), 'each node now knows the key is over its limit');
+      assert.equal(throttles[0].blocked(AuthThrottle.key('10.1.2.3', 'rag'), 1010), false, 'another user name from the same host is not');
+      const fresh = await throttles[1].fail(guesser, 1000 + 60_001);
+      assert.deepEqual(fresh, { throttled: false, started: false }, 'a new window starts from one');
+    } finally {
+      await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+
+  test('failed authentications fall back to this node\'s own count while the store is unreachable', async () => {
+    const errors: Error[] = [];
+    const t = new AuthThrottle({ maxFailures: 2, windowMs: 60_000 }, { countAuthFailures: () => Promise.reject(new Error('store down')) }, (err) => errors.push(err));
+    const failures = [await t.fail('10.0.0.9', 1), await t.fail('10.0.0.9', 2), await t.fail('10.0.0.9', 3)];
+    assert.deepEqual(failures.map((f) => f.throttled), [false, false, true]);
+    assert.equal(errors.length, 2, 'told why, for each failure the store could not count');
+  });
 
   test('nodes that start together migrate once; each keeps its own audit chain; a restart ends only its own sessions and held requests', async () => {
     await freshPgDatabase();
@@ -236,6 +285,32 @@ describe('store: postgres across nodes', () => {
       assert.deepEqual(kinds, ['gateway.start', 'gateway.stop', 'gateway.start'], 'the node continues its own chain after a restart');
     } finally {
       await again.close();
+    }
+  });
+
+  test('a console signed in on node 1 works on node 2; signing out on node 2 ends it on node 1', async () => {
+    await freshPgDatabase();
+    const key = 'k'.repeat(32);
+    const yaml = (node: string) => `admin: { listen: "127.0.0.1:0", keys: [{ name: ops, key: "${key}", roles: [admin] }] }\nstore: "${pgUrl()}"\nnode: { id: ${node} }\nconnections: {}\nroles: {}\n`;
+    const one = await startGateway(parseConfig(yaml('n1'), 'n1'), { log: silent });
+    const two = await startGateway(parseConfig(yaml('n2'), 'n2'), { log: silent });
+    try {
+      const at = (gw: typeof one) => gw.adminUrl;
+      const login = await fetch(`${at(one)}/v1/console/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key }) });
+      assert.equal(login.status, 200);
+      const cookie = login.headers.get('set-cookie')!.split(';')[0];
+      const { csrf } = await login.json() as { csrf: string };
+      const me = await fetch(`${at(two)}/v1/console/session`, { headers: { cookie } });
+      assert.equal(me.status, 200, 'the sign-in made on node 1 is known to node 2');
+      assert.equal((await me.json() as { name: string }).name, 'ops');
+      const minted = await fetch(`${at(two)}/v1/tokens`, { method: 'POST', headers: { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json' }, body: JSON.stringify({ role: 'nobody' }) });
+      assert.equal(minted.status, 400, 'a state change on node 2 passes the CSRF check with the token node 1 issued (and fails only on the unknown role)');
+      const out = await fetch(`${at(two)}/v1/console/logout`, { method: 'POST', headers: { cookie, 'x-csrf-token': csrf } });
+      assert.equal(out.status, 200);
+      assert.equal((await fetch(`${at(one)}/v1/console/session`, { headers: { cookie } })).status, 401, 'signed out on node 2 is signed out on node 1');
+    } finally {
+      await one.close();
+      await two.close();
     }
   });
 

@@ -99,10 +99,11 @@ test('the auth throttle blocks one address after repeated failures, and only tha
   assert.equal(t.blocked('10.0.0.1', 2100), false);
 });
 
-test('the auth throttle keys on address and user name: one agent guessing does not throttle its neighbours', () => {
+test('the auth throttle keys on address and user name: one agent guessing does not throttle its neighbours', async () => {
   const t = new AuthThrottle({ maxFailures: 3, windowMs: 1000 });
   const guesser = AuthThrottle.key('127.0.0.1', 'mallory');
-  const failures = [1, 2, 3, 4, 5].map((i) => t.fail(guesser, 1000 + i));
+  const failures = [];
+  for (const i of [1, 2, 3, 4, 5]) failures.push(await t.fail(guesser, 1000 + i));
   assert.deepEqual(failures.map((f) => [f.throttled, f.started]), [[false, false], [false, false], [false, true], [true, false], [true, false]],
     'the failure that reaches the limit starts the throttle (audited once); the attempts after it are throttled');
   assert.equal(t.blocked(guesser, 1100), true);

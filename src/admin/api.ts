@@ -33,8 +33,8 @@ export async function startAdmin(services: Services, listeners: Listener[], opts
   const { config, tokens, store, audit } = services;
   const web = createConsole(services, listeners, opts);
   /** Bearer key (CLI) or console session (browser, with CSRF checks on state changes): see auth.ts. */
-  const auth = (req: IncomingMessage) => web.auth.authenticate(req).key;
-  const authApprover = (req: IncomingMessage) => web.auth.authenticate(req, 'admin', 'approver').key;
+  const auth = async (req: IncomingMessage) => (await web.auth.authenticate(req)).key;
+  const authApprover = async (req: IncomingMessage) => (await web.auth.authenticate(req, 'admin', 'approver')).key;
   const intParam = (url: URL, name: string, fallback: number) => {
     const v = url.searchParams.get(name);
     if (v === null) return fallback;
@@ -47,14 +47,14 @@ export async function startAdmin(services: Services, listeners: Listener[], opts
     ...web.routes,
     ...probeRoutes(services, { draining: opts.draining ?? (() => false), authenticate: (req) => web.auth.authenticate(req, 'admin', 'approver') }),
     // Unauthenticated callers learn only that the gateway is up; listener names and addresses are for administrators.
-    'GET /v1/health': (req, res) => {
+    'GET /v1/health': async (req, res) => {
       let admin = true;
-      try { authApprover(req); } catch { admin = false; }
+      try { await authApprover(req); } catch { admin = false; }
       sendJson(res, 200, admin ? { ok: true, listeners: listeners.map((l) => ({ name: l.name, kind: l.kind, address: l.address })) } : { ok: true });
     },
     'GET /v1/openapi.json': (_req, res) => sendJson(res, 200, openapi),
     'POST /v1/tokens': async (req, res) => {
-      const admin = auth(req);
+      const admin = await auth(req);
       const body = await readJson(req);
       if (typeof body.role !== 'string') throw new HttpError(400, 'role is required');
       const label = typeof body.label === 'string' ? body.label : body.role;
@@ -74,11 +74,11 @@ export async function startAdmin(services: Services, listeners: Listener[], opts
       sendJson(res, 201, { ...tokenView(minted.record), token: minted.token });
     },
     'GET /v1/tokens': async (req, res) => {
-      auth(req);
+      await auth(req);
       sendJson(res, 200, { tokens: (await tokens.list()).map((t) => tokenView(t)) });
     },
     'POST /v1/tokens/{id}/revoke': async (req, res, { id }) => {
-      const admin = auth(req);
+      const admin = await auth(req);
       const token = await tokens.byId(id);
       if (!token) throw new HttpError(404, `no token ${id}`);
       // The audit record comes first: a revocation the audit cannot show must not happen silently.
@@ -87,7 +87,7 @@ export async function startAdmin(services: Services, listeners: Listener[], opts
       sendJson(res, 200, { ...tokenView((await tokens.byId(id))!), alreadyRevoked: !revoked });
     },
     'GET /v1/sessions': async (req, res, _p, url) => {
-      auth(req);
+      await auth(req);
       const sessions = await store.listSessions({
         tokenId: url.searchParams.get('token') ?? undefined,
         connection: url.searchParams.get('connection') ?? undefined,
@@ -98,19 +98,19 @@ export async function startAdmin(services: Services, listeners: Listener[], opts
       sendJson(res, 200, { sessions });
     },
     'GET /v1/sessions/{id}': async (req, res, { id }, url) => {
-      auth(req);
+      await auth(req);
       const session = await store.sessionById(id);
       if (!session) throw new HttpError(404, `no session ${id}`);
       sendJson(res, 200, { session, events: await audit.read(0, intParam(url, 'limit', 10_000), id) });
     },
     'GET /v1/approvals': async (req, res, _p, url) => {
-      authApprover(req);
+      await authApprover(req);
       const status = url.searchParams.get('status') ?? 'pending';
       if (!approvalStatuses.has(status) && status !== 'all') throw new HttpError(400, `unknown status "${status}"`);
       sendJson(res, 200, { approvals: await services.approvals.list(status === 'all' ? undefined : (status as ApprovalStatus), intParam(url, 'limit', 200)) });
     },
     'GET /v1/approvals/{id}': async (req, res, { id }) => {
-      authApprover(req);
+      await authApprover(req);
       const record = await services.approvals.get(id);
       if (!record) throw new HttpError(404, `no approval request ${id}`);
       sendJson(res, 200, record);
@@ -118,11 +118,11 @@ export async function startAdmin(services: Services, listeners: Listener[], opts
     'POST /v1/approvals/{id}/approve': (req, res, params) => decide(req, res, params.id, 'approve'),
     'POST /v1/approvals/{id}/deny': (req, res, params) => decide(req, res, params.id, 'deny'),
     'GET /v1/audit': async (req, res, _p, url) => {
-      auth(req);
+      await auth(req);
       sendJson(res, 200, { records: await audit.read(intParam(url, 'after', 0), Math.min(intParam(url, 'limit', 100), 10_000), url.searchParams.get('session') ?? undefined, url.searchParams.get('node') ?? undefined) });
     },
     'GET /v1/audit/verify': async (req, res) => {
-      auth(req);
+      await auth(req);
       await audit.flush();
       const last = services.checkpoints?.last;
       // The head lets a verifier holding the public key compare the chain with its own copy of the checkpoints.
@@ -136,7 +136,7 @@ export async function startAdmin(services: Services, listeners: Listener[], opts
   });
 
   async function decide(req: IncomingMessage, res: ServerResponse, id: string, decision: 'approve' | 'deny') {
-    const approver = web.auth.authenticate(req, 'approver').key;
+    const approver = (await web.auth.authenticate(req, 'approver')).key;
     const body = await readJson(req);
     const reason = typeof body.reason === 'string' ? body.reason : undefined;
     let windowSeconds: number | undefined;

@@ -37,11 +37,11 @@ export class AdminAuth {
    * The admin key a caller presented, or undefined when it is none. A valid key always passes; failures are counted
    * per address, and once the address is throttled a failure is refused with 429, answered late (an HttpError).
    */
-  checkKey(presented: string, client: string): AdminKey | undefined {
+  async checkKey(presented: string, client: string): Promise<AdminKey | undefined> {
     const key = this.keyFor(presented);
     if (key) return key;
     const { throttle, audit, log } = this.guard;
-    const failure = throttle.fail(AuthThrottle.key(client, ADMIN_KEY_USER));
+    const failure = await throttle.fail(AuthThrottle.key(client, ADMIN_KEY_USER));
     if (failure.started) {
       const { maxFailures, windowMs } = throttle.options;
       audit.append({ kind: 'admin.throttled', verdict: 'deny', data: { client, reason: `more than ${maxFailures} wrong admin keys within ${windowMs / 1000}s` } }).catch(() => undefined);
@@ -65,8 +65,8 @@ export class AdminAuth {
    * judged alone; otherwise the console cookie is used, and any state change made with it must also pass
    * the same-origin and CSRF-token checks.
    */
-  authenticate(req: IncomingMessage, ...roles: AdminRole[]): Principal {
-    const principal = this.identify(req);
+  async authenticate(req: IncomingMessage, ...roles: AdminRole[]): Promise<Principal> {
+    const principal = await this.identify(req);
     const wanted: AdminRole[] = roles.length ? roles : ['admin'];
     if (!wanted.some((r) => principal.key.roles.includes(r))) {
       throw new HttpError(403, `admin key "${principal.key.name}" lacks the ${wanted.join(' or ')} role`);
@@ -74,14 +74,14 @@ export class AdminAuth {
     return principal;
   }
 
-  private identify(req: IncomingMessage): Principal {
+  private async identify(req: IncomingMessage): Promise<Principal> {
     const header = req.headers.authorization;
     if (header !== undefined) {
-      const key = header.startsWith('Bearer ') ? this.checkKey(header.slice(7), clientAddress(req)) : undefined;
+      const key = header.startsWith('Bearer ') ? await this.checkKey(header.slice(7), clientAddress(req)) : undefined;
       if (!key) throw new HttpError(401, 'missing or invalid admin key (Authorization: Bearer <admin key>)');
       return { key };
     }
-    const session = this.sessions.get(sessionCookie(req));
+    const session = await this.sessions.get(sessionCookie(req));
     if (!session) throw new HttpError(401, 'missing or invalid admin key (Authorization: Bearer <admin key>), or the console session has ended');
     if (!isSafeMethod(req.method)) checkCsrf(req, this.sessions, session, this.consoleUrl);
     return { key: session.key, session };

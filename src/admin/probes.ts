@@ -23,7 +23,7 @@ export interface ProbeOptions {
   /** True once a graceful shutdown began: the listeners accept nothing new. */
   draining(): boolean;
   /** Throws (401/403) unless the request carries an admin key; used for /metrics unless `admin.metrics: public`. */
-  authenticate(req: IncomingMessage): void;
+  authenticate(req: IncomingMessage): Promise<unknown>;
 }
 
 export async function readiness(services: Pick<Services, 'store' | 'tokens' | 'metrics' | 'log'>, draining: boolean): Promise<Readiness> {
@@ -61,7 +61,7 @@ export function probeRoutes(services: Services, opts: ProbeOptions): Record<stri
       sendJson(res, r.ready ? 200 : 503, r);
     },
     'GET /metrics': async (req, res) => {
-      if (services.config.admin.metrics !== 'public') opts.authenticate(req);
+      if (services.config.admin.metrics !== 'public') await opts.authenticate(req);
       const text = await services.metrics.text();
       res.writeHead(200, { 'content-type': services.metrics.contentType, 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
       res.end(text);

@@ -185,21 +185,21 @@ export class Gate {
    * A protocol violation before authentication (garbage where a login was due) counts against the client like a failed
    * login. Returns true once the client is throttled: its violations need no further log line each.
    */
-  violation(connection: string, from: Presented): boolean {
-    return this.countFailure(connection, from, from.user !== undefined ? AuthThrottle.key(from.address, from.user) : from.address).throttled;
+  async violation(connection: string, from: Presented): Promise<boolean> {
+    return (await this.countFailure(connection, from, from.user !== undefined ? AuthThrottle.key(from.address, from.user) : from.address)).throttled;
   }
 
   /** Counts a failed attempt; when the key was already over its limit, holds the answer (slowing guesses) and says so. */
   private async throttled(connection: string, from: Presented, key: string): Promise<boolean> {
-    if (!this.countFailure(connection, from, key).throttled) return false;
+    if (!(await this.countFailure(connection, from, key)).throttled) return false;
     await new Promise((resolve) => setTimeout(resolve, this.services.throttle.options.delayMs).unref());
     return true;
   }
 
   /** The moment a client becomes throttled is audited and logged, once per window. */
-  private countFailure(connection: string, from: Presented, key: string) {
+  private async countFailure(connection: string, from: Presented, key: string) {
     const { throttle } = this.services;
-    const failure = throttle.fail(key);
+    const failure = await throttle.fail(key);
     if (failure.started) {
       const { maxFailures, windowMs, delayMs } = throttle.options;
       const reason = `more than ${maxFailures} failed attempts within ${windowMs / 1000}s; failures are now answered after ${delayMs} ms`;

@@ -85,8 +85,10 @@ export async function startPostgresListener(name: string, conn: PostgresConnecti
     const fatal = fatalOf(err);
     if (fatal.internal) services.log.error({ err, connection: name, client: client.name }, 'postgres connection failed');
     // A violation counts against the client like a failed login; once it is throttled the log stops repeating it.
-    if (fatal.violation && !services.gate.violation(name, { address: client.address, user: client.user })) {
-      services.log.warn({ connection: name, client: client.name, code: fatal.code }, fatal.message);
+    if (fatal.violation) {
+      void services.gate.violation(name, { address: client.address, user: client.user }).then((throttled) => {
+        if (!throttled) services.log.warn({ connection: name, client: client.name, code: fatal.code }, fatal.message);
+      }, () => undefined);
     }
     if (!client.socket.destroyed) client.socket.end(errorResponse({ severity: 'FATAL', code: fatal.code, message: fatal.message }));
   }

@@ -14,7 +14,7 @@ export interface ConsoleOptions {
 }
 
 export function createConsole(services: Services, listeners: Listener[], opts: ConsoleOptions = {}) {
-  const sessions = new ConsoleSessions(opts.sessions);
+  const sessions = new ConsoleSessions(services.store, services.config.admin.keys, opts.sessions);
   const auth = new AdminAuth(services.config.admin.keys, sessions, services, services.config.approvals.console_url);
   const hub = new EventHub({ ...opts.events, sessionAlive: (handle) => sessions.keepAlive(handle) });
   const offEnd = sessions.onEnd((handle) => hub.closeSession(handle));

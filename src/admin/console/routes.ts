@@ -31,43 +31,43 @@ export function consoleRoutes({ services, listeners, auth, hub, feed }: ConsoleD
       checkSameOrigin(req, consoleUrl);
       const client = clientOf(req);
       const body = await readJson(req, 4096);
-      const key = typeof body.key === 'string' ? auth.checkKey(body.key.trim(), client) : undefined;
+      const key = typeof body.key === 'string' ? await auth.checkKey(body.key.trim(), client) : undefined;
       if (!key) {
         await audit.append({ kind: 'console.login.refused', data: { client } });
         throw new HttpError(401, 'that is not an admin key this gateway knows');
       }
       // A fresh id at every sign-in: a session id planted before it (fixation) is worthless.
-      auth.sessions.destroy(sessionCookie(req));
+      await auth.sessions.destroy(sessionCookie(req));
       await audit.append({ kind: 'console.login', data: { by: key.name, client } });
-      const { id, session } = auth.sessions.create(key);
+      const { id, session } = await auth.sessions.create(key);
       const secure = isHttps(req, consoleUrl);
       res.setHeader('set-cookie', setSessionCookie(id, (session.expiresAt - session.createdAt) / 1000, secure));
       sendJson(res, 200, me(session, key.name, key.roles, secure));
     },
     'POST /v1/console/logout': async (req, res) => {
-      const { key, session } = auth.authenticate(req, 'admin', 'approver');
+      const { key, session } = await auth.authenticate(req, 'admin', 'approver');
       if (!session) throw new HttpError(400, 'sign-out ends a console session; bearer keys have none');
-      auth.sessions.destroy(sessionCookie(req));
+      await auth.sessions.destroy(sessionCookie(req));
       await audit.append({ kind: 'console.logout', data: { by: key.name, client: clientOf(req) } });
       res.setHeader('set-cookie', clearSessionCookie(isHttps(req, consoleUrl)));
       sendJson(res, 200, { ok: true });
     },
-    'GET /v1/console/session': (req, res) => {
-      const { key, session } = auth.authenticate(req, 'admin', 'approver');
+    'GET /v1/console/session': async (req, res) => {
+      const { key, session } = await auth.authenticate(req, 'admin', 'approver');
       sendJson(res, 200, me(session, key.name, key.roles, isHttps(req, consoleUrl)));
     },
-    'GET /v1/events': (req, res) => {
-      const { key, session } = auth.authenticate(req, 'admin', 'approver');
+    'GET /v1/events': async (req, res) => {
+      const { key, session } = await auth.authenticate(req, 'admin', 'approver');
       hub.open(req, res, { session: session?.handle, admin: key.roles.includes('admin') }, { name: key.name, now: Date.now() });
     },
-    'GET /v1/decisions': (req, res, _p, url) => {
-      auth.authenticate(req);
+    'GET /v1/decisions': async (req, res, _p, url) => {
+      await auth.authenticate(req);
       const limit = Number(url.searchParams.get('limit') ?? 200);
       if (!Number.isInteger(limit) || limit < 1) throw new HttpError(400, 'query parameter limit must be a positive integer');
       sendJson(res, 200, { decisions: feed.list(limit) });
     },
     'GET /v1/sessions/{id}/decisions': async (req, res, { id }) => {
-      auth.authenticate(req);
+      await auth.authenticate(req);
       const session = await services.store.sessionById(id);
       if (!session) throw new HttpError(404, `no session ${id}`);
       // A feed of its own, over this session's records alone: the same verdicts the live feed shows, for every request.
@@ -77,8 +77,8 @@ export function consoleRoutes({ services, listeners, auth, hub, feed }: ConsoleD
       for (const r of events) replay.ingest(r);
       sendJson(res, 200, { decisions: replay.list().reverse() });
     },
-    'GET /v1/roles': (req, res) => {
-      auth.authenticate(req);
+    'GET /v1/roles': async (req, res) => {
+      await auth.authenticate(req);
       const roles: RoleView[] = Object.entries(config.roles).map(([name, grants]) => ({
         name,
         connections: Object.keys(grants).flatMap((c) => {

@@ -13,8 +13,11 @@ export interface HubOptions {
   heartbeatMs?: number;
   /** A console this far behind (bytes not yet taken by the socket) is dropped; its EventSource reconnects and reloads. */
   maxBufferedBytes?: number;
-  /** Asked at every heartbeat whether a console session is still signed in. */
-  sessionAlive?: (handle: string) => boolean;
+  /**
+   * Asked at every heartbeat whether a console session is still signed in (in the store: a sign-out on another node
+   * ends this node's streams by the next heartbeat). An error keeps the stream: the store may be back by the next one.
+   */
+  sessionAlive?: (handle: string) => Promise<boolean>;
 }
 
 interface Stream extends StreamInfo {
@@ -83,9 +86,10 @@ export class EventHub {
 
   private heartbeat() {
     const line = `: ${Date.now()}\n\n`;
+    const alive = this.opts.sessionAlive;
     for (const s of [...this.streams]) {
-      if (s.session && this.opts.sessionAlive && !this.opts.sessionAlive(s.session)) s.close();
-      else this.write(s, line);
+      this.write(s, line);
+      if (s.session && alive) alive(s.session).then((yes) => { if (!yes) s.close(); }, () => undefined);
     }
   }
 

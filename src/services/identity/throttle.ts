@@ -4,6 +4,10 @@
 // A throttled key never stops a valid credential: callers verify the credential first and consult the throttle only for
 // failures, which a throttled key answers late (a tarpit) and refuses as throttled. Each address also has a coarser
 // key of its own, so spreading guesses over many user names from one address is throttled too.
+//
+// Several nodes behind a load balancer count together through their shared store: each failure is added to the
+// store's count, and a key over its limit anywhere is over it here. A key already over its limit here is answered from
+// memory without asking the store, so guessing costs the store at most the limit's worth of writes per node and window.
 
 export interface ThrottleOptions {
   /** Failures per key within `windowMs` before the key is throttled. */
@@ -28,11 +32,16 @@ export interface Failure {
 
 interface Count { failures: number; since: number }
 
+/** Failures counted in a store several nodes share (see Store.countAuthFailures). */
+export interface SharedFailureCounts {
+  countAuthFailures(keys: string[], windowMs: number, now: number): Promise<number[]>;
+}
+
 export class AuthThrottle {
   readonly options: ThrottleOptions;
   private readonly counts = new Map<string, Count>();
 
-  constructor(options: Partial<ThrottleOptions> = {}) {
+  constructor(options: Partial<ThrottleOptions> = {}, private readonly shared?: SharedFailureCounts, private readonly sharedFailed: (err: Error) => void = () => undefined) {
     this.options = { ...DEFAULTS, ...options };
   }
 
@@ -52,18 +61,41 @@ export class AuthThrottle {
     return this.over(key, this.options.maxFailures, now) || (address !== key && this.over(address, this.options.maxFailures * ADDRESS_FACTOR, now));
   }
 
-  /** Records a failed attempt. */
-  fail(key: string, now = Date.now()): Failure {
+  /**
+   * Records a failed attempt, here and in the shared store when there is one. If the store cannot be reached, this
+   * node's own count decides (and `sharedFailed` hears why).
+   */
+  async fail(key: string, now = Date.now()): Promise<Failure> {
     const wasBlocked = this.blocked(key, now);
-    this.count(key, now);
     const address = addressOf(key);
-    if (address !== key) this.count(address, now);
-    return { throttled: wasBlocked, started: !wasBlocked && this.blocked(key, now) };
+    const keys = address !== key ? [key, address] : [key];
+    for (const k of keys) this.count(k, now);
+    const here: Failure = { throttled: wasBlocked, started: !wasBlocked && this.blocked(key, now) };
+    if (!this.shared || wasBlocked) return here;
+    let counts: number[];
+    try {
+      counts = await this.shared.countAuthFailures(keys, this.options.windowMs, now);
+    } catch (err) {
+      this.sharedFailed(err as Error);
+      return here;
+    }
+    // Every node's failures, this one included: this node adopts the larger count, and the store alone says whether
+    // this failure is the one that crossed the limit (exactly one failure in the whole cluster sees the count reach it).
+    keys.forEach((k, i) => this.adopt(k, counts[i], now));
+    const limits = keys.map((k) => (k === key ? this.options.maxFailures : this.options.maxFailures * ADDRESS_FACTOR));
+    const before = keys.some((_, i) => counts[i] - 1 >= limits[i]);
+    const after = keys.some((_, i) => counts[i] >= limits[i]);
+    return { throttled: before, started: !before && after };
   }
 
   private over(key: string, limit: number, now: number): boolean {
     const count = this.counts.get(key);
     return count !== undefined && now - count.since < this.options.windowMs && count.failures >= limit;
+  }
+
+  private adopt(key: string, failures: number, now: number) {
+    const count = this.counts.get(key);
+    if (count && now - count.since < this.options.windowMs) count.failures = Math.max(count.failures, failures);
   }
 
   private count(key: string, now: number) {

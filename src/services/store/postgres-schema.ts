@@ -34,4 +34,12 @@ export const POSTGRES_MIGRATIONS: string[] = [
   // The revocation epoch: revocations numbered in commit order (writers take the table's lock in turn), so a node that
   // reconnects asks for what is after the last number it applied; no clock is compared.
   `CREATE TABLE revocations (epoch BIGINT PRIMARY KEY, token_id TEXT NOT NULL);`,
+  // Console sign-ins, so a browser signed in on one node is signed in on every node; and failed authentications counted
+  // by every node together, so guessing spread over the nodes behind a load balancer is throttled as one.
+  `CREATE TABLE console_sign_ins (
+     handle TEXT PRIMARY KEY, key_name TEXT NOT NULL, csrf TEXT NOT NULL,
+     created_at BIGINT NOT NULL, expires_at BIGINT NOT NULL, idle_until BIGINT NOT NULL);
+   CREATE INDEX console_sign_ins_created ON console_sign_ins(created_at);
+   CREATE TABLE auth_failures (key TEXT PRIMARY KEY, since BIGINT NOT NULL, failures INTEGER NOT NULL);
+   CREATE INDEX auth_failures_since ON auth_failures(since);`,
 ];

@@ -1,9 +1,10 @@
 // The PostgreSQL store: the same state as the embedded one, in a database several gateway nodes can share.
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import { GENESIS, type AuditRow } from './audit-table.ts';
 import { POSTGRES_MIGRATIONS } from './postgres-schema.ts';
 import { toAudit, toSession, toToken, type SessionRow, type StoredAudit, type TokenRow } from './rows.ts';
-import type { ApprovalRecord, RevocationEvents, SessionFilter, Store, ToolPin } from './store.ts';
+import type { ApprovalRecord, RevocationEvents, SessionFilter, SignInRecord, Store, ToolPin } from './store.ts';
 
 /** The oldest PostgreSQL the store is tested on (FOR UPDATE, ON CONFLICT, WITH (FORCE) are older; 13 is the oldest supported release). */
 const MIN_SERVER_VERSION = 130000;
@@ -100,10 +101,12 @@ async function migrate(pool: pg.Pool, where: string) {
   }
 }
 
+const digestOf = (s: string) => createHash('sha256').update(s).digest('hex');
 const approvalOf = (r: { record: string } | undefined) => r && (JSON.parse(r.record) as ApprovalRecord);
 const approvalArgs = (a: ApprovalRecord) => [a.status, a.windowUntil, JSON.stringify(a), a.id];
 
 function postgresStore(pool: pg.Pool, url: string, node: string): Store {
+  let lastFailureSweep = 0;
   const one = async <R extends pg.QueryResultRow>(sql: string, args: unknown[] = []) => (await pool.query<R>(sql, args)).rows[0];
   const all = async <R extends pg.QueryResultRow>(sql: string, args: unknown[] = []) => (await pool.query<R>(sql, args)).rows;
   /** One transaction on one connection; rolled back if `work` throws. */
@@ -234,6 +237,34 @@ function postgresStore(pool: pg.Pool, url: string, node: string): Store {
       `INSERT INTO llm_usage(scope, period, tokens, updated_at) VALUES ($1, $2, $3, $4)
        ON CONFLICT (scope, period) DO UPDATE SET tokens = llm_usage.tokens + excluded.tokens, updated_at = excluded.updated_at RETURNING tokens`,
       [scope, period, tokens, at]))!.tokens,
+    insertSignIn: (s, keep) => transaction(async (c) => {
+      await c.query('INSERT INTO console_sign_ins VALUES ($1, $2, $3, $4, $5, $6)', [s.handle, s.keyName, s.csrf, s.createdAt, s.expiresAt, s.idleUntil]);
+      await c.query('DELETE FROM console_sign_ins WHERE handle IN (SELECT handle FROM console_sign_ins ORDER BY created_at DESC OFFSET $1)', [keep]);
+    }),
+    signIn: (handle) => one<SignInRecord>(
+      `SELECT handle, key_name AS "keyName", csrf, created_at AS "createdAt", expires_at AS "expiresAt", idle_until AS "idleUntil"
+       FROM console_sign_ins WHERE handle = $1`, [handle]),
+    touchSignIn: async (handle, idleUntil) => void await pool.query('UPDATE console_sign_ins SET idle_until = $1 WHERE handle = $2', [idleUntil, handle]),
+    deleteSignIn: async (handle) => ((await pool.query('DELETE FROM console_sign_ins WHERE handle = $1', [handle])).rowCount ?? 0) > 0,
+    sweepSignIns: async (now) => void await pool.query('DELETE FROM console_sign_ins WHERE expires_at <= $1 OR idle_until <= $1', [now]),
+    countAuthFailures: async (keys, windowMs, now) => {
+      // Stored by digest: a key carries what a client sent (any bytes, NUL included) and an address; neither is needed.
+      const digests = [...new Set(keys.map(digestOf))];
+      // A key whose window has passed starts a new one at this failure; the rest count on. Counts come back per key.
+      const rows = await all<{ key: string; failures: number }>(
+        `INSERT INTO auth_failures (key, since, failures) SELECT k, $2, 1 FROM unnest($1::text[]) AS k
+         ON CONFLICT (key) DO UPDATE SET
+           failures = CASE WHEN auth_failures.since <= $2 - $3 THEN 1 ELSE auth_failures.failures + 1 END,
+           since = CASE WHEN auth_failures.since <= $2 - $3 THEN $2 ELSE auth_failures.since END
+         RETURNING key, failures`, [digests, now, windowMs]);
+      // Keys whose window passed long ago are dropped now and then, so the table stays as small as the guessing is.
+      if (now - lastFailureSweep >= windowMs) {
+        lastFailureSweep = now;
+        void pool.query('DELETE FROM auth_failures WHERE since <= $1', [now - windowMs]).catch(() => undefined);
+      }
+      const counts = new Map(rows.map((r) => [r.key, r.failures]));
+      return keys.map((k) => counts.get(digestOf(k)) ?? 0);
+    },
     close: () => pool.end(),
   };
 }

@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { chainedAuditInserter } from './audit-table.ts';
 import { toAudit, toSession, toToken, type SessionRow, type StoredAudit, type TokenRow } from './rows.ts';
-import type { ApprovalRecord, SessionFilter, Store, ToolPin } from './store.ts';
+import type { ApprovalRecord, SessionFilter, SignInRecord, Store, ToolPin } from './store.ts';
 
 const migrations: string[] = [
   `CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -41,6 +41,11 @@ const migrations: string[] = [
   `ALTER TABLE tokens ADD COLUMN mysql_native TEXT;`,
   // The revocation epoch: each revocation numbered in commit order, so a watcher asks "what after N", never "since when".
   `CREATE TABLE revocations (epoch INTEGER PRIMARY KEY AUTOINCREMENT, token_id TEXT NOT NULL);`,
+  // Console sign-ins outlive a restart of the gateway, as cookie sessions do.
+  `CREATE TABLE console_sign_ins (
+     handle TEXT PRIMARY KEY, key_name TEXT NOT NULL, csrf TEXT NOT NULL,
+     created_at INTEGER NOT NULL, expires_at INTEGER NOT NULL, idle_until INTEGER NOT NULL);
+   CREATE INDEX console_sign_ins_created ON console_sign_ins(created_at);`,
 ];
 
 const approvalRow = (a: ApprovalRecord) => ({
@@ -102,6 +107,13 @@ export function openSqliteStore(path: string): Store {
     pinTool: db.prepare('INSERT INTO tool_pins VALUES (@server, @source, @tool, @fingerprint, @definition, @pinnedAt) ON CONFLICT DO NOTHING'),
     repinTool: db.prepare(`INSERT INTO tool_pins VALUES (@server, @source, @tool, @fingerprint, @definition, @pinnedAt)
       ON CONFLICT DO UPDATE SET fingerprint = excluded.fingerprint, definition = excluded.definition, pinned_at = excluded.pinned_at`),
+    insertSignIn: db.prepare('INSERT INTO console_sign_ins VALUES (@handle, @keyName, @csrf, @createdAt, @expiresAt, @idleUntil)'),
+    trimSignIns: db.prepare('DELETE FROM console_sign_ins WHERE handle IN (SELECT handle FROM console_sign_ins ORDER BY created_at DESC LIMIT -1 OFFSET ?)'),
+    signIn: db.prepare<[string], SignInRecord>(`SELECT handle, key_name AS keyName, csrf, created_at AS createdAt, expires_at AS expiresAt,
+      idle_until AS idleUntil FROM console_sign_ins WHERE handle = ?`),
+    touchSignIn: db.prepare('UPDATE console_sign_ins SET idle_until = ? WHERE handle = ?'),
+    deleteSignIn: db.prepare('DELETE FROM console_sign_ins WHERE handle = ?'),
+    sweepSignIns: db.prepare('DELETE FROM console_sign_ins WHERE expires_at <= ? OR idle_until <= ?'),
     lastAudit: db.prepare<[], StoredAudit>('SELECT * FROM audit ORDER BY seq DESC LIMIT 1'),
     readAudit: db.prepare<[number, number], StoredAudit>('SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?'),
     readSessionAudit: db.prepare<[string, number, number], StoredAudit>('SELECT * FROM audit WHERE session_id = ? AND seq > ? ORDER BY seq LIMIT ?'),
@@ -183,6 +195,14 @@ export function openSqliteStore(path: string): Store {
     repinTool: async (pin) => void q.repinTool.run(pin),
     usage: async (scope, period) => q.usage.get(scope, period)?.tokens ?? 0,
     addUsage: async (scope, period, tokens, at) => q.addUsage.get(scope, period, tokens, at)!.tokens,
+    insertSignIn: async (s, keep) => db.transaction(() => {
+      q.insertSignIn.run(s);
+      q.trimSignIns.run(keep);
+    })(),
+    signIn: async (handle) => q.signIn.get(handle),
+    touchSignIn: async (handle, idleUntil) => void q.touchSignIn.run(idleUntil, handle),
+    deleteSignIn: async (handle) => q.deleteSignIn.run(handle).changes > 0,
+    sweepSignIns: async (now) => void q.sweepSignIns.run(now, now),
     // WAL + NORMAL fsyncs the log before every checkpoint of it: after this, each commit so far is on disk.
     syncAudit: async () => { db.pragma('wal_checkpoint(FULL)'); },
     close: async () => void db.close(),

@@ -121,6 +121,18 @@ export interface ToolPinStore {
   repinTool(pin: ToolPin): Promise<void>;
 }
 
+/** A console sign-in, shared by every node on the store: a browser signed in on one node is signed in on all. */
+export interface SignInRecord {
+  /** SHA-256 of the cookie value: the store never holds a usable session id. */
+  handle: string;
+  /** The admin key's name in the configuration (the key itself is never stored). */
+  keyName: string;
+  csrf: string;
+  createdAt: number;
+  expiresAt: number;
+  idleUntil: number;
+}
+
 export interface RevocationEvents {
   wake(): void;
   up(): void;
@@ -195,6 +207,22 @@ export interface Store extends ToolPinStore {
   usage(scope: string, period: string): Promise<number>;
   /** Adds spent tokens and returns the new total, atomically. */
   addUsage(scope: string, period: string, tokens: number, at: number): Promise<number>;
+
+  /** Stores a sign-in, then drops the oldest beyond `keep` (the table stays bounded whatever signs in). */
+  insertSignIn(s: SignInRecord, keep: number): Promise<void>;
+  signIn(handle: string): Promise<SignInRecord | undefined>;
+  touchSignIn(handle: string, idleUntil: number): Promise<void>;
+  /** Ends a sign-in; false if there was none. */
+  deleteSignIn(handle: string): Promise<boolean>;
+  /** Drops the sign-ins that expired or fell idle by `now`. */
+  sweepSignIns(now: number): Promise<void>;
+
+  /**
+   * Counts one failed authentication for each key in a store several nodes share, and resolves to each key's count in
+   * its current window (a window starts at a key's first failure and lasts `windowMs`). Absent where one process
+   * counts alone (the embedded store): its own memory is then the whole count.
+   */
+  countAuthFailures?(keys: string[], windowMs: number, now: number): Promise<number[]>;
 
   close(): Promise<void>;
 }
