@@ -9,6 +9,7 @@ import { startGateway, type Gateway } from '../src/main.ts';
 import { verifyAudit } from '../src/services/audit/log.ts';
 import { auditRecords } from './helpers/gateway.ts';
 import { breakAuditWrites } from './support/audit.ts';
+import { testStore } from './support/store.ts';
 import type { Driver } from './conformance/driver.ts';
 import { egress } from './conformance/egress.ts';
 import { egressIntercept } from './conformance/egress-intercept.ts';
@@ -39,7 +40,7 @@ for (const driver of DRIVERS) {
 admin:
   listen: 127.0.0.1:0
   keys: [{ name: ${APPROVER.name}, key: ${APPROVER.key}, roles: [approver] }]
-store: "sqlite::memory:"
+store: "${await testStore()}"
 approvals: { timeout: 2s }
 ${yaml}`;
       gw = await startGateway(parseConfig(config, 'conformance'), { log: silent });

@@ -288,10 +288,10 @@ describe('store: postgres across nodes', () => {
     }
   });
 
-  test('a console signed in on node 1 works on node 2; signing out on node 2 ends it on node 1', async () => {
+  test('a console signed in on node 1 works on node 2, sees node 2\'s decisions live; signing out on node 2 ends it on node 1', async () => {
     await freshPgDatabase();
     const key = 'k'.repeat(32);
-    const yaml = (node: string) => `admin: { listen: "127.0.0.1:0", keys: [{ name: ops, key: "${key}", roles: [admin] }] }\nstore: "${pgUrl()}"\nnode: { id: ${node} }\nconnections: {}\nroles: {}\n`;
+    const yaml = (node: string) => `admin: { listen: "127.0.0.1:0", keys: [{ name: ops, key: "${key}", roles: [admin] }] }\nstore: "${pgUrl()}"\nnode: { id: ${node} }\nconnections:\n  api: { kind: http, listen: "127.0.0.1:0", upstream: "http://127.0.0.1:9" }\nroles:\n  agent:\n    api: { allow: ["GET /x"] }\n`;
     const one = await startGateway(parseConfig(yaml('n1'), 'n1'), { log: silent });
     const two = await startGateway(parseConfig(yaml('n2'), 'n2'), { log: silent });
     try {
@@ -305,6 +305,16 @@ describe('store: postgres across nodes', () => {
       assert.equal((await me.json() as { name: string }).name, 'ops');
       const minted = await fetch(`${at(two)}/v1/tokens`, { method: 'POST', headers: { cookie, 'x-csrf-token': csrf, 'content-type': 'application/json' }, body: JSON.stringify({ role: 'nobody' }) });
       assert.equal(minted.status, 400, 'a state change on node 2 passes the CSRF check with the token node 1 issued (and fails only on the unknown role)');
+      // A request refused on node 2 shows in node 1's live decisions (its chain is followed every second).
+      const { token } = await two.services.tokens.mint({ role: 'agent', label: 'agent', ttlSeconds: 60, createdBy: 'test' });
+      assert.equal((await fetch(`http://${two.listeners[0].address}/admin/drop`, { headers: { authorization: `Bearer ${token}` } })).status, 403);
+      let seen: { node?: string; verdict: string; summary: string } | undefined;
+      for (let i = 0; i < 100 && !seen; i++) {
+        const { decisions } = await (await fetch(`${at(one)}/v1/decisions`, { headers: { cookie } })).json() as { decisions: { node?: string; verdict: string; summary: string }[] };
+        seen = decisions.find((d) => d.node === 'n2' && /admin\/drop/.test(d.summary));
+        if (!seen) await new Promise((r) => setTimeout(r, 50));
+      }
+      assert.equal(seen?.verdict, 'refused', "node 2's refusal reaches node 1's console");
       const out = await fetch(`${at(two)}/v1/console/logout`, { method: 'POST', headers: { cookie, 'x-csrf-token': csrf } });
       assert.equal(out.status, 200);
       assert.equal((await fetch(`${at(one)}/v1/console/session`, { headers: { cookie } })).status, 401, 'signed out on node 2 is signed out on node 1');

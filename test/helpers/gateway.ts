@@ -5,9 +5,10 @@ import { parseConfig } from '../../src/config/load.ts';
 import { startGateway, type Gateway, type GatewayOptions } from '../../src/main.ts';
 import type { AuditRecord } from '../../src/services/store/store.ts';
 import { silent } from '../support/log.ts';
+import { testStore } from '../support/store.ts';
 
 export async function gateway(yaml: string, env: NodeJS.ProcessEnv = {}, opts: GatewayOptions = {}): Promise<Gateway & { url(name: string): string; mint(role: string, label?: string, ttlSeconds?: number): Promise<{ token: string; id: string }> }> {
-  const config = parseConfig(`admin:\n  listen: 127.0.0.1:0\nstore: "sqlite::memory:"\n${yaml}`, 'test', env);
+  const config = parseConfig(`admin:\n  listen: 127.0.0.1:0\nstore: "${await testStore()}"\n${yaml}`, 'test', env);
   const gw = await startGateway(config, { log: silent, ...opts });
   return Object.assign(gw, {
     url: (name: string) => `http://${gw.listeners.find((l) => l.name === name)!.address}`,

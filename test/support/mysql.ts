@@ -3,6 +3,7 @@ import mysql from 'mysql2/promise';
 import { parseConfig } from '../../src/config/load.ts';
 import { startGateway, type Gateway } from '../../src/main.ts';
 import { silent } from './log.ts';
+import { testStore } from './store.ts';
 
 export const MARIADB = { host: '127.0.0.1', port: 3306, user: 'root' };
 const suffix = process.env.GATEHOUSE_TEST_DB_SUFFIX ?? '';
@@ -58,7 +59,7 @@ export async function mysqlGateway(db: string, roles: string, options: { connect
   listen: 127.0.0.1:0
   keys:
     - { name: ${APPROVER.name}, key: ${APPROVER.key}, roles: [approver] }
-store: "sqlite::memory:"
+store: "${await testStore()}"
 ${options.top ?? ''}
 connections:
   shop:

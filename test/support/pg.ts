@@ -7,6 +7,7 @@ import { startGateway, type Gateway } from '../../src/main.ts';
 import { run } from './run.ts';
 import type { Logger } from '../../src/services/telemetry/logger.ts';
 import { silent } from './log.ts';
+import { testStore } from './store.ts';
 
 export const PG = { host: '127.0.0.1', port: 5432, user: 'postgres' };
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
@@ -130,7 +131,7 @@ admin:
     - { name: tester, key: "${ADMIN_KEY}", roles: [admin, approver] }
     - { name: bob, key: "${APPROVER_KEY}", roles: [approver] }
 ${opts.approvals ?? ''}
-store: "${opts.store ?? 'sqlite::memory:'}"
+store: "${opts.store ?? await testStore()}"
 connections:
   crm:
     kind: postgres

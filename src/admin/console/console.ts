@@ -19,8 +19,6 @@ export function createConsole(services: Services, listeners: Listener[], opts: C
   const hub = new EventHub({ ...opts.events, sessionAlive: (handle) => sessions.keepAlive(handle) });
   const offEnd = sessions.onEnd((handle) => hub.closeSession(handle));
   const feed = new DecisionFeed(services.store, services.config);
-  // The recent past arrives shortly after start-up; live records are fed in meanwhile.
-  void feed.seed().catch((err: Error) => services.log.warn({ err }, 'cannot load recent decisions from the store'));
   const unwire = wireEvents(services, hub, feed);
   return {
     auth,

@@ -10,10 +10,13 @@ export const KEEP = 500;
 /** Bounded caches: the feed must not grow with the life of the gateway. */
 const CACHE = 5000;
 
+const decisionId = (chain: string | undefined, seq: number) => (chain ? `${chain}/${seq}` : String(seq));
+
 export class DecisionFeed {
   /** Newest last; at most KEEP. */
   private readonly recent: Decision[] = [];
-  private readonly bySeq = new Map<number, Decision>();
+  /** By Decision.id: a result record names its request by sequence number in the same chain. */
+  private readonly byId = new Map<string, Decision>();
   private readonly byApproval = new Map<string, Decision>();
   /** The latest held request per session, waiting for its `approval.requested` record. */
   private readonly lastHold = new Map<string, Decision>();
@@ -22,12 +25,23 @@ export class DecisionFeed {
 
   constructor(private readonly store: Store, private readonly config: Config, private readonly keep = KEEP) {}
 
-  /** Loads the recent past from the store, so the feed is not empty when the console opens. */
-  async seed(window = 4000) {
-    const last = (await this.store.lastAudit())?.seq ?? 0;
-    const records = await this.store.readAudit(Math.max(0, last - window), window);
-    await this.learn(records);
-    for (const r of records) this.ingest(r);
+  /**
+   * Loads the recent past from the store — from every node's chain in a shared store — so the feed is not empty when
+   * the console opens. Resolves to where each chain was read up to.
+   */
+  async seed(window = 4000): Promise<Map<string | undefined, number>> {
+    const chains = this.store.auditNodes ? await this.store.auditNodes() : [undefined];
+    const read = new Map<string | undefined, number>();
+    for (const chain of chains) {
+      const last = (await this.store.lastAudit(chain))?.seq ?? 0;
+      const records = await this.store.readAudit(Math.max(0, last - window), window, undefined, chain);
+      await this.learn(records);
+      for (const r of records) this.ingest(r, chain);
+      read.set(chain, last);
+    }
+    // Chains were read one after the other: the recent past is put back in time order.
+    this.recent.sort((a, b) => a.ts - b.ts);
+    return read;
   }
 
   /**
@@ -54,15 +68,18 @@ export class DecisionFeed {
     return this.recent.slice(-limit).reverse();
   }
 
-  /** Folds one record in; returns the decision it created or changed (to push to live consoles), if any. */
-  ingest(r: AuditRecord): Decision | undefined {
+  /**
+   * Folds one record of `chain` (this node's when absent) in; returns the decision it created or changed (to push to
+   * live consoles), if any.
+   */
+  ingest(r: AuditRecord, chain = this.store.node): Decision | undefined {
     if (r.kind === 'session.open' && r.sessionId) {
       remember(this.sessions, r.sessionId, { label: str(r.data.label), role: str(r.data.role), runId: str(r.data.runId), step: str(r.data.step) });
       return undefined;
     }
-    if (r.kind === 'request') return this.add(this.fromRequest(r));
-    if (r.kind.startsWith('auth.')) return this.add(this.fromAuth(r));
-    if (r.kind === 'result') return this.fromResult(r);
+    if (r.kind === 'request') return this.add(this.fromRequest(r, chain));
+    if (r.kind.startsWith('auth.')) return this.add(this.fromAuth(r, chain));
+    if (r.kind === 'result') return this.fromResult(r, chain);
     if (r.kind === 'approval.requested') return this.linkApproval(r);
     if (r.kind.startsWith('approval.')) return this.approvalChanged(r);
     return undefined;
@@ -70,18 +87,18 @@ export class DecisionFeed {
 
   private add(d: Decision): Decision {
     this.recent.push(d);
-    this.bySeq.set(d.seq, d);
+    this.byId.set(d.id, d);
     if (this.recent.length > this.keep) {
       const gone = this.recent.shift()!;
-      this.bySeq.delete(gone.seq);
+      this.byId.delete(gone.id);
       if (gone.approval) this.byApproval.delete(gone.approval.id);
     }
     return d;
   }
 
-  private fromRequest(r: AuditRecord): Decision {
+  private fromRequest(r: AuditRecord, chain: string | undefined): Decision {
     const who = this.who(r);
-    const d = this.base(r, who, 'request');
+    const d = this.base(r, chain, who, 'request');
     d.protocol = str(r.data.protocol);
     d.effect = str(r.data.effect);
     d.summary = String(r.data.summary ?? '');
@@ -98,9 +115,9 @@ export class DecisionFeed {
     return d;
   }
 
-  private fromAuth(r: AuditRecord): Decision {
+  private fromAuth(r: AuditRecord, chain: string | undefined): Decision {
     const who = this.who(r);
-    const d = this.base(r, who, 'auth');
+    const d = this.base(r, chain, who, 'auth');
     const reason = str(r.data.message) ?? str(r.data.reason);
     Object.assign(d, {
       verdict: 'refused', summary: `sign-in${r.data.user ? ` as "${String(r.data.user)}"` : ''}${r.data.client ? ` from ${String(r.data.client)}` : ''}`,
@@ -110,8 +127,8 @@ export class DecisionFeed {
     return d;
   }
 
-  private fromResult(r: AuditRecord): Decision | undefined {
-    const d = typeof r.data.request === 'number' ? this.bySeq.get(r.data.request) : undefined;
+  private fromResult(r: AuditRecord, chain: string | undefined): Decision | undefined {
+    const d = typeof r.data.request === 'number' ? this.byId.get(decisionId(chain, r.data.request)) : undefined;
     if (!d) return undefined;
     const statements = Array.isArray(r.data.statements) ? (r.data.statements as { rows?: number; error?: string; tag?: string }[]) : undefined;
     const rows = statements ? statements.reduce((n, s) => n + (s.rows ?? 0), 0) : num(r.data.rows);
@@ -141,9 +158,9 @@ export class DecisionFeed {
     return d;
   }
 
-  private base(r: AuditRecord, who: Who, source: Decision['source']): Decision {
+  private base(r: AuditRecord, chain: string | undefined, who: Who, source: Decision['source']): Decision {
     return {
-      seq: r.seq, ts: r.ts, source, sessionId: r.sessionId, tokenId: r.tokenId, ...who, connection: r.connection,
+      id: decisionId(chain, r.seq), seq: r.seq, ...(chain ? { node: chain } : {}), ts: r.ts, source, sessionId: r.sessionId, tokenId: r.tokenId, ...who, connection: r.connection,
       protocol: null, effect: null, verdict: 'allowed', summary: '', detail: null, rule: null,
     };
   }

@@ -5,8 +5,12 @@ export type DecisionVerdict = 'allowed' | 'refused' | 'masked' | 'held';
 
 /** One decision as the live feed shows it: a judged request (or a refused sign-in), who asked, and what came of it. */
 export interface Decision {
-  /** Sequence number of the audit record that holds the decision. */
+  /** Unique across nodes: the audit chain and the record's sequence number in it. */
+  id: string;
+  /** Sequence number of the audit record that holds the decision (in its node's chain). */
   seq: number;
+  /** The node whose chain holds it, in a store several nodes share. */
+  node?: string;
   ts: number;
   source: 'request' | 'auth';
   sessionId: string | null;

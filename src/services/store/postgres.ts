@@ -132,6 +132,7 @@ function postgresStore(pool: pg.Pool, url: string, node: string): Store {
   };
 
   return {
+    node,
     getMeta: async (key) => (await one<{ value: string }>('SELECT value FROM meta WHERE key = $1', [key]))?.value,
     setMeta: async (key, value) => void await pool.query('INSERT INTO meta(key, value) VALUES ($1, $2) ON CONFLICT (key) DO UPDATE SET value = excluded.value', [key, value]),
     insertToken: async (t) => void await pool.query(
@@ -180,7 +181,7 @@ function postgresStore(pool: pg.Pool, url: string, node: string): Store {
     endDanglingSessions: async (at, reason) =>
       (await pool.query('UPDATE sessions SET ended_at = $1, end_reason = $2 WHERE ended_at IS NULL AND node = $3', [at, reason, node])).rowCount ?? 0,
     appendAudit: (rows) => transaction(async (c) => appendChained(c, node, rows)),
-    lastAudit: async () => { const r = await one<StoredAudit>('SELECT * FROM audit WHERE node = $1 ORDER BY seq DESC LIMIT 1', [node]); return r && toAudit(r); },
+    lastAudit: async (chain) => { const r = await one<StoredAudit>('SELECT * FROM audit WHERE node = $1 ORDER BY seq DESC LIMIT 1', [chain ?? node]); return r && toAudit(r); },
     // A PostgreSQL commit is on disk when it returns (synchronous_commit on): nothing more to make durable.
     syncAudit: async () => undefined,
     // A session lives on one node, so its records are on one chain: found whichever node asks (replay, the console).

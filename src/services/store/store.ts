@@ -140,6 +140,9 @@ export interface RevocationEvents {
 }
 
 export interface Store extends ToolPinStore {
+  /** This node's name in a store several nodes share (its audit chain's); absent in the embedded store. */
+  readonly node?: string;
+
   getMeta(key: string): Promise<string | undefined>;
   setMeta(key: string, value: string): Promise<void>;
 
@@ -175,7 +178,8 @@ export interface Store extends ToolPinStore {
 
   /** Appends audit rows to the chain atomically, once committed. Throws if they do not continue the stored chain. */
   appendAudit(rows: AuditRow[]): Promise<void>;
-  lastAudit(): Promise<AuditRecord | undefined>;
+  /** The newest record of this node's chain (or, with `node`, of another node's chain in a shared store). */
+  lastAudit(node?: string): Promise<AuditRecord | undefined>;
   /**
    * This node's chain (or, with `node`, another node's chain in a shared store). With `sessionId`, that session's
    * records whichever node's chain holds them.

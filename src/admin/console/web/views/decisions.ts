@@ -10,11 +10,14 @@ const FRESH_MS = 1_600;
 const verdicts: DecisionVerdict[] = ['allowed', 'refused', 'masked', 'held'];
 const verdictText: Record<DecisionVerdict, string> = { allowed: 'Allowed', refused: 'Refused', masked: 'Masked', held: 'Held' };
 
+/** Newest first; decisions from several nodes' chains interleave by time (a chain's own order breaks ties). */
+const newestFirst = (a: Decision, b: Decision) => b.ts - a.ts || b.seq - a.seq;
+
 export function decisionsView(ctx: Ctx): View {
-  const decisions = new Map<number, Decision>();
+  const decisions = new Map<string, Decision>();
   const filter = { connection: '', token: '', verdicts: new Set<DecisionVerdict>() };
-  /** Newly arrived decisions: seq → until when they are marked. Its outcome arriving a moment later must not unmark it. */
-  const fresh = new Map<number, number>();
+  /** Newly arrived decisions: id → until when they are marked. Its outcome arriving a moment later must not unmark it. */
+  const fresh = new Map<string, number>();
 
   const connectionSelect = h('select.select', { 'aria-label': 'Connection', onchange: () => { filter.connection = connectionSelect.value; render(); } });
   const tokenSelect = h('select.select', { 'aria-label': 'Token', onchange: () => { filter.token = tokenSelect.value; render(); } });
@@ -62,7 +65,7 @@ export function decisionsView(ctx: Ctx): View {
   }
 
   function render() {
-    const all = [...decisions.values()].sort((a, b) => b.seq - a.seq);
+    const all = [...decisions.values()].sort(newestFirst);
     const shown = all.filter(matches);
     const refused = all.filter((d) => d.verdict === 'refused').length;
     counts.textContent = `${shown.length} shown · ${all.length} recent · ${refused} refused`;
@@ -75,7 +78,7 @@ export function decisionsView(ctx: Ctx): View {
       fill(list, shown.map(row));
     }
     const now = performance.now();
-    for (const [seq, until] of fresh) if (until <= now) fresh.delete(seq);
+    for (const [id, until] of fresh) if (until <= now) fresh.delete(id);
   }
 
   function row(d: Decision): HTMLElement {
@@ -89,7 +92,7 @@ export function decisionsView(ctx: Ctx): View {
     ].filter(Boolean).join(' · ') : '';
     const target = d.sessionId ? `#/sessions/${d.sessionId}` : undefined;
     return h(target ? 'a' : 'div', {
-      class: `decision verdict-${d.verdict}${(fresh.get(d.seq) ?? 0) > performance.now() ? ' fresh' : ''}`, href: target, 'data-seq': String(d.seq), 'data-verdict': d.verdict,
+      class: `decision verdict-${d.verdict}${(fresh.get(d.id) ?? 0) > performance.now() ? ' fresh' : ''}`, href: target, 'data-seq': String(d.seq), 'data-verdict': d.verdict,
     },
       h('span.decision-time', { title: dateTime(d.ts) }, clock(d.ts)),
       h('span.badge', { class: d.verdict }, verdictText[d.verdict]),
@@ -106,7 +109,7 @@ export function decisionsView(ctx: Ctx): View {
     try {
       const { decisions: list } = await ctx.api.get<{ decisions: Decision[] }>('/v1/decisions?limit=' + KEEP);
       decisions.clear();
-      for (const d of list) decisions.set(d.seq, d);
+      for (const d of list) decisions.set(d.id, d);
       fill(loadError);
       refreshFilters();
       render();
@@ -118,12 +121,12 @@ export function decisionsView(ctx: Ctx): View {
   let pending = false;
   let filtersStale = false;
   const offDecision = ctx.live.on('decision', (d) => {
-    if (!decisions.has(d.seq)) {
-      fresh.set(d.seq, performance.now() + FRESH_MS);
+    if (!decisions.has(d.id)) {
+      fresh.set(d.id, performance.now() + FRESH_MS);
       filtersStale = true;
     }
-    decisions.set(d.seq, d);
-    if (decisions.size > KEEP) decisions.delete(Math.min(...decisions.keys()));
+    decisions.set(d.id, d);
+    if (decisions.size > KEEP) decisions.delete([...decisions.values()].sort(newestFirst).at(-1)!.id);
     // Bursts of decisions are drawn once per frame.
     if (pending) return;
     pending = true;
