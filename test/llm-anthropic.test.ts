@@ -54,7 +54,8 @@ test('the token in x-api-key is swapped for the real key; the reply and usage co
   assert.equal(seen.headers['x-api-key'], KEY);
   assert.equal(seen.headers['anthropic-version'], '2023-06-01');
   assert.ok(!JSON.stringify(seen).includes(token));
-  const result = (await auditRecords(gw)).filter((a) => a.kind === 'result').at(-1)!;
+  // The result record is committed just after the reply is sent.
+  const result = await waitFor(async () => (await auditRecords(gw)).filter((a) => a.kind === 'result').at(-1));
   assert.deepEqual(result.data.usage, { input: body.usage.input_tokens, output: body.usage.output_tokens, total: body.usage.input_tokens + body.usage.output_tokens });
 });
 

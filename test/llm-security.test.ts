@@ -90,14 +90,16 @@ const claude = async (role: string, body: Record<string, unknown>, headers: Reco
   });
 const errorOf = async (res: Response) => ((await res.json()) as { error: { code: string; message: string } }).error;
 
-test('50 concurrent calls on a 20-token budget never spend more than the budget', async () => {
+// 30: under the per-token cap on requests in flight (32), which a slower store would otherwise reach first.
+test('30 concurrent calls on a 20-token budget never spend more than the budget', async () => {
   const token = (await gw.mint('tight')).token;
   const ai = new OpenAI({ baseURL: `${gw.url('openai')}/v1`, apiKey: token, maxRetries: 0 });
-  const results = await Promise.allSettled(Array.from({ length: 50 }, () => ai.chat.completions.create({ model: 'gpt-4o-mini', messages: user('say: hi there') })));
+  const results = await Promise.allSettled(Array.from({ length: 30 }, () => ai.chat.completions.create({ model: 'gpt-4o-mini', messages: user('say: hi there') })));
   const ok = results.filter((r) => r.status === 'fulfilled').length;
   const budgetRefusals = results.filter((r) => r.status === 'rejected' && (r.reason as { code?: string }).code === 'llm.budget');
   assert.ok(ok >= 1, 'the budget pays for some calls');
-  assert.equal(ok + budgetRefusals.length, 50);
+  const others = results.flatMap((r) => (r.status === 'rejected' && (r.reason as { code?: string }).code !== 'llm.budget' ? [String(r.reason)] : []));
+  assert.deepEqual(others, [], 'every call is either paid for or refused for the budget');
   const spent = await gw.services.store.usage(`token:${(await auditRecords(gw)).find((a) => a.kind === 'request' && a.data.budget && a.tokenId)!.tokenId}@openai`, 'life');
   assert.ok(spent <= 20, `spent ${spent} tokens of a 20-token budget`);
   assert.match(String((budgetRefusals[0] as PromiseRejectedResult).reason), /cannot cover this call/);
