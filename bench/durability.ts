@@ -21,7 +21,7 @@ const LOAD_MS = 2000;
 export async function benchDurability(ctx: Context): Promise<Row[]> {
   await ensureBenchDb(ctx.log);
   const store = join(ctx.dir, 'durability.db');
-  const gateway = await startGatewayChild(ctx.dir, pgGatewayYaml(store));
+  const gateway = await startGatewayChild(ctx.dir, pgGatewayYaml(`sqlite:${store}`));
   const token = await gateway.mint('pgbench', 'durability');
   const { host, port } = gateway.address('bench');
   const acked: string[] = [];

@@ -1,7 +1,8 @@
 // Profiles the Gatehouse process on the PostgreSQL path: runs it with --cpu-prof under pgbench -S and prints where the
 // time goes (self time by function, and inclusive time of the gateway's own functions).
 //
-//   npx tsx bench/profile.ts [--mode simple|prepared] [--script select|tpcb] [--seconds 10] [--out DIR] [--no-profile]
+//   npx tsx bench/profile.ts [--mode simple|prepared] [--script select|tpcb] [--store sqlite|postgres] [--seconds 10] [--out DIR] [--no-profile]
+// --store postgres runs the gateway on the shared PostgreSQL store (a database made afresh) instead of the embedded SQLite one.
 // With --no-profile it only measures TPS and the gateway's CPU per transaction (a quick check while optimising).
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,9 +12,10 @@ import { startGatewayChild } from './lib/gateway.ts';
 import { pgbench } from './lib/load.ts';
 import { cpuSeconds } from './lib/proc.ts';
 import { summarize, type Profile } from './lib/cpuprofile.ts';
+import { freshStoreDatabase } from './lib/store-db.ts';
 import { BENCH_DB, ensureBenchDb, pgGatewayYaml } from './sections/postgres.ts';
 
-const { values } = parseArgs({ options: { mode: { type: 'string', default: 'simple' }, seconds: { type: 'string', default: '10' }, out: { type: 'string' }, script: { type: 'string', default: 'select' }, 'no-profile': { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { mode: { type: 'string', default: 'simple' }, seconds: { type: 'string', default: '10' }, out: { type: 'string' }, script: { type: 'string', default: 'select' }, store: { type: 'string', default: 'sqlite' }, 'no-profile': { type: 'boolean', default: false } } });
 const profiling = !values['no-profile'];
 const mode = values.mode === 'prepared' ? 'prepared' : 'simple';
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-profile-'));
@@ -21,14 +23,15 @@ const out = resolve(values.out ?? join(dir, 'profiles'));
 mkdirSync(out, { recursive: true });
 try {
   await ensureBenchDb((l) => console.error(l));
-  const gateway = await startGatewayChild(dir, pgGatewayYaml(join(dir, 'gatehouse.db')), { profileDir: profiling ? out : undefined });
+  const store = values.store === 'postgres' ? await freshStoreDatabase('gatehouse_bench_profile') : `sqlite:${join(dir, 'gatehouse.db')}`;
+  const gateway = await startGatewayChild(dir, pgGatewayYaml(store), { profileDir: profiling ? out : undefined });
   const token = await gateway.mint('pgbench', 'pgbench');
   const { host, port } = gateway.address('bench');
   const target = { host, port, user: 'pgbench', password: token, database: BENCH_DB };
   const cpu0 = cpuSeconds(gateway.pid) ?? 0;
   const r = await pgbench(target, { script: values.script === 'tpcb' ? 'tpcb' : 'select', mode, clients: 8, seconds: Number(values.seconds) });
   const cpu = (((cpuSeconds(gateway.pid) ?? 0) - cpu0) * 1e6) / r.transactions;
-  console.log(`pgbench ${values.script} ${mode}: ${r.tps.toFixed(0)} TPS, gateway CPU ${cpu.toFixed(1)} µs per transaction${r.failed ? ' (FAILED)\n' + r.output : ''}`);
+  console.log(`pgbench ${values.script} ${mode}, ${values.store} store: ${r.tps.toFixed(0)} TPS, gateway CPU ${cpu.toFixed(1)} µs per transaction${r.failed ? ' (FAILED)\n' + r.output : ''}`);
   const pid = gateway.pid;
   await gateway.stop();
   if (profiling) {

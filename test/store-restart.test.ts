@@ -1,6 +1,7 @@
 // The store's PostgreSQL restarted under load, on a throwaway cluster this test creates (initdb/pg_ctl, its own loopback
-// port, a temporary directory): the gateway fails closed while it is down, recovers by itself, and every request it
-// answered 200 has its audit record in a chain that verifies.
+// port, a temporary directory): the gateway fails closed while it is down — agents are told it is the store, in their own
+// protocol (an HTTP 503, a PostgreSQL ErrorResponse) — recovers by itself, and every request it answered 200 has its
+// audit record in a chain that verifies.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { chownSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -9,6 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import pg from 'pg';
 import { verifyAudit } from '../src/services/audit/log.ts';
 import { parseConfig } from '../src/config/load.ts';
 import { startGateway } from '../src/main.ts';
@@ -40,23 +42,32 @@ store: "postgres://postgres@127.0.0.1:${port}/postgres"
 node: { id: restart, revocation_stale_after: 10s }
 connections:
   api: { kind: http, listen: "127.0.0.1:0", upstream: "http://127.0.0.1:${(upstream.address() as AddressInfo).port}" }
+  db: { kind: postgres, listen: "127.0.0.1:0", upstream: "postgres://postgres@127.0.0.1:${port}/postgres", tls: off, upstream_tls: disable }
 roles:
   agent:
     api: { allow: ["GET /x/*"] }
+    db: { read: [] }
 `, 'restart'), { log: silent });
   try {
     const { token } = await gw.services.tokens.mint({ role: 'agent', label: 'agent', ttlSeconds: 300, createdBy: 'test' });
-    const address = gw.listeners[0].address;
+    const address = gw.listeners.find((l) => l.name === 'api')!.address;
+    const sql = gw.listeners.find((l) => l.name === 'db')!.address;
+    const pgClient = () => new pg.Client({ host: '127.0.0.1', port: Number(sql.slice(sql.lastIndexOf(':') + 1)), user: 'agent', password: token, database: 'postgres' });
     const answered: string[] = [];
     const statuses = new Map<number, number>();
-    const bodies = new Map<number, string>();
+    /** Each refusal's error code, as the HTTP client reads it. */
+    const refusals = new Set<string>();
     let running = true;
     let n = 0;
     const load = (async () => {
       while (running) {
         const path = `/x/${n++}`;
         const status = await fetch(`http://${address}${path}`, { headers: { authorization: `Bearer ${token}` } })
-          .then(async (r) => { const body = await r.text(); if (r.status !== 200 && !bodies.has(r.status)) bodies.set(r.status, body); return r.status; }, () => 0);
+          .then(async (r) => {
+            const body = await r.text();
+            if (r.status !== 200) refusals.add(`${r.status} ${(JSON.parse(body) as { error: { code: string; message: string } }).error.code}: ${(JSON.parse(body) as { error: { message: string } }).error.message}`);
+            return r.status;
+          }, () => 0);
         statuses.set(status, (statuses.get(status) ?? 0) + 1);
         if (status === 200) answered.push(path);
       }
@@ -64,20 +75,30 @@ roles:
     await new Promise((r) => setTimeout(r, 500));
     pgctl('-m', 'fast', 'stop');
     const before = statuses.get(200) ?? 0;
-    await new Promise((r) => setTimeout(r, 1_000));
+    // Past the token cache (1 s): token checks now ask the store, which cannot answer.
+    await new Promise((r) => setTimeout(r, 2_000));
     const refusedWhileDown = [...statuses].filter(([s]) => s !== 200).reduce((a, [, c]) => a + c, 0);
+    // A PostgreSQL client connecting now is refused at authentication, with the reason, as PostgreSQL says "not now".
+    const refused = await pgClient().connect().then(() => undefined, (err: { code?: string; message: string }) => err);
+    assert.equal(refused?.code, '57P03', `a PostgreSQL client is refused with cannot_connect_now (${refused?.message})`);
+    assert.equal(refused.message, "Gatehouse: the gateway's store is unreachable; refusing until it is back");
     start();
     const deadline = Date.now() + 20_000;
     const afterRestart = () => (statuses.get(200) ?? 0) - before;
     while (afterRestart() < 20 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
     running = false;
     await load;
-    console.log(`statuses (status → requests): ${JSON.stringify([...statuses])}`);
+    console.log(`statuses (status → requests): ${JSON.stringify([...statuses])}; refusals: ${JSON.stringify([...refusals])}`);
     assert.ok(refusedWhileDown > 0, 'requests are refused while the store is down');
-    // 503 when the request's record cannot be written; 500 when the token check itself cannot read the store. Never a
-    // dropped connection, never an answer without its record (below).
-    assert.deepEqual([...statuses.keys()].filter((s) => ![200, 500, 503].includes(s)), [], 'every request is answered: served or refused');
-    assert.match(bodies.get(503) ?? '', /audit\.unavailable/);
+    // 503 with the reason: the request's record cannot be written, or (past the token cache) the token cannot be checked.
+    // Never a bare 500, never a dropped connection, never an answer without its record (below).
+    assert.deepEqual([...statuses.keys()].filter((s) => ![200, 503].includes(s)), [], 'every request is answered: served or refused with a reason');
+    assert.deepEqual([...refusals].filter((r) => !/^503 (audit|store)\.unavailable: Gatehouse: /.test(r)), [], 'each refusal says why');
+    assert.ok(refusals.has("503 store.unavailable: Gatehouse: the gateway's store is unreachable; refusing until it is back"), `a token that cannot be checked is refused with the store named (${[...refusals]})`);
+    // Served again: a PostgreSQL client authenticates as before.
+    const back = pgClient();
+    await back.connect();
+    await back.end();
     assert.ok(afterRestart() >= 20, `the gateway serves again by itself (${JSON.stringify([...statuses])})`);
     await gw.services.audit.flush();
     const records = await gw.services.store.readAudit(0, 100_000);

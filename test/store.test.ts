@@ -87,6 +87,9 @@ for (const kind of stores) {
         const head = (await store.lastAudit())!;
         assert.equal(head.seq, 6);
         await assert.rejects(store.appendAudit([[6, 0, 'fork', null, null, null, null, '{}', 'x', 'y']]), /does not continue the stored chain \(last stored: 6\)/);
+        // A second writer that read the same head: its record links correctly but its number is taken.
+        const fifth = (await store.readAudit(4, 1))[0];
+        await assert.rejects(store.appendAudit([[6, 0, 'fork', null, null, null, null, '{}', fifth.hash, 'y']]), /does not continue the stored chain \(last stored: 6\)/);
         const reopened = await AuditLog.open(store);
         assert.equal((await reopened.append({ kind: 'again' })).seq, 7);
         assert.deepEqual((await store.readAudit(5, 10)).map((r) => r.kind), ['result', 'again']);

@@ -2,28 +2,16 @@
 // CPU per audited statement on each — and how fast a revocation made on one node reaches another (p50/p99).
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
 import { AuditLog } from '../../src/services/audit/log.ts';
 import { Tokens } from '../../src/services/identity/tokens.ts';
 import { openPostgresStore } from '../../src/services/store/postgres.ts';
 import { openSqliteStore } from '../../src/services/store/sqlite.ts';
 import type { Store } from '../../src/services/store/store.ts';
 import type { Context, Row } from '../lib/report.ts';
+import { freshStoreDatabase } from '../lib/store-db.ts';
 
-const PG = { host: '127.0.0.1', port: 5432, user: 'postgres' };
 const DB = 'gatehouse_bench_cluster';
 const REVOCATIONS = 50;
-
-async function freshDatabase() {
-  const admin = new pg.Client({ ...PG, database: 'postgres' });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS ${DB} WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE ${DB}`);
-  } finally {
-    await admin.end();
-  }
-}
 
 /** Audited statements (a request and a result record each), 8 records per commit as sessions judging in one turn share. */
 async function auditRate(store: Store, ms: number) {
@@ -44,11 +32,11 @@ const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.lengt
 export async function benchCluster(ctx: Context): Promise<Row[]> {
   const dir = join(ctx.dir, 'cluster');
   mkdirSync(dir, { recursive: true });
-  await freshDatabase();
+  const url = await freshStoreDatabase(DB);
   const ms = (ctx.seconds * 1000) / 2;
   const sqlite = openSqliteStore(join(dir, 'g.db'));
   const onSqlite = await auditRate(sqlite, ms).finally(() => sqlite.close());
-  const [a, b] = [await openPostgresStore(`postgres://${PG.user}@${PG.host}:${PG.port}/${DB}`, { node: 'a' }), await openPostgresStore(`postgres://${PG.user}@${PG.host}:${PG.port}/${DB}`, { node: 'b' })];
+  const [a, b] = [await openPostgresStore(url, { node: 'a' }), await openPostgresStore(url, { node: 'b' })];
   try {
     const onPostgres = await auditRate(a, ms);
     // Revocation: minted and revoked through node a; node b, woken by LISTEN/NOTIFY, applies it by epoch (emits it).

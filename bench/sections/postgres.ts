@@ -25,11 +25,12 @@ roles:
       max_sessions_per_token: ${IDLE_SESSIONS}
 `;
 
+/** The gateway's config for the PostgreSQL path; `store` is the `store:` value (`sqlite:<file>` or a postgres:// URL). */
 export function pgGatewayYaml(store: string, upstream = `postgres://postgres@127.0.0.1:5432/${BENCH_DB}`) {
   return `
 admin:
   listen: 127.0.0.1:0
-store: "sqlite:${store}"
+store: "${store}"
 connections:
   bench:
     kind: postgres
@@ -75,7 +76,7 @@ export async function benchPostgres(ctx: Context): Promise<Row[]> {
     const floorPort = await freePort();
     const floor = await startNode('floor-tcp', join(import.meta.dirname, '../floor/tcp.ts'), [String(floorPort), UPSTREAM.host, String(UPSTREAM.port)]);
     services.push(floor);
-    gateway = await startGatewayChild(ctx.dir, pgGatewayYaml(join(ctx.dir, 'gatehouse-pg.db')), { profileDir: ctx.profileDir });
+    gateway = await startGatewayChild(ctx.dir, pgGatewayYaml(`sqlite:${join(ctx.dir, 'gatehouse-pg.db')}`), { profileDir: ctx.profileDir });
     const token = await gateway.mint('pgbench', 'pgbench');
     const gw = gateway.address('bench');
 
@@ -158,7 +159,7 @@ export async function benchPostgres(ctx: Context): Promise<Row[]> {
 async function idleSessions(ctx: Context, bouncerPort: number | undefined): Promise<Row[]> {
   const metric = `RSS with ${IDLE_SESSIONS.toLocaleString('en-US')} idle PostgreSQL sessions`;
   if (bouncerPort === undefined) return [{ section: 'memory', metric, unit: 'MB', note: 'not available: needs pgbouncer (transaction pooling) in front of the upstream' }];
-  const gateway = await startGatewayChild(ctx.dir, pgGatewayYaml(join(ctx.dir, 'gatehouse-idle.db'), `postgres://postgres@127.0.0.1:${bouncerPort}/${BENCH_DB}_tx`), { execArgv: ['--expose-gc'] });
+  const gateway = await startGatewayChild(ctx.dir, pgGatewayYaml(`sqlite:${join(ctx.dir, 'gatehouse-idle.db')}`, `postgres://postgres@127.0.0.1:${bouncerPort}/${BENCH_DB}_tx`), { execArgv: ['--expose-gc'] });
   const clients: pg.Client[] = [];
   try {
     const idle = (await gateway.usage(true)).rssMb;

@@ -2,29 +2,17 @@
 // used — pgbench -S through the gateway, TPS and gateway CPU per query with every worker process counted.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import pg from 'pg';
 import { pgbench } from '../lib/load.ts';
 import { freePort, startService, treeCpuSeconds, waitForPort } from '../lib/proc.ts';
 import type { Context, Row } from '../lib/report.ts';
+import { freshStoreDatabase } from '../lib/store-db.ts';
 import { BENCH_DB, ensureBenchDb, pgRoleYaml } from './postgres.ts';
 
-const PG = { host: '127.0.0.1', port: 5432, user: 'postgres' };
 const STORE_DB = 'gatehouse_bench_workers';
 const ADMIN_KEY = 'bench-workers-admin-key-0123456789';
 const CLIENTS = 8;
 
-async function freshStore() {
-  const admin = new pg.Client({ ...PG, database: 'postgres' });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS ${STORE_DB} WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE ${STORE_DB}`);
-  } finally {
-    await admin.end();
-  }
-}
-
-async function measure(ctx: Context, workers: number) {
+async function measure(ctx: Context, store: string, workers: number) {
   const dir = join(ctx.dir, `workers-${workers}`);
   mkdirSync(dir, { recursive: true });
   const [port, adminPort] = [await freePort(), await freePort()];
@@ -33,7 +21,7 @@ async function measure(ctx: Context, workers: number) {
 admin:
   listen: 127.0.0.1:${adminPort}
   keys: [{ name: bench, key: "${ADMIN_KEY}", roles: [admin] }]
-store: "postgres://${PG.user}@${PG.host}:${PG.port}/${STORE_DB}"
+store: "${store}"
 node: { id: bench${workers} }
 connections:
   bench:
@@ -69,9 +57,9 @@ ${pgRoleYaml}`);
 
 export async function benchWorkers(ctx: Context): Promise<Row[]> {
   await ensureBenchDb(ctx.log);
-  await freshStore();
-  const one = await measure(ctx, 1);
-  const two = await measure(ctx, 2);
+  const store = await freshStoreDatabase(STORE_DB);
+  const one = await measure(ctx, store, 1);
+  const two = await measure(ctx, store, 2);
   const section = 'workers';
   return [
     { section, metric: `pgbench -S simple, ${CLIENTS} clients, PostgreSQL store, --workers 1`, unit: 'TPS', gatehouse: one.tps },

@@ -21,7 +21,7 @@ export interface RequestContext {
   connection: string;
 }
 
-export type AdmissionFailure = 'missing' | 'unknown' | 'expired' | 'revoked' | 'throttled' | 'no-grant';
+export type AdmissionFailure = 'missing' | 'unknown' | 'expired' | 'revoked' | 'throttled' | 'no-grant' | 'store-unreachable';
 
 export type Admission<G extends Grant> =
   | { ok: true; token: TokenRecord; grant: G }
@@ -100,6 +100,11 @@ export const APPROVAL_PENDING = 'approval.pending';
 export const AUDIT_UNAVAILABLE = 'audit.unavailable';
 export const REVOCATIONS_STALE = 'revocations.stale';
 
+/** Why no token can be checked while the store is down: the agent learns it is the gateway's trouble, not its token's. */
+export const STORE_UNREACHABLE_MESSAGE = 'the gateway\'s store is unreachable; refusing until it is back';
+
+const STORE_UNREACHABLE = { ok: false, reason: 'store-unreachable', message: STORE_UNREACHABLE_MESSAGE } as const;
+
 const FAILURE_MESSAGES: Record<'unknown' | 'expired' | 'revoked', string> = {
   unknown: 'is not a valid Gatehouse token',
   expired: 'has expired',
@@ -107,6 +112,9 @@ const FAILURE_MESSAGES: Record<'unknown' | 'expired' | 'revoked', string> = {
 };
 
 export class Gate {
+  /** Whether the last token lookup failed: an outage is logged when it starts and when it ends, not per request. */
+  private storeDown = false;
+
   constructor(private readonly services: Services) {}
 
   /**
@@ -117,7 +125,8 @@ export class Gate {
     const { tokens } = this.services;
     const { secret, ...from } = presented;
     if (!secret) return this.refuseAuth(connection, from, 'missing', 'missing Gatehouse token');
-    const check = await tokens.check(secret);
+    const check = await this.lookup(() => tokens.check(secret));
+    if (check === undefined) return STORE_UNREACHABLE;
     // A valid token always gets through; only failures are throttled (by address: a bearer token names no user).
     if (check.ok) return this.grantOf<G>(connection, check.token, from);
     if (await this.throttled(connection, from, from.address)) return this.refuseAuth(connection, from, 'throttled', 'too many failed authentication attempts from this address; try again later');
@@ -131,13 +140,16 @@ export class Gate {
    */
   async authenticate<G extends Grant>(connection: string, from: Presented & { user: string }, verify: (candidates: TokenRecord[]) => TokenRecord | undefined): Promise<Admission<G>> {
     const { tokens } = this.services;
-    const token = verify(await tokens.scramCandidates(from.user));
+    const candidates = await this.lookup(() => tokens.scramCandidates(from.user));
+    if (candidates === undefined) return STORE_UNREACHABLE;
+    const token = verify(candidates);
     if (token && tokens.status(token).ok) return this.grantOf<G>(connection, token, from);
     // Failures count against the address and the user name given, so one agent guessing does not lock out its neighbours.
     if (await this.throttled(connection, from, AuthThrottle.key(from.address, from.user))) {
       return this.refuseAuth(connection, from, 'throttled', 'too many failed authentication attempts for this user name from this address; try again later');
     }
-    const dead = await tokens.deadTokensForUser(from.user);
+    const dead = await this.lookup(() => tokens.deadTokensForUser(from.user));
+    if (dead === undefined) return STORE_UNREACHABLE;
     const match = token ?? (dead.length ? verify(dead) : undefined);
     if (match) {
       const why = match.revokedAt !== null ? 'revoked' : 'expired';
@@ -168,6 +180,27 @@ export class Gate {
       connection: start.connection,
     });
     return session;
+  }
+
+  /**
+   * A token lookup in the store; undefined when the store cannot answer, so the agent is refused with the reason rather
+   * than an internal error. Not audited: the audit trail lives in the same store.
+   */
+  private async lookup<T>(read: () => Promise<T>): Promise<T | undefined> {
+    try {
+      const found = await read();
+      if (this.storeDown) {
+        this.storeDown = false;
+        this.services.log.info('the store answers token lookups again');
+      }
+      return found;
+    } catch (err) {
+      if (!this.storeDown) {
+        this.storeDown = true;
+        this.services.log.error({ err }, 'the store cannot answer token lookups; agents are refused until it is back');
+      }
+      return undefined;
+    }
   }
 
   private grantOf<G extends Grant>(connection: string, token: TokenRecord, from: Presented): Admission<G> {

@@ -68,6 +68,7 @@ export async function startEgressListener(name: string, conn: EgressConnection, 
     const refuse = (status: number, code: string, message: string): Admitted => ({ ok: false, status, code, message, headers: refusalHeaders(status) });
     if (admission.reason === 'no-grant') return refuse(403, 'grant.none', admission.message);
     if (admission.reason === 'throttled') return refuse(429, 'token.throttled', admission.message);
+    if (admission.reason === 'store-unreachable') return refuse(503, 'store.unavailable', admission.message);
     return refuse(407, `token.${admission.reason}`, presented.ok ? admission.message : presented.message);
   }
 

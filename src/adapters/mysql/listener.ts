@@ -98,7 +98,8 @@ export async function startMysqlListener(name: string, conn: MysqlConnection, se
     if (database !== target.database && database !== name) throw new LoginRefusal(`Gatehouse: database "${database}" is not served here; connect to "${target.database}"`, 1049, '42000');
     const charset = clientCharset(profile, response.charset);
     const admission = await admit(accepted, response.user, address);
-    if (!admission.ok) throw new LoginRefusal(`Gatehouse: ${admission.message}`);
+    // ER_UNKNOWN_ERROR rather than access denied: an outage of the gateway's store says nothing about the credentials.
+    if (!admission.ok) throw admission.reason === 'store-unreachable' ? new LoginRefusal(`Gatehouse: ${admission.message}`, 1105, 'HY000') : new LoginRefusal(`Gatehouse: ${admission.message}`);
     const { token, grant } = admission;
     const readOnly = [grant.write, grant.insert, grant.update, grant.delete].every((list) => list.length === 0);
     const up = await connectUpstream(target, {

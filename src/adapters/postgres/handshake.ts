@@ -97,6 +97,8 @@ export async function authenticate(hello: ClientHello, a: AuthContext): Promise<
   }
   // PostgreSQL's own answer for a wrong password; Gatehouse's words for what the gate knows more precisely.
   if (admission.reason === 'unknown') throw new Refusal('28P01', admission.message);
+  // cannot_connect_now, as PostgreSQL itself answers while it cannot serve yet: not an authentication failure.
+  if (admission.reason === 'store-unreachable') throw new Refusal('57P03', `Gatehouse: ${admission.message}`);
   throw new Refusal('28000', `Gatehouse: ${admission.message}`);
 }
 

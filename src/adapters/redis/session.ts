@@ -308,7 +308,8 @@ export class RedisSession {
   private async authenticate(presented: { user?: string; secret: string }): Promise<string | undefined> {
     const { services, connection } = this.opts;
     const admission = await services.gate.admit<RedisGrant>(connection, { secret: presented.secret, user: presented.user, address: this.address });
-    if (!admission.ok) return `WRONGPASS Gatehouse: ${admission.message}`;
+    // WRONGPASS would tell the client its credentials are wrong; an outage of the gateway's store is not.
+    if (!admission.ok) return `${admission.reason === 'store-unreachable' ? 'ERR' : 'WRONGPASS'} Gatehouse: ${admission.message}`;
     if (this.admitted) {
       return admission.token.id === this.admitted.token.id ? undefined : 'ERR Gatehouse: this connection is already authenticated with another token; open a new connection to use it';
     }

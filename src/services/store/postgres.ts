@@ -180,7 +180,7 @@ function postgresStore(pool: pg.Pool, url: string, node: string): Store {
     // Only this node's: another node's open sessions are live.
     endDanglingSessions: async (at, reason) =>
       (await pool.query('UPDATE sessions SET ended_at = $1, end_reason = $2 WHERE ended_at IS NULL AND node = $3', [at, reason, node])).rowCount ?? 0,
-    appendAudit: (rows) => transaction(async (c) => appendChained(c, node, rows)),
+    appendAudit: (rows) => appendChained(pool, node, rows),
     lastAudit: async (chain) => { const r = await one<StoredAudit>('SELECT * FROM audit WHERE node = $1 ORDER BY seq DESC LIMIT 1', [chain ?? node]); return r && toAudit(r); },
     // A PostgreSQL commit is on disk when it returns (synchronous_commit on): nothing more to make durable.
     syncAudit: async () => undefined,
@@ -274,24 +274,34 @@ function postgresStore(pool: pg.Pool, url: string, node: string): Store {
 }
 
 /**
- * Inserts a batch onto this node's chain, all or none, and only if it continues what is stored: the head is locked
- * (FOR UPDATE), so a second writer under the same node id cannot fork the chain — its batch is refused instead.
+ * One statement per group commit, all or none (a statement is its own transaction): the batch's rows are inserted only
+ * if its first row links to the stored record before it (the genesis hash for record 1). With the (node, seq) primary
+ * key that makes a fork impossible: a second writer under the same node id either finds the link missing (nothing is
+ * inserted) or collides on a sequence number already taken (the statement fails). Named, so each pooled connection
+ * parses and plans it once.
  */
-async function appendChained(c: pg.PoolClient, node: string, rows: AuditRow[]) {
+const APPEND_AUDIT = {
+  name: 'gatehouse_append_audit',
+  text: `INSERT INTO audit (node, seq, ts, kind, session_id, token_id, connection, verdict, data, prev_hash, hash)
+    SELECT $1, (r->>0)::bigint, (r->>1)::bigint, r->>2, r->>3, r->>4, r->>5, r->>6, r->>7, r->>8, r->>9
+    FROM json_array_elements($2::json) AS r
+    WHERE $3::text = COALESCE((SELECT hash FROM audit WHERE node = $1 AND seq = $4::bigint - 1), CASE WHEN $4::bigint = 1 THEN '${GENESIS}' END)`,
+};
+/** PostgreSQL's unique_violation: the batch's first sequence number is taken already. */
+const UNIQUE_VIOLATION = '23505';
+
+/** Inserts a batch onto this node's chain, all or none, only if it continues what is stored; throws otherwise. */
+async function appendChained(pool: pg.Pool, node: string, rows: AuditRow[]) {
   if (!rows.length) return;
-  const head = (await c.query<{ seq: number; hash: string }>('SELECT seq, hash FROM audit WHERE node = $1 ORDER BY seq DESC LIMIT 1 FOR UPDATE', [node])).rows[0]
-    ?? { seq: 0, hash: GENESIS };
   const [seq, , , , , , , , prevHash] = rows[0];
-  if (seq !== head.seq + 1 || prevHash !== head.hash) {
-    throw new Error(`audit batch starting at record ${seq} does not continue the stored chain (last stored: ${head.seq})`);
-  }
-  // One statement for the whole batch: columns as arrays, unnested back into rows.
-  const columns: unknown[][] = Array.from({ length: 10 }, () => []);
-  for (const row of rows) row.forEach((v, i) => columns[i].push(v));
-  await c.query(
-    `INSERT INTO audit (node, seq, ts, kind, session_id, token_id, connection, verdict, data, prev_hash, hash)
-     SELECT $1, * FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])`,
-    [node, ...columns]);
+  // The rows travel as one JSON text (serialised natively) rather than as ten array parameters escaped one by one.
+  const inserted = await pool.query({ ...APPEND_AUDIT, values: [node, JSON.stringify(rows), prevHash, seq] }).then(
+    (r) => r.rowCount,
+    (err: { code?: string }) => { if (err.code === UNIQUE_VIOLATION) return 0; throw err; },
+  );
+  if (inserted === rows.length) return;
+  const head = (await pool.query<{ seq: number }>('SELECT seq FROM audit WHERE node = $1 ORDER BY seq DESC LIMIT 1', [node])).rows[0];
+  throw new Error(`audit batch starting at record ${seq} does not continue the stored chain (last stored: ${head?.seq ?? 0})`);
 }
 
 /**

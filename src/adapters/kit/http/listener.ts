@@ -73,13 +73,14 @@ export function presentedToken(req: IncomingMessage): string | undefined {
 }
 
 /** How an admission failure reads over HTTP. */
-const ADMISSION: Record<AdmissionFailure, { status: 401 | 403 | 429; code: string }> = {
+const ADMISSION: Record<AdmissionFailure, { status: 401 | 403 | 429 | 503; code: string }> = {
   missing: { status: 401, code: 'token.missing' },
   unknown: { status: 401, code: 'token.unknown' },
   expired: { status: 401, code: 'token.expired' },
   revoked: { status: 401, code: 'token.revoked' },
   throttled: { status: 429, code: 'token.throttled' },
   'no-grant': { status: 403, code: 'grant.none' },
+  'store-unreachable': { status: 503, code: 'store.unavailable' },
 };
 const ALLOWED = [...METHODS].join(', ');
 const CHALLENGE = { 'www-authenticate': 'Bearer realm="gatehouse"' };

@@ -57,7 +57,7 @@ interface Live {
   ended: boolean;
 }
 
-const STATUS: Record<AdmissionFailure, number> = { missing: 401, unknown: 401, expired: 401, revoked: 401, throttled: 429, 'no-grant': 403 };
+const STATUS: Record<AdmissionFailure, number> = { missing: 401, unknown: 401, expired: 401, revoked: 401, throttled: 429, 'no-grant': 403, 'store-unreachable': 503 };
 
 /** A JSON-RPC error as the HTTP answer itself (before any MCP session exists to carry it). */
 function rpcError(res: ServerResponse, status: number, rule: string, message: string, headers: Record<string, string> = {}) {
