@@ -153,21 +153,28 @@ async function chat(node: Node, token: string, max_tokens: number): Promise<Chat
   return { status: res.status, code: body.error?.code, message: body.error?.message, total: body.usage?.total_tokens };
 }
 
-async function storeUsage(scope: string): Promise<number> {
+async function storeRows(sql: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {
   const c = new pg.Client({ ...PG, database: STORE });
   await c.connect();
   try {
-    return Number((await c.query('SELECT tokens FROM llm_usage WHERE scope = $1', [scope])).rows[0]?.tokens ?? 0);
+    return (await c.query(sql, params)).rows;
   } finally {
     await c.end();
   }
 }
 
-/** The store's sum once it reaches `expected`: a call is charged just after its reply has been relayed. */
+const storeUsage = async (scope: string) => Number((await storeRows('SELECT tokens FROM llm_usage WHERE scope = $1', [scope]))[0]?.tokens ?? 0);
+
+const reservedTokens = async (scope: string) => Number((await storeRows('SELECT COALESCE(sum(tokens), 0) AS n FROM llm_reservations WHERE scope = $1', [scope]))[0].n);
+
+/**
+ * The store's sum once it reaches `expected` and no call holds a reservation: a call is charged, and its reservation
+ * ended, just after its reply has been relayed.
+ */
 async function settledUsage(scope: string, expected: number): Promise<number> {
-  let usage = await storeUsage(scope);
-  for (const deadline = Date.now() + 5_000; usage !== expected && Date.now() < deadline; usage = await storeUsage(scope)) await new Promise((r) => setTimeout(r, 20));
-  return usage;
+  const settled = async () => (await reservedTokens(scope)) === 0 && (await storeUsage(scope)) === expected;
+  for (const deadline = Date.now() + 5_000; !(await settled()) && Date.now() < deadline;) await new Promise((r) => setTimeout(r, 20));
+  return storeUsage(scope);
 }
 
 test(`an LLM budget spent through node 1 and node 2 is one sum in the store; node 2 refuses once node 1 has spent it`, async () => {
@@ -179,13 +186,14 @@ test(`an LLM budget spent through node 1 and node 2 is one sum in the store; nod
     const r = await chat(node, t.token, 40);
     assert.equal(r.status, 200, r.message);
     spent += r.total!;
+    assert.equal(await settledUsage(scope, spent), spent, 'calls through both nodes add up in the store');
   }
-  assert.equal(await settledUsage(scope, spent), spent, 'calls through both nodes add up in the store');
   // Node 1 spends the rest (its last calls capped to fit), then refuses; node 2, which spent nothing since, refuses too.
   let last: Chat;
   for (let calls = 0; (last = await chat(one, t.token, 60)).status === 200; calls++) {
     assert.ok(calls < 20, 'node 1 never ran out of budget');
     spent += last.total!;
+    await settledUsage(scope, spent);
   }
   assert.deepEqual([last.status, last.code], [403, 'llm.budget'], last.message);
   assert.equal(await settledUsage(scope, spent), spent);
@@ -195,7 +203,7 @@ test(`an LLM budget spent through node 1 and node 2 is one sum in the store; nod
   assert.ok(spent <= BUDGET, `spent ${spent} of ${BUDGET}`);
 });
 
-test('concurrent calls through two nodes on one budget: how far they overshoot', async () => {
+test('concurrent calls through two nodes on one budget never spend more than it: reservations are in the store', async () => {
   const [one, two] = nodes;
   const t = await mint('budgeted', 'racer');
   const results = await Promise.all(Array.from({ length: 24 }, (_, i) => chat(i % 2 ? two : one, t.token, 40)));
@@ -204,4 +212,7 @@ test('concurrent calls through two nodes on one budget: how far they overshoot',
   assert.deepEqual(new Set(results.filter((r) => r.status !== 200).map((r) => r.code)), new Set(['llm.budget']));
   console.log(`24 concurrent calls through two nodes on a ${BUDGET}-token budget: ${ok.length} served, ${spent} tokens spent`);
   assert.equal(await settledUsage(`token:${t.id}@openai`, spent), spent);
+  assert.ok(ok.length >= 2, 'the budget pays for some calls');
+  assert.ok(spent <= BUDGET, `spent ${spent} of ${BUDGET}`);
+  assert.equal(await reservedTokens(`token:${t.id}@openai`), 0, 'every reservation ended with its call');
 });

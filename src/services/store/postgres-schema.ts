@@ -34,4 +34,10 @@ export const POSTGRES_MIGRATIONS: string[] = [
   // The revocation epoch: revocations numbered in commit order (writers take the table's lock in turn), so a node that
   // reconnects asks for what is after the last number it applied; no clock is compared.
   `CREATE TABLE revocations (epoch BIGINT PRIMARY KEY, token_id TEXT NOT NULL);`,
+  // Budget reservations of calls in flight on every node, so nodes cannot all spend one remainder; a node drops its own
+  // at start-up (what a crash left).
+  `CREATE TABLE llm_reservations (
+     id TEXT PRIMARY KEY, node TEXT NOT NULL, scope TEXT NOT NULL, period TEXT NOT NULL, tokens BIGINT NOT NULL, at BIGINT NOT NULL);
+   CREATE INDEX llm_reservations_window ON llm_reservations(scope, period);
+   CREATE INDEX llm_reservations_node ON llm_reservations(node);`,
 ];
