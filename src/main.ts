@@ -126,6 +126,9 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   try {
     await sessions.recover();
     await approvals.recover();
+    // Budget reservations of calls this node had in flight when it last stopped (a crash): nothing will release them.
+    const dropped = await store.dropReservations();
+    if (dropped) log.info({ dropped }, 'dropped the budget reservations a crash left');
     await audit.append({ kind: 'gateway.start', data: { connections: Object.keys(config.connections) } });
     for (const [name, connection] of Object.entries(config.connections)) {
       const start = LISTENERS[connection.kind] as StartListener;

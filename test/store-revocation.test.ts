@@ -1,6 +1,6 @@
-// Revocation across gateway nodes on one PostgreSQL store: revoked on node 1, the live sessions on nodes 2 and 3 are cut
-// within a second (LISTEN/NOTIFY wakes them, the revocation epoch says what to apply); a node whose listener is down and
-// cannot catch up refuses requests and is unready until it has caught up.
+// Revocation across in-process gateway nodes on one PostgreSQL store, where the test reaches into a node's store: a node
+// whose listener is down and cannot catch up refuses requests and is unready until it has caught up. (Revocations cutting
+// live sessions on other nodes, measured over real gateway processes, are in test/cluster-nodes.test.ts.)
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
@@ -13,7 +13,6 @@ import { testDatabase } from './support/pg.ts';
 const PG = { host: '127.0.0.1', port: 5432, user: 'postgres' };
 const db = testDatabase('gatehouse_revocation');
 const url = `postgres://${PG.user}@${PG.host}:${PG.port}/${db}`;
-const REVOCATIONS = 100;
 
 const yaml = (node: string, staleAfter: string) => `admin: { listen: "127.0.0.1:0" }
 store: "${url}"
@@ -69,41 +68,10 @@ async function session(gw: Gateway, token: string) {
     }
   });
   socket.on('error', () => undefined);
-  const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(performance.now())));
   const send = (line: string) => new Promise<string>((resolve) => { waiting.push(resolve); socket.write(line + '\r\n'); });
   assert.equal(await send(`AUTH ${token}`), '+OK');
-  return { send, closed, end: () => socket.destroy() };
+  return { send, end: () => socket.destroy() };
 }
-
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
-
-test(`revoked on node 1, the live sessions on nodes 2 and 3 are cut: p99 under 1 s over ${REVOCATIONS} revocations`, async () => {
-  const [one, two, three] = nodes;
-  const delays: number[] = [];
-  for (let i = 0; i < REVOCATIONS; i++) {
-    const { token, record } = await one.services.tokens.mint({ role: 'agent', label: 'agent', ttlSeconds: 60, createdBy: 'test' });
-    const onTwo = await session(two, token);
-    const onThree = await session(three, token);
-    // The gate's session opens with the first command.
-    assert.deepEqual(await Promise.all([onTwo.send('PING'), onThree.send('PING')]), ['+PONG', '+PONG']);
-    const t0 = performance.now();
-    assert.equal(await one.services.tokens.revoke(record.id), true);
-    let timer: NodeJS.Timeout | undefined;
-    const cut = await Promise.race([
-      Promise.all([onTwo.closed, onThree.closed]),
-      new Promise<undefined>((r) => { timer = setTimeout(() => r(undefined), 5_000); }),
-    ]);
-    clearTimeout(timer);
-    onTwo.end();
-    onThree.end();
-    assert.ok(cut, `revocation ${i}: a live session on another node was not cut within 5 s`);
-    delays.push(...cut.map((at) => at - t0));
-  }
-  delays.sort((a, b) => a - b);
-  const [p50, p99] = [percentile(delays, 50), percentile(delays, 99)];
-  console.log(`revocation reaching nodes 2 and 3: p50 ${p50.toFixed(0)} ms, p99 ${p99.toFixed(0)} ms over ${delays.length} sessions`);
-  assert.ok(p99 < 1_000, `p99 ${p99.toFixed(0)} ms`);
-});
 
 test('a node whose listener is down and cannot catch up refuses requests and is unready, then serves again once caught up', async () => {
   const [one, two] = nodes;

@@ -149,6 +149,24 @@ for (const kind of stores) {
         await store.close();
       }
     });
+
+    test('budget reservations: concurrent ones never commit past the limit; a released one frees its tokens', async () => {
+      await kind.fresh();
+      const store = await kind.open();
+      try {
+        await store.addUsage('role:r@openai', 'day', 30, Date.now());
+        const held = await Promise.all(Array.from({ length: 20 }, () => store.reserveUsage('role:r@openai', 'day', 10, 100, Date.now())));
+        const ids = held.flatMap((h) => (h.id ? [h.id] : []));
+        assert.equal(ids.length, 7, '30 spent leaves room for seven reservations of 10 in 100');
+        assert.equal(await store.reservedUsage('role:r@openai', 'day'), 70);
+        assert.ok(held.every((h) => h.id || h.committed === 100), 'a refused reservation says what was committed');
+        assert.equal(await store.reservedUsage('role:r@openai', 'other-day'), 0, 'windows are apart');
+        await store.releaseUsage(ids[0]);
+        assert.deepEqual(Object.keys(await store.reserveUsage('role:r@openai', 'day', 10, 100, Date.now())).sort(), ['committed', 'id']);
+      } finally {
+        await store.close();
+      }
+    });
   });
 }
 
@@ -196,6 +214,11 @@ describe('store: postgres across nodes', () => {
       await b.insertSession({ ...session, id: 'ses_b' });
       await a.insertApproval(approval('apr_a'));
       await b.insertApproval(approval('apr_b'));
+      await a.reserveUsage('token:t@openai', 'life', 5, 100, 1);
+      await b.reserveUsage('token:t@openai', 'life', 7, 100, 1);
+      assert.equal(await c.reservedUsage('token:t@openai', 'life'), 12, "every node's reservations count");
+      assert.equal(await a.dropReservations(), 1);
+      assert.equal(await c.reservedUsage('token:t@openai', 'life'), 7, "a restart drops only its own reservations");
       assert.equal(await a.endDanglingSessions(2, 'gateway stopped'), 1);
       assert.deepEqual((await a.failPendingApprovals(2)).map((x) => x.id), ['apr_a']);
       assert.equal((await c.sessionById('ses_b'))!.endedAt, null, "another node's session stays live");

@@ -69,8 +69,8 @@ roles:
   no-crm: {}
 `;
 
-/** Drops and recreates a database on the real server, with the test schema. Fails loudly if PostgreSQL is down. */
-export async function freshDatabase(name: string): Promise<void> {
+/** Drops and recreates an empty database on the real server (a store's, say). Fails loudly if PostgreSQL is down. */
+export async function emptyDatabase(name: string): Promise<void> {
   const admin = new pg.Client({ ...PG, database: 'postgres' });
   await admin.connect();
   try {
@@ -79,6 +79,11 @@ export async function freshDatabase(name: string): Promise<void> {
   } finally {
     await admin.end();
   }
+}
+
+/** Drops and recreates a database on the real server, with the test schema. */
+export async function freshDatabase(name: string): Promise<void> {
+  await emptyDatabase(name);
   const db = new pg.Client({ ...PG, database: name });
   await db.connect();
   try {

@@ -43,35 +43,32 @@ function window(per: 'hour' | 'day' | 'week' | 'month', d: Date): [string, numbe
   }
 }
 
-export const spent = (store: Store, b: BudgetScope) => store.usage(b.scope, b.period);
-
 export const charge = (store: Store, b: BudgetScope, tokens: number) => store.addUsage(b.scope, b.period, Math.max(0, Math.round(tokens)), Date.now());
 
+/** What a budget window has spent plus what calls in flight, on every node sharing the store, have reserved of it. */
+export async function committed(store: Store, b: BudgetScope): Promise<number> {
+  const [spent, reserved] = await Promise.all([store.usage(b.scope, b.period), store.reservedUsage(b.scope, b.period)]);
+  return spent + reserved;
+}
+
 /**
- * Tokens reserved by calls in flight, per budget window: a call reserves what it can spend at most before it is
- * forwarded and releases it once its real usage is charged, so concurrent calls cannot all spend the same remainder.
- * Kept in memory: gateway processes sharing a store each reserve against it on their own.
+ * Reserves what a call can spend at most, in the store, before it is judged: calls in flight on every node together
+ * cannot spend one remainder twice. `release` ends the reservation, once (after the call's usage is charged, or when it
+ * is refused); when the budget cannot cover the call nothing is reserved, and `committed` says what was spent and reserved.
  */
-export class BudgetLedger {
-  private readonly held = new Map<string, number>();
-
-  reserved(b: BudgetScope): number {
-    return this.held.get(`${b.scope}\n${b.period}`) ?? 0;
-  }
-
-  /** Reserves `tokens`; the returned function releases them (once). */
-  hold(b: BudgetScope, tokens: number): () => void {
-    const key = `${b.scope}\n${b.period}`;
-    this.held.set(key, (this.held.get(key) ?? 0) + tokens);
-    let released = false;
-    return () => {
+export async function reserve(store: Store, b: BudgetScope, tokens: number, onReleaseError: (err: Error) => void): Promise<{ committed: number; release?: () => void }> {
+  const { committed, id } = await store.reserveUsage(b.scope, b.period, tokens, b.limit, Date.now());
+  if (!id) return { committed };
+  let released = false;
+  return {
+    committed,
+    release: () => {
       if (released) return;
       released = true;
-      const left = (this.held.get(key) ?? 0) - tokens;
-      if (left > 0) this.held.set(key, left);
-      else this.held.delete(key);
-    };
-  }
+      // A reservation that cannot be ended holds its tokens until this node restarts: spends less, never more.
+      store.releaseUsage(id).catch(onReleaseError);
+    },
+  };
 }
 
 /**

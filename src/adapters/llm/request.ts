@@ -14,7 +14,7 @@ import { effectiveRequest } from '../kit/http/overrides.ts';
 import { BodyCut, BodyTooLarge, readBody } from '../kit/http/reply.ts';
 import { parseStrictJson } from '../kit/http/strict-json.ts';
 import { normaliseTarget } from '../kit/http/target.ts';
-import { BudgetLedger, budgetScope, planSpend, spent, type BudgetScope } from './budget.ts';
+import { budgetScope, committed, planSpend, reserve, type BudgetScope } from './budget.ts';
 import { isObject, type Dialect, type Endpoint, type LlmRequest } from './dialect.ts';
 import { FREE, route, served } from './endpoints.ts';
 import { approvalsOf, compileDenyRules, decideLlm, llmFacts, type LlmFacts } from './policy.ts';
@@ -64,7 +64,6 @@ export function llmRequests(name: string, conn: LlmConnection, services: Adapter
       throw new Error(`roles.${role}.${name}.approve: ${(err as Error).message}`);
     }
   }
-  const ledger = new BudgetLedger();
   const deadline = bodyTimeoutReason(conn.body_timeout_ms);
   const full = conn.audit_content === 'full';
 
@@ -109,14 +108,18 @@ export function llmRequests(name: string, conn: LlmConnection, services: Adapter
       if (call.stream) clientWantsUsage = dialect!.prepareStream(endpoint, body);
     }
     const caps: Caps = review?.caps ?? { clamped: [] };
-    // The budget is reserved when the call is judged (by its policy, in the same turn), so calls in flight cannot all spend one remainder.
+    // The budget is reserved in the store before the call is judged (and released if it is refused), so calls in flight
+    // on every node sharing the store cannot all spend one remainder.
     const budget = FREE.has(endpoint) ? undefined : budgetScope(grant, token, name);
-    let reserve: LlmFacts['budget'];
+    const reservations: (() => void)[] = [];
+    let reserved: LlmFacts['budget'];
     if (budget) {
-      const used = (await spent(services.store, budget)) + ledger.reserved(budget);
-      const plan = call && body ? planSpend(call, body, budget.limit - used) : { need: 1 };
+      const before = await committed(services.store, budget);
+      const plan = call && body ? planSpend(call, body, budget.limit - before) : { need: 1 };
       if (plan.capped) caps.budget = plan.capped;
-      reserve = { spent: used, need: plan.need, limit: budget.limit, per: budget.per, resetsAt: budget.resetsAt };
+      const held = early ? undefined : await reserve(services.store, budget, plan.need, (err) => services.log.warn({ connection: name, err: err.message }, 'a budget reservation could not be released'));
+      if (held?.release) reservations.push(held.release);
+      reserved = { spent: held?.committed ?? before, need: plan.need, limit: budget.limit, per: budget.per, resetsAt: budget.resetsAt };
     }
 
     const prompt = call?.slots.map((s) => ({ role: s.role, text: s.get() })) ?? [];
@@ -128,12 +131,11 @@ export function llmRequests(name: string, conn: LlmConnection, services: Adapter
       summary: `${method === 'GET' ? `${method} ${path}` : `${endpoint} ${model ?? '(no model)'}`}${preview}`,
       ...(call ? { capabilities: call.capabilities, choices: call.choices, ...(conn.unknown_fields === 'refuse' ? { unknownFields: call.unknown } : {}) } : {}),
       ...review?.ask,
-      ...(reserve ? { budget: reserve } : {}),
+      ...(reserved ? { budget: reserved } : {}),
     });
     const guardNotes: GuardNote[] = mergeNotes(review?.notes ?? []);
     // An agent may tag the body's metadata instead of (or as well as) the headers the session was keyed by.
     const tagged = correlationFromMetadata(body?.metadata);
-    const reservations: (() => void)[] = [];
     return {
       path, query: target.ok ? target.query : null, endpoint, dialect, body, call, prompt, budget, clientWantsUsage,
       release: () => { for (const r of reservations.splice(0)) r(); },
@@ -141,7 +143,8 @@ export function llmRequests(name: string, conn: LlmConnection, services: Adapter
         facts,
         policy: (f) => {
           const verdict = early ?? decideLlm(f, grant);
-          if (verdict.kind !== 'deny' && budget && f.budget) reservations.push(ledger.hold(budget, f.budget.need));
+          // A refused call spends nothing: its reservation ends now, not when the exchange does.
+          if (verdict.kind === 'deny') for (const r of reservations.splice(0)) r();
           return verdict;
         },
         // An approval binds to this exact call; the digest is only worth making when the grant lists approvals.
@@ -157,7 +160,7 @@ export function llmRequests(name: string, conn: LlmConnection, services: Adapter
           ...(call?.capabilities.length ? { capabilities: call.capabilities.map((x) => x.name) } : {}),
           ...(review?.spotlighted ? { spotlighted: review.spotlighted } : {}),
           ...(guardNotes.length ? { guards: guardNotes } : {}),
-          ...(reserve ? { budget: { spent: reserve.spent, reserve: reserve.need, limit: reserve.limit, per: reserve.per } } : {}),
+          ...(reserved ? { budget: { spent: reserved.spent, reserve: reserved.need, limit: reserved.limit, per: reserved.per } } : {}),
         },
       },
     };

@@ -42,4 +42,10 @@ export const POSTGRES_MIGRATIONS: string[] = [
    CREATE INDEX console_sign_ins_created ON console_sign_ins(created_at);
    CREATE TABLE auth_failures (key TEXT PRIMARY KEY, since BIGINT NOT NULL, failures INTEGER NOT NULL);
    CREATE INDEX auth_failures_since ON auth_failures(since);`,
+  // Budget reservations of calls in flight on every node, so nodes cannot all spend one remainder; a node drops its own
+  // at start-up (what a crash left).
+  `CREATE TABLE llm_reservations (
+     id TEXT PRIMARY KEY, node TEXT NOT NULL, scope TEXT NOT NULL, period TEXT NOT NULL, tokens BIGINT NOT NULL, at BIGINT NOT NULL);
+   CREATE INDEX llm_reservations_window ON llm_reservations(scope, period);
+   CREATE INDEX llm_reservations_node ON llm_reservations(node);`,
 ];

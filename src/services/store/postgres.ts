@@ -1,5 +1,5 @@
 // The PostgreSQL store: the same state as the embedded one, in a database several gateway nodes can share.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { GENESIS, type AuditRow } from './audit-table.ts';
 import { POSTGRES_MIGRATIONS } from './postgres-schema.ts';
@@ -269,6 +269,22 @@ function postgresStore(pool: pg.Pool, url: string, node: string): Store {
       const counts = new Map(rows.map((r) => [r.key, r.failures]));
       return keys.map((k) => counts.get(digestOf(k)) ?? 0);
     },
+    reservedUsage: async (scope, period) => (await one<{ tokens: number }>(
+      'SELECT COALESCE(sum(tokens), 0)::bigint AS tokens FROM llm_reservations WHERE scope = $1 AND period = $2', [scope, period]))!.tokens,
+    reserveUsage: (scope, period, tokens, limit, at) => transaction(async (c) => {
+      // The window's usage row is the lock: every node's reservations and charges of one window take it in turn.
+      await c.query('INSERT INTO llm_usage(scope, period, tokens, updated_at) VALUES ($1, $2, 0, $3) ON CONFLICT DO NOTHING', [scope, period, at]);
+      const spent = (await c.query<{ tokens: number }>('SELECT tokens FROM llm_usage WHERE scope = $1 AND period = $2 FOR UPDATE', [scope, period])).rows[0].tokens;
+      const held = (await c.query<{ tokens: number }>(
+        'SELECT COALESCE(sum(tokens), 0)::bigint AS tokens FROM llm_reservations WHERE scope = $1 AND period = $2', [scope, period])).rows[0].tokens;
+      const committed = spent + held;
+      if (committed + tokens > limit) return { committed };
+      const id = randomUUID();
+      await c.query('INSERT INTO llm_reservations VALUES ($1, $2, $3, $4, $5, $6)', [id, node, scope, period, tokens, at]);
+      return { committed, id };
+    }),
+    releaseUsage: async (id) => void await pool.query('DELETE FROM llm_reservations WHERE id = $1', [id]),
+    dropReservations: async () => (await pool.query('DELETE FROM llm_reservations WHERE node = $1', [node])).rowCount ?? 0,
     close: () => pool.end(),
   };
 }

@@ -1,5 +1,6 @@
 // The embedded store: one SQLite file in WAL mode, migrated on open.
 import Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { chainedAuditInserter } from './audit-table.ts';
@@ -140,6 +141,13 @@ export function openSqliteStore(path: string): Store {
     return a;
   }));
   const appendAudit = chainedAuditInserter(db);
+  // Budget reservations of calls in flight: one process uses a SQLite store, so they live (and die) with it.
+  const reservations = new Map<string, { scope: string; period: string; tokens: number }>();
+  const reserved = (scope: string, period: string) => {
+    let sum = 0;
+    for (const r of reservations.values()) if (r.scope === scope && r.period === period) sum += r.tokens;
+    return sum;
+  };
 
   // SQLite answers synchronously; the interface is asynchronous so a store on the network implements it as it stands.
   // Each method does its work when called and resolves at once, so the order of calls is the order of writes.
@@ -203,6 +211,17 @@ export function openSqliteStore(path: string): Store {
     touchSignIn: async (handle, idleUntil) => void q.touchSignIn.run(idleUntil, handle),
     deleteSignIn: async (handle) => q.deleteSignIn.run(handle).changes > 0,
     sweepSignIns: async (now) => void q.sweepSignIns.run(now, now),
+    reservedUsage: async (scope, period) => reserved(scope, period),
+    // Read and written in one synchronous step: nothing else runs in between.
+    reserveUsage: async (scope, period, tokens, limit) => {
+      const committed = (q.usage.get(scope, period)?.tokens ?? 0) + reserved(scope, period);
+      if (committed + tokens > limit) return { committed };
+      const id = randomUUID();
+      reservations.set(id, { scope, period, tokens });
+      return { committed, id };
+    },
+    releaseUsage: async (id) => void reservations.delete(id),
+    dropReservations: async () => 0,
     // WAL + NORMAL fsyncs the log before every checkpoint of it: after this, each commit so far is on disk.
     syncAudit: async () => { db.pragma('wal_checkpoint(FULL)'); },
     close: async () => void db.close(),

@@ -211,6 +211,18 @@ export interface Store extends ToolPinStore {
   usage(scope: string, period: string): Promise<number>;
   /** Adds spent tokens and returns the new total, atomically. */
   addUsage(scope: string, period: string, tokens: number, at: number): Promise<number>;
+  /** What calls in flight, on every node sharing the store, have reserved of a budget window. */
+  reservedUsage(scope: string, period: string): Promise<number>;
+  /**
+   * Reserves `tokens` of a budget window for a call in flight, only if what is spent and reserved plus `tokens` stays
+   * within `limit` — checked and written atomically across every node sharing the store. `committed` is what was spent
+   * and reserved before; `id` names the reservation, absent when it did not fit.
+   */
+  reserveUsage(scope: string, period: string, tokens: number, limit: number, at: number): Promise<{ committed: number; id?: string }>;
+  /** Ends a reservation: its call has been charged what it spent, or was refused. */
+  releaseUsage(id: string): Promise<void>;
+  /** Reservations a crash of this node left behind, dropped at start-up; resolves to how many. */
+  dropReservations(): Promise<number>;
 
   /** Stores a sign-in, then drops the oldest beyond `keep` (the table stays bounded whatever signs in). */
   insertSignIn(s: SignInRecord, keep: number): Promise<void>;
