@@ -1,11 +1,11 @@
 // The configured upstream servers, resolved once at start-up: how to reach each one, and the identity its pins are keyed by.
-import { setMaxListeners } from 'node:events';
 import { resolve } from 'node:path';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { FetchLike, Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import type { McpServer } from '../../../config/schema.ts';
 import type { PinnedServer } from '../pins.ts';
+import { nodeFetch } from './http-fetch.ts';
 import { resolveProgram, StdioUpstreamTransport } from './stdio.ts';
 
 export interface ServerSpec extends PinnedServer {
@@ -27,7 +27,7 @@ export function serverSpecs(servers: Record<string, McpServer>, baseDir: string,
       const requestInit = { headers: server.headers };
       return {
         name, source: url.href, kind: server.transport,
-        transport: () => server.transport === 'sse' ? new SSEClientTransport(url, { requestInit, fetch: sessionFetch }) : new StreamableHTTPClientTransport(url, { requestInit, fetch: sessionFetch }),
+        transport: () => server.transport === 'sse' ? new SSEClientTransport(url, { requestInit, fetch: nodeFetch }) : new StreamableHTTPClientTransport(url, { requestInit, fetch: nodeFetch }),
       };
     }
     const [program, ...args] = server.command;
@@ -39,19 +39,3 @@ export function serverSpecs(servers: Record<string, McpServer>, baseDir: string,
     };
   });
 }
-
-const quieted = new WeakSet<AbortSignal>();
-
-/**
- * The SDK sends every request of a session with the session's one AbortSignal, and fetch keeps a listener on it per
- * request until that request is garbage-collected: harmless, but past 1,500 Node would print a leak warning on every
- * call. The listeners are released as requests are collected, so the warning is switched off for these signals only.
- */
-const sessionFetch: FetchLike = (url, init) => {
-  const signal = init?.signal;
-  if (signal && !quieted.has(signal)) {
-    setMaxListeners(0, signal);
-    quieted.add(signal);
-  }
-  return fetch(url, init);
-};
