@@ -59,12 +59,50 @@ const ML_OBJECTS = [
   'تعليمات', 'القواعد', 'السابقة', 'निर्देश', 'नियम', 'पिछले', 'নির্দেশ', 'নিয়ম', 'পূর্ববর্তী', 'বলা', 'คําแนะนํา', 'คำแนะนำ', 'คําสั่ง', 'คำสั่ง', 'กฎ', 'ก่อนหน้า',
 ].join('|');
 
+/** Words that announce what comes next, the orders announced, and the urgency that makes them an injection's lead-in. */
+const AHEAD_WORDS = ['following', 'upcoming', 'forthcoming', 'next', 'subsequent', 'coming'];
+const AHEAD = AHEAD_WORDS.join('|');
+const ORDER_WORDS = ['instruction', 'instructions', 'directive', 'directives', 'command', 'commands', 'orders', 'steps', 'task', 'tasks', 'mandate'];
+const ORDERS = ORDER_WORDS.join('|');
+const URGENCY_WORDS = ['critical', 'crucial', 'vital', 'imperative', 'essential', 'paramount', 'mandatory', 'non', 'immediate', 'immediately', 'obey', 'comply', 'execute', 'attention', 'focus', 'heed', 'precision', 'must', 'priority', 'alert', 'pivotal', 'urgent', 'urgently', 'utmost', 'time', 'promptly'];
+const URGENCY = URGENCY_WORDS.filter((w) => w !== 'non' && w !== 'time').concat(['non-negotiable', 'non-optional', 'time-sensitive']).join('|');
+/** "Instructions that follow", "directives you are about to receive". */
+const ORDERS_TO_COME = String.raw`(?:${ORDERS})\s+(?:that\s+|which\s+)?(?:are\s+|you(?:'re| are)\s+)?(?:about\s+to\s+|to\s+|soon\s+to\s+)?(?:follow|come|unfold|receive|read)\b`;
+/** A task added on top of the reader's own: "an additional task that must be added to your workload". */
+const EXTRA_TASK_WORDS = ['new', 'additional', 'another', 'extra', 'secondary', 'special', 'urgent', 'imperative'];
+const EXTRA_TASK = String.raw`\b(?:${EXTRA_TASK_WORDS.join('|')})\s+(?:\w+\s+){0,2}?(?:task|assignment|directive|mission|duty|duties)\b`;
+
+/** "Answer the following question" and its translations (accents stripped by normalisation). */
+const ANSWER_THE_QUESTION = [
+  String.raw`\b(?:please\s+|kindly\s+)?answer\s+(?:the\s+)?(?:following|next|this)\s+questions?\b`,
+  String.raw`\b(?:repond(?:re|ez|s)|veuillez repondre)\s+a\s+(?:la\s+)?(?:question|cette question)\s*(?:suivante)?`,
+  String.raw`\b(?:respond(?:a|e|er)|conteste|contesta)\s+(?:a\s+)?(?:la\s+)?(?:siguiente\s+)?pregunta`,
+  String.raw`\brispond(?:i|a|ere)\s+(?:alla|a questa)\s+(?:seguente\s+)?domanda`,
+  String.raw`\bbeantworte(?:n sie|t)?\s+(?:bitte\s+)?(?:die\s+)?(?:folgende|nachste|diese)\s+frage`,
+  String.raw`\bresponda\s+(?:a|à)\s+(?:seguinte\s+)?pergunta`,
+  String.raw`\bbeantwoord\s+(?:de\s+)?(?:volgende\s+)?vraag`,
+  String.raw`\bjawab(?:lah)?\s+pertanyaan\s+(?:berikut|ini)`,
+  String.raw`\bsu soruyu cevapla|\basagidaki soruyu (?:cevapla|yanitla)`,
+  String.raw`\btra loi cau hoi (?:sau|nay)`,
+  String.raw`\bsagutin ang (?:sumusunod na )?tanong`,
+  'ответ(?:ь|ьте)\\s+на\\s+(?:следующий\\s+|этот\\s+)?вопрос',
+  '回答(?:以下|下面|下列)(?:的)?问题', '请回答', '次の質問に答え', '다음 질문에 답', 'أجب على السؤال', 'الإجابة على السؤال التالي',
+  'निम्नलिखित प्रश्न का (?:उत्तर|जवाब)', 'নিম্নলিখিত প্রশ্নের উত্তর', 'ตอบคำถามต่อไปนี้', 'ตอบคําถามต่อไปนี้',
+].join('|');
+
 export const RULES: readonly Rule[] = [
   {
+    // "Ignore all previous instructions", and the object first: "ignore the directions above", "disregard all prior text".
     name: 'ignore-previous-instructions',
     weight: 3,
-    pattern: new RegExp(String.raw`\b${VERBS_IGNORE}\b[^.!?\n]{0,40}?\b${QUALIFIERS}\b[^.!?\n]{0,30}?\b${INSTRUCTIONS}\b`),
-    triggers: [[...IGNORE_WORDS, 'never'], QUALIFIER_WORDS, INSTRUCTION_WORDS],
+    pattern: new RegExp(String.raw`\b${VERBS_IGNORE}\b[^.!?\n]{0,40}?\b${QUALIFIERS}\b[^.!?\n]{0,30}?\b${INSTRUCTIONS}\b|\b${VERBS_IGNORE}\s+(?:(?:all|any|the|your|my|these|those|of)\s+){0,3}${INSTRUCTIONS}\s+(?:above|before|so far|given (?:above|before|earlier|to you)|you (?:were|have been) given)\b|\b${VERBS_IGNORE}\s+(?:all|everything)\s+(?:of\s+)?(?:the\s+)?(?:previous|prior|above|preceding|earlier)\s+(?:text|messages|context|content|input)\b`),
+    triggers: {
+      anyOf: [
+        [[...IGNORE_WORDS, 'never'], QUALIFIER_WORDS, INSTRUCTION_WORDS],
+        [[...IGNORE_WORDS, 'never'], INSTRUCTION_WORDS, ['above', 'before', 'so', 'given']],
+        [[...IGNORE_WORDS, 'never'], ['all', 'everything'], ['previous', 'prior', 'above', 'preceding', 'earlier'], ['text', 'messages', 'context', 'content', 'input']],
+      ],
+    },
   },
   {
     name: 'ignore-the-rest',
@@ -251,10 +289,42 @@ export const RULES: readonly Rule[] = [
     triggers: { anyOf: [[['send', 'forward', 'post', 'upload', 'transmit', 'email', 'e', 'mail', 'exfiltrate', 'leak', 'submit', 'copy'], ['to']], [['http', 'https']]] },
   },
   {
+    // Instructions announced to the reader with urgency — "the following instructions are critical", "pay attention:
+    // what comes next are the steps you must take": the lead-in of an injected task. A document that is itself a how-to
+    // says "the following steps install…" without the urgency, which is what this rule needs besides the announcement.
+    name: 'instructions-ahead',
+    weight: 3,
+    source: 'document',
+    pattern: new RegExp([
+      String.raw`\b(?:${AHEAD})\s+(?:\w+\s+){0,2}?(?:${ORDERS})\b[^\n]{0,100}?\b(?:${URGENCY})\b`,
+      String.raw`\b(?:${URGENCY})\b[^\n]{0,100}?\b(?:${AHEAD})\s+(?:\w+\s+){0,2}?(?:${ORDERS})\b`,
+      String.raw`\b${ORDERS_TO_COME}[^\n]{0,100}?\b(?:${URGENCY})\b`,
+      String.raw`\b(?:${URGENCY})\b[^\n]{0,100}?\b${ORDERS_TO_COME}`,
+      String.raw`${EXTRA_TASK}[^\n]{0,100}?\b(?:${URGENCY})\b`,
+      String.raw`\b(?:${URGENCY})\b[^\n]{0,100}?${EXTRA_TASK}`,
+    ].join('|')),
+    triggers: {
+      anyOf: [
+        [AHEAD_WORDS, ORDER_WORDS, URGENCY_WORDS],
+        [ORDER_WORDS, URGENCY_WORDS, ['follow', 'come', 'unfold', 'receive', 'read']],
+        [EXTRA_TASK_WORDS, ['task', 'assignment', 'directive', 'mission', 'duty', 'duties'], URGENCY_WORDS],
+      ],
+    },
+  },
+  {
+    // The reader of a document asked to answer a question — "Please answer the following question:", in the languages
+    // injected tasks are written in. A document informs its reader; it does not set the model a task.
+    name: 'answer-the-question',
+    weight: 3,
+    source: 'document',
+    pattern: new RegExp(ANSWER_THE_QUESTION),
+    prefilter: /answer|repond|respond|rispond|beantwort|beantwoord|jawab|cevap|tra loi|sagutin|ответ|回答|答え|답|أجب|الإجابة|जवाब|उत्तर|উত্তর|ตอบ/,
+  },
+  {
     // A request standing on its own line: normal from a user, but a document does not ask its reader to write, list or
-    // recommend something. Neutral by prior; the classifier learns how much it means.
+    // recommend something. A weak prior: with one other rule (an order about "your reply") it reaches the rule floor.
     name: 'standalone-request',
-    weight: 0,
+    weight: 1,
     source: 'document',
     pattern: /^\s*(?:please\s+)?(?:write|provide|give|list|tell|recommend|suggest|analy[sz]e|summari[sz]e|translate|explain|describe|create|generate|compose|draft|find|calculate|classify|identify|share|can you|could you|would you)\b[^\n]{0,200}$/m,
   },
