@@ -15,6 +15,7 @@ import { startFilesystemListener } from './adapters/filesystem/listener.ts';
 import { startRedisListener } from './adapters/redis/listener.ts';
 import { startEgressListener } from './adapters/egress/listener.ts';
 import type { AdapterServices, StartListener } from './pipeline/adapter.ts';
+import { RateLedger } from './pipeline/rate-ledger.ts';
 import { Gate } from './pipeline/gate.ts';
 import { createContentGuards } from './pipeline/content-guards.ts';
 import { Approvals } from './services/approvals/approvals.ts';
@@ -106,6 +107,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   let adminAddress: string | undefined;
   const services: Services & AdapterServices = {
     ...shared, gate: new Gate(shared), guards: createContentGuards(secret), network: opts.network ?? systemNetwork,
+    rates: new RateLedger(store, (err) => log.warn({ err }, 'cannot share rate-limit spending through the store; limits count on this node meanwhile')),
     listening: () => [...listeners.map((l) => l.address), ...(adminAddress ? [adminAddress] : [])],
   };
   metrics.observe({
@@ -150,6 +152,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       await Promise.all([...listeners.map((l) => l.close()), admin.close()]);
       await tokens.stop();
       approvals.stop();
+      services.rates.stop();
       await ended;
       await audit.append({ kind: 'gateway.stop' }).catch((err: Error) => log.error({ err }, 'cannot write the gateway.stop record'));
       await checkpoints?.stop();
@@ -167,6 +170,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     await Promise.all(listeners.map((l) => l.close()));
     await tokens.stop();
     approvals.stop();
+    services.rates.stop();
     await audit.flush().catch(() => undefined);
     await checkpoints?.stop();
     await store.close();

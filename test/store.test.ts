@@ -10,6 +10,7 @@ import { after, describe, test } from 'node:test';
 import pg from 'pg';
 import { AuditLog, verifyAllChains, verifyAudit } from '../src/services/audit/log.ts';
 import { AuthThrottle } from '../src/services/identity/throttle.ts';
+import { RateLedger } from '../src/pipeline/rate-ledger.ts';
 import { openPostgresStore } from '../src/services/store/postgres.ts';
 import { openSqliteStore } from '../src/services/store/sqlite.ts';
 import type { ApprovalRecord, Store, TokenRecord } from '../src/services/store/store.ts';
@@ -190,6 +191,49 @@ describe('store: postgres across nodes', () => {
       assert.deepEqual(fresh, { throttled: false, started: false }, 'a new window starts from one');
     } finally {
       await Promise.all(stores.map((s) => s.close()));
+    }
+  });
+
+  test('rate limits count across nodes: what one node spends, every node has spent', async () => {
+    await freshPgDatabase();
+    const [a, b] = await Promise.all(['node-a', 'node-b'].map((n) => openPostgresStore(pgUrl(), { node: n })));
+    const ledgers = [new RateLedger(a, (err) => { throw err; }), new RateLedger(b, (err) => { throw err; })];
+    try {
+      const [onA, onB] = ledgers.map((l) => l.limiter('api/agent/rate', 10, 3_600_000));
+      await Promise.all(ledgers.map((l) => l.share()));
+      for (let i = 0; i < 6; i++) assert.ok(onA.take('tok_1').ok);
+      await ledgers[0].share();
+      await ledgers[1].share();
+      const onSecond = Array.from({ length: 5 }, () => onB.take('tok_1').ok);
+      assert.deepEqual(onSecond, [true, true, true, true, false], 'node b has what node a left: 4 of 10');
+      assert.ok(onB.take('tok_2').ok, 'another token has its own bucket');
+      await ledgers[1].share();
+      await ledgers[0].share();
+      assert.equal(onA.take('tok_1').ok, false, 'and node a learns what node b spent');
+    } finally {
+      ledgers.forEach((l) => l.stop());
+      await Promise.all([a.close(), b.close()]);
+    }
+  });
+
+  test('an HTTP rate limit holds across two gateway nodes', async () => {
+    await freshPgDatabase();
+    const upstream = createServer((_req, res) => res.end('ok'));
+    await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
+    const yaml = (node: string) => `admin: { listen: "127.0.0.1:0" }\nstore: "${pgUrl()}"\nnode: { id: ${node} }\nconnections:\n  api: { kind: http, listen: "127.0.0.1:0", upstream: "http://127.0.0.1:${(upstream.address() as AddressInfo).port}" }\nroles:\n  agent:\n    api: { allow: ["GET /x"], rate: 4/hour }\n`;
+    const one = await startGateway(parseConfig(yaml('n1'), 'n1'), { log: silent });
+    const two = await startGateway(parseConfig(yaml('n2'), 'n2'), { log: silent });
+    try {
+      const { token } = await one.services.tokens.mint({ role: 'agent', label: 'agent', ttlSeconds: 60, createdBy: 'test' });
+      const get = (gw: typeof one) => fetch(`http://${gw.listeners[0].address}/x`, { headers: { authorization: `Bearer ${token}` } }).then((r) => r.status);
+      assert.deepEqual([await get(one), await get(one), await get(one)], [200, 200, 200]);
+      await one.services.rates.share();
+      await two.services.rates.share();
+      assert.deepEqual([await get(two), await get(two)], [200, 429], 'node 2 allows the one request node 1 left of 4 an hour');
+    } finally {
+      await one.close();
+      await two.close();
+      await new Promise((r) => upstream.close(r));
     }
   });
 

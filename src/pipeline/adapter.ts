@@ -4,6 +4,7 @@ import type { Network } from '../services/network/network.ts';
 import type { Listener, Services } from '../services/services.ts';
 import type { ContentGuards } from './content-guards.ts';
 import type { Gate } from './gate.ts';
+import type { RateLedger } from './rate-ledger.ts';
 
 /**
  * What an adapter may use: the gate for everything about tokens, sessions, approvals and the audit (so those are
@@ -13,6 +14,8 @@ export interface AdapterServices extends Omit<Services, 'audit' | 'approvals' | 
   gate: Gate;
   /** Content guards (secrets, PII, prompt injection) with a grant's modes applied. */
   guards: ContentGuards;
+  /** Where `rate:` and `max_bytes:` limiters come from: counted across the nodes of a shared store. */
+  rates: RateLedger;
   /** The way out to hosts an agent names (the egress proxy's): one resolver and dialer, which tests replace. */
   network: Network;
   /** Where this gateway listens (every listener and the admin API, as `host:port`): never a destination for agents. */

@@ -21,7 +21,8 @@ export class RateLimiter {
   private readonly buckets = new Map<string, { tokens: number; at: number }>();
   private readonly perMs: number;
 
-  constructor(private readonly limit: number, periodMs: number) {
+  /** `spent` hears every unit this limiter hands out (the rate ledger shares them with the other nodes). */
+  constructor(private readonly limit: number, periodMs: number, private readonly spent?: (key: string, amount: number) => void) {
     this.perMs = limit / periodMs;
   }
 
@@ -30,6 +31,7 @@ export class RateLimiter {
     const b = this.bucket(key, now);
     if (b.tokens >= 1) {
       b.tokens -= 1;
+      this.spent?.(key, 1);
       return { ok: true };
     }
     return { ok: false, retryAfter: this.secondsUntilOne(b.tokens) };
@@ -46,6 +48,12 @@ export class RateLimiter {
    * what remains, which is below 1 once the budget is used up.
    */
   spend(key: string, amount: number, now = Date.now()): number {
+    this.spent?.(key, amount);
+    return this.absorb(key, amount, now);
+  }
+
+  /** Counts what another node spent for `key`: the bucket is shared, so it is this node's too (it may go below zero). */
+  absorb(key: string, amount: number, now = Date.now()): number {
     const b = this.bucket(key, now);
     b.tokens -= amount;
     return b.tokens;

@@ -10,7 +10,7 @@ import { auditHeaderTimeout } from '../kit/http/deadline.ts';
 import { sendJson } from '../kit/http/reply.ts';
 import { TokenSessions } from '../kit/http/token-sessions.ts';
 import { Cutoff } from '../kit/http/upstream.ts';
-import { parseByteRate, parseRate, RateLimiter } from '../../pipeline/rate.ts';
+import { parseByteRate, parseRate } from '../../pipeline/rate.ts';
 import { deny } from '../../services/policy/verdict.ts';
 import { guardsActive } from '../../pipeline/content-guards.ts';
 import type { Listener } from '../../services/services.ts';
@@ -254,7 +254,8 @@ function compileRules(name: string, conn: EgressConnection, services: AdapterSer
       const bytes = raw.max_bytes ? parseByteRate(raw.max_bytes) : undefined;
       rules.set(role, {
         role, connection: name, raw, grant: compileEgressGrant(raw), addresses,
-        rate: rate && new RateLimiter(rate.limit, rate.periodMs), bytes: bytes && new RateLimiter(bytes.limit, bytes.periodMs),
+        rate: rate && services.rates.limiter(`${name}/${role}/rate`, rate.limit, rate.periodMs),
+        bytes: bytes && services.rates.limiter(`${name}/${role}/bytes`, bytes.limit, bytes.periodMs),
       });
     } catch (err) {
       throw new Error(`roles.${role}.${name}: ${(err as Error).message}`);

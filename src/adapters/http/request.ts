@@ -13,7 +13,7 @@ import { BodyCut, BodyTooLarge, readBody } from '../kit/http/reply.ts';
 import { bodyTimeoutReason } from '../kit/http/deadline.ts';
 import { normaliseTarget, type Target } from '../kit/http/target.ts';
 import { decideHttp, httpFacts, judgedBody, needsBody, type HttpFacts } from './policy.ts';
-import { RateLimiter, parseRate } from '../../pipeline/rate.ts';
+import { parseRate, type RateLimiter } from '../../pipeline/rate.ts';
 import { compileGrant, type CompiledGrant } from './rules.ts';
 
 /** One request, ready for the gate and, once it passes, for the upstream. */
@@ -43,7 +43,7 @@ export function httpRequests(name: string, conn: HttpConnection, services: Adapt
     if (!raw) continue;
     try {
       const rate = raw.rate ? parseRate(raw.rate) : undefined;
-      roles.set(role, { compiled: compileGrant(raw), rate: rate && new RateLimiter(rate.limit, rate.periodMs) });
+      roles.set(role, { compiled: compileGrant(raw), rate: rate && services.rates.limiter(`${name}/${role}/rate`, rate.limit, rate.periodMs) });
     } catch (err) {
       throw new Error(`roles.${role}.${name}: ${(err as Error).message}`);
     }

@@ -48,4 +48,7 @@ export const POSTGRES_MIGRATIONS: string[] = [
      id TEXT PRIMARY KEY, node TEXT NOT NULL, scope TEXT NOT NULL, period TEXT NOT NULL, tokens BIGINT NOT NULL, at BIGINT NOT NULL);
    CREATE INDEX llm_reservations_window ON llm_reservations(scope, period);
    CREATE INDEX llm_reservations_node ON llm_reservations(node);`,
+  // What each node spent of its rate and byte limits, in numbered batches the other nodes take off their own buckets.
+  `CREATE TABLE rate_spending (node TEXT NOT NULL, seq BIGINT NOT NULL, at BIGINT NOT NULL, entries TEXT NOT NULL, PRIMARY KEY (node, seq));
+   CREATE INDEX rate_spending_at ON rate_spending(at);`,
 ];

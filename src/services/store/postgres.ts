@@ -4,7 +4,7 @@ import pg from 'pg';
 import { GENESIS, type AuditRow } from './audit-table.ts';
 import { POSTGRES_MIGRATIONS } from './postgres-schema.ts';
 import { toAudit, toSession, toToken, type SessionRow, type StoredAudit, type TokenRow } from './rows.ts';
-import type { ApprovalRecord, RevocationEvents, SessionFilter, SignInRecord, Store, ToolPin } from './store.ts';
+import type { ApprovalRecord, RevocationEvents, SessionFilter, SignInRecord, SpendEntry, Store, ToolPin } from './store.ts';
 
 /** The oldest PostgreSQL the store is tested on (FOR UPDATE, ON CONFLICT, WITH (FORCE) are older; 13 is the oldest supported release). */
 const MIN_SERVER_VERSION = 130000;
@@ -12,6 +12,12 @@ const MIN_SERVER_VERSION = 130000;
 const MIGRATION_LOCK = 0x6761_7465; // "gate"
 /** Where a revocation is announced (its epoch as payload); listeners then read what they have not applied. */
 const REVOCATION_CHANNEL = 'gatehouse_revocations';
+/** How long other nodes' spending of rate limits is kept: a node that lags further behind starts its buckets afresh. */
+const SPENDING_KEPT_MS = 60_000;
+/** How far back a node first reads another node's spending (a node just started, or one seen for the first time). */
+const SPENDING_FIRST_READ_MS = 5_000;
+/** The database's clock in epoch milliseconds. */
+const DB_NOW_MS = '(extract(epoch from clock_timestamp()) * 1000)::bigint';
 /** How long the revocation listener waits before reconnecting after it lost its connection. */
 const LISTEN_RETRY_MS = 250;
 
@@ -107,6 +113,9 @@ const approvalArgs = (a: ApprovalRecord) => [a.status, a.windowUntil, JSON.strin
 
 function postgresStore(pool: pg.Pool, url: string, node: string): Store {
   let lastFailureSweep = 0;
+  let lastSpendSweep = 0;
+  /** The number of this node's last spending batch (read at the first share). */
+  let spendSeq: number | undefined;
   const one = async <R extends pg.QueryResultRow>(sql: string, args: unknown[] = []) => (await pool.query<R>(sql, args)).rows[0];
   const all = async <R extends pg.QueryResultRow>(sql: string, args: unknown[] = []) => (await pool.query<R>(sql, args)).rows;
   /** One transaction on one connection; rolled back if `work` throws. */
@@ -285,6 +294,25 @@ function postgresStore(pool: pg.Pool, url: string, node: string): Store {
     }),
     releaseUsage: async (id) => void await pool.query('DELETE FROM llm_reservations WHERE id = $1', [id]),
     dropReservations: async () => (await pool.query('DELETE FROM llm_reservations WHERE node = $1', [node])).rowCount ?? 0,
+    // Times are the database's clock (one clock for every node: skew between nodes does not matter).
+    shareSpending: async (entries, seen) => {
+      spendSeq ??= (await one<{ seq: number }>('SELECT COALESCE(max(seq), 0)::bigint AS seq FROM rate_spending WHERE node = $1', [node]))!.seq;
+      if (entries.length) {
+        await pool.query(`INSERT INTO rate_spending VALUES ($1, $2, ${DB_NOW_MS}, $3)`, [node, spendSeq + 1, JSON.stringify(entries)]);
+        spendSeq++;
+      }
+      // Batches are needed for as long as a node may lag behind; one that is out for longer starts afresh.
+      if (Date.now() - lastSpendSweep >= SPENDING_KEPT_MS) {
+        lastSpendSweep = Date.now();
+        void pool.query(`DELETE FROM rate_spending WHERE at < ${DB_NOW_MS} - $1`, [SPENDING_KEPT_MS]).catch(() => undefined);
+      }
+      // A node's batches after the last one read; of a node not read before, those of the last few seconds.
+      const rows = await all<{ node: string; seq: number; entries: string }>(
+        `SELECT node, seq, entries FROM rate_spending WHERE node <> $1
+           AND CASE WHEN $2::jsonb ? node THEN seq > ($2::jsonb ->> node)::bigint ELSE at >= ${DB_NOW_MS} - $3 END
+         ORDER BY node, seq`, [node, JSON.stringify(Object.fromEntries(seen)), SPENDING_FIRST_READ_MS]);
+      return rows.map((r) => ({ node: r.node, seq: r.seq, entries: JSON.parse(r.entries) as SpendEntry[] }));
+    },
     close: () => pool.end(),
   };
 }

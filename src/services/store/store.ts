@@ -240,5 +240,22 @@ export interface Store extends ToolPinStore {
    */
   countAuthFailures?(keys: string[], windowMs: number, now: number): Promise<number[]>;
 
+  /**
+   * Writes this node's spending of rate and byte limits since its last call as one numbered batch (none when `entries`
+   * is empty), and resolves to the other nodes' batches after the last one `seen` (node → number), in order — for a
+   * node not in `seen`, those of the last few seconds. Absent where one process counts alone (the embedded store).
+   */
+  shareSpending?(entries: SpendEntry[], seen: ReadonlyMap<string, number>): Promise<SpendBatch[]>;
+
   close(): Promise<void>;
+}
+
+/** [limit, key, amount]: `amount` units of the named limit spent for `key` (a token id). */
+export type SpendEntry = [limit: string, key: string, amount: number];
+
+export interface SpendBatch {
+  node: string;
+  /** Numbered by its node, in the order it wrote them. */
+  seq: number;
+  entries: SpendEntry[];
 }
