@@ -176,6 +176,20 @@ describe('store: postgres across nodes', () => {
     }
   });
 
+  test('a rate limit taken through several nodes at once passes its limit, no more, and says when the next unit comes', async () => {
+    await freshPgDatabase();
+    const nodes = await Promise.all(['node-a', 'node-b'].map((n) => openPostgresStore(pgUrl(), { node: n })));
+    try {
+      const taken = await Promise.all(Array.from({ length: 20 }, (_, i) => nodes[i % 2].takeRate!('http:api:r\ntok_1', 5, 60_000)));
+      assert.equal(taken.filter((t) => t.ok).length, 5);
+      const refused = taken.find((t) => !t.ok) as { ok: false; retryAfter: number };
+      assert.ok(refused.retryAfter >= 1 && refused.retryAfter <= 12, `retry after ${refused.retryAfter}s (one unit every 12 s)`);
+      assert.equal((await nodes[0].takeRate!('http:api:r\ntok_2', 5, 60_000)).ok, true, 'each token has its own bucket');
+    } finally {
+      await Promise.all(nodes.map((n) => n.close()));
+    }
+  });
+
   test('audit verify checks every node\'s chain and names a gap or a fork by node and record number', async () => {
     await freshPgDatabase();
     const stores = await Promise.all(['node-a', 'node-b', 'node-c'].map((n) => openPostgresStore(pgUrl(), { node: n })));

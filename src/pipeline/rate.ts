@@ -1,5 +1,7 @@
 // Per-token limits (`rate: 60/min`, `max_bytes: 50MB/hour`): a token bucket per token, so a burst up to the limit
 // passes and then the budget refills evenly over the period.
+import type { RateTaken, Store } from '../services/store/store.ts';
+
 const PERIODS: Record<string, number> = { s: 1000, sec: 1000, second: 1000, min: 60_000, minute: 60_000, h: 3_600_000, hour: 3_600_000, day: 86_400_000 };
 const SIZES: Record<string, number> = { B: 1, KB: 1024, KiB: 1024, MB: 1024 ** 2, MiB: 1024 ** 2, GB: 1024 ** 3, GiB: 1024 ** 3 };
 
@@ -68,4 +70,15 @@ export class RateLimiter {
   private prune(now: number) {
     for (const [k, b] of this.buckets) if (b.tokens + (now - b.at) * this.perMs >= this.limit) this.buckets.delete(k);
   }
+}
+
+/**
+ * A per-token rate limit counted for every gateway node: in the store when it is shared (PostgreSQL), else in this
+ * process's buckets. `scope` (connection and role) keeps different limits apart in the store.
+ */
+export function sharedRate(store: Store, scope: string, limit: number, periodMs: number): (tokenId: string) => Promise<RateTaken> {
+  const { takeRate } = store;
+  if (takeRate) return (tokenId) => takeRate(`${scope}\n${tokenId}`, limit, periodMs);
+  const local = new RateLimiter(limit, periodMs);
+  return async (tokenId) => local.take(tokenId);
 }

@@ -13,7 +13,8 @@ import { BodyCut, BodyTooLarge, readBody } from '../kit/http/reply.ts';
 import { bodyTimeoutReason } from '../kit/http/deadline.ts';
 import { normaliseTarget, type Target } from '../kit/http/target.ts';
 import { decideHttp, httpFacts, judgedBody, needsBody, type HttpFacts } from './policy.ts';
-import { RateLimiter, parseRate } from '../../pipeline/rate.ts';
+import { parseRate, sharedRate } from '../../pipeline/rate.ts';
+import type { RateTaken } from '../../services/store/store.ts';
 import { compileGrant, type CompiledGrant } from './rules.ts';
 
 /** One request, ready for the gate and, once it passes, for the upstream. */
@@ -29,7 +30,7 @@ export interface HttpRequest {
   retryAfter?: number;
 }
 
-interface Role { compiled: CompiledGrant; rate?: RateLimiter }
+interface Role { compiled: CompiledGrant; takeRate?: (tokenId: string) => Promise<RateTaken> }
 
 /**
  * Compiles every role's grant on this connection at start-up (a rule that cannot compile stops the gateway, not the
@@ -43,7 +44,7 @@ export function httpRequests(name: string, conn: HttpConnection, services: Adapt
     if (!raw) continue;
     try {
       const rate = raw.rate ? parseRate(raw.rate) : undefined;
-      roles.set(role, { compiled: compileGrant(raw), rate: rate && new RateLimiter(rate.limit, rate.periodMs) });
+      roles.set(role, { compiled: compileGrant(raw), takeRate: rate && sharedRate(services.store, `http:${name}:${role}`, rate.limit, rate.periodMs) });
     } catch (err) {
       throw new Error(`roles.${role}.${name}: ${(err as Error).message}`);
     }
@@ -95,6 +96,10 @@ export function httpRequests(name: string, conn: HttpConnection, services: Adapt
       }
     }
 
+    // The rate limit is taken before the gate judges (the store counts it for every node), and only from a request the
+    // grant allows: a refused one costs nothing.
+    const taken = role.takeRate && !early && !facts.unknown && decideHttp(facts, role.compiled, grant).kind === 'allow'
+      ? await role.takeRate(c.token.id) : undefined;
     const request: HttpRequest = {
       wire, effective, hasBody, body,
       ask: {
@@ -103,9 +108,7 @@ export function httpRequests(name: string, conn: HttpConnection, services: Adapt
           if (early) return early;
           const verdict = decideHttp(f, role.compiled, grant);
           if (verdict.kind === 'hold' && unread) return unread;
-          if (verdict.kind !== 'allow' || !role.rate) return verdict;
-          const taken = role.rate.take(c.token.id);
-          if (taken.ok) return verdict;
+          if (verdict.kind !== 'allow' || !taken || taken.ok) return verdict;
           request.retryAfter = taken.retryAfter;
           return deny('http.rate', `rate limit ${grant.rate} reached for this token; retry in ${taken.retryAfter}s`);
         },

@@ -40,4 +40,6 @@ export const POSTGRES_MIGRATIONS: string[] = [
      id TEXT PRIMARY KEY, node TEXT NOT NULL, scope TEXT NOT NULL, period TEXT NOT NULL, tokens BIGINT NOT NULL, at BIGINT NOT NULL);
    CREATE INDEX llm_reservations_window ON llm_reservations(scope, period);
    CREATE INDEX llm_reservations_node ON llm_reservations(node);`,
+  // Rate-limit token buckets every node takes from (`at`: the store's clock, in ms, when `tokens` was last computed).
+  `CREATE TABLE rate_buckets (key TEXT PRIMARY KEY, tokens DOUBLE PRECISION NOT NULL, at BIGINT NOT NULL);`,
 ];

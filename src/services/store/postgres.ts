@@ -251,6 +251,20 @@ function postgresStore(pool: pg.Pool, url: string, node: string): Store {
     }),
     releaseUsage: async (id) => void await pool.query('DELETE FROM llm_reservations WHERE id = $1', [id]),
     dropReservations: async () => (await pool.query('DELETE FROM llm_reservations WHERE node = $1', [node])).rowCount ?? 0,
+    takeRate: async (key, limit, periodMs) => {
+      // One statement: refill by the time elapsed on the store's clock (nodes' clocks may disagree), take one if there is one.
+      const perMs = limit / periodMs;
+      const taken = await pool.query(
+        `WITH now AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms)
+         INSERT INTO rate_buckets AS b (key, tokens, at) SELECT $1, $2::float8 - 1, ms FROM now
+         ON CONFLICT (key) DO UPDATE SET tokens = LEAST($2::float8, b.tokens + (excluded.at - b.at) * $3::float8) - 1, at = excluded.at
+           WHERE LEAST($2::float8, b.tokens + (excluded.at - b.at) * $3::float8) >= 1`, [key, limit, perMs]);
+      if (taken.rowCount) return { ok: true };
+      const left = (await one<{ tokens: number }>(
+        `SELECT LEAST($2::float8, tokens + ((extract(epoch FROM clock_timestamp()) * 1000)::bigint - at) * $3::float8) AS tokens
+         FROM rate_buckets WHERE key = $1`, [key, limit, perMs]))?.tokens ?? 0;
+      return { ok: false, retryAfter: Math.max(1, Math.ceil((1 - left) / perMs / 1000)) };
+    },
     close: () => pool.end(),
   };
 }

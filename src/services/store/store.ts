@@ -121,6 +121,9 @@ export interface ToolPinStore {
   repinTool(pin: ToolPin): Promise<void>;
 }
 
+/** One unit taken from a rate limit's bucket, or the seconds until one is left. */
+export type RateTaken = { ok: true } | { ok: false; retryAfter: number };
+
 export interface RevocationEvents {
   wake(): void;
   up(): void;
@@ -207,6 +210,12 @@ export interface Store extends ToolPinStore {
   releaseUsage(id: string): Promise<void>;
   /** Reservations a crash of this node left behind, dropped at start-up; resolves to how many. */
   dropReservations(): Promise<number>;
+  /**
+   * Takes one unit from the token bucket `key` (`limit` units, refilled evenly over `periodMs`) for every node sharing
+   * the store, atomically and by the store's clock; when none is left, says how many seconds until one is. Absent where
+   * one process uses the store (the embedded one): it counts in memory.
+   */
+  takeRate?(key: string, limit: number, periodMs: number): Promise<RateTaken>;
 
   close(): Promise<void>;
 }
