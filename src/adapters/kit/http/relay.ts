@@ -35,7 +35,8 @@ export class Relay {
         if (err) reject(err);
         else resolve();
       };
-      const timer = setTimeout(() => settle(o.onIdle()), o.idleMs);
+      // Unreferenced: while either side's socket is open the process lives anyway; the timer alone must not hold it.
+      const timer = setTimeout(() => settle(o.onIdle()), o.idleMs).unref();
       from.on('data', (chunk: Buffer) => {
         if (settled) return;
         timer.refresh();
