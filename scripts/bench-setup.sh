@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what `npm run bench` measures against (pgbouncer, nginx, wrk, redis, twemproxy) when missing. Packages only:
+# Installs what `npm run bench` measures against (pgbouncer, nginx, wrk, redis, twemproxy, sysbench) when missing. Packages only:
 # the bench starts its own pgbouncer, nginx, redis-server and nutcracker on loopback ports with generated configs; no
 # system service is enabled or touched.
 set -euo pipefail
@@ -12,9 +12,10 @@ command -v wrk >/dev/null 2>&1 || need+=(wrk)
 command -v redis-benchmark >/dev/null 2>&1 || need+=(redis-tools)
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 [ -x /usr/sbin/nutcracker ] || command -v nutcracker >/dev/null 2>&1 || need+=(nutcracker)
+command -v sysbench >/dev/null 2>&1 || need+=(sysbench)
 
 if [ ${#need[@]} -eq 0 ]; then
-  echo "bench-setup: pgbench, pgbouncer, nginx, wrk, redis and nutcracker are installed"
+  echo "bench-setup: pgbench, pgbouncer, nginx, wrk, redis, nutcracker and sysbench are installed"
   exit 0
 fi
 

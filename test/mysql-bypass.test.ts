@@ -236,6 +236,42 @@ describe('their twins pass', () => {
   }
 });
 
+describe('statements served from the shape cache', () => {
+  // Differs from the original only in its constants: the same shape, so the analysis comes from the cache.
+  const vary = (sql: string) => sql.replace(/\b\d+\b/g, (n) => String(Number(n) + 11)).replace(/'[^']*'/g, "'zz'");
+  test('a refused statement is refused again, by the same rule, when its shape is cached', () => {
+    for (const [grant, sql, session] of [
+      ['readonly', 'SELECT * FROM customers WHERE id = 1', 'single'],
+      ['analyst', "SELECT name FROM customers WHERE email = 'a@b.c'", 'single'],
+      ['analyst', 'SELECT name FROM customers ORDER BY email LIMIT 3', 'single'],
+      ['writer', 'DELETE FROM products WHERE id = 4', 'single'],
+    ] as const) {
+      const first = decide(grant, sql, session);
+      assert.equal(first.kind, 'deny', sql);
+      for (const variant of [vary(sql), vary(vary(sql))]) {
+        const again = decide(grant, variant, session);
+        assert.deepEqual(again.kind === 'deny' && again.rule, first.kind === 'deny' && first.rule, variant);
+      }
+    }
+  });
+  test('a masked column is still masked: the obligations travel with every text of the shape', () => {
+    const sql = 'SELECT email, name FROM customers WHERE id = 7';
+    const first = decide('analyst', sql, 'single');
+    assert.equal(first.kind, 'allow');
+    const again = decide('analyst', vary(sql), 'single');
+    assert.equal(again.kind, 'allow');
+    assert.deepEqual(again.kind === 'allow' && again.obligations.mask, first.kind === 'allow' && first.obligations.mask);
+    assert.ok(first.kind === 'allow' && Object.keys(first.obligations.mask ?? {}).some((k) => k.endsWith('customers.email')), 'the email mask is an obligation');
+  });
+  test('the text each analysis carries is its own, not the cached statement\'s', () => {
+    const a = analyzeMysql('SELECT name FROM products WHERE id = 1', single);
+    const b = analyzeMysql('SELECT name FROM products WHERE id = 2', single);
+    assert.equal(b.text, 'SELECT name FROM products WHERE id = 2');
+    assert.equal(b.statements[0].text, 'SELECT name FROM products WHERE id = 2');
+    assert.notEqual(a.statements[0].text, b.statements[0].text);
+  });
+});
+
 describe('prepared statements across queries', () => {
   test('EXECUTE is judged by what PREPARE prepared', () => {
     const prepared = analyzeMysql("PREPARE s FROM 'SELECT * FROM orders'", mariadb).statements[0];

@@ -14,6 +14,7 @@ import { startServer } from '../http/server.ts';
 import { Cutoff } from '../http/upstream.ts';
 import type { Listener } from '../../../services/services.ts';
 import type { TokenRecord } from '../../../services/store/store.ts';
+import { coalesceWrites } from './coalesce.ts';
 import { attachHost, type HostSession, type SessionLimits } from './session.ts';
 
 export const MCP_PATH = '/mcp';
@@ -123,7 +124,7 @@ export async function serveMcp<G extends Grant>(services: AdapterServices, opts:
       // Another token's session is as unknown as a made-up id: sessions are not shared, nor their existence revealed.
       if (!live || live.tokenId !== admission.token.id) return rpcError(res, 404, 'session.unknown', 'no such MCP session (it ended, or belongs to another token); initialize a new one');
       touch(live);
-      return live.transport.handleRequest(req, res, body);
+      return live.transport.handleRequest(req, req.method === 'POST' ? coalesceWrites(res) : res, body);
     }
     if (req.method !== 'POST' || !isInitializeRequest(body)) return rpcError(res, 400, 'session.missing', 'send initialize first, then the mcp-session-id it returns with every request');
     return initialize(req, res, body, admission.token, admission.grant, address);
@@ -166,7 +167,7 @@ export async function serveMcp<G extends Grant>(services: AdapterServices, opts:
     await agent.connect(transport);
     // Revoked while the session was being set up: it ends before it begins.
     if (cut !== undefined) return void end(live, cut).then(() => rpcError(res, 401, 'token.revoked', `the session was cut: ${cut}`));
-    await transport.handleRequest(req, res, body);
+    await transport.handleRequest(req, coalesceWrites(res), body);
     if (!transport.sessionId) await end(live, 'initialize failed');
   }
 

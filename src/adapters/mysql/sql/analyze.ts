@@ -45,30 +45,34 @@ export function analyzeMysql(text: string, session: SqlSession): SqlAnalysis {
   const key = `${sessionKey(session)}\0${text}`;
   const hit = cache.get(key);
   if (hit) return hit;
-  const analysis = analyzeUncached(text, session);
-  if (text.length <= maxCachedLength) remember(cache, key, analysis);
+  const { statements, byShape } = analyze(text, session, true);
+  const analysis = deepFreeze({ text, statements });
+  // What the shape cache serves is not kept by text too: statements that differ only in their constants (most of them)
+  // would churn this cache on every query for nothing, and the shape costs no more to find again than the text.
+  if (!byShape && text.length <= maxCachedLength) remember(cache, key, analysis);
   return analysis;
 }
 
 /** The analysis without the exact-text cache (the shape cache still serves): what tests compare. */
 export function analyzeUncached(text: string, session: SqlSession, useShapes = true): SqlAnalysis {
-  return deepFreeze({ text, statements: analyze(text, session, useShapes) });
+  return deepFreeze({ text, statements: analyze(text, session, useShapes).statements });
 }
 
-function analyze(text: string, session: SqlSession, useShapes: boolean): SqlStatement[] {
-  const none = (reason: string) => [unknownStatement(text, reason)];
+/** The statements, and whether they came from the shape cache. */
+function analyze(text: string, session: SqlSession, useShapes: boolean): { statements: SqlStatement[]; byShape: boolean } {
+  const none = (reason: string) => ({ statements: [unknownStatement(text, reason)], byShape: false });
   if (text.length > maxTextLength) return none(`the query is longer than ${maxTextLength} characters`);
   const lexed = lex(text, session.mode, session.server);
   if (!lexed.ok) return none(lexed.reason);
   const shape = useShapes && lexed.statements.length === 1 && text.length <= maxCachedLength ? `${sessionKey(session)}\0${shapeOf(lexed.statements[0].tokens)}` : undefined;
   if (shape !== undefined) {
     const known = shapes.get(shape);
-    if (known) return [{ ...known, text: lexed.statements[0].text }];
+    if (known) return { statements: [{ ...known, text: lexed.statements[0].text }], byShape: true };
     const [statement] = analyzeStatements(lexed.statements, text, session);
     if (shapeKinds.has(statement.kind) && !statement.inner && !statement.setting && statement.name === undefined) remember(shapes, shape, statement);
-    return [statement];
+    return { statements: [statement], byShape: false };
   }
-  return analyzeStatements(lexed.statements, text, session);
+  return { statements: analyzeStatements(lexed.statements, text, session), byShape: false };
 }
 
 /** Placeholders by literal kind: a different kind of token could make a different tree. */
