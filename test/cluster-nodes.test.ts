@@ -1,6 +1,7 @@
 // Three `gatehouse serve` processes on one PostgreSQL store, driven by real clients: a revocation on node 1 cuts the live
 // sessions on nodes 2 and 3 (p99 under 1 s over 100 revocations), a statement held on node 1 is released exactly once by
-// an approval decided on node 3, and an LLM token budget and an HTTP rate limit each count once whichever node is used.
+// an approval decided on node 3, an LLM token budget and an HTTP rate limit each count once whichever node is used, and
+// a console signed in on one node is signed in on all of them.
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -269,4 +270,47 @@ test(`an HTTP rate limit of ${RATE}/min counts a token's requests on every node 
   assert.ok(passed >= RATE && passed <= 3 * RATE, `${passed} of a burst of ${6 * RATE} passed`);
   await new Promise((r) => setTimeout(r, 800));
   assert.deepEqual(await Promise.all([0, 1, 2].map(async (n) => (await get(n, burst)).status)), [429, 429, 429]);
+});
+
+/** Signs a browser in on `node` with `key`; returns how that browser calls any node's admin API. */
+async function signIn(node: Node, key: string) {
+  const login = await fetch(`${node.adminUrl}/v1/console/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ key }) });
+  assert.equal(login.status, 200);
+  const cookie = login.headers.get('set-cookie')!.split(';')[0];
+  const { csrf } = await login.json() as { csrf: string };
+  return (on: Node, path: string, method = 'GET') => fetch(`${on.adminUrl}${path}`, { method, headers: { cookie, 'x-csrf-token': csrf } });
+}
+
+test('a console signed in on node 1 works on nodes 2 and 3, approves there, sees every node\'s decisions; signing out on node 3 ends it everywhere', async () => {
+  // Carol approves (she did not mint the token); alice, an admin, watches the decisions.
+  const carol = await signIn(nodes[0], CAROL);
+  const alice = await signIn(nodes[0], ALICE);
+  for (const node of nodes) assert.equal((await carol(node, '/v1/console/session')).status, 200, `signed in on ${node.id}`);
+  // A statement held on node 2, approved by the browser through node 3.
+  const t = await mint('holder', 'console-holder');
+  const { c } = await pgClient(nodes[1], t);
+  try {
+    const held = c.query("INSERT INTO tickets (customer_id, subject) VALUES (1, 'from the console')");
+    let pending: { id: string } | undefined;
+    for (let i = 0; i < 200 && !pending; i++) {
+      const list = await (await carol(nodes[2], '/v1/approvals?status=pending')).json() as { approvals: { id: string; summary: string }[] };
+      pending = list.approvals.find((a) => a.summary.includes('from the console'));
+      if (!pending) await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.ok(pending, 'node 3 lists what node 2 holds');
+    assert.equal((await carol(nodes[2], `/v1/approvals/${pending.id}/approve`, 'POST')).status, 200);
+    assert.equal((await held).rowCount, 1);
+  } finally {
+    await c.end();
+  }
+  // Node 2's decisions reach the console on node 1 (each node's chain is followed every second).
+  let seen = false;
+  for (let i = 0; i < 100 && !seen; i++) {
+    const { decisions } = await (await alice(nodes[0], '/v1/decisions')).json() as { decisions: { node?: string; summary: string }[] };
+    seen = decisions.some((d) => d.node === 'n2' && d.summary.includes('from the console'));
+    if (!seen) await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.ok(seen, "node 2's held INSERT shows on node 1's console");
+  assert.equal((await carol(nodes[2], '/v1/console/logout', 'POST')).status, 200);
+  for (const node of nodes) assert.equal((await carol(node, '/v1/console/session')).status, 401, `signed out on ${node.id}`);
 });
