@@ -30,9 +30,15 @@ function recordHash(prevHash: string, r: Omit<AuditRecord, 'hash' | 'prevHash'>)
 
 export type AuditListener = (record: AuditRecord) => void;
 
+/** A record's place in the chain, as `enqueue` and `defer` give it: what a caller refers to it by. */
+export interface ChainLink {
+  seq: number;
+  prevHash: string;
+  hash: string;
+}
+
 interface Batch {
-  records: AuditRecord[];
-  /** The same records as stored: the data text is the text that was hashed. */
+  /** The records as stored: the data text is the text that was hashed, serialised once. */
   rows: AuditRow[];
   /** The chain's generation the batch was chained in: a rollback starts a new one, and older batches cannot commit. */
   generation: number;
@@ -49,7 +55,7 @@ export class AuditLog {
   private committedSeq: number;
   private committedHash: string;
   private generation = 0;
-  private batch: Batch = { records: [], rows: [], generation: 0 };
+  private batch: Batch = { rows: [], generation: 0 };
   /** The newest batch handed to the store and not settled yet. */
   private inflight?: Batch;
   /** Commits in order, one at a time. */
@@ -75,9 +81,9 @@ export class AuditLog {
    * if the store refuses the write: callers treat that as "refuse the request" (audit before effect, fail closed).
    */
   async append(event: AuditEvent): Promise<AuditRecord> {
-    const record = this.chain(event);
+    const row = this.chain(event);
     await this.flush();
-    return record;
+    return recordOf(row);
   }
 
   /**
@@ -85,7 +91,7 @@ export class AuditLog {
    * the event loop, or earlier if `append` or `flush` runs first). Nothing it covers may be forwarded before
    * `durable()` resolves. A failed commit drops the batch: the chain rolls back and `durable()` rejects.
    */
-  enqueue(event: AuditEvent): AuditRecord {
+  enqueue(event: AuditEvent): ChainLink {
     return this.queue(event, 'turn');
   }
 
@@ -94,7 +100,7 @@ export class AuditLog {
    * within DEFER_MS — most commits then carry a request record and a result record, instead of one each. A process
    * killed in that window loses the result record, never a request record.
    */
-  defer(event: AuditEvent): AuditRecord {
+  defer(event: AuditEvent): ChainLink {
     return this.queue(event, 'soon');
   }
 
@@ -110,19 +116,19 @@ export class AuditLog {
    * waiting for a commit. Commits land in chain order, so the newest batch's commit covers every record before it.
    */
   durable(): Promise<void> | undefined {
-    const batch = this.batch.records.length ? this.batch : this.inflight;
+    const batch = this.batch.rows.length ? this.batch : this.inflight;
     return batch && waitFor(batch);
   }
 
   /** Commits the queued records now, after any commit in flight. Rejects (after rolling the chain back) if the store refuses. */
   flush(): Promise<void> {
     const batch = this.batch;
-    if (!batch.records.length) return this.inflight ? waitFor(this.inflight) : Promise.resolve();
+    if (!batch.rows.length) return this.inflight ? waitFor(this.inflight) : Promise.resolve();
     if (this.deferred) {
       clearTimeout(this.deferred);
       this.deferred = undefined;
     }
-    this.batch = { records: [], rows: [], generation: this.generation };
+    this.batch = { rows: [], generation: this.generation };
     this.inflight = batch;
     const committed = waitFor(batch);
     this.tail = this.tail.then(() => this.commit(batch));
@@ -131,7 +137,7 @@ export class AuditLog {
 
   /** Records chained but not committed yet. */
   get queued(): number {
-    return this.batch.records.length + (this.inflight?.records.length ?? 0);
+    return this.batch.rows.length + (this.inflight?.rows.length ?? 0);
   }
 
   /** Live feed of committed records (console, `audit tail --follow`). Returns the unsubscribe function. */
@@ -155,14 +161,15 @@ export class AuditLog {
       if (this.inflight === batch) this.inflight = undefined;
       return;
     }
-    this.metrics?.auditCommitted((performance.now() - started) / 1000, batch.records.length);
-    const last = batch.records[batch.records.length - 1];
-    this.committedSeq = last.seq;
-    this.committedHash = last.hash;
+    this.metrics?.auditCommitted((performance.now() - started) / 1000, batch.rows.length);
+    const last = batch.rows[batch.rows.length - 1];
+    this.committedSeq = last[0];
+    this.committedHash = last[9];
     if (this.inflight === batch) this.inflight = undefined;
     settle(batch);
     if (this.listeners.size) {
-      for (const record of batch.records) {
+      for (const row of batch.rows) {
+        const record = recordOf(row);
         for (const l of this.listeners) {
           try { l(record); } catch { /* a listener's failure must not undo a committed record */ }
         }
@@ -179,14 +186,14 @@ export class AuditLog {
     this.seq = this.committedSeq;
     this.lastHash = this.committedHash;
     const orphaned = this.batch;
-    this.batch = { records: [], rows: [], generation: this.generation };
-    if (orphaned.records.length) settle(orphaned, new Error('an earlier audit commit failed; the records chained after it were dropped'));
+    this.batch = { rows: [], generation: this.generation };
+    if (orphaned.rows.length) settle(orphaned, new Error('an earlier audit commit failed; the records chained after it were dropped'));
   }
 
   /** Chains a record and makes sure a commit will carry it: at the end of this turn, or within DEFER_MS at the latest. */
-  private queue(event: AuditEvent, by: 'turn' | 'soon'): AuditRecord {
-    const record = this.chain(event);
-    if (this.batch.records.length >= MAX_BATCH) this.flushQuietly();
+  private queue(event: AuditEvent, by: 'turn' | 'soon'): ChainLink {
+    const row = this.chain(event);
+    if (this.batch.rows.length >= MAX_BATCH) this.flushQuietly();
     else if (by === 'turn' && !this.scheduled) {
       this.scheduled = true;
       setImmediate(() => {
@@ -199,7 +206,7 @@ export class AuditLog {
         this.flushQuietly();
       }, DEFER_MS).unref();
     }
-    return record;
+    return { seq: row[0], prevHash: row[8], hash: row[9] };
   }
 
   /** A scheduled commit: its failure reaches the waiters through durable() (a lost result record leaves the chain intact). */
@@ -207,7 +214,12 @@ export class AuditLog {
     this.flush().catch(() => undefined);
   }
 
-  private chain(event: AuditEvent): AuditRecord {
+  /**
+   * Gives the event its place in the chain as the row that will be stored. The data is serialised once, and that text is
+   * both what is hashed and what is stored; nothing is parsed back or copied on this path (it runs twice per request):
+   * a full record is made from the row only for whoever reads one (`append`, subscribers).
+   */
+  private chain(event: AuditEvent): AuditRow {
     const dataJson = JSON.stringify(event.data ?? {});
     const seq = this.seq + 1;
     const ts = Date.now();
@@ -221,15 +233,17 @@ export class AuditLog {
     const head = JSON.stringify([seq, ts, kind, sessionId, tokenId, connection, verdict]);
     const prevHash = this.lastHash;
     const digest = sha256(`${prevHash}\n${head.slice(0, -1)},${dataJson}]`);
-    // A plain literal of one shape (no spread): this runs twice per statement. The data is parsed back so the record
-    // holds exactly what is stored and read back (no undefined, no class instances).
-    const record: AuditRecord = { seq, ts, kind, sessionId, tokenId, connection, verdict, data: JSON.parse(dataJson) as Record<string, unknown>, prevHash, hash: digest };
+    const row: AuditRow = [seq, ts, kind, sessionId, tokenId, connection, verdict, dataJson, prevHash, digest];
     this.seq = seq;
     this.lastHash = digest;
-    this.batch.records.push(record);
-    this.batch.rows.push([seq, ts, kind, sessionId, tokenId, connection, verdict, dataJson, prevHash, digest]);
-    return record;
+    this.batch.rows.push(row);
+    return row;
   }
+}
+
+/** The record a row stores, read back as a reader of the store would: the data parsed from the text that was hashed. */
+function recordOf([seq, ts, kind, sessionId, tokenId, connection, verdict, data, prevHash, hash]: AuditRow): AuditRecord {
+  return { seq, ts, kind, sessionId, tokenId, connection, verdict, data: JSON.parse(data) as Record<string, unknown>, prevHash, hash };
 }
 
 /** The promise a batch's waiters share; one that settled already answers at once. */
