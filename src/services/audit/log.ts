@@ -7,8 +7,10 @@
 // that forward an effect wait for it first: audit before effect holds for queued records too.
 //
 // Commits are asynchronous and go to the store one at a time, in chain order: while one is in flight the next batch
-// fills up (the classic group commit). A failed commit rolls the chain back to what is stored; batches chained onto it
-// fail with it, and nothing they cover is forwarded.
+// fills up, whatever turn its records come in, and goes as one commit when the one in flight lands (the classic group
+// commit: a store whose commit waits on a disk flush then carries every request that arrived meanwhile in one flush,
+// not one flush per turn). A failed commit rolls the chain back to what is stored; batches chained onto it fail with
+// it, and nothing they cover is forwarded.
 import { hash } from 'node:crypto';
 import { GENESIS, type AuditRow } from '../store/audit-table.ts';
 import type { AuditEvent, AuditRecord, Store } from '../store/store.ts';
@@ -62,6 +64,8 @@ export class AuditLog {
   private tail: Promise<void> = Promise.resolve();
   private scheduled = false;
   private deferred?: NodeJS.Timeout;
+  /** A flush was asked for while a commit was in flight: the queued batch goes when that commit lands. */
+  private wanted = false;
   private readonly listeners = new Set<AuditListener>();
 
   /** Opens the log on the chain the store holds. */
@@ -120,19 +124,36 @@ export class AuditLog {
     return batch && waitFor(batch);
   }
 
-  /** Commits the queued records now, after any commit in flight. Rejects (after rolling the chain back) if the store refuses. */
+  /**
+   * Commits the queued records now, or as soon as the commit in flight lands (records queued meanwhile ride along).
+   * Rejects (after rolling the chain back) if the store refuses.
+   */
   flush(): Promise<void> {
     const batch = this.batch;
     if (!batch.rows.length) return this.inflight ? waitFor(this.inflight) : Promise.resolve();
+    const committed = waitFor(batch);
+    // A full batch goes now (queued behind the one in flight), bounding memory and latency.
+    if (this.inflight && batch.rows.length < MAX_BATCH) this.wanted = true;
+    else this.send(batch);
+    return committed;
+  }
+
+  /** Hands the queued batch to the store, after the commits before it; the next records start a new batch. */
+  private send(batch: Batch) {
     if (this.deferred) {
       clearTimeout(this.deferred);
       this.deferred = undefined;
     }
+    this.wanted = false;
     this.batch = { rows: [], generation: this.generation };
     this.inflight = batch;
-    const committed = waitFor(batch);
     this.tail = this.tail.then(() => this.commit(batch));
-    return committed;
+  }
+
+  /** After a commit settled: the batch that filled up meanwhile goes, if a flush asked for it. */
+  private landed(batch: Batch) {
+    if (this.inflight === batch) this.inflight = undefined;
+    if (this.wanted && !this.inflight && this.batch.rows.length) this.send(this.batch);
   }
 
   /** Records chained but not committed yet. */
@@ -158,15 +179,15 @@ export class AuditLog {
         this.rollback();
       }
       settle(batch, err as Error);
-      if (this.inflight === batch) this.inflight = undefined;
+      this.landed(batch);
       return;
     }
     this.metrics?.auditCommitted((performance.now() - started) / 1000, batch.rows.length);
     const last = batch.rows[batch.rows.length - 1];
     this.committedSeq = last[0];
     this.committedHash = last[9];
-    if (this.inflight === batch) this.inflight = undefined;
     settle(batch);
+    this.landed(batch);
     if (this.listeners.size) {
       for (const row of batch.rows) {
         const record = recordOf(row);
@@ -186,6 +207,7 @@ export class AuditLog {
     this.seq = this.committedSeq;
     this.lastHash = this.committedHash;
     const orphaned = this.batch;
+    this.wanted = false;
     this.batch = { rows: [], generation: this.generation };
     if (orphaned.rows.length) settle(orphaned, new Error('an earlier audit commit failed; the records chained after it were dropped'));
   }
