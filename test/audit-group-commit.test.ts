@@ -142,3 +142,32 @@ test('a deferred record rides along with the next commit, or commits on its own 
   assert.deepEqual(await verifyAudit(store), { ok: true, records: 4 });
   await store.close();
 });
+
+test('records queued in several turns while a commit is in flight go as one commit when it lands', async () => {
+  const store = fresh();
+  // A store whose commit takes a while (a network store waiting on its disk): each commit's batch size is recorded.
+  const commits: number[] = [];
+  let release!: () => void;
+  const landed = new Promise<void>((resolve) => { release = resolve; });
+  const slow = { ...store, appendAudit: async (rows: Parameters<typeof store.appendAudit>[0]) => {
+    commits.push(rows.length);
+    if (commits.length === 1) await landed;
+    await store.appendAudit(rows);
+  } };
+  const log = await AuditLog.open(slow);
+  log.enqueue({ kind: 'request', data: { n: 1 } });
+  const first = log.durable()!;
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.deepEqual(commits, [1], 'the first commit is in flight');
+  for (let n = 2; n <= 4; n++) {
+    log.enqueue({ kind: 'request', data: { n } });
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+  const rest = log.durable()!;
+  assert.deepEqual(commits, [1], 'nothing more is sent while the commit is in flight');
+  release();
+  await Promise.all([first, rest]);
+  assert.deepEqual(commits, [1, 3], 'the three later records, queued in three turns, went in one commit');
+  assert.deepEqual(await verifyAudit(store), { ok: true, records: 4 });
+  await store.close();
+});

@@ -81,10 +81,14 @@ for (const kind of stores) {
       const store = await kind.open();
       try {
         const log = await AuditLog.open(store);
-        for (let i = 0; i < 5; i++) log.enqueue({ kind: 'request', data: { i } });
+        for (let i = 0; i < 4; i++) log.enqueue({ kind: 'request', data: { i } });
+        // Text the store must keep byte for byte, or the record no longer matches its hash.
+        const tricky = { summary: 'SELECT \'a"b\\c\'\n\t', nul: '\u0000', lone: '\ud800', emoji: '\u{1F600}', deep: [{ x: null }] };
+        log.enqueue({ kind: 'request', sessionId: 'ses_"quoted"', data: tricky });
         await log.durable();
         await log.append({ kind: 'result', data: { n: 1 } });
         assert.deepEqual(await verifyAudit(store), { ok: true, records: 6 });
+        assert.deepEqual((await store.readAudit(4, 1))[0].data, JSON.parse(JSON.stringify(tricky)));
         const head = (await store.lastAudit())!;
         assert.equal(head.seq, 6);
         await assert.rejects(store.appendAudit([[6, 0, 'fork', null, null, null, null, '{}', 'x', 'y']]), /does not continue the stored chain \(last stored: 6\)/);

@@ -10,7 +10,8 @@ import type { Grant } from '../config/schema.ts';
 import type { HoldRequest, Outcome as ApprovalOutcome } from '../services/approvals/approvals.ts';
 import { AuthThrottle } from '../services/identity/throttle.ts';
 import type { Services } from '../services/services.ts';
-import type { AuditEvent, AuditRecord, TokenRecord } from '../services/store/store.ts';
+import type { ChainLink } from '../services/audit/log.ts';
+import type { AuditEvent, TokenRecord } from '../services/store/store.ts';
 import type { Facts, Who } from '../services/policy/facts.ts';
 import { deny, type Obligations, type Verdict } from '../services/policy/verdict.ts';
 
@@ -276,17 +277,17 @@ export class GateSession {
     this.touch();
     // Operations (services/telemetry): a request id in the record and the log line; the outcome counted and timed.
     const seen = this.services.metrics.request(this.ctx.connection, this.protocol, this.ctx.sessionId);
-    return this.judge({ ...ask, detail: { ...ask.detail, requestId: seen.id } }).then((o) => (seen.end(o.kind, o.kind === 'refuse' ? o.rule : undefined), o));
+    return this.judge(ask, seen.id).then((o) => (seen.end(o.kind, o.kind === 'refuse' ? o.rule : undefined), o));
   }
 
-  private judge<F extends Facts>(ask: Ask<F>): Promise<Outcome> {
+  private judge<F extends Facts>(ask: Ask<F>, requestId: string): Promise<Outcome> {
     // A node that may have missed a revocation serves nothing until it has caught up (node.revocation_stale_after).
     const stale = this.services.tokens.revocationsStale();
     const verdict = stale ? deny(REVOCATIONS_STALE, stale) : verdictOf(ask);
     const { audit } = this.services;
-    let record: AuditRecord;
+    let record: ChainLink;
     try {
-      record = audit.enqueue(requestEvent(this.ctx, ask.facts, verdict, ask.detail));
+      record = audit.enqueue(requestEvent(this.ctx, ask.facts, verdict, requestId, ask.detail));
     } catch (err) {
       return Promise.resolve(auditUnavailable(err));
     }
@@ -323,7 +324,7 @@ export class GateSession {
     for (const h of [...this.held.values()]) h.withdraw(reason);
   }
 
-  private async settle(verdict: Verdict, record: AuditRecord, summary: string, exact = summary): Promise<Outcome> {
+  private async settle(verdict: Verdict, record: ChainLink, summary: string, exact = summary): Promise<Outcome> {
     if (verdict.kind === 'deny') return { kind: 'refuse', rule: verdict.rule, message: verdict.message };
     if (verdict.kind === 'allow') return this.forward(verdict.grant, verdict.obligations, record);
     const { approvals } = this.services;
@@ -354,7 +355,7 @@ export class GateSession {
     };
   }
 
-  private async afterApproval(o: ApprovalOutcome | 'detached', grant: string, obligations: Obligations, record: AuditRecord): Promise<Forward | Refuse> {
+  private async afterApproval(o: ApprovalOutcome | 'detached', grant: string, obligations: Obligations, record: ChainLink): Promise<Forward | Refuse> {
     if (o === 'detached') return { kind: 'refuse', rule: APPROVAL_PENDING, message: 'nobody waits for this approval any more' };
     if (!o.approved) return { kind: 'refuse', rule: `approval.${o.record.status}`, approval: o.record.id, message: o.message };
     try {
@@ -369,7 +370,7 @@ export class GateSession {
     return this.forward(grant, obligations, record);
   }
 
-  private forward(grant: string, obligations: Obligations, record: AuditRecord): Forward {
+  private forward(grant: string, obligations: Obligations, record: ChainLink): Forward {
     const { audit } = this.services;
     const ctx = this.ctx;
     return {
@@ -415,7 +416,7 @@ function verdictOf<F extends Facts>(ask: Ask<F>): Verdict {
   }
 }
 
-function requestEvent(ctx: RequestContext, facts: Facts, verdict: Verdict, detail: Record<string, unknown> = {}): AuditEvent {
+function requestEvent(ctx: RequestContext, facts: Facts, verdict: Verdict, requestId: string, detail?: Record<string, unknown>): AuditEvent {
   return {
     kind: 'request',
     sessionId: ctx.sessionId,
@@ -429,6 +430,7 @@ function requestEvent(ctx: RequestContext, facts: Facts, verdict: Verdict, detai
       targets: facts.targets,
       ...(verdict.kind === 'allow' ? { grant: verdict.grant } : verdict.kind === 'deny' ? { rule: verdict.rule, message: verdict.message } : { grant: verdict.grant, reason: verdict.reason }),
       ...detail,
+      requestId,
     },
   };
 }

@@ -7,8 +7,10 @@
 // that forward an effect wait for it first: audit before effect holds for queued records too.
 //
 // Commits are asynchronous and go to the store one at a time, in chain order: while one is in flight the next batch
-// fills up (the classic group commit). A failed commit rolls the chain back to what is stored; batches chained onto it
-// fail with it, and nothing they cover is forwarded.
+// fills up, whatever turn its records come in, and goes as one commit when the one in flight lands (the classic group
+// commit: a store whose commit waits on a disk flush then carries every request that arrived meanwhile in one flush,
+// not one flush per turn). A failed commit rolls the chain back to what is stored; batches chained onto it fail with
+// it, and nothing they cover is forwarded.
 import { hash } from 'node:crypto';
 import { GENESIS, type AuditRow } from '../store/audit-table.ts';
 import type { AuditEvent, AuditRecord, Store } from '../store/store.ts';
@@ -30,9 +32,15 @@ function recordHash(prevHash: string, r: Omit<AuditRecord, 'hash' | 'prevHash'>)
 
 export type AuditListener = (record: AuditRecord) => void;
 
+/** A record's place in the chain, as `enqueue` and `defer` give it: what a caller refers to it by. */
+export interface ChainLink {
+  seq: number;
+  prevHash: string;
+  hash: string;
+}
+
 interface Batch {
-  records: AuditRecord[];
-  /** The same records as stored: the data text is the text that was hashed. */
+  /** The records as stored: the data text is the text that was hashed, serialised once. */
   rows: AuditRow[];
   /** The chain's generation the batch was chained in: a rollback starts a new one, and older batches cannot commit. */
   generation: number;
@@ -49,13 +57,15 @@ export class AuditLog {
   private committedSeq: number;
   private committedHash: string;
   private generation = 0;
-  private batch: Batch = { records: [], rows: [], generation: 0 };
+  private batch: Batch = { rows: [], generation: 0 };
   /** The newest batch handed to the store and not settled yet. */
   private inflight?: Batch;
   /** Commits in order, one at a time. */
   private tail: Promise<void> = Promise.resolve();
   private scheduled = false;
   private deferred?: NodeJS.Timeout;
+  /** A flush was asked for while a commit was in flight: the queued batch goes when that commit lands. */
+  private wanted = false;
   private readonly listeners = new Set<AuditListener>();
 
   /** Opens the log on the chain the store holds. */
@@ -75,9 +85,9 @@ export class AuditLog {
    * if the store refuses the write: callers treat that as "refuse the request" (audit before effect, fail closed).
    */
   async append(event: AuditEvent): Promise<AuditRecord> {
-    const record = this.chain(event);
+    const row = this.chain(event);
     await this.flush();
-    return record;
+    return recordOf(row);
   }
 
   /**
@@ -85,7 +95,7 @@ export class AuditLog {
    * the event loop, or earlier if `append` or `flush` runs first). Nothing it covers may be forwarded before
    * `durable()` resolves. A failed commit drops the batch: the chain rolls back and `durable()` rejects.
    */
-  enqueue(event: AuditEvent): AuditRecord {
+  enqueue(event: AuditEvent): ChainLink {
     return this.queue(event, 'turn');
   }
 
@@ -94,7 +104,7 @@ export class AuditLog {
    * within DEFER_MS — most commits then carry a request record and a result record, instead of one each. A process
    * killed in that window loses the result record, never a request record.
    */
-  defer(event: AuditEvent): AuditRecord {
+  defer(event: AuditEvent): ChainLink {
     return this.queue(event, 'soon');
   }
 
@@ -110,28 +120,45 @@ export class AuditLog {
    * waiting for a commit. Commits land in chain order, so the newest batch's commit covers every record before it.
    */
   durable(): Promise<void> | undefined {
-    const batch = this.batch.records.length ? this.batch : this.inflight;
+    const batch = this.batch.rows.length ? this.batch : this.inflight;
     return batch && waitFor(batch);
   }
 
-  /** Commits the queued records now, after any commit in flight. Rejects (after rolling the chain back) if the store refuses. */
+  /**
+   * Commits the queued records now, or as soon as the commit in flight lands (records queued meanwhile ride along).
+   * Rejects (after rolling the chain back) if the store refuses.
+   */
   flush(): Promise<void> {
     const batch = this.batch;
-    if (!batch.records.length) return this.inflight ? waitFor(this.inflight) : Promise.resolve();
+    if (!batch.rows.length) return this.inflight ? waitFor(this.inflight) : Promise.resolve();
+    const committed = waitFor(batch);
+    // A full batch goes now (queued behind the one in flight), bounding memory and latency.
+    if (this.inflight && batch.rows.length < MAX_BATCH) this.wanted = true;
+    else this.send(batch);
+    return committed;
+  }
+
+  /** Hands the queued batch to the store, after the commits before it; the next records start a new batch. */
+  private send(batch: Batch) {
     if (this.deferred) {
       clearTimeout(this.deferred);
       this.deferred = undefined;
     }
-    this.batch = { records: [], rows: [], generation: this.generation };
+    this.wanted = false;
+    this.batch = { rows: [], generation: this.generation };
     this.inflight = batch;
-    const committed = waitFor(batch);
     this.tail = this.tail.then(() => this.commit(batch));
-    return committed;
+  }
+
+  /** After a commit settled: the batch that filled up meanwhile goes, if a flush asked for it. */
+  private landed(batch: Batch) {
+    if (this.inflight === batch) this.inflight = undefined;
+    if (this.wanted && !this.inflight && this.batch.rows.length) this.send(this.batch);
   }
 
   /** Records chained but not committed yet. */
   get queued(): number {
-    return this.batch.records.length + (this.inflight?.records.length ?? 0);
+    return this.batch.rows.length + (this.inflight?.rows.length ?? 0);
   }
 
   /** Live feed of committed records (console, `audit tail --follow`). Returns the unsubscribe function. */
@@ -152,17 +179,18 @@ export class AuditLog {
         this.rollback();
       }
       settle(batch, err as Error);
-      if (this.inflight === batch) this.inflight = undefined;
+      this.landed(batch);
       return;
     }
-    this.metrics?.auditCommitted((performance.now() - started) / 1000, batch.records.length);
-    const last = batch.records[batch.records.length - 1];
-    this.committedSeq = last.seq;
-    this.committedHash = last.hash;
-    if (this.inflight === batch) this.inflight = undefined;
+    this.metrics?.auditCommitted((performance.now() - started) / 1000, batch.rows.length);
+    const last = batch.rows[batch.rows.length - 1];
+    this.committedSeq = last[0];
+    this.committedHash = last[9];
     settle(batch);
+    this.landed(batch);
     if (this.listeners.size) {
-      for (const record of batch.records) {
+      for (const row of batch.rows) {
+        const record = recordOf(row);
         for (const l of this.listeners) {
           try { l(record); } catch { /* a listener's failure must not undo a committed record */ }
         }
@@ -179,14 +207,15 @@ export class AuditLog {
     this.seq = this.committedSeq;
     this.lastHash = this.committedHash;
     const orphaned = this.batch;
-    this.batch = { records: [], rows: [], generation: this.generation };
-    if (orphaned.records.length) settle(orphaned, new Error('an earlier audit commit failed; the records chained after it were dropped'));
+    this.wanted = false;
+    this.batch = { rows: [], generation: this.generation };
+    if (orphaned.rows.length) settle(orphaned, new Error('an earlier audit commit failed; the records chained after it were dropped'));
   }
 
   /** Chains a record and makes sure a commit will carry it: at the end of this turn, or within DEFER_MS at the latest. */
-  private queue(event: AuditEvent, by: 'turn' | 'soon'): AuditRecord {
-    const record = this.chain(event);
-    if (this.batch.records.length >= MAX_BATCH) this.flushQuietly();
+  private queue(event: AuditEvent, by: 'turn' | 'soon'): ChainLink {
+    const row = this.chain(event);
+    if (this.batch.rows.length >= MAX_BATCH) this.flushQuietly();
     else if (by === 'turn' && !this.scheduled) {
       this.scheduled = true;
       setImmediate(() => {
@@ -199,7 +228,7 @@ export class AuditLog {
         this.flushQuietly();
       }, DEFER_MS).unref();
     }
-    return record;
+    return { seq: row[0], prevHash: row[8], hash: row[9] };
   }
 
   /** A scheduled commit: its failure reaches the waiters through durable() (a lost result record leaves the chain intact). */
@@ -207,7 +236,12 @@ export class AuditLog {
     this.flush().catch(() => undefined);
   }
 
-  private chain(event: AuditEvent): AuditRecord {
+  /**
+   * Gives the event its place in the chain as the row that will be stored. The data is serialised once, and that text is
+   * both what is hashed and what is stored; nothing is parsed back or copied on this path (it runs twice per request):
+   * a full record is made from the row only for whoever reads one (`append`, subscribers).
+   */
+  private chain(event: AuditEvent): AuditRow {
     const dataJson = JSON.stringify(event.data ?? {});
     const seq = this.seq + 1;
     const ts = Date.now();
@@ -221,15 +255,17 @@ export class AuditLog {
     const head = JSON.stringify([seq, ts, kind, sessionId, tokenId, connection, verdict]);
     const prevHash = this.lastHash;
     const digest = sha256(`${prevHash}\n${head.slice(0, -1)},${dataJson}]`);
-    // A plain literal of one shape (no spread): this runs twice per statement. The data is parsed back so the record
-    // holds exactly what is stored and read back (no undefined, no class instances).
-    const record: AuditRecord = { seq, ts, kind, sessionId, tokenId, connection, verdict, data: JSON.parse(dataJson) as Record<string, unknown>, prevHash, hash: digest };
+    const row: AuditRow = [seq, ts, kind, sessionId, tokenId, connection, verdict, dataJson, prevHash, digest];
     this.seq = seq;
     this.lastHash = digest;
-    this.batch.records.push(record);
-    this.batch.rows.push([seq, ts, kind, sessionId, tokenId, connection, verdict, dataJson, prevHash, digest]);
-    return record;
+    this.batch.rows.push(row);
+    return row;
   }
+}
+
+/** The record a row stores, read back as a reader of the store would: the data parsed from the text that was hashed. */
+function recordOf([seq, ts, kind, sessionId, tokenId, connection, verdict, data, prevHash, hash]: AuditRow): AuditRecord {
+  return { seq, ts, kind, sessionId, tokenId, connection, verdict, data: JSON.parse(data) as Record<string, unknown>, prevHash, hash };
 }
 
 /** The promise a batch's waiters share; one that settled already answers at once. */
