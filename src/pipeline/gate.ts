@@ -13,6 +13,7 @@ import type { Services } from '../services/services.ts';
 import type { ChainLink } from '../services/audit/log.ts';
 import type { AuditEvent, TokenRecord } from '../services/store/store.ts';
 import type { Facts, Who } from '../services/policy/facts.ts';
+import type { Logger } from '../services/telemetry/logger.ts';
 import { deny, type Obligations, type Verdict } from '../services/policy/verdict.ts';
 
 /** The session a request belongs to: every record the gate writes for it carries these. */
@@ -172,7 +173,10 @@ export class Gate {
         session?.withdrawHeld(reason);
         onCut(reason);
       },
-    );
+    ).catch((err: unknown) => {
+      storeFailed(this.services.log, err);
+      throw new Error('the session could not be recorded, so nothing was served; try again later');
+    });
     this.services.tokens.touch(token.id, this.touchFailed);
     const r = live.record;
     session = new GateSession(this.services, token, start.protocol, {
@@ -289,11 +293,11 @@ export class GateSession {
     try {
       record = audit.enqueue(requestEvent(this.ctx, ask.facts, verdict, requestId, ask.detail));
     } catch (err) {
-      return Promise.resolve(auditUnavailable(err));
+      return Promise.resolve(auditUnavailable(this.services.log)(err));
     }
     const durable = audit.durable();
     const settle = () => this.settle(verdict, record, ask.facts.summary, ask.exact);
-    return durable ? durable.then(settle, auditUnavailable) : settle();
+    return durable ? durable.then(settle, auditUnavailable(this.services.log)) : settle();
   }
 
   /**
@@ -338,7 +342,7 @@ export class GateSession {
       if (await approvals.consume(request)) return this.forward(verdict.grant, verdict.obligations, record);
       pending = await approvals.hold(request);
     } catch (err) {
-      return auditUnavailable(err);
+      return auditUnavailable(this.services.log)(err);
     }
     const id = pending.record.id;
     if (approvals.mode === 'async') {
@@ -365,7 +369,7 @@ export class GateSession {
       }
       await this.services.audit.append({ kind: 'approval.forwarded', sessionId: this.ctx.sessionId, tokenId: this.token.id, connection: this.ctx.connection, data: { id: o.record.id, summary: o.record.summary } });
     } catch (err) {
-      return auditUnavailable(err);
+      return auditUnavailable(this.services.log)(err);
     }
     return this.forward(grant, obligations, record);
   }
@@ -435,5 +439,18 @@ function requestEvent(ctx: RequestContext, facts: Facts, verdict: Verdict, reque
   };
 }
 
-const auditUnavailable = (err: unknown): Refuse =>
-  ({ kind: 'refuse', rule: AUDIT_UNAVAILABLE, message: `the audit record could not be written (${(err as Error).message})` });
+/**
+ * The store's own words (a host and port, a file path) are for the operator's log, not for the agent: the refusal says
+ * what happened, the log says why — once a second at most, however many requests an outage refuses.
+ */
+let storeFailureLogged = 0;
+function storeFailed(log: Logger, err: unknown) {
+  if (Date.now() - storeFailureLogged < 1000) return;
+  storeFailureLogged = Date.now();
+  log.error({ err }, 'the store did not take an audit record or a session: requests are refused until it does');
+}
+
+const auditUnavailable = (log: Logger) => (err: unknown): Refuse => {
+  storeFailed(log, err);
+  return { kind: 'refuse', rule: AUDIT_UNAVAILABLE, message: 'the audit record could not be written, so nothing was forwarded; try again later' };
+};

@@ -143,7 +143,7 @@ export async function startEgressListener(name: string, conn: EgressConnection, 
       const step = await sessions.begin(admitted.token, req, client, (reason) => cutoff.cut(reason));
       return { ...admitted, client, cutoff, step };
     } catch (err) {
-      refuse({ status: 503, code: 'session.unavailable', message: `the session could not be recorded (${(err as Error).message})`, headers: {} });
+      refuse({ status: 503, code: 'session.unavailable', message: (err as Error).message, headers: {} });
     }
   }
 

@@ -347,7 +347,7 @@ export class RedisSession {
       );
       return true;
     } catch (err) {
-      this.end(errorReply(`ERR Gatehouse: the session could not be opened (${(err as Error).message})`));
+      this.end(errorReply(`ERR Gatehouse: ${(err as Error).message}`));
       return false;
     }
   }

@@ -123,7 +123,7 @@ export async function startHttpShaped<G extends Grant>(name: string, conn: HttpS
         }
       });
     } catch (err) {
-      return fail(res, 503, 'session.unavailable', `the session could not be recorded (${(err as Error).message})`);
+      return fail(res, 503, 'session.unavailable', (err as Error).message);
     }
     // Cut while its session was opening: answered already.
     if (state.cut !== undefined) return flight.done();

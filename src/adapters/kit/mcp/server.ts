@@ -146,7 +146,7 @@ export async function serveMcp<G extends Grant>(services: AdapterServices, opts:
         (reason) => { if (live) void end(live, reason); else cut = reason; },
       );
     } catch (err) {
-      return rpcError(res, 503, 'audit.unavailable', `the session could not be recorded (${(err as Error).message})`);
+      return rpcError(res, 503, 'audit.unavailable', (err as Error).message);
     }
     const agent = new Server(opts.info, { capabilities: {} });
     let host: HostSession;
