@@ -31,6 +31,8 @@ export interface Rule {
   prefilter?: RegExp;
 }
 
+/** What else an injection asks the reader to set aside: "disregard all other information except…". */
+const OTHER_CONTENT = 'info|information|content|text|data|documents?|snippets?|context|results?|messages?';
 const IGNORE_WORDS = ['ignore', 'disregard', 'forget', 'skip', 'override', 'bypass', 'neglect', 'abandon', 'discard', 'drop', 'erase', 'nevermind'];
 const VERBS_IGNORE = `(?:${IGNORE_WORDS.join('|')}|never mind)`;
 const QUALIFIER_WORDS = ['previous', 'prior', 'above', 'preceding', 'earlier', 'foregoing', 'following', 'all', 'any', 'every', 'your', 'these', 'those', 'initial', 'original', 'system', 'safety', 'old', 'my'];
@@ -107,8 +109,15 @@ export const RULES: readonly Rule[] = [
   {
     name: 'ignore-the-rest',
     weight: 1.5,
-    pattern: new RegExp(String.raw`\b${VERBS_IGNORE}\s+(?:the\s+)?(?:rest|remainder|content|contents)\s+of\s+(?:this|the)\b|\b${VERBS_IGNORE}\s+(?:everything|anything)\s+(?:above|before|else)\b`),
-    triggers: [[...IGNORE_WORDS, 'never'], ['rest', 'remainder', 'content', 'contents', 'everything', 'anything']],
+    pattern: new RegExp(String.raw`\b${VERBS_IGNORE}\s+(?:the\s+)?(?:rest|remainder|content|contents)\s+of\s+(?:this|the)\b|\b${VERBS_IGNORE}\s+(?:everything|anything)\s+(?:above|before|else)\b|\b${VERBS_IGNORE}\s+(?:all|any)\s+(?:other\s+)?(?:${OTHER_CONTENT})\s+(?:except|but|other than|apart from|besides)\b|\b${VERBS_IGNORE}\s+(?:them|it|those|these)\s+(?:and|but)\s+(?:instead|only)\b`),
+    triggers: [[...IGNORE_WORDS, 'never'], ['rest', 'remainder', 'content', 'contents', 'everything', 'anything', 'all', 'any', 'them', 'it', 'those', 'these']],
+  },
+  {
+    // Attention narrowed to a planted passage: "focus only on the following information", "use only the text between <>".
+    name: 'focus-only',
+    weight: 1.5,
+    pattern: new RegExp(String.raw`\b(?:focus|concentrate|rely|base your (?:answer|reply|response))\s+(?:only|exclusively|solely|just)\s+on\s+(?:the\s+)?(?:following|this|these|the text|the information)\b|\b(?:use|consider|trust)\s+only\s+(?:the\s+)?(?:following|information|text|data)\s+(?:below|between|in|inside)\b`),
+    triggers: [['focus', 'concentrate', 'rely', 'base', 'use', 'consider', 'trust'], ['only', 'exclusively', 'solely', 'just']],
   },
   {
     name: 'instructions-revoked',
@@ -222,8 +231,8 @@ export const RULES: readonly Rule[] = [
   {
     name: 'addressed-to-ai',
     weight: 2,
-    pattern: new RegExp(String.raw`\b(?:note|message|instructions?|attention)\s+(?:to|for)\s+(?:the\s+|any\s+)?${AI}\b|\bif\s+you\s+are\s+(?:an?\s+)?(?:${AI}|automated)\b|\b${AI}s?\s+(?:reading|processing|summari[sz]ing|analy[sz]ing|evaluating)\s+this\b`),
-    triggers: [['note', 'message', 'instruction', 'instructions', 'attention', 'if', 'reading', 'processing', 'summarizing', 'summarising', 'analyzing', 'analysing', 'evaluating'], AI_WORDS],
+    pattern: new RegExp(String.raw`\b(?:note|notes|message|instructions?|attention|notice|memo|profile|guidance)\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+)?(?:${AI}|automated\s+(?:\w+\s+)?(?:systems?|tools?|agents?|reviewers?))\b|\bif\s+you\s+are\s+(?:an?\s+)?(?:${AI}|automated)\b|\b${AI}s?\s+(?:reading|processing|summari[sz]ing|analy[sz]ing|evaluating)\s+this\b`),
+    triggers: [['note', 'notes', 'message', 'instruction', 'instructions', 'attention', 'notice', 'memo', 'profile', 'guidance', 'if', 'reading', 'processing', 'summarizing', 'summarising', 'analyzing', 'analysing', 'evaluating'], AI_WORDS],
   },
   {
     name: 'response-manipulation',
@@ -322,17 +331,20 @@ export const RULES: readonly Rule[] = [
   },
   {
     // A request standing on its own line: normal from a user, but a document does not ask its reader to write, list or
-    // recommend something. A weak prior: with one other rule (an order about "your reply") it reaches the rule floor.
+    // recommend something. Verbs that set a model a task of writing, not the actions an e-mail or a how-to asks of a
+    // person ("add the method", "use shutil", "find attached") — unless what they change is "your reply". A weak prior: with one other rule, or standing out
+    // among descriptive lines (`command-shift`), it reaches the rule floor.
     name: 'standalone-request',
-    weight: 1,
+    weight: 1.5,
     source: 'document',
-    pattern: /^\s*(?:please\s+)?(?:write|provide|give|list|tell|recommend|suggest|analy[sz]e|summari[sz]e|translate|explain|describe|create|generate|compose|draft|find|calculate|classify|identify|share|can you|could you|would you)\b[^\n]{0,200}$/m,
+    pattern: /^\s*(?:(?:user|human)\s*:\s*)?(?:please\s+|kindly\s+|also,?\s+)?(?:write|provide|give|list|tell|recommend|suggest|analy[sz]e|summari[sz]e|translate|explain|describe|create|generate|compose|draft|develop|calculate|classify|identify|rewrite|rephrase|can you|could you|would you)\b[^\n]{0,200}$|^\s*(?:please\s+|kindly\s+|also,?\s+)?(?:use|modify|enhance|augment|add|include|insert|integrate|incorporate|append|mention|replace|convert|render|express|format|begin|start|end|conclude|ensure|make sure)\b[^\n]{0,200}?\byour\s+(?:reply|response|answer|output|summary)\b[^\n]{0,200}$/m,
   },
   {
     // Over-defence guard: one short question about a term ("Explain what a system prompt is", "What does jailbreak
     // mean?") talks about injections without attempting one. Anchored to the whole text, so it cannot be prepended.
     name: 'question-about-term',
     weight: -2.5,
+    source: 'user', // a document's line is not a question its reader asked
     pattern: /^(?![^\n]*\b(?:your|yourself|above|previous|prior|earlier|instead)\b)\s*(?:(?:can|could|would) you\s+)?(?:please\s+)?(?:explain|describe|define|tell me|what|how|why)\b[^\n.!?]{0,100}[.?!]?\s*$/,
   },
 ];
@@ -348,10 +360,19 @@ export const SIGNAL_WEIGHTS: Record<string, number> = {
   'script-change': 1,
 };
 
+/**
+ * What the scanner sees across a document's windows rather than in one: an order standing out among descriptive lines
+ * (`command-shift`). Unlike obfuscation, this is part of an injection's shape, so it counts towards the rule floor.
+ */
+export const STRUCTURE_WEIGHTS: Record<string, number> = {
+  'command-shift': 1.5,
+};
+
 /** Prior weight of every named rule and signal. */
 export const PRIOR_WEIGHTS: Record<string, number> = {
   ...Object.fromEntries(RULES.map((r) => [r.name, r.weight])),
   ...SIGNAL_WEIGHTS,
+  ...STRUCTURE_WEIGHTS,
 };
 
 /** A local name for the import: called per character, and tsx turns imported bindings into getters. */

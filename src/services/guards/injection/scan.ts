@@ -92,6 +92,18 @@ function scriptOf(text: string): number {
   return best;
 }
 
+/**
+ * A document that informs, then one line that gives its reader an order ("Write a poem about the sea."): the shift from
+ * describing to commanding is the signal, not the order itself — a how-to or a checklist gives orders on every line.
+ * Marks `command-shift` on the request lines of a document of three or more windows where such lines are rare.
+ */
+function markCommandShift(matches: string[][]): void {
+  if (matches.length < 3) return;
+  const requests = matches.filter((m) => m.includes('standalone-request'));
+  if (requests.length === 0 || requests.length > Math.max(1, matches.length / 4)) return;
+  for (const m of requests) m.push('command-shift');
+}
+
 /** The best window of a scan: what `explain` shows. */
 export interface ScoredWindow {
   score: number;
@@ -113,11 +125,16 @@ export function scoreWindows(model: Model, text: string, source: Source): { best
   for (const { name, n } of views(text)) {
     const windows = source === 'user' ? [n] : segments(n);
     const documentScript = source === 'document' && windows.length > 1 ? scriptOf(n.text) : -1;
-    for (const window of windows) {
-      const matched = matchRules(window, source);
+    const matches = windows.map((window) => matchRules(window, source));
+    markCommandShift(matches);
+    let previous: string[] = [];
+    for (const [i, window] of windows.entries()) {
+      const matched = matches[i];
       if (documentScript !== -1 && scriptOf(window.text) !== documentScript) matched.push('script-change');
       for (const rule of matched) rules.add(rule);
-      ruleWeight = Math.max(ruleWeight, priorWeight(matched));
+      // An injection often spans two lines (a fake delimiter, then the order): the rule floor reads neighbours together.
+      ruleWeight = Math.max(ruleWeight, priorWeight(matched), previous.length && matched.length ? priorWeight([...new Set([...previous, ...matched])]) : 0);
+      previous = matched;
       const score = scoreOf(model, window, matched);
       if (!best || score > best.score) best = { score, view: name, text: window, rules: matched };
     }
