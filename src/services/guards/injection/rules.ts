@@ -460,8 +460,26 @@ const RULES_FOR: Record<Source, { rule: Rule; triggers: number[][] }[]> = {
   document: RULES.flatMap((rule, i) => (!rule.source || rule.source === 'document' ? [{ rule, triggers: TRIGGERS_OF_RULE[i] }] : [])),
 };
 
-/** Names of the rules that match the normalised text (or only its leetspeak-folded form) from `source`, then the signals. */
-export function matchRules(n: Normalized, source: Source): string[] {
+const PREFILTERED = RULES.filter((r) => r.prefilter);
+
+/**
+ * The rules whose prefilter finds nothing in `n` (nor in its leetspeak-folded form): they cannot match in any window cut
+ * from it either, so a document's windows skip them without running the prefilter again, window after window.
+ */
+export function ruledOut(n: Normalized): ReadonlySet<Rule> {
+  const lower = n.text.toLowerCase();
+  const leetMatters = n.foldedWords.some((w) => RULE_VOCABULARY.has(w));
+  const foldedLower = leetMatters ? n.folded.toLowerCase() : lower;
+  return new Set(PREFILTERED.filter((r) => !r.prefilter?.test(lower) && !(leetMatters && r.prefilter?.test(foldedLower))));
+}
+
+const NONE: ReadonlySet<Rule> = new Set();
+
+/**
+ * Names of the rules that match the normalised text (or only its leetspeak-folded form) from `source`, then the signals.
+ * `skip`: rules known not to match (`ruledOut` of the text a window was cut from).
+ */
+export function matchRules(n: Normalized, source: Source, skip: ReadonlySet<Rule> = NONE): string[] {
   const hits: string[] = [];
   const lower = n.text.toLowerCase();
   const present = groupsPresent(lower);
@@ -470,6 +488,7 @@ export function matchRules(n: Normalized, source: Source): string[] {
   const foldedPresent = leetMatters ? groupsPresent(foldedLower) : present;
   let leet = false;
   for (const { rule, triggers } of RULES_FOR[source]) {
+    if (skip.has(rule)) continue;
     if (rule.prefilter && !rule.prefilter.test(lower) && !(leetMatters && rule.prefilter.test(foldedLower))) continue;
     if (triggered(triggers, present) && rule.pattern.test(rule.cased ? n.text : lower)) {
       hits.push(rule.name);

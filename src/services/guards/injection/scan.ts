@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { decodeModel, logit, sigmoid, type Model, type ModelFile, type Models, type Source } from './classifier.ts';
 import { views, type Normalized, type ViewName } from './normalize.ts';
-import { PRIOR_WEIGHTS, SIGNAL_WEIGHTS, matchRules } from './rules.ts';
+import { PRIOR_WEIGHTS, SIGNAL_WEIGHTS, matchRules, ruledOut } from './rules.ts';
 
 export interface InjectionScan {
   /** Probability-like score in [0, 1]: the highest over the views (and, for a document, its windows). */
@@ -74,21 +74,26 @@ export function segments(n: Normalized): Normalized[] {
   return out;
 }
 
+/** Letters counted per script by scriptOf, and the scripts in the order met (reused; scripts are numbered below 0xad). */
+const scriptCounts = new Uint8Array(0xad);
+const scriptsMet: number[] = [];
+
 /** Coarse script of a text from its first letters: enough to see a document switch language family mid-way. */
 function scriptOf(text: string): number {
-  const counts = new Map<number, number>();
+  scriptCounts.fill(0);
+  scriptsMet.length = 0;
   let seen = 0;
   for (let i = 0; i < text.length && seen < 48; i++) {
     const c = text.charCodeAt(i);
     if (c < 65 || (c > 90 && c < 97) || (c > 122 && c < 0xc0)) continue;
     // Latin 0, Greek/Cyrillic/Armenian/Hebrew/Arabic by 256-blocks, Indic and South-East Asian by block, CJK/Kana/Hangul as one.
     const script = c < 0x370 ? 0 : c < 0x2e80 ? c >> 8 : c < 0xac00 ? 0x2e : 0xac;
-    counts.set(script, (counts.get(script) ?? 0) + 1);
+    if (scriptCounts[script]++ === 0) scriptsMet.push(script);
     seen++;
   }
+  // The most frequent; on a tie, the one met first.
   let best = -1;
-  let most = 0;
-  for (const [script, n] of counts) if (n > most) [best, most] = [script, n];
+  for (const script of scriptsMet) if (best === -1 || scriptCounts[script] > scriptCounts[best]) best = script;
   return best;
 }
 
@@ -125,7 +130,8 @@ export function scoreWindows(model: Model, text: string, source: Source): { best
   for (const { name, n } of views(text)) {
     const windows = source === 'user' ? [n] : segments(n);
     const documentScript = source === 'document' && windows.length > 1 ? scriptOf(n.text) : -1;
-    const matches = windows.map((window) => matchRules(window, source));
+    const skip = windows.length > 1 ? ruledOut(n) : undefined;
+    const matches = windows.map((window) => matchRules(window, source, skip));
     markCommandShift(matches);
     let previous: string[] = [];
     for (const [i, window] of windows.entries()) {
