@@ -51,7 +51,7 @@ const ML_VERBS = [
   String.raw`ne (?:tiens|tenez) pas compte|haz caso omiso|no hagas caso|non considerare`,
   'игнориру', 'проигнориру', 'забудь', 'забудьте', 'не обращай', 'забыть',
   '忽略', '无视', '忘记', '忽视', '不要理会', '忘掉', '無視', '忘れ', '무시', '잊어', '잊으', '잊고',
-  'تجاهل', 'انس', 'تغاضى', 'अनदेखा', 'भूल', 'नज़रअंदाज़', 'उपेक्षा', 'উপেক্ষা', 'ভুলে', 'ไม่ต้องสนใจ', 'ละเว้น', 'ลืม', 'อย่าไปสนใจ',
+  'تجاهل', 'انس', 'تغاضى', 'अनदेखा', 'अवहेलना', 'भूल', 'नज़रअंदाज़', 'उपेक्षा', 'উপেক্ষা', 'ভুলে', 'ไม่ต้องสนใจ', 'ละเว้น', 'ลืม', 'อย่าไปสนใจ',
 ].join('|');
 /** What is ignored: earlier instructions and rules. French and Spanish nouns need their article, so English is left out. */
 const ML_OBJECTS = [
@@ -97,12 +97,14 @@ export const RULES: readonly Rule[] = [
     // "Ignore all previous instructions", and the object first: "ignore the directions above", "disregard all prior text".
     name: 'ignore-previous-instructions',
     weight: 3,
-    pattern: new RegExp(String.raw`\b${VERBS_IGNORE}\b[^.!?\n]{0,40}?\b${QUALIFIERS}\b[^.!?\n]{0,30}?\b${INSTRUCTIONS}\b|\b${VERBS_IGNORE}\s+(?:(?:all|any|the|your|my|these|those|of)\s+){0,3}${INSTRUCTIONS}\s+(?:above|before|so far|given (?:above|before|earlier|to you)|you (?:were|have been) given)\b|\b${VERBS_IGNORE}\s+(?:all|everything)\s+(?:of\s+)?(?:the\s+)?(?:previous|prior|above|preceding|earlier)\s+(?:text|messages|context|content|input)\b`),
+    pattern: new RegExp(String.raw`\b${VERBS_IGNORE}\b[^.!?\n]{0,40}?\b${QUALIFIERS}\b[^.!?\n]{0,30}?\b${INSTRUCTIONS}\b|\b${VERBS_IGNORE}\s+(?:(?:all|any|the|your|my|these|those|of)\s+){0,3}${INSTRUCTIONS}\s+(?:above|before|so far|given (?:above|before|earlier|to you)|you (?:were|have been) given)\b|\b${VERBS_IGNORE}\s+(?:all|everything)\s+(?:of\s+)?(?:the\s+)?(?:previous|prior|above|preceding|earlier)\s+(?:text|messages|context|content|input)\b|\b${VERBS_IGNORE}\s+(?:everything|all|anything)\s+(?:(?:that\s+)?you(?:'ve|\s+have)?\s+(?:been|were)\s+(?:told|given|instructed))|\bregardless\s+of\s+(?:any\s+|all\s+|your\s+|the\s+)?(?:previous|prior|earlier|above|initial|original)\s+(?:${INSTRUCTIONS}|tasks?)\b`),
     triggers: {
       anyOf: [
         [[...IGNORE_WORDS, 'never'], QUALIFIER_WORDS, INSTRUCTION_WORDS],
         [[...IGNORE_WORDS, 'never'], INSTRUCTION_WORDS, ['above', 'before', 'so', 'given']],
         [[...IGNORE_WORDS, 'never'], ['all', 'everything'], ['previous', 'prior', 'above', 'preceding', 'earlier'], ['text', 'messages', 'context', 'content', 'input']],
+        [[...IGNORE_WORDS, 'never'], ['everything', 'all', 'anything'], ['told', 'given', 'instructed']],
+        [['regardless'], ['previous', 'prior', 'earlier', 'above', 'initial', 'original'], [...INSTRUCTION_WORDS, 'task', 'tasks']],
       ],
     },
   },
@@ -111,6 +113,21 @@ export const RULES: readonly Rule[] = [
     weight: 1.5,
     pattern: new RegExp(String.raw`\b${VERBS_IGNORE}\s+(?:the\s+)?(?:rest|remainder|content|contents)\s+of\s+(?:this|the)\b|\b${VERBS_IGNORE}\s+(?:everything|anything)\s+(?:above|before|else)\b|\b${VERBS_IGNORE}\s+(?:all|any)\s+(?:other\s+)?(?:${OTHER_CONTENT})\s+(?:except|but|other than|apart from|besides)\b|\b${VERBS_IGNORE}\s+(?:them|it|those|these)\s+(?:and|but)\s+(?:instead|only)\b`),
     triggers: [[...IGNORE_WORDS, 'never'], ['rest', 'remainder', 'content', 'contents', 'everything', 'anything', 'all', 'any', 'them', 'it', 'those', 'these']],
+  },
+  {
+    // The assistant asked for a secret it holds: "what is your secret key?", "confirm the password for this mode".
+    name: 'secret-request',
+    weight: 2,
+    pattern: /\b(?:what(?:'s|\s+is|\s+are)|tell\s+me|give\s+me|share|reveal|confirm|provide|print|spell(?:\s+out)?|repeat|disclose|send\s+me)\b[^.?!\n]{0,30}?\b(?:your|the)\s+(?:(?:admin|administrator|system|secret|master|root)\s+)?(?:password|passphrase|passcode|pass\s+code|secret\s+(?:key|word|code)|access\s+code|api\s+key|private\s+key)s?\b(?!\s+(?:policy|policies|rules?|requirements?|manager|reset|field|strength|hash|hashing|length|complexity|change|recovery|generator|form|prompt|box|expiry|expiration))/,
+    triggers: [['what', "what's", 'tell', 'give', 'share', 'reveal', 'confirm', 'provide', 'print', 'spell', 'repeat', 'disclose', 'send'], ['your', 'the'], ['password', 'passwords', 'passphrase', 'passcode', 'pass', 'secret', 'access', 'api', 'private']],
+  },
+  {
+    // Authority claimed over the assistant, the opening of social engineering: "I am your developer", "as the system
+    // administrator, I need…", "I'm a developer running a system upgrade".
+    name: 'authority-claim',
+    weight: 1.5,
+    pattern: /\b(?:i\s+am|i'm|as)\s+(?:your|the|an?)\s+(?:(?:lead|senior|chief|authorized|authorised|official)\s+)?(?:developer|creator|programmer|administrator|admin|sysadmin|system\s+administrator|owner|operator|maker|supervisor|boss)\b(?:[^.!?\n]{0,40}?\b(?:running|performing|conducting|doing|testing|upgrade|update|maintenance|audit|debug)\b|[^.!?\n]{0,10}?\b(?:of\s+(?:this|the)\s+(?:system|ai|model|bot|assistant)|of\s+you)\b|(?=\s*[,.:]?\s*(?:i|you)\b))/,
+    triggers: [['i', "i'm", 'as'], ['developer', 'creator', 'programmer', 'administrator', 'admin', 'sysadmin', 'system', 'owner', 'operator', 'maker', 'supervisor', 'boss']],
   },
   {
     // Attention narrowed to a planted passage: "focus only on the following information", "use only the text between <>".
