@@ -379,10 +379,11 @@ export const SIGNAL_WEIGHTS: Record<string, number> = {
 
 /**
  * What the scanner sees across a document's windows rather than in one: an order standing out among descriptive lines
- * (`command-shift`). Unlike obfuscation, this is part of an injection's shape, so it counts towards the rule floor.
+ * (`command-shift`), a line of prose among a table's rows (`format-shift`). Unlike obfuscation, this is part of an injection's shape, so it counts towards the rule floor.
  */
 export const STRUCTURE_WEIGHTS: Record<string, number> = {
   'command-shift': 1.5,
+  'format-shift': 1.5,
 };
 
 /** Prior weight of every named rule and signal. */

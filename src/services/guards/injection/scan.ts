@@ -109,6 +109,23 @@ function markCommandShift(matches: string[][]): void {
   for (const m of requests) m.push('command-shift');
 }
 
+/** A sentence of at least four words. */
+const PROSE = /\p{L}+(?:\s+\S+){3,}/u;
+
+/**
+ * A table (three or more windows, most of them rows with `|` cells) with a line of prose among its rows: an injected
+ * sentence does not take the form of the data it was slipped into. Marks `format-shift` on those lines. A caption or a
+ * note under a table is prose too, so this is a weak signal: it needs another (a request, an order about "your reply").
+ */
+function markFormatShift(windows: Normalized[], matches: string[][]): void {
+  if (windows.length < 3) return;
+  const rows = windows.filter((w) => w.text.includes('|')).length;
+  if (rows < 0.6 * windows.length || rows === windows.length) return;
+  windows.forEach((w, i) => {
+    if (!w.text.includes('|') && PROSE.test(w.text)) matches[i].push('format-shift');
+  });
+}
+
 /** The best window of a scan: what `explain` shows. */
 export interface ScoredWindow {
   score: number;
@@ -133,6 +150,7 @@ export function scoreWindows(model: Model, text: string, source: Source): { best
     const skip = windows.length > 1 ? ruledOut(n) : undefined;
     const matches = windows.map((window) => matchRules(window, source, skip));
     markCommandShift(matches);
+    markFormatShift(windows, matches);
     let previous: string[] = [];
     for (const [i, window] of windows.entries()) {
       const matched = matches[i];
