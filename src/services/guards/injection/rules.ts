@@ -40,7 +40,7 @@ const QUALIFIERS = `(?:${QUALIFIER_WORDS.join('|')})`;
 const INSTRUCTION_WORDS = ['instruction', 'instructions', 'prompt', 'prompts', 'direction', 'directions', 'directive', 'directives', 'rules', 'guidelines', 'commands', 'programming', 'constraints', 'restrictions', 'policy', 'policies', 'training', 'regulations', 'guardrails'];
 const INSTRUCTIONS = `(?:${INSTRUCTION_WORDS.join('|')})`;
 const LEAK_WORDS = ['show', 'reveal', 'print', 'output', 'display', 'repeat', 'tell', 'give', 'share', 'leak', 'dump', 'disclose', 'spell', 'write', 'list', 'return', 'provide', 'relay', 'recite', 'echo', 'copy'];
-const LEAK_VERBS = String.raw`(?:${LEAK_WORDS.join('|')}|what(?:'s|\s+is|\s+are|\s+were))`;
+const LEAK_VERBS = String.raw`(?:${LEAK_WORDS.join('|')}|respond\s+with|what(?:'s|\s+is|\s+are|\s+were))`;
 const AI = String.raw`(?:ai|a\.i\.|assistant|llm|language model|chat ?bot|bot|model|gpt|chatgpt|claude|copilot|automated (?:screening )?systems?)`;
 /** Words of AI, with plurals (`AI agents`, `models reading this`). */
 const AI_WORDS = ['ai', 'ais', 'i', 'assistant', 'assistants', 'llm', 'llms', 'language', 'chat', 'chatbot', 'chatbots', 'bot', 'bots', 'model', 'models', 'gpt', 'gpts', 'chatgpt', 'claude', 'copilot', 'automated'];
@@ -157,8 +157,8 @@ export const RULES: readonly Rule[] = [
   {
     name: 'system-prompt-leak',
     weight: 2.5,
-    pattern: new RegExp(String.raw`\b${LEAK_VERBS}\b[^.!?\n]{0,40}?\b(?:your|its|initial|original|hidden|secret|full|entire|above|previous|starting|system|pre)\s*(?:(?:system|initial|original|hidden|secret|starting|full|entire|previous|above)\s+)*(?:prompt|instructions|system\s+message|configuration|directives|pre-?prompt|initiali[sz]ation)\b|\bwhat\s+(?:were|are|have)\s+you\s+(?:been\s+)?(?:told|instructed|programmed)\b|\bbefore\s+(?:this|our)\s+conversation\s+(?:started|began)\b`),
-    triggers: [[...LEAK_WORDS, 'what', "what's", 'before'], ['prompt', 'systemprompt', 'instructions', 'message', 'configuration', 'directives', 'preprompt', 'initialization', 'initialisation', 'told', 'instructed', 'programmed', 'conversation']],
+    pattern: new RegExp(String.raw`\b${LEAK_VERBS}\b[^.!?\n]{0,40}?\b(?:your|its|initial|original|hidden|secret|full|entire|above|previous|starting|system|pre)\s*(?:(?:system|initial|original|hidden|secret|starting|full|entire|previous|above)\s+)*(?:prompt|instructions|system\s+message|configuration|directives|pre-?prompt|initiali[sz]ation)\b|\bwhat\s+(?:were|are|have)\s+you\s+(?:been\s+)?(?:told|instructed|programmed)\b|\bbefore\s+(?:this|our)\s+conversation\s+(?:started|began)\b|\b${LEAK_VERBS}\b[^.!?\n]{0,20}?\b(?:all|every|each|the)\s+(?:of\s+(?:the\s+)?)?(?:instructions?|rules|directives)\s+(?:that\s+)?you(?:'ve|\s+have|\s+were)\s+(?:been\s+)?(?:given|told|provided)\b`),
+    triggers: [[...LEAK_WORDS, 'respond', 'what', "what's", 'before'], ['prompt', 'systemprompt', 'instructions', 'instruction', 'rules', 'given', 'provided', 'message', 'configuration', 'directives', 'preprompt', 'initialization', 'initialisation', 'told', 'instructed', 'programmed', 'conversation']],
   },
   {
     name: 'prompt-echo',
@@ -235,10 +235,12 @@ export const RULES: readonly Rule[] = [
     pattern: /\b(?:respond|answer|reply)\w*\s+(?:\w+\s+){0,4}?(?:in|with)\s+two\s+(?:different\s+|separate\s+)?(?:ways|responses|paragraphs|styles|manners)\b|\btwo\s+(?:different\s+|separate\s+)?responses\b|\[(?:🔒|🔓|gpt|classic|jailbreak)[^\]]{0,12}\]/,
   },
   {
+    // What to output, dictated: "just print", "reply with only the following text", "simply respond with \"…\"", and an
+    // order tacked on to another ("ignore the rest of this data and print <claim>").
     name: 'output-hijack',
     weight: 1.5,
-    pattern: /\b(?:just|only|instead|exactly|verbatim)\s+(?:print|say|output|write|reply|respond)\b|\b(?:print|say|output|reply|respond|answer)\s+(?:only|exactly|just|verbatim)\b|\bstop everything\b/,
-    triggers: [['just', 'only', 'instead', 'exactly', 'verbatim', 'print', 'say', 'output', 'reply', 'respond', 'answer', 'stop'], ['print', 'say', 'output', 'write', 'reply', 'respond', 'only', 'exactly', 'just', 'verbatim', 'everything']],
+    pattern: /\b(?:just|only|instead|exactly|verbatim|simply)\s+(?:print|say|output|write|reply|respond)\b|\b(?:print|say|output|reply|respond|answer)\s+(?:with\s+)?(?:only|exactly|just|verbatim)\b|\bstop everything\b|\band\s+(?:then\s+)?(?:print|output|say)\s+(?!(?:the|a|an|it|them|this|that|out|each|every|all|its|their|your|my)\b)[^\s.!?]/,
+    triggers: [['just', 'only', 'instead', 'exactly', 'verbatim', 'simply', 'print', 'say', 'output', 'reply', 'respond', 'answer', 'stop', 'and'], ['print', 'say', 'output', 'write', 'reply', 'respond', 'only', 'exactly', 'just', 'verbatim', 'everything']],
   },
   {
     name: 'fake-role-markers',
@@ -248,7 +250,7 @@ export const RULES: readonly Rule[] = [
   {
     name: 'addressed-to-ai',
     weight: 2,
-    pattern: new RegExp(String.raw`\b(?:note|notes|message|instructions?|attention|notice|memo|profile|guidance)\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+)?(?:${AI}|automated\s+(?:\w+\s+)?(?:systems?|tools?|agents?|reviewers?))\b|\bif\s+you\s+are\s+(?:an?\s+)?(?:${AI}|automated)\b|\b${AI}s?\s+(?:reading|processing|summari[sz]ing|analy[sz]ing|evaluating)\s+this\b`),
+    pattern: new RegExp(String.raw`\b(?:note|notes|message|instructions?|attention|notice|memo|profile|guidance)\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+)?(?:(?:\w+\s+)?${AI}|automated\s+(?:\w+\s+)?(?:systems?|tools?|agents?|reviewers?))\b|\bif\s+you\s+are\s+(?:an?\s+)?(?:${AI}|automated)\b|\b${AI}s?\s+(?:reading|processing|summari[sz]ing|analy[sz]ing|evaluating)\s+this\b`),
     triggers: [['note', 'notes', 'message', 'instruction', 'instructions', 'attention', 'notice', 'memo', 'profile', 'guidance', 'if', 'reading', 'processing', 'summarizing', 'summarising', 'analyzing', 'analysing', 'evaluating'], AI_WORDS],
   },
   {
@@ -297,8 +299,10 @@ export const RULES: readonly Rule[] = [
     // `</system>`, `<|im_start|>`, `[INST]`.
     name: 'fake-delimiter',
     weight: 2,
-    pattern: /(?:#{3,}|={3,}|-{3,}|\*{3,}|\[{2,}|<{2,})\s*(?:end|begin|start|stop|new)\s+(?:of\s+)?(?:the\s+)?(?:user\s+|system\s+|assistant\s+)?(?:input|prompt|instructions?|document|context|text|data|message|conversation|section|session)\b|<\/?\s*(?:system|instructions?|user_input|user|assistant|context|document|admin)\s*>|<\|[a-z_]{2,20}\|>|\[\/?inst\]|<<\/?sys>>|\bend of (?:the )?(?:user )?input\b/,
-    prefilter: /#{3}|={3}|-{3}|\*{3}|\[\[|<|\[\/?inst\]|\bend of\b/,
+    // Also "##Begin New Instructions##" (two hashes glued to the word: "## New instructions" is a Markdown heading),
+    // "%%% end out of date instructions %%%", "<end of session>".
+    pattern: /(?:#{3,}|#{2}(?=[a-z])|={3,}|-{3,}|\*{3,}|%{3,}|\[{2,}|<{2,})\s*(?:(?:end|begin|start|stop)\s+(?:of\s+)?(?:the\s+)?(?:new\s+|old\s+|out of date\s+|outdated\s+|previous\s+)?|new\s+)(?:user\s+|system\s+|assistant\s+)?(?:input|prompt|instructions?|document|context|text|data|message|conversation|section|session)\b|<\/?\s*(?:system|instructions?|user_input|user|assistant|context|document|admin)\s*>|<\s*end of (?:the )?(?:session|prompt|document|instructions|context|conversation|input)\s*>|<\|[a-z_]{2,20}\|>|\[\/?inst\]|<<\/?sys>>|\bend of (?:the )?(?:user )?input\b/,
+    prefilter: /#{2}|={3}|-{3}|\*{3}|%{3}|\[\[|<|\[\/?inst\]|\bend of\b/,
   },
   {
     // The reader is to be steered somewhere: "tell the user to visit http://…", "ask them to log in at…".
