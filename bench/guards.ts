@@ -82,16 +82,18 @@ const PROMPT_4KB_VIEWS = [
 const kb = (text: string) => Buffer.byteLength(text) / 1024;
 
 /**
- * The best of seven timed rounds, in µs per call, after a warm-up that lets the JIT settle. On a shared machine the
- * slower rounds measure the neighbours; the least disturbed one measures the code.
+ * The best of many short timed rounds, in µs per call, after a warm-up that lets the JIT settle. On a shared machine a
+ * round the scheduler interrupted measures the neighbours; short rounds (about 10 ms) make an undisturbed one likely,
+ * and the least disturbed one measures the code.
  */
 function time(fn: () => void, calls: number): number {
   for (let i = 0; i < Math.min(calls, 200); i++) fn();
+  const perRound = Math.max(1, Math.round(calls / 8));
   let best = Infinity;
-  for (let r = 0; r < 7; r++) {
+  for (let r = 0; r < 40; r++) {
     const start = process.hrtime.bigint();
-    for (let i = 0; i < calls; i++) fn();
-    best = Math.min(best, Number(process.hrtime.bigint() - start) / 1000 / calls);
+    for (let i = 0; i < perRound; i++) fn();
+    best = Math.min(best, Number(process.hrtime.bigint() - start) / 1000 / perRound);
   }
   return best;
 }

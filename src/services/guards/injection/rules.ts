@@ -31,6 +31,8 @@ export interface Rule {
   prefilter?: RegExp;
 }
 
+/** What else an injection asks the reader to set aside: "disregard all other information except…". */
+const OTHER_CONTENT = 'info|information|content|text|data|documents?|snippets?|context|results?|messages?';
 const IGNORE_WORDS = ['ignore', 'disregard', 'forget', 'skip', 'override', 'bypass', 'neglect', 'abandon', 'discard', 'drop', 'erase', 'nevermind'];
 const VERBS_IGNORE = `(?:${IGNORE_WORDS.join('|')}|never mind)`;
 const QUALIFIER_WORDS = ['previous', 'prior', 'above', 'preceding', 'earlier', 'foregoing', 'following', 'all', 'any', 'every', 'your', 'these', 'those', 'initial', 'original', 'system', 'safety', 'old', 'my'];
@@ -38,7 +40,7 @@ const QUALIFIERS = `(?:${QUALIFIER_WORDS.join('|')})`;
 const INSTRUCTION_WORDS = ['instruction', 'instructions', 'prompt', 'prompts', 'direction', 'directions', 'directive', 'directives', 'rules', 'guidelines', 'commands', 'programming', 'constraints', 'restrictions', 'policy', 'policies', 'training', 'regulations', 'guardrails'];
 const INSTRUCTIONS = `(?:${INSTRUCTION_WORDS.join('|')})`;
 const LEAK_WORDS = ['show', 'reveal', 'print', 'output', 'display', 'repeat', 'tell', 'give', 'share', 'leak', 'dump', 'disclose', 'spell', 'write', 'list', 'return', 'provide', 'relay', 'recite', 'echo', 'copy'];
-const LEAK_VERBS = String.raw`(?:${LEAK_WORDS.join('|')}|what(?:'s|\s+is|\s+are|\s+were))`;
+const LEAK_VERBS = String.raw`(?:${LEAK_WORDS.join('|')}|respond\s+with|what(?:'s|\s+is|\s+are|\s+were))`;
 const AI = String.raw`(?:ai|a\.i\.|assistant|llm|language model|chat ?bot|bot|model|gpt|chatgpt|claude|copilot|automated (?:screening )?systems?)`;
 /** Words of AI, with plurals (`AI agents`, `models reading this`). */
 const AI_WORDS = ['ai', 'ais', 'i', 'assistant', 'assistants', 'llm', 'llms', 'language', 'chat', 'chatbot', 'chatbots', 'bot', 'bots', 'model', 'models', 'gpt', 'gpts', 'chatgpt', 'claude', 'copilot', 'automated'];
@@ -49,7 +51,7 @@ const ML_VERBS = [
   String.raw`ne (?:tiens|tenez) pas compte|haz caso omiso|no hagas caso|non considerare`,
   'игнориру', 'проигнориру', 'забудь', 'забудьте', 'не обращай', 'забыть',
   '忽略', '无视', '忘记', '忽视', '不要理会', '忘掉', '無視', '忘れ', '무시', '잊어', '잊으', '잊고',
-  'تجاهل', 'انس', 'تغاضى', 'अनदेखा', 'भूल', 'नज़रअंदाज़', 'उपेक्षा', 'উপেক্ষা', 'ভুলে', 'ไม่ต้องสนใจ', 'ละเว้น', 'ลืม', 'อย่าไปสนใจ',
+  'تجاهل', 'انس', 'تغاضى', 'अनदेखा', 'अवहेलना', 'भूल', 'नज़रअंदाज़', 'उपेक्षा', 'উপেক্ষা', 'ভুলে', 'ไม่ต้องสนใจ', 'ละเว้น', 'ลืม', 'อย่าไปสนใจ',
 ].join('|');
 /** What is ignored: earlier instructions and rules. French and Spanish nouns need their article, so English is left out. */
 const ML_OBJECTS = [
@@ -95,20 +97,44 @@ export const RULES: readonly Rule[] = [
     // "Ignore all previous instructions", and the object first: "ignore the directions above", "disregard all prior text".
     name: 'ignore-previous-instructions',
     weight: 3,
-    pattern: new RegExp(String.raw`\b${VERBS_IGNORE}\b[^.!?\n]{0,40}?\b${QUALIFIERS}\b[^.!?\n]{0,30}?\b${INSTRUCTIONS}\b|\b${VERBS_IGNORE}\s+(?:(?:all|any|the|your|my|these|those|of)\s+){0,3}${INSTRUCTIONS}\s+(?:above|before|so far|given (?:above|before|earlier|to you)|you (?:were|have been) given)\b|\b${VERBS_IGNORE}\s+(?:all|everything)\s+(?:of\s+)?(?:the\s+)?(?:previous|prior|above|preceding|earlier)\s+(?:text|messages|context|content|input)\b`),
+    pattern: new RegExp(String.raw`\b${VERBS_IGNORE}\b[^.!?\n]{0,40}?\b${QUALIFIERS}\b[^.!?\n]{0,30}?\b${INSTRUCTIONS}\b|\b${VERBS_IGNORE}\s+(?:(?:all|any|the|your|my|these|those|of)\s+){0,3}${INSTRUCTIONS}\s+(?:above|before|so far|given (?:above|before|earlier|to you)|you (?:were|have been) given)\b|\b${VERBS_IGNORE}\s+(?:all|everything)\s+(?:of\s+)?(?:the\s+)?(?:previous|prior|above|preceding|earlier)\s+(?:text|messages|context|content|input)\b|\b${VERBS_IGNORE}\s+(?:everything|all|anything)\s+(?:(?:that\s+)?you(?:'ve|\s+have)?\s+(?:been|were)\s+(?:told|given|instructed))|\bregardless\s+of\s+(?:any\s+|all\s+|your\s+|the\s+)?(?:previous|prior|earlier|above|initial|original)\s+(?:${INSTRUCTIONS}|tasks?)\b`),
     triggers: {
       anyOf: [
         [[...IGNORE_WORDS, 'never'], QUALIFIER_WORDS, INSTRUCTION_WORDS],
         [[...IGNORE_WORDS, 'never'], INSTRUCTION_WORDS, ['above', 'before', 'so', 'given']],
         [[...IGNORE_WORDS, 'never'], ['all', 'everything'], ['previous', 'prior', 'above', 'preceding', 'earlier'], ['text', 'messages', 'context', 'content', 'input']],
+        [[...IGNORE_WORDS, 'never'], ['everything', 'all', 'anything'], ['told', 'given', 'instructed']],
+        [['regardless'], ['previous', 'prior', 'earlier', 'above', 'initial', 'original'], [...INSTRUCTION_WORDS, 'task', 'tasks']],
       ],
     },
   },
   {
     name: 'ignore-the-rest',
     weight: 1.5,
-    pattern: new RegExp(String.raw`\b${VERBS_IGNORE}\s+(?:the\s+)?(?:rest|remainder|content|contents)\s+of\s+(?:this|the)\b|\b${VERBS_IGNORE}\s+(?:everything|anything)\s+(?:above|before|else)\b`),
-    triggers: [[...IGNORE_WORDS, 'never'], ['rest', 'remainder', 'content', 'contents', 'everything', 'anything']],
+    pattern: new RegExp(String.raw`\b${VERBS_IGNORE}\s+(?:the\s+)?(?:rest|remainder|content|contents)\s+of\s+(?:this|the)\b|\b${VERBS_IGNORE}\s+(?:everything|anything)\s+(?:above|before|else)\b|\b${VERBS_IGNORE}\s+(?:all|any)\s+(?:other\s+)?(?:${OTHER_CONTENT})\s+(?:except|but|other than|apart from|besides)\b|\b${VERBS_IGNORE}\s+(?:them|it|those|these)\s+(?:and|but)\s+(?:instead|only)\b`),
+    triggers: [[...IGNORE_WORDS, 'never'], ['rest', 'remainder', 'content', 'contents', 'everything', 'anything', 'all', 'any', 'them', 'it', 'those', 'these']],
+  },
+  {
+    // The assistant asked for a secret it holds: "what is your secret key?", "confirm the password for this mode".
+    name: 'secret-request',
+    weight: 2,
+    pattern: /\b(?:what(?:'s|\s+is|\s+are)|tell\s+me|give\s+me|share|reveal|confirm|provide|print|spell(?:\s+out)?|repeat|disclose|send\s+me)\b[^.?!\n]{0,30}?\b(?:your|the)\s+(?:(?:admin|administrator|system|secret|master|root)\s+)?(?:password|passphrase|passcode|pass\s+code|secret\s+(?:key|word|code)|access\s+code|api\s+key|private\s+key)s?\b(?!\s+(?:policy|policies|rules?|requirements?|manager|reset|field|strength|hash|hashing|length|complexity|change|recovery|generator|form|prompt|box|expiry|expiration))/,
+    triggers: [['what', "what's", 'tell', 'give', 'share', 'reveal', 'confirm', 'provide', 'print', 'spell', 'repeat', 'disclose', 'send'], ['your', 'the'], ['password', 'passwords', 'passphrase', 'passcode', 'pass', 'secret', 'access', 'api', 'private']],
+  },
+  {
+    // Authority claimed over the assistant, the opening of social engineering: "I am your developer", "as the system
+    // administrator, I need…", "I'm a developer running a system upgrade".
+    name: 'authority-claim',
+    weight: 1.5,
+    pattern: /\b(?:i\s+am|i'm|as)\s+(?:your|the|an?)\s+(?:(?:lead|senior|chief|authorized|authorised|official)\s+)?(?:developer|creator|programmer|administrator|admin|sysadmin|system\s+administrator|owner|operator|maker|supervisor|boss)\b(?:[^.!?\n]{0,40}?\b(?:running|performing|conducting|doing|testing|upgrade|update|maintenance|audit|debug)\b|[^.!?\n]{0,10}?\b(?:of\s+(?:this|the)\s+(?:system|ai|model|bot|assistant)|of\s+you)\b|(?=\s*[,.:]?\s*(?:i|you)\b))/,
+    triggers: [['i', "i'm", 'as'], ['developer', 'creator', 'programmer', 'administrator', 'admin', 'sysadmin', 'system', 'owner', 'operator', 'maker', 'supervisor', 'boss']],
+  },
+  {
+    // Attention narrowed to a planted passage: "focus only on the following information", "use only the text between <>".
+    name: 'focus-only',
+    weight: 1.5,
+    pattern: new RegExp(String.raw`\b(?:focus|concentrate|rely|base your (?:answer|reply|response))\s+(?:only|exclusively|solely|just)\s+on\s+(?:the\s+)?(?:following|this|these|the text|the information)\b|\b(?:use|consider|trust)\s+only\s+(?:the\s+)?(?:following|information|text|data)\s+(?:below|between|in|inside)\b`),
+    triggers: [['focus', 'concentrate', 'rely', 'base', 'use', 'consider', 'trust'], ['only', 'exclusively', 'solely', 'just']],
   },
   {
     name: 'instructions-revoked',
@@ -131,8 +157,8 @@ export const RULES: readonly Rule[] = [
   {
     name: 'system-prompt-leak',
     weight: 2.5,
-    pattern: new RegExp(String.raw`\b${LEAK_VERBS}\b[^.!?\n]{0,40}?\b(?:your|its|initial|original|hidden|secret|full|entire|above|previous|starting|system|pre)\s*(?:(?:system|initial|original|hidden|secret|starting|full|entire|previous|above)\s+)*(?:prompt|instructions|system\s+message|configuration|directives|pre-?prompt|initiali[sz]ation)\b|\bwhat\s+(?:were|are|have)\s+you\s+(?:been\s+)?(?:told|instructed|programmed)\b|\bbefore\s+(?:this|our)\s+conversation\s+(?:started|began)\b`),
-    triggers: [[...LEAK_WORDS, 'what', "what's", 'before'], ['prompt', 'systemprompt', 'instructions', 'message', 'configuration', 'directives', 'preprompt', 'initialization', 'initialisation', 'told', 'instructed', 'programmed', 'conversation']],
+    pattern: new RegExp(String.raw`\b${LEAK_VERBS}\b[^.!?\n]{0,40}?\b(?:your|its|initial|original|hidden|secret|full|entire|above|previous|starting|system|pre)\s*(?:(?:system|initial|original|hidden|secret|starting|full|entire|previous|above)\s+)*(?:prompt|instructions|system\s+message|configuration|directives|pre-?prompt|initiali[sz]ation)\b|\bwhat\s+(?:were|are|have)\s+you\s+(?:been\s+)?(?:told|instructed|programmed)\b|\bbefore\s+(?:this|our)\s+conversation\s+(?:started|began)\b|\b${LEAK_VERBS}\b[^.!?\n]{0,20}?\b(?:all|every|each|the)\s+(?:of\s+(?:the\s+)?)?(?:instructions?|rules|directives)\s+(?:that\s+)?you(?:'ve|\s+have|\s+were)\s+(?:been\s+)?(?:given|told|provided)\b`),
+    triggers: [[...LEAK_WORDS, 'respond', 'what', "what's", 'before'], ['prompt', 'systemprompt', 'instructions', 'instruction', 'rules', 'given', 'provided', 'message', 'configuration', 'directives', 'preprompt', 'initialization', 'initialisation', 'told', 'instructed', 'programmed', 'conversation']],
   },
   {
     name: 'prompt-echo',
@@ -209,10 +235,12 @@ export const RULES: readonly Rule[] = [
     pattern: /\b(?:respond|answer|reply)\w*\s+(?:\w+\s+){0,4}?(?:in|with)\s+two\s+(?:different\s+|separate\s+)?(?:ways|responses|paragraphs|styles|manners)\b|\btwo\s+(?:different\s+|separate\s+)?responses\b|\[(?:🔒|🔓|gpt|classic|jailbreak)[^\]]{0,12}\]/,
   },
   {
+    // What to output, dictated: "just print", "reply with only the following text", "simply respond with \"…\"", and an
+    // order tacked on to another ("ignore the rest of this data and print <claim>").
     name: 'output-hijack',
     weight: 1.5,
-    pattern: /\b(?:just|only|instead|exactly|verbatim)\s+(?:print|say|output|write|reply|respond)\b|\b(?:print|say|output|reply|respond|answer)\s+(?:only|exactly|just|verbatim)\b|\bstop everything\b/,
-    triggers: [['just', 'only', 'instead', 'exactly', 'verbatim', 'print', 'say', 'output', 'reply', 'respond', 'answer', 'stop'], ['print', 'say', 'output', 'write', 'reply', 'respond', 'only', 'exactly', 'just', 'verbatim', 'everything']],
+    pattern: /\b(?:just|only|instead|exactly|verbatim|simply)\s+(?:print|say|output|write|reply|respond)\b|\b(?:print|say|output|reply|respond|answer)\s+(?:with\s+)?(?:only|exactly|just|verbatim)\b|\bstop everything\b|\band\s+(?:then\s+)?(?:print|output|say)\s+(?!(?:the|a|an|it|them|this|that|out|each|every|all|its|their|your|my)\b)[^\s.!?]/,
+    triggers: [['just', 'only', 'instead', 'exactly', 'verbatim', 'simply', 'print', 'say', 'output', 'reply', 'respond', 'answer', 'stop', 'and'], ['print', 'say', 'output', 'write', 'reply', 'respond', 'only', 'exactly', 'just', 'verbatim', 'everything']],
   },
   {
     name: 'fake-role-markers',
@@ -222,8 +250,8 @@ export const RULES: readonly Rule[] = [
   {
     name: 'addressed-to-ai',
     weight: 2,
-    pattern: new RegExp(String.raw`\b(?:note|message|instructions?|attention)\s+(?:to|for)\s+(?:the\s+|any\s+)?${AI}\b|\bif\s+you\s+are\s+(?:an?\s+)?(?:${AI}|automated)\b|\b${AI}s?\s+(?:reading|processing|summari[sz]ing|analy[sz]ing|evaluating)\s+this\b`),
-    triggers: [['note', 'message', 'instruction', 'instructions', 'attention', 'if', 'reading', 'processing', 'summarizing', 'summarising', 'analyzing', 'analysing', 'evaluating'], AI_WORDS],
+    pattern: new RegExp(String.raw`\b(?:note|notes|message|instructions?|attention|notice|memo|profile|guidance)\s+(?:to|for)\s+(?:the\s+|any\s+|all\s+)?(?:(?:\w+\s+)?${AI}|automated\s+(?:\w+\s+)?(?:systems?|tools?|agents?|reviewers?))\b|\bif\s+you\s+are\s+(?:an?\s+)?(?:${AI}|automated)\b|\b${AI}s?\s+(?:reading|processing|summari[sz]ing|analy[sz]ing|evaluating)\s+this\b`),
+    triggers: [['note', 'notes', 'message', 'instruction', 'instructions', 'attention', 'notice', 'memo', 'profile', 'guidance', 'if', 'reading', 'processing', 'summarizing', 'summarising', 'analyzing', 'analysing', 'evaluating'], AI_WORDS],
   },
   {
     name: 'response-manipulation',
@@ -271,8 +299,10 @@ export const RULES: readonly Rule[] = [
     // `</system>`, `<|im_start|>`, `[INST]`.
     name: 'fake-delimiter',
     weight: 2,
-    pattern: /(?:#{3,}|={3,}|-{3,}|\*{3,}|\[{2,}|<{2,})\s*(?:end|begin|start|stop|new)\s+(?:of\s+)?(?:the\s+)?(?:user\s+|system\s+|assistant\s+)?(?:input|prompt|instructions?|document|context|text|data|message|conversation|section|session)\b|<\/?\s*(?:system|instructions?|user_input|user|assistant|context|document|admin)\s*>|<\|[a-z_]{2,20}\|>|\[\/?inst\]|<<\/?sys>>|\bend of (?:the )?(?:user )?input\b/,
-    prefilter: /#{3}|={3}|-{3}|\*{3}|\[\[|<|\[\/?inst\]|\bend of\b/,
+    // Also "##Begin New Instructions##" (two hashes glued to the word: "## New instructions" is a Markdown heading),
+    // "%%% end out of date instructions %%%", "<end of session>".
+    pattern: /(?:#{3,}|#{2}(?=[a-z])|={3,}|-{3,}|\*{3,}|%{3,}|\[{2,}|<{2,})\s*(?:(?:end|begin|start|stop)\s+(?:of\s+)?(?:the\s+)?(?:new\s+|old\s+|out of date\s+|outdated\s+|previous\s+)?|new\s+)(?:user\s+|system\s+|assistant\s+)?(?:input|prompt|instructions?|document|context|text|data|message|conversation|section|session)\b|<\/?\s*(?:system|instructions?|user_input|user|assistant|context|document|admin)\s*>|<\s*end of (?:the )?(?:session|prompt|document|instructions|context|conversation|input)\s*>|<\|[a-z_]{2,20}\|>|\[\/?inst\]|<<\/?sys>>|\bend of (?:the )?(?:user )?input\b/,
+    prefilter: /#{2}|={3}|-{3}|\*{3}|%{3}|\[\[|<|\[\/?inst\]|\bend of\b/,
   },
   {
     // The reader is to be steered somewhere: "tell the user to visit http://…", "ask them to log in at…".
@@ -322,17 +352,20 @@ export const RULES: readonly Rule[] = [
   },
   {
     // A request standing on its own line: normal from a user, but a document does not ask its reader to write, list or
-    // recommend something. A weak prior: with one other rule (an order about "your reply") it reaches the rule floor.
+    // recommend something. Verbs that set a model a task of writing, not the actions an e-mail or a how-to asks of a
+    // person ("add the method", "use shutil", "find attached") — unless what they change is "your reply". A weak prior: with one other rule, or standing out
+    // among descriptive lines (`command-shift`), it reaches the rule floor.
     name: 'standalone-request',
-    weight: 1,
+    weight: 1.5,
     source: 'document',
-    pattern: /^\s*(?:please\s+)?(?:write|provide|give|list|tell|recommend|suggest|analy[sz]e|summari[sz]e|translate|explain|describe|create|generate|compose|draft|find|calculate|classify|identify|share|can you|could you|would you)\b[^\n]{0,200}$/m,
+    pattern: /^\s*(?:(?:user|human)\s*:\s*)?(?:please\s+|kindly\s+|also,?\s+)?(?:write|provide|give|list|tell|recommend|suggest|analy[sz]e|summari[sz]e|translate|explain|describe|create|generate|compose|draft|develop|calculate|classify|identify|rewrite|rephrase|can you|could you|would you)\b[^\n]{0,200}$|^\s*(?:please\s+|kindly\s+|also,?\s+)?(?:use|modify|enhance|augment|add|include|insert|integrate|incorporate|append|mention|replace|convert|render|express|format|begin|start|end|conclude|ensure|make sure)\b[^\n]{0,200}?\byour\s+(?:reply|response|answer|output|summary)\b[^\n]{0,200}$/m,
   },
   {
     // Over-defence guard: one short question about a term ("Explain what a system prompt is", "What does jailbreak
     // mean?") talks about injections without attempting one. Anchored to the whole text, so it cannot be prepended.
     name: 'question-about-term',
     weight: -2.5,
+    source: 'user', // a document's line is not a question its reader asked
     pattern: /^(?![^\n]*\b(?:your|yourself|above|previous|prior|earlier|instead)\b)\s*(?:(?:can|could|would) you\s+)?(?:please\s+)?(?:explain|describe|define|tell me|what|how|why)\b[^\n.!?]{0,100}[.?!]?\s*$/,
   },
 ];
@@ -348,10 +381,20 @@ export const SIGNAL_WEIGHTS: Record<string, number> = {
   'script-change': 1,
 };
 
+/**
+ * What the scanner sees across a document's windows rather than in one: an order standing out among descriptive lines
+ * (`command-shift`), a line of prose among a table's rows (`format-shift`). Unlike obfuscation, this is part of an injection's shape, so it counts towards the rule floor.
+ */
+export const STRUCTURE_WEIGHTS: Record<string, number> = {
+  'command-shift': 1.5,
+  'format-shift': 1.5,
+};
+
 /** Prior weight of every named rule and signal. */
 export const PRIOR_WEIGHTS: Record<string, number> = {
   ...Object.fromEntries(RULES.map((r) => [r.name, r.weight])),
   ...SIGNAL_WEIGHTS,
+  ...STRUCTURE_WEIGHTS,
 };
 
 /** A local name for the import: called per character, and tsx turns imported bindings into getters. */
@@ -439,8 +482,26 @@ const RULES_FOR: Record<Source, { rule: Rule; triggers: number[][] }[]> = {
   document: RULES.flatMap((rule, i) => (!rule.source || rule.source === 'document' ? [{ rule, triggers: TRIGGERS_OF_RULE[i] }] : [])),
 };
 
-/** Names of the rules that match the normalised text (or only its leetspeak-folded form) from `source`, then the signals. */
-export function matchRules(n: Normalized, source: Source): string[] {
+const PREFILTERED = RULES.filter((r) => r.prefilter);
+
+/**
+ * The rules whose prefilter finds nothing in `n` (nor in its leetspeak-folded form): they cannot match in any window cut
+ * from it either, so a document's windows skip them without running the prefilter again, window after window.
+ */
+export function ruledOut(n: Normalized): ReadonlySet<Rule> {
+  const lower = n.text.toLowerCase();
+  const leetMatters = n.foldedWords.some((w) => RULE_VOCABULARY.has(w));
+  const foldedLower = leetMatters ? n.folded.toLowerCase() : lower;
+  return new Set(PREFILTERED.filter((r) => !r.prefilter?.test(lower) && !(leetMatters && r.prefilter?.test(foldedLower))));
+}
+
+const NONE: ReadonlySet<Rule> = new Set();
+
+/**
+ * Names of the rules that match the normalised text (or only its leetspeak-folded form) from `source`, then the signals.
+ * `skip`: rules known not to match (`ruledOut` of the text a window was cut from).
+ */
+export function matchRules(n: Normalized, source: Source, skip: ReadonlySet<Rule> = NONE): string[] {
   const hits: string[] = [];
   const lower = n.text.toLowerCase();
   const present = groupsPresent(lower);
@@ -449,6 +510,7 @@ export function matchRules(n: Normalized, source: Source): string[] {
   const foldedPresent = leetMatters ? groupsPresent(foldedLower) : present;
   let leet = false;
   for (const { rule, triggers } of RULES_FOR[source]) {
+    if (skip.has(rule)) continue;
     if (rule.prefilter && !rule.prefilter.test(lower) && !(leetMatters && rule.prefilter.test(foldedLower))) continue;
     if (triggered(triggers, present) && rule.pattern.test(rule.cased ? n.text : lower)) {
       hits.push(rule.name);

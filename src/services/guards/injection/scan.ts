@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { decodeModel, logit, sigmoid, type Model, type ModelFile, type Models, type Source } from './classifier.ts';
 import { views, type Normalized, type ViewName } from './normalize.ts';
-import { PRIOR_WEIGHTS, SIGNAL_WEIGHTS, matchRules } from './rules.ts';
+import { PRIOR_WEIGHTS, SIGNAL_WEIGHTS, matchRules, ruledOut } from './rules.ts';
 
 export interface InjectionScan {
   /** Probability-like score in [0, 1]: the highest over the views (and, for a document, its windows). */
@@ -74,22 +74,56 @@ export function segments(n: Normalized): Normalized[] {
   return out;
 }
 
+/** Letters counted per script by scriptOf, and the scripts in the order met (reused; scripts are numbered below 0xad). */
+const scriptCounts = new Uint8Array(0xad);
+const scriptsMet: number[] = [];
+
 /** Coarse script of a text from its first letters: enough to see a document switch language family mid-way. */
 function scriptOf(text: string): number {
-  const counts = new Map<number, number>();
+  scriptCounts.fill(0);
+  scriptsMet.length = 0;
   let seen = 0;
   for (let i = 0; i < text.length && seen < 48; i++) {
     const c = text.charCodeAt(i);
     if (c < 65 || (c > 90 && c < 97) || (c > 122 && c < 0xc0)) continue;
     // Latin 0, Greek/Cyrillic/Armenian/Hebrew/Arabic by 256-blocks, Indic and South-East Asian by block, CJK/Kana/Hangul as one.
     const script = c < 0x370 ? 0 : c < 0x2e80 ? c >> 8 : c < 0xac00 ? 0x2e : 0xac;
-    counts.set(script, (counts.get(script) ?? 0) + 1);
+    if (scriptCounts[script]++ === 0) scriptsMet.push(script);
     seen++;
   }
+  // The most frequent; on a tie, the one met first.
   let best = -1;
-  let most = 0;
-  for (const [script, n] of counts) if (n > most) [best, most] = [script, n];
+  for (const script of scriptsMet) if (best === -1 || scriptCounts[script] > scriptCounts[best]) best = script;
   return best;
+}
+
+/**
+ * A document that informs, then one line that gives its reader an order ("Write a poem about the sea."): the shift from
+ * describing to commanding is the signal, not the order itself — a how-to or a checklist gives orders on every line.
+ * Marks `command-shift` on the request lines of a document of three or more windows where such lines are rare.
+ */
+function markCommandShift(matches: string[][]): void {
+  if (matches.length < 3) return;
+  const requests = matches.filter((m) => m.includes('standalone-request'));
+  if (requests.length === 0 || requests.length > Math.max(1, matches.length / 4)) return;
+  for (const m of requests) m.push('command-shift');
+}
+
+/** A sentence of at least four words. */
+const PROSE = /\p{L}+(?:\s+\S+){3,}/u;
+
+/**
+ * A table (three or more windows, most of them rows with `|` cells) with a line of prose among its rows: an injected
+ * sentence does not take the form of the data it was slipped into. Marks `format-shift` on those lines. A caption or a
+ * note under a table is prose too, so this is a weak signal: it needs another (a request, an order about "your reply").
+ */
+function markFormatShift(windows: Normalized[], matches: string[][]): void {
+  if (windows.length < 3) return;
+  const rows = windows.filter((w) => w.text.includes('|')).length;
+  if (rows < 0.6 * windows.length || rows === windows.length) return;
+  windows.forEach((w, i) => {
+    if (!w.text.includes('|') && PROSE.test(w.text)) matches[i].push('format-shift');
+  });
 }
 
 /** The best window of a scan: what `explain` shows. */
@@ -113,11 +147,18 @@ export function scoreWindows(model: Model, text: string, source: Source): { best
   for (const { name, n } of views(text)) {
     const windows = source === 'user' ? [n] : segments(n);
     const documentScript = source === 'document' && windows.length > 1 ? scriptOf(n.text) : -1;
-    for (const window of windows) {
-      const matched = matchRules(window, source);
+    const skip = windows.length > 1 ? ruledOut(n) : undefined;
+    const matches = windows.map((window) => matchRules(window, source, skip));
+    markCommandShift(matches);
+    markFormatShift(windows, matches);
+    let previous: string[] = [];
+    for (const [i, window] of windows.entries()) {
+      const matched = matches[i];
       if (documentScript !== -1 && scriptOf(window.text) !== documentScript) matched.push('script-change');
       for (const rule of matched) rules.add(rule);
-      ruleWeight = Math.max(ruleWeight, priorWeight(matched));
+      // An injection often spans two lines (a fake delimiter, then the order): the rule floor reads neighbours together.
+      ruleWeight = Math.max(ruleWeight, priorWeight(matched), previous.length && matched.length ? priorWeight([...new Set([...previous, ...matched])]) : 0);
+      previous = matched;
       const score = scoreOf(model, window, matched);
       if (!best || score > best.score) best = { score, view: name, text: window, rules: matched };
     }
