@@ -17,22 +17,11 @@ import type { ApprovalRecord, Store, TokenRecord } from '../src/services/store/s
 import { parseConfig } from '../src/config/load.ts';
 import { startGateway } from '../src/main.ts';
 import { silent } from './support/log.ts';
-import { testDatabase } from './support/pg.ts';
+import { emptyDatabase, PG, testDatabase } from './support/pg-server.ts';
 
-const PG = { host: '127.0.0.1', port: 5432, user: 'postgres' };
 const storeDb = testDatabase('gatehouse_store');
 const pgUrl = (db = storeDb) => `postgres://${PG.user}@${PG.host}:${PG.port}/${db}`;
-
-async function freshPgDatabase(name = storeDb) {
-  const admin = new pg.Client({ ...PG, database: 'postgres' });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-}
+const freshPgDatabase = (name = storeDb) => emptyDatabase(name);
 
 const stores: { name: string; open(node?: string): Promise<Store>; fresh(): Promise<void> }[] = [
   { name: 'sqlite', fresh: async () => undefined, open: async () => openSqliteStore(join(mkdtempSync(join(tmpdir(), 'gh-store-')), 'g.db')) },

@@ -8,8 +8,10 @@ import { run } from './run.ts';
 import type { Logger } from '../../src/services/telemetry/logger.ts';
 import { silent } from './log.ts';
 import { testStore } from './store.ts';
+import { emptyDatabase, PG, testDatabase } from './pg-server.ts';
 
-export const PG = { host: '127.0.0.1', port: 5432, user: 'postgres' };
+export { emptyDatabase, PG, testDatabase };
+
 export const ADMIN_KEY = 'test-admin-key-0123456789abcdef';
 /** A second person, so approvals can be decided by someone other than the token's issuer. */
 export const APPROVER_KEY = 'test-approver-key-0123456789abcd';
@@ -69,18 +71,6 @@ roles:
   no-crm: {}
 `;
 
-/** Drops and recreates an empty database on the real server (a store's, say). Fails loudly if PostgreSQL is down. */
-export async function emptyDatabase(name: string): Promise<void> {
-  const admin = new pg.Client({ ...PG, database: 'postgres' });
-  await admin.connect();
-  try {
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE ${name}`);
-  } finally {
-    await admin.end();
-  }
-}
-
 /** Drops and recreates a database on the real server, with the test schema. */
 export async function freshDatabase(name: string): Promise<void> {
   await emptyDatabase(name);
@@ -105,11 +95,6 @@ export interface PgGateway {
   close(): Promise<void>;
 }
 
-/**
- * Test databases are suffixed with GATEHOUSE_TEST_DB_SUFFIX when it is set, so two checkouts can run their suites
- * against the same server at once without dropping each other's databases.
- */
-export const testDatabase = (name: string) => `${name}${process.env.GATEHOUSE_TEST_DB_SUFFIX ?? ''}`;
 
 export interface PgGatewayOptions {
   tls?: 'off' | 'self-signed';
