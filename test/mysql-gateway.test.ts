@@ -7,6 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import mysql from 'mysql2/promise';
 import { Capability, Command } from '../src/adapters/mysql/codec/constants.ts';
 import { encodeQuery } from '../src/adapters/mysql/codec/commands.ts';
+import { encodeHandshakeResponse } from '../src/adapters/mysql/codec/handshake.ts';
 import { frame, PacketReader } from '../src/adapters/mysql/codec/packets.ts';
 import { decodeErr, isErr } from '../src/adapters/mysql/codec/results.ts';
 import { connectUpstream, runQuery } from '../src/adapters/mysql/upstream.ts';
@@ -378,6 +379,35 @@ describe('protocol robustness: one bad connection never ends the process', () =>
     await closed;
     const waited = performance.now() - started;
     assert.ok(waited >= 350 && waited < 3000, `closed after ${waited} ms`);
+  });
+
+  test('per client (address and user name), handshakes past the cap are refused with 1040; another user name still gets in', async () => {
+    const capped = await mysqlGateway(db, roles.replace('nogrant:\n  other: {}', 'nogrant: {}'), { connection: 'max_handshakes_per_client: 2' });
+    // A client that names "mallory", asks for a password exchange the gateway then waits on, and never finishes it.
+    const stalled = async () => {
+      const s = await new Promise<Socket>((resolve) => { const c = connect(capped.address.port, capped.address.host, () => resolve(c)); });
+      await new Promise((resolve) => s.once('data', resolve));
+      s.write(frame(encodeHandshakeResponse({
+        capabilities: Capability.PROTOCOL_41 | Capability.SECURE_CONNECTION | Capability.PLUGIN_AUTH, maxPacket: 1 << 24, charset: 45,
+        user: 'mallory', authResponse: Buffer.alloc(0), authPlugin: 'caching_sha2_password',
+      }), 1));
+      return s;
+    };
+    try {
+      const held = [await stalled(), await stalled()];
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const third = await stalled();
+      const err = errorOf(await drain(third));
+      assert.equal(err?.code, 1040);
+      assert.match(err?.message ?? '', /authenticating as "mallory".*max_handshakes_per_client: 2/);
+      const { token } = await capped.mint('reader', 'agent');
+      const ok = await mysql.createConnection({ ...capped.address, user: 'agent', password: token, database: db });
+      assert.deepEqual((await ok.query('SELECT 1 AS one'))[0], [{ one: 1 }]);
+      await ok.end();
+      for (const s of held) s.destroy();
+    } finally {
+      await capped.close();
+    }
   });
 
   test('a command with a bad sequence id or a truncated body ends that session only', async () => {

@@ -67,6 +67,10 @@ export const mysqlConnection = z.strictObject({
   max_packet_bytes: z.number().int().min(1024).max(1024 * 1024 * 1024).default(64 * 1024 * 1024),
   /** Each step of a client's handshake must arrive within this; a client that stalls is disconnected. */
   handshake_timeout_ms: z.number().int().positive().default(10_000),
+  /** Connections still authenticating, all clients together; when full, the longest-silent one makes room. */
+  max_handshakes: z.number().int().positive().default(128),
+  /** Connections still authenticating per client: one address with one user name (or none yet). */
+  max_handshakes_per_client: z.number().int().positive().default(8),
 });
 
 export const httpConnection = z.strictObject({

@@ -34,6 +34,8 @@ export interface AcceptOptions {
   tls?: SecureContext;
   /** Each step of the exchange must arrive within this (a client that stalls mid-handshake is dropped). */
   stepTimeoutMs: number;
+  /** Told the user name as soon as the client gives it, before any password exchange; throws to refuse the client. */
+  named(user: string): void;
 }
 
 export interface Accepted {
@@ -87,6 +89,7 @@ async function handshake(raw: Socket, options: AcceptOptions, at: { channel: Pac
     packet = await channel.receive(options.stepTimeoutMs);
   }
   const response = decodeHandshakeResponse(packet.payload);
+  options.named(response.user);
   if (!(response.capabilities & Capability.SSL) !== !secure) throw new ProtocolError('TLS capability does not match the connection');
   const capabilities = response.capabilities & offered;
   const proof = await login(channel, response, nonce, secure, options.stepTimeoutMs);

@@ -24,9 +24,9 @@ import { connectUpstream, parseMysqlUrl, runQuery, UpstreamError } from './upstr
 import { ViewCatalog } from './views.ts';
 import { DeadlineError } from './wire.ts';
 import { listenOn } from '../kit/listen.ts';
+import { HandshakeSlots, type Pending } from '../kit/handshake-slots.ts';
 
-/** Pre-authentication limits: how many handshakes may be open at once, and how many steps' time a whole one may take. */
-const MAX_HANDSHAKES = 256;
+/** How many steps' time a whole handshake may take (the number open at once is capped by HandshakeSlots). */
 const HANDSHAKE_STEPS = 3;
 const UPSTREAM_TIMEOUT_MS = 10_000;
 /** How often the upstream's view definitions are read again (a view created meanwhile is judged from the next read on). */
@@ -55,34 +55,40 @@ export async function startMysqlListener(name: string, conn: MysqlConnection, se
   const sockets = new Set<Socket>();
   const sessions = new Set<MysqlSession>();
   let draining = false;
-  let handshakes = 0;
+  const handshakes = new HandshakeSlots(conn.max_handshakes, conn.max_handshakes_per_client);
   let connectionIds = 0;
 
   const server: Server = createServer({ noDelay: true }, (socket) => {
     sockets.add(socket);
     socket.once('close', () => sockets.delete(socket));
     socket.on('error', () => socket.destroy());
-    if (draining || handshakes >= MAX_HANDSHAKES) {
+    const slot = draining ? undefined : handshakes.admit(socket, socket.remoteAddress ?? '');
+    if (!slot) {
       const refusal = draining ? { code: 1053, sqlState: '08S01', message: 'Gatehouse: the gateway is shutting down' }
         : { code: 1040, sqlState: '08004', message: 'Gatehouse: too many connections are authenticating; try again' };
       socket.end(frame(encodeErr(refusal), 0));
       return;
     }
-    handshakes++;
+    socket.once('close', () => handshakes.release(slot));
     let settled = false;
     const deadline = setTimeout(() => { if (!settled) socket.destroy(); }, conn.handshake_timeout_ms * HANDSHAKE_STEPS);
     // The error boundary of one connection: whatever it sends, the listener keeps serving everyone else.
-    accept(socket)
+    accept(socket, slot)
       .catch((err: Error) => refuse(socket, err))
-      .finally(() => { settled = true; handshakes--; clearTimeout(deadline); });
+      .finally(() => { settled = true; handshakes.release(slot); clearTimeout(deadline); });
   });
 
-  async function accept(raw: Socket) {
+  async function accept(raw: Socket, slot: Pending) {
     const client = `${raw.remoteAddress}:${raw.remotePort}`;
     const address = raw.remoteAddress ?? '';
     const accepted = await acceptClient(raw, {
       capabilities: profile.capabilities, serverVersion: profile.version, connectionId: ++connectionIds, charset: profile.charset,
       authPlugin: conn.auth_plugin, tls, stepTimeoutMs: conn.handshake_timeout_ms,
+      named: (user) => {
+        if (!handshakes.named(slot, address, user)) {
+          throw new LoginRefusal(`Gatehouse: too many connections are authenticating as "${user}" from ${address} (max_handshakes_per_client: ${handshakes.maxPerClient})`, 1040, '08004');
+        }
+      },
     });
     try {
       await admitted(accepted, client, address);

@@ -10,7 +10,8 @@ import { correlationFromApplicationName } from '../../pipeline/correlation.ts';
 import type { AdapterServices } from '../../pipeline/adapter.ts';
 import type { Listener } from '../../services/services.ts';
 import type { TokenRecord } from '../../services/store/store.ts';
-import { HandshakeSlots, SessionSlots, type SessionCaps } from './admission.ts';
+import { HandshakeSlots } from '../kit/handshake-slots.ts';
+import { SessionSlots, type SessionCaps } from './admission.ts';
 import { ConnectionBoundary } from './boundary.ts';
 import { authenticationOk, backendKeyData, errorResponse, readyForQuery } from './codec/backend.ts';
 import { cancelRequest } from './codec/frontend.ts';
@@ -75,7 +76,11 @@ export async function startPostgresListener(name: string, conn: PostgresConnecti
       throw new Refusal('08P01', `Gatehouse: the connection did not authenticate within ${conn.handshake_timeout}`);
     }), handshakeMs);
     boundary.watch(open(client, boundary, {
-      named: (user) => handshakes.named(slot, client.address, user),
+      named: (user) => {
+        if (!handshakes.named(slot, client.address, user)) {
+          throw new Refusal('53300', `Gatehouse: too many connections are authenticating as "${user}" from ${client.address} (max_handshakes_per_client: ${handshakes.maxPerClient})`);
+        }
+      },
       authenticated: () => { clearTimeout(deadline); handshakes.release(slot); },
     }).finally(() => clearTimeout(deadline)));
   }
