@@ -22,7 +22,7 @@ const ctx = { who: { tokenId: 'tok_1', label: 'rag', role: 'retriever' }, sessio
 const facts: Facts = { protocol: 'postgres', connection: 'crm', effect: 'read', summary: 'SELECT 1', targets: [] };
 /** A gate session over just an audit log: what judging a request writes, and when. */
 const gateOver = (log: AuditLog) => new GateSession(
-  { audit: log, metrics: new Metrics(silent), tokens: { touch: () => undefined, revocationsStale: () => undefined } } as unknown as Services,
+  { audit: log, log: silent, metrics: new Metrics(silent), tokens: { touch: () => undefined, revocationsStale: () => undefined } } as unknown as Services,
   { id: 'tok_1' } as TokenRecord, 'postgres', ctx,
 );
 
