@@ -16,7 +16,9 @@ export class RateLedger {
   /** The last batch applied, by node. */
   private readonly seen = new Map<string, number>();
   private timer: NodeJS.Timeout | undefined;
-  private sharing: Promise<void> | undefined;
+  /** Exchanges run one after the other; the timer skips a turn while one is still queued or running. */
+  private queue = Promise.resolve();
+  private queued = 0;
   /** Set while the store cannot be reached: `failed` hears of an outage once, not every 250 ms. */
   private failing = false;
 
@@ -27,14 +29,15 @@ export class RateLedger {
     if (!this.store.shareSpending) return new RateLimiter(units, periodMs);
     const limiter = new RateLimiter(units, periodMs, (key, amount) => this.note(limit, key, amount));
     this.limiters.set(limit, limiter);
-    this.timer ??= setInterval(() => void this.share(), SHARE_EVERY_MS).unref();
+    this.timer ??= setInterval(() => { if (!this.queued) void this.share(); }, SHARE_EVERY_MS).unref();
     return limiter;
   }
 
-  /** One exchange with the store: this node's spending out, the others' in. Overlapping calls share one exchange. */
+  /** One exchange with the store, begun after any still running: this node's spending out, the others' in. */
   share(): Promise<void> {
-    this.sharing ??= this.exchange().finally(() => { this.sharing = undefined; });
-    return this.sharing;
+    this.queued++;
+    this.queue = this.queue.then(() => this.exchange()).catch((err: Error) => this.failed(err)).finally(() => { this.queued--; });
+    return this.queue;
   }
 
   stop() {
