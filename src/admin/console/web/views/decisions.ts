@@ -102,7 +102,8 @@ export function decisionsView(ctx: Ctx): View {
         approval || outcome ? h('span.decision-outcome', {}, approval, approval && outcome ? ' · ' : '', outcome) : null),
       h('span.decision-who', {},
         h('strong', {}, d.label ?? 'unknown'), d.role ? h('span.quiet', {}, ` · ${d.role}`) : null,
-        h('span.decision-conn', {}, d.connection ?? ''), d.runId ? h('span.quiet.mono', { title: 'run id' }, d.runId) : null));
+        h('span.decision-conn', {}, d.connection ?? ''), d.runId ? h('span.quiet.mono', { title: 'run id' }, d.runId) : null,
+        d.node ? h('span.quiet.mono', { title: 'the gateway node that judged it' }, d.node) : null));
   }
 
   async function load() {
