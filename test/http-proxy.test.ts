@@ -386,8 +386,9 @@ test('revoking a token cuts its in-flight stream at once and closes its session'
   }
   assert.ok(failed || !got.includes('"n":100'), 'the stream must not run to its end');
   assert.ok(Date.now() - t0 < 1000, 'cut at once');
-  const session = (await gw.services.store.listSessions({ tokenId: t.id }))[0];
-  assert.equal(session.endReason, 'token revoked');
+  // The session's end is written just after the cut.
+  const session = await waitFor(async () => (await gw.services.store.listSessions({ tokenId: t.id }))[0]?.endReason ?? undefined);
+  assert.equal(session, 'token revoked');
 });
 
 test('one session per token per connection, replayable with HTTP outcomes', async () => {
