@@ -102,7 +102,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const approvals = new Approvals(store, audit, config.approvals, secret);
   const consoleUrl = config.approvals.console_url ?? `http://${config.admin.listen}`;
   approvals.onChange((record) => { if (record.status === 'pending' && record.decisions.length === 0) void notifyWebhooks(config.approvals, consoleUrl, record, log); });
-  const shared: Services = { config, store, audit, checkpoints, tokens, sessions, approvals, throttle: sharedThrottle(store, log), secret, log, metrics };
+  const shared: Services = { config, store, audit, checkpoints, tokens, sessions, approvals, throttle: new AuthThrottle({}, store, (err) => log.warn({ err }, 'cannot count a failed authentication in the store; counting on this node alone')), secret, log, metrics };
   const listeners: Listener[] = [];
   let adminAddress: string | undefined;
   const services: Services & AdapterServices = {
@@ -196,9 +196,3 @@ async function createSecret(store: Store) {
 }
 
 export const configDir = (file: string) => dirname(resolve(file));
-
-/** Failed authentications count on this node alone with the embedded store, and across every node on a shared one. */
-function sharedThrottle(store: Store, log: Logger): AuthThrottle {
-  const shared = store.countAuthFailures && { countAuthFailures: store.countAuthFailures.bind(store) };
-  return new AuthThrottle({}, shared, (err) => log.warn({ err }, 'cannot count a failed authentication in the store; counting on this node alone'));
-}

@@ -6,7 +6,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { GateSession, type Forward } from '../src/pipeline/gate.ts';
+import { GateSession, StoreOutage, type Forward } from '../src/pipeline/gate.ts';
 import type { Services } from '../src/services/services.ts';
 import type { TokenRecord } from '../src/services/store/store.ts';
 import type { Facts } from '../src/services/policy/facts.ts';
@@ -22,8 +22,8 @@ const ctx = { who: { tokenId: 'tok_1', label: 'rag', role: 'retriever' }, sessio
 const facts: Facts = { protocol: 'postgres', connection: 'crm', effect: 'read', summary: 'SELECT 1', targets: [] };
 /** A gate session over just an audit log: what judging a request writes, and when. */
 const gateOver = (log: AuditLog) => new GateSession(
-  { audit: log, log: silent, metrics: new Metrics(silent), tokens: { touch: () => undefined, revocationsStale: () => undefined } } as unknown as Services,
-  { id: 'tok_1' } as TokenRecord, 'postgres', ctx,
+  { audit: log, metrics: new Metrics(silent), tokens: { touch: () => undefined, revocationsStale: () => undefined } } as unknown as Services,
+  new StoreOutage(silent), { id: 'tok_1' } as TokenRecord, 'postgres', ctx,
 );
 
 test('queued records commit together at the end of the turn, in chain order, and durable() says when', async () => {

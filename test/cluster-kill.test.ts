@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { test } from 'node:test';
-import pg from 'pg';
 import { startLlmUpstream } from '../src/demo/upstreams/llm.ts';
 import { openPostgresStore } from '../src/services/store/postgres.ts';
 import { startNode, startNodes, type Node } from './support/nodes.ts';
 import { emptyDatabase, PG, testDatabase } from './support/pg.ts';
+import { queryOnce } from './support/pg-server.ts';
 import { run } from './support/run.ts';
 
 const STORE = testDatabase('gatehouse_kill_store');
@@ -38,15 +38,7 @@ roles:
     openai: { models: [gpt-4o-mini], budget: { tokens: 1000, per: day } }
 `;
 
-async function storeRows<T>(sql: string, params: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ ...PG, database: STORE });
-  await c.connect();
-  try {
-    return (await c.query(sql, params)).rows as T[];
-  } finally {
-    await c.end();
-  }
-}
+const storeRows = <T>(sql: string, params: unknown[] = []) => queryOnce<T>(STORE, sql, params);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

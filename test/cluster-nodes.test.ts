@@ -10,6 +10,7 @@ import pg from 'pg';
 import { startLlmUpstream, type LlmUpstream } from '../src/demo/upstreams/llm.ts';
 import { hostPort, startNodes, type Node } from './support/nodes.ts';
 import { emptyDatabase, freshDatabase, PG, testDatabase } from './support/pg.ts';
+import { queryOnce } from './support/pg-server.ts';
 
 const STORE = testDatabase('gatehouse_nodes_store');
 const CRM = testDatabase('gatehouse_nodes_crm');
@@ -82,15 +83,7 @@ async function pgClient(node: Node, t: { token: string; label: string }) {
   return { c, closed };
 }
 
-async function upstreamQuery<T>(sql: string, params: unknown[] = []): Promise<T[]> {
-  const c = new pg.Client({ ...PG, database: CRM });
-  await c.connect();
-  try {
-    return (await c.query(sql, params)).rows as T[];
-  } finally {
-    await c.end();
-  }
-}
+const upstreamQuery = <T>(sql: string, params: unknown[] = []) => queryOnce<T>(CRM, sql, params);
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)];
 
@@ -176,15 +169,7 @@ async function chat(node: Node, token: string, max_tokens: number): Promise<Chat
   return { status: res.status, code: body.error?.code, message: body.error?.message, total: body.usage?.total_tokens };
 }
 
-async function storeRows(sql: string, params: unknown[] = []): Promise<Record<string, unknown>[]> {
-  const c = new pg.Client({ ...PG, database: STORE });
-  await c.connect();
-  try {
-    return (await c.query(sql, params)).rows;
-  } finally {
-    await c.end();
-  }
-}
+const storeRows = (sql: string, params: unknown[] = []) => queryOnce(STORE, sql, params);
 
 const storeUsage = async (scope: string) => Number((await storeRows('SELECT tokens FROM llm_usage WHERE scope = $1', [scope]))[0]?.tokens ?? 0);
 

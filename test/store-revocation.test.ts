@@ -4,11 +4,10 @@
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
-import pg from 'pg';
 import { parseConfig } from '../src/config/load.ts';
 import { startGateway, type Gateway } from '../src/main.ts';
 import { silent } from './support/log.ts';
-import { testDatabase } from './support/pg.ts';
+import { queryOnce, testDatabase } from './support/pg-server.ts';
 
 const PG = { host: '127.0.0.1', port: 5432, user: 'postgres' };
 const db = testDatabase('gatehouse_revocation');
@@ -26,19 +25,10 @@ roles:
 
 let nodes: Gateway[] = [];
 
-async function adminQuery(database: string, sql: string) {
-  const c = new pg.Client({ ...PG, database });
-  await c.connect();
-  try {
-    return (await c.query(sql)).rows;
-  } finally {
-    await c.end();
-  }
-}
 
 before(async () => {
-  await adminQuery('postgres', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
-  await adminQuery('postgres', `CREATE DATABASE ${db}`);
+  await queryOnce('postgres', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+  await queryOnce('postgres', `CREATE DATABASE ${db}`);
   // Node 2 is the one whose listener the second test takes down: a short staleness bound keeps the test quick.
   for (const [node, stale] of [['n1', '5s'], ['n2', '1s'], ['n3', '5s']]) {
     nodes.push(await startGateway(parseConfig(yaml(node, stale), node), { log: silent }));
@@ -48,7 +38,7 @@ before(async () => {
 after(async () => {
   await Promise.all(nodes.map((n) => n.close()));
   nodes = [];
-  await adminQuery('postgres', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
+  await queryOnce('postgres', `DROP DATABASE IF EXISTS ${db} WITH (FORCE)`);
 });
 
 /** A Redis client session on a node, authenticated with the token; `reply` reads the next line the gateway sends. */
@@ -83,7 +73,7 @@ test('a node whose listener is down and cannot catch up refuses requests and is 
   // The store stops answering node 2's revocation reads, and its listening connection is killed by the server.
   store.revocationsAfter = () => Promise.reject(new Error('connection lost'));
   try {
-    const killed = await adminQuery(db, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'gatehouse revocations n2'`);
+    const killed = await queryOnce(db, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'gatehouse revocations n2'`);
     assert.equal(killed.length, 1, "node 2's listener is one connection of its own");
     const deadline = Date.now() + 10_000;
     let reply = await client.send('PING');

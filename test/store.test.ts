@@ -171,7 +171,7 @@ describe('store: postgres across nodes', () => {
     await freshPgDatabase();
     const stores = await Promise.all(['node-a', 'node-b', 'node-c'].map((n) => openPostgresStore(pgUrl(), { node: n })));
     try {
-      const throttles = stores.map((s) => new AuthThrottle({ maxFailures: 6, windowMs: 60_000 }, { countAuthFailures: s.countAuthFailures!.bind(s) }, (err) => { throw err; }));
+      const throttles = stores.map((s) => new AuthThrottle({ maxFailures: 6, windowMs: 60_000 }, s, (err) => { throw err; }));
       const guesser = AuthThrottle.key('10.1.2.3', 'mallory');
       const failures = [];
       // Round-robin, as a load balancer would spread them: each node alone sees only a third of the guesses.

@@ -113,11 +113,35 @@ const FAILURE_MESSAGES: Record<'unknown' | 'expired' | 'revoked', string> = {
   revoked: 'has been revoked',
 };
 
-export class Gate {
-  /** Whether the last token lookup failed: an outage is logged when it starts and when it ends, not per request. */
-  private storeDown = false;
+/**
+ * A store outage as the operator's log tells it: once when it starts and once when it ends, however many requests it
+ * refuses. The store's own words (a host and port, a path) go here, never to the agent.
+ */
+export class StoreOutage {
+  private down = false;
 
-  constructor(private readonly services: Services) {}
+  constructor(private readonly log: Logger) {}
+
+  failed(err: unknown, what: string) {
+    if (this.down) return;
+    this.down = true;
+    this.log.error({ err }, `the store cannot ${what}; agents are refused until it is back`);
+  }
+
+  /** A write landed: only a commit proves the store is back. */
+  answered() {
+    if (!this.down) return;
+    this.down = false;
+    this.log.info('the store answers again');
+  }
+}
+
+export class Gate {
+  private readonly outage: StoreOutage;
+
+  constructor(private readonly services: Services) {
+    this.outage = new StoreOutage(services.log);
+  }
 
   /**
    * A bearer credential (Authorization: Bearer, Redis AUTH, Proxy-Authorization): checks the token, throttles failures,
@@ -173,13 +197,13 @@ export class Gate {
         session?.withdrawHeld(reason);
         onCut(reason);
       },
-    ).catch((err: unknown) => {
-      storeFailed(this.services.log, err);
+    ).then((opened) => (this.outage.answered(), opened), (err: unknown) => {
+      this.outage.failed(err, 'record a session');
       throw new Error('the session could not be recorded, so nothing was served; try again later');
     });
     this.services.tokens.touch(token.id, this.touchFailed);
     const r = live.record;
-    session = new GateSession(this.services, token, start.protocol, {
+    session = new GateSession(this.services, this.outage, token, start.protocol, {
       who: { tokenId: token.id, label: token.label, role: token.role, runId: r.runId ?? undefined, step: r.step ?? undefined },
       sessionId: r.id,
       connection: start.connection,
@@ -193,17 +217,10 @@ export class Gate {
    */
   private async lookup<T>(read: () => Promise<T>): Promise<T | undefined> {
     try {
-      const found = await read();
-      if (this.storeDown) {
-        this.storeDown = false;
-        this.services.log.info('the store answers token lookups again');
-      }
-      return found;
+      // A lookup may be answered from the token cache, so it proves nothing about the store: commits tell the outage's end.
+      return await read();
     } catch (err) {
-      if (!this.storeDown) {
-        this.storeDown = true;
-        this.services.log.error({ err }, 'the store cannot answer token lookups; agents are refused until it is back');
-      }
+      this.outage.failed(err, 'answer token lookups');
       return undefined;
     }
   }
@@ -271,7 +288,7 @@ export class GateSession {
   /** When the token's last-use time was last written. */
   private touched = Date.now();
 
-  constructor(private readonly services: Services, readonly token: TokenRecord, readonly protocol: string, readonly ctx: RequestContext) {}
+  constructor(private readonly services: Services, private readonly outage: StoreOutage, readonly token: TokenRecord, readonly protocol: string, readonly ctx: RequestContext) {}
 
   /**
    * Judges one request and queues its record for the next group commit; resolves once the record is committed. Several
@@ -293,11 +310,11 @@ export class GateSession {
     try {
       record = audit.enqueue(requestEvent(this.ctx, ask.facts, verdict, requestId, ask.detail));
     } catch (err) {
-      return Promise.resolve(auditUnavailable(this.services.log)(err));
+      return Promise.resolve(this.auditUnavailable(err));
     }
     const durable = audit.durable();
     const settle = () => this.settle(verdict, record, ask.facts.summary, ask.exact);
-    return durable ? durable.then(settle, auditUnavailable(this.services.log)) : settle();
+    return durable ? durable.then(() => (this.outage.answered(), settle()), (err: unknown) => this.auditUnavailable(err)) : settle();
   }
 
   /**
@@ -342,7 +359,7 @@ export class GateSession {
       if (await approvals.consume(request)) return this.forward(verdict.grant, verdict.obligations, record);
       pending = await approvals.hold(request);
     } catch (err) {
-      return auditUnavailable(this.services.log)(err);
+      return this.auditUnavailable(err);
     }
     const id = pending.record.id;
     if (approvals.mode === 'async') {
@@ -369,9 +386,15 @@ export class GateSession {
       }
       await this.services.audit.append({ kind: 'approval.forwarded', sessionId: this.ctx.sessionId, tokenId: this.token.id, connection: this.ctx.connection, data: { id: o.record.id, summary: o.record.summary } });
     } catch (err) {
-      return auditUnavailable(this.services.log)(err);
+      return this.auditUnavailable(err);
     }
     return this.forward(grant, obligations, record);
+  }
+
+  /** The request is refused: the agent hears what happened, the operator's log why (StoreOutage). */
+  private auditUnavailable(err: unknown): Refuse {
+    this.outage.failed(err, 'take audit records');
+    return { kind: 'refuse', rule: AUDIT_UNAVAILABLE, message: 'the audit record could not be written, so nothing was forwarded; try again later' };
   }
 
   private forward(grant: string, obligations: Obligations, record: ChainLink): Forward {
@@ -438,19 +461,3 @@ function requestEvent(ctx: RequestContext, facts: Facts, verdict: Verdict, reque
     },
   };
 }
-
-/**
- * The store's own words (a host and port, a file path) are for the operator's log, not for the agent: the refusal says
- * what happened, the log says why — once a second at most, however many requests an outage refuses.
- */
-let storeFailureLogged = 0;
-function storeFailed(log: Logger, err: unknown) {
-  if (Date.now() - storeFailureLogged < 1000) return;
-  storeFailureLogged = Date.now();
-  log.error({ err }, 'the store did not take an audit record or a session: requests are refused until it does');
-}
-
-const auditUnavailable = (log: Logger) => (err: unknown): Refuse => {
-  storeFailed(log, err);
-  return { kind: 'refuse', rule: AUDIT_UNAVAILABLE, message: 'the audit record could not be written, so nothing was forwarded; try again later' };
-};

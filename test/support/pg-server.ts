@@ -9,14 +9,19 @@ export const PG = { host: '127.0.0.1', port: 5432, user: 'postgres' };
  */
 export const testDatabase = (name: string) => `${name}${process.env.GATEHOUSE_TEST_DB_SUFFIX ?? ''}`;
 
-/** Drops and recreates an empty database on the real server (a store's, say). Fails loudly if PostgreSQL is down. */
-export async function emptyDatabase(name: string): Promise<void> {
-  const admin = new pg.Client({ ...PG, database: 'postgres' });
-  await admin.connect();
+/** One statement on `database` over a connection of its own; resolves to its rows. Fails loudly if PostgreSQL is down. */
+export async function queryOnce<T = Record<string, unknown>>(database: string, sql: string, params: unknown[] = []): Promise<T[]> {
+  const c = new pg.Client({ ...PG, database });
+  await c.connect();
   try {
-    await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-    await admin.query(`CREATE DATABASE ${name}`);
+    return (await c.query(sql, params)).rows as T[];
   } finally {
-    await admin.end();
+    await c.end();
   }
+}
+
+/** Drops and recreates an empty database on the real server (a store's, say). */
+export async function emptyDatabase(name: string): Promise<void> {
+  await queryOnce('postgres', `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  await queryOnce('postgres', `CREATE DATABASE ${name}`);
 }

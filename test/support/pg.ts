@@ -8,7 +8,7 @@ import { run } from './run.ts';
 import type { Logger } from '../../src/services/telemetry/logger.ts';
 import { silent } from './log.ts';
 import { testStore } from './store.ts';
-import { emptyDatabase, PG, testDatabase } from './pg-server.ts';
+import { emptyDatabase, PG, queryOnce, testDatabase } from './pg-server.ts';
 
 export { emptyDatabase, PG, testDatabase };
 
@@ -74,13 +74,7 @@ roles:
 /** Drops and recreates a database on the real server, with the test schema. */
 export async function freshDatabase(name: string): Promise<void> {
   await emptyDatabase(name);
-  const db = new pg.Client({ ...PG, database: name });
-  await db.connect();
-  try {
-    await db.query(schemaSql);
-  } finally {
-    await db.end();
-  }
+  await queryOnce(name, schemaSql);
 }
 
 export interface PgGateway {

@@ -2,8 +2,7 @@
 // store on 127.0.0.1:5432, so the store-dependent suites run on both (`npm test` runs them twice). Each gateway gets a
 // fresh schema of its own in one database, made anew by each test file (they run one at a time): as empty as
 // `sqlite::memory:`, and quick to make.
-import pg from 'pg';
-import { emptyDatabase, PG, testDatabase } from './pg-server.ts';
+import { emptyDatabase, PG, queryOnce, testDatabase } from './pg-server.ts';
 
 const which = process.env.GATEHOUSE_TEST_STORE ?? 'sqlite';
 const DATABASE = testDatabase('gatehouse_suite_store');
@@ -16,12 +15,6 @@ export async function testStore(): Promise<string> {
   if (which !== 'postgres') throw new Error(`GATEHOUSE_TEST_STORE must be sqlite or postgres, not "${which}"`);
   await (made ??= emptyDatabase(DATABASE));
   const schema = `gateway_${++schemas}`;
-  const c = new pg.Client({ ...PG, database: DATABASE });
-  await c.connect();
-  try {
-    await c.query(`CREATE SCHEMA ${schema}`);
-  } finally {
-    await c.end();
-  }
+  await queryOnce(DATABASE, `CREATE SCHEMA ${schema}`);
   return `postgres://${PG.user}@${PG.host}:${PG.port}/${DATABASE}?options=-c%20search_path%3D${schema}`;
 }

@@ -8,6 +8,7 @@
 // Several nodes behind a load balancer count together through their shared store: each failure is added to the
 // store's count, and a key over its limit anywhere is over it here. A key already over its limit here is answered from
 // memory without asking the store, so guessing costs the store at most the limit's worth of writes per node and window.
+import type { Store } from '../store/store.ts';
 
 export interface ThrottleOptions {
   /** Failures per key within `windowMs` before the key is throttled. */
@@ -32,16 +33,12 @@ export interface Failure {
 
 interface Count { failures: number; since: number }
 
-/** Failures counted in a store several nodes share (see Store.countAuthFailures). */
-export interface SharedFailureCounts {
-  countAuthFailures(keys: string[], windowMs: number, now: number): Promise<number[]>;
-}
-
 export class AuthThrottle {
   readonly options: ThrottleOptions;
   private readonly counts = new Map<string, Count>();
 
-  constructor(options: Partial<ThrottleOptions> = {}, private readonly shared?: SharedFailureCounts, private readonly sharedFailed: (err: Error) => void = () => undefined) {
+  /** `store` counts every node's failures when it is shared (the embedded store has no `countAuthFailures`: memory is the count). */
+  constructor(options: Partial<ThrottleOptions> = {}, private readonly store: Pick<Store, 'countAuthFailures'> = {}, private readonly sharedFailed: (err: Error) => void = () => undefined) {
     this.options = { ...DEFAULTS, ...options };
   }
 
@@ -71,10 +68,10 @@ export class AuthThrottle {
     const keys = address !== key ? [key, address] : [key];
     for (const k of keys) this.count(k, now);
     const here: Failure = { throttled: wasBlocked, started: !wasBlocked && this.blocked(key, now) };
-    if (!this.shared || wasBlocked) return here;
+    if (!this.store.countAuthFailures || wasBlocked) return here;
     let counts: number[];
     try {
-      counts = await this.shared.countAuthFailures(keys, this.options.windowMs, now);
+      counts = await this.store.countAuthFailures(keys, this.options.windowMs, now);
     } catch (err) {
       this.sharedFailed(err as Error);
       return here;

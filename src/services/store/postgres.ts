@@ -12,7 +12,7 @@ const MIN_SERVER_VERSION = 130000;
 const MIGRATION_LOCK = 0x6761_7465; // "gate"
 /** Where a revocation is announced (its epoch as payload); listeners then read what they have not applied. */
 const REVOCATION_CHANNEL = 'gatehouse_revocations';
-/** How long other nodes' spending of rate limits is kept: a node that lags further behind starts its buckets afresh. */
+/** How long nodes' spending of rate limits is kept: as long as a node may lag behind (one further behind starts afresh). */
 const SPENDING_KEPT_MS = 60_000;
 /** How far back a node first reads another node's spending (a node just started, or one seen for the first time). */
 const SPENDING_FIRST_READ_MS = 5_000;
@@ -112,8 +112,9 @@ const approvalOf = (r: { record: string } | undefined) => r && (JSON.parse(r.rec
 const approvalArgs = (a: ApprovalRecord) => [a.status, a.windowUntil, JSON.stringify(a), a.id];
 
 function postgresStore(pool: pg.Pool, url: string, node: string): Store {
-  let lastFailureSweep = 0;
-  let lastSpendSweep = 0;
+  // Tables of short-lived rows are swept now and then, so they stay as small as their use.
+  const sweepAuthFailures = occasionally(60_000, (before: number) => pool.query('DELETE FROM auth_failures WHERE since <= $1', [before]));
+  const sweepSpending = occasionally(SPENDING_KEPT_MS, () => pool.query(`DELETE FROM rate_spending WHERE at < ${DB_NOW_MS} - $1`, [SPENDING_KEPT_MS]));
   /** The number of this node's last spending batch (read at the first share). */
   let spendSeq: number | undefined;
   const one = async <R extends pg.QueryResultRow>(sql: string, args: unknown[] = []) => (await pool.query<R>(sql, args)).rows[0];
@@ -270,11 +271,7 @@ function postgresStore(pool: pg.Pool, url: string, node: string): Store {
            failures = CASE WHEN auth_failures.since <= $2 - $3 THEN 1 ELSE auth_failures.failures + 1 END,
            since = CASE WHEN auth_failures.since <= $2 - $3 THEN $2 ELSE auth_failures.since END
          RETURNING key, failures`, [digests, now, windowMs]);
-      // Keys whose window passed long ago are dropped now and then, so the table stays as small as the guessing is.
-      if (now - lastFailureSweep >= windowMs) {
-        lastFailureSweep = now;
-        void pool.query('DELETE FROM auth_failures WHERE since <= $1', [now - windowMs]).catch(() => undefined);
-      }
+      sweepAuthFailures(now - windowMs);
       const counts = new Map(rows.map((r) => [r.key, r.failures]));
       return keys.map((k) => counts.get(digestOf(k)) ?? 0);
     },
@@ -301,11 +298,7 @@ function postgresStore(pool: pg.Pool, url: string, node: string): Store {
         await pool.query(`INSERT INTO rate_spending VALUES ($1, $2, ${DB_NOW_MS}, $3)`, [node, spendSeq + 1, JSON.stringify(entries)]);
         spendSeq++;
       }
-      // Batches are needed for as long as a node may lag behind; one that is out for longer starts afresh.
-      if (Date.now() - lastSpendSweep >= SPENDING_KEPT_MS) {
-        lastSpendSweep = Date.now();
-        void pool.query(`DELETE FROM rate_spending WHERE at < ${DB_NOW_MS} - $1`, [SPENDING_KEPT_MS]).catch(() => undefined);
-      }
+      sweepSpending();
       // A node's batches after the last one read; of a node not read before, those of the last few seconds.
       const rows = await all<{ node: string; seq: number; entries: string }>(
         `SELECT node, seq, entries FROM rate_spending WHERE node <> $1
@@ -385,5 +378,15 @@ function listenRevocations(url: string, node: string, events: RevocationEvents):
     stopped = true;
     clearTimeout(retry);
     await current?.end().catch(() => undefined);
+  };
+}
+
+/** `work` at most once per `everyMs`, in the background; a failure waits for the next time. */
+function occasionally<A extends unknown[]>(everyMs: number, work: (...args: A) => Promise<unknown>): (...args: A) => void {
+  let last = 0;
+  return (...args) => {
+    if (Date.now() - last < everyMs) return;
+    last = Date.now();
+    void work(...args).catch(() => undefined);
   };
 }

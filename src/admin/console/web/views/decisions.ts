@@ -127,7 +127,11 @@ export function decisionsView(ctx: Ctx): View {
       filtersStale = true;
     }
     decisions.set(d.id, d);
-    if (decisions.size > KEEP) decisions.delete([...decisions.values()].sort(newestFirst).at(-1)!.id);
+    if (decisions.size > KEEP) {
+      let oldest = d;
+      for (const x of decisions.values()) if (newestFirst(x, oldest) > 0) oldest = x;
+      decisions.delete(oldest.id);
+    }
     // Bursts of decisions are drawn once per frame.
     if (pending) return;
     pending = true;
